@@ -1,0 +1,127 @@
+"""Command line: `python -m bot` runs the bot, `python -m bot check` validates everything.
+
+Start-up problems (config, secrets, Discord refusing the token) end with one readable line
+and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import discord
+
+from bot.config import Settings, load_settings
+from bot.credentials import credentials_from_env
+from bot.errors import ConfigError
+
+log = logging.getLogger("bot")
+
+EXIT_OK = 0
+EXIT_PROBLEM = 1
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="settings file (default: ./config.toml, else the built-in defaults)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="A Discord bot that creates and edits images with Google Gemini.",
+        parents=[common],
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("start", parents=[common], help="run the bot (what no COMMAND does)")
+    commands.add_parser(
+        "check",
+        parents=[common],
+        help="validate settings and secrets without connecting; list the slash commands",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    configure_logging()
+    config_path: Path | None = getattr(args, "config", None)
+    try:
+        settings = load_settings(config_path)
+        if args.command == "check":
+            return check(settings)
+        credentials = credentials_from_env(os.environ)
+    except ConfigError as exc:
+        return fail(exc.user_message)
+    from bot.app import ImagineBot  # imported late: `check` must not need Discord at all
+
+    async def run() -> int:
+        async with ImagineBot(settings, credentials) as bot:
+            try:
+                await bot.start(credentials.discord_token)
+            except discord.LoginFailure:
+                return fail(
+                    "Discord refused DISCORD_TOKEN (invalid or reset). Copy a fresh token from "
+                    "the Bot page of your application in the Discord developer portal."
+                )
+            except discord.PrivilegedIntentsRequired:
+                return fail(
+                    "Discord refused the connection: the Message Content intent is off. Turn on "
+                    "'Message Content Intent' on the Bot page of the Discord developer portal."
+                )
+        return EXIT_OK
+
+    try:
+        return asyncio.run(run())
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # The SDK logs request details at DEBUG/INFO; keep them (and any header) out of the log.
+    logging.getLogger("google_genai").setLevel(logging.WARNING)
+
+
+def check(settings: Settings) -> int:
+    """Print what the bot would do with these settings; non-zero when anything is wrong."""
+    from bot.ui.catalog import command_summaries  # builds discord.py objects, offline
+
+    problems: list[str] = []
+    print(f"Default model: {settings.models.default}")
+    print(f"Database: {settings.storage.path}")
+    try:
+        credentials = credentials_from_env(os.environ)
+        mode = "Vertex AI" if credentials.gemini.vertexai else "Gemini API key"
+        print(f"Secrets: DISCORD_TOKEN set; Gemini via {mode}")
+    except ConfigError as exc:
+        problems.append(exc.user_message)
+    try:
+        summaries = command_summaries(settings)
+    except ConfigError as exc:
+        problems.append(exc.user_message)
+        summaries = []
+    print("Slash commands:")
+    for line in summaries:
+        print(f"  {line}")
+    for problem in problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    print("OK" if not problems else f"{len(problems)} problem(s) found.")
+    return EXIT_OK if not problems else EXIT_PROBLEM

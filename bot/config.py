@@ -1,0 +1,205 @@
+"""Settings: `config.example.toml` holds every default, `config.toml` overrides any of them.
+
+The example file is the single source of defaults (so model ids never live in Python): the
+user's file is merged over it, table by table, and the result is validated by pydantic.
+Secrets are refused here; they come from the environment (`bot.credentials`).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bot.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_CONFIG = REPO_ROOT / "config.example.toml"
+DEFAULT_CONFIG_NAME = "config.toml"
+
+# Keys that look like secrets. Finding one in a TOML file is an error, whatever its table.
+_SECRET_WORDS = ("token", "api_key", "apikey", "secret", "password", "credential")
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DiscordSettings(_Section):
+    api_base_url: str
+    gateway_url: str
+    guild_ids: list[int]
+
+
+class GeminiSettings(_Section):
+    base_url: str
+    api_version: str
+    timeout_s: PositiveFloat
+    retry_attempts: Annotated[int, Field(ge=1, le=10)]
+    retry_initial_delay_s: Annotated[float, Field(ge=0)]
+    retry_max_delay_s: Annotated[float, Field(ge=0)]
+
+
+class ModelInfo(_Section):
+    provider: Literal["gemini", "imagen"]
+    label: Annotated[str, Field(min_length=1, max_length=100)]
+    max_input_images: Annotated[int, Field(ge=0)]
+    aspect_ratios: list[str]
+    image_sizes: list[str]
+    default_size: str
+    price_usd: dict[str, Annotated[float, Field(ge=0)]]
+
+    @model_validator(mode="after")
+    def _sizes_are_consistent(self) -> ModelInfo:
+        if self.default_size and self.default_size not in self.image_sizes:
+            raise ValueError(
+                f"default_size {self.default_size!r} is not one of image_sizes {self.image_sizes}"
+            )
+        if len(self.aspect_ratios) > 25:
+            raise ValueError("at most 25 aspect_ratios (Discord's limit on choices)")
+        return self
+
+    def price_for(self, size: str | None) -> float:
+        """Approximate price of one output image of `size` (the default size when None)."""
+        key = size or self.default_size or "default"
+        return self.price_usd.get(key, max(self.price_usd.values(), default=0.0))
+
+
+class ModelsSettings(_Section):
+    default: str
+    catalog: dict[str, ModelInfo]
+
+    @model_validator(mode="after")
+    def _default_is_in_catalog(self) -> ModelsSettings:
+        if self.default not in self.catalog:
+            known = ", ".join(sorted(self.catalog))
+            raise ValueError(f"default model {self.default!r} is not in the catalog ({known})")
+        return self
+
+    def info(self, model: str) -> ModelInfo:
+        return self.catalog[model]
+
+
+class StorageSettings(_Section):
+    path: Path
+    retention_days: PositiveInt
+
+
+class JobSettings(_Section):
+    max_concurrent: PositiveInt
+    max_concurrent_per_user: PositiveInt
+    progress_interval_s: PositiveFloat
+
+
+class PromptSettings(_Section):
+    max_chars: Annotated[int, Field(ge=1, le=6000)]
+
+
+class ConversationSettings(_Section):
+    who_can_refine: Literal["owner", "anyone"]
+    max_history_turns: PositiveInt
+
+
+class UploadSettings(_Section):
+    max_file_mb: PositiveFloat
+    max_edge_px: Annotated[int, Field(ge=64, le=8192)]
+    max_pixels: PositiveInt
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+
+class Settings(_Section):
+    discord: DiscordSettings
+    gemini: GeminiSettings
+    models: ModelsSettings
+    storage: StorageSettings
+    jobs: JobSettings
+    prompts: PromptSettings
+    conversations: ConversationSettings
+    uploads: UploadSettings
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Load settings from `path`, else `./config.toml` if present, else the example's defaults.
+
+    Raises ConfigError with one readable message naming the file, the setting and the fix.
+    """
+    defaults = _read_toml(EXAMPLE_CONFIG)
+    if path is None and Path(DEFAULT_CONFIG_NAME).is_file():
+        path = Path(DEFAULT_CONFIG_NAME)
+    if path is None:
+        return _validate(defaults, EXAMPLE_CONFIG)
+    overrides = _read_toml(path)
+    _refuse_secrets(overrides, path)
+    return _validate(_merge(defaults, overrides), path)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"Config file {path} does not exist. Check the --config path.") from None
+    except OSError as exc:
+        raise ConfigError(f"Config file {path} cannot be read: {exc.strerror}.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not valid TOML: {exc}. Compare it with config.example.toml."
+        ) from None
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Tables merge key by key; any other value in `override` replaces the default."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merged[key] = _merge(base[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _refuse_secrets(data: dict[str, Any], path: Path, where: tuple[str, ...] = ()) -> None:
+    for key, value in data.items():
+        if isinstance(value, dict):
+            _refuse_secrets(value, path, (*where, key))
+        elif any(word in key.lower() for word in _SECRET_WORDS):
+            raise ConfigError(
+                f"{path}: {_describe((*where, key))} looks like a secret, and secrets are never "
+                "read from files. Delete it from the file and set the environment variable "
+                "instead (DISCORD_TOKEN, GEMINI_API_KEY); see the README."
+            )
+
+
+def _validate(data: dict[str, Any], path: Path) -> Settings:
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = _describe(tuple(str(part) for part in first["loc"]))
+        got = first.get("input")
+        got_text = "" if isinstance(got, dict) else f" (got {got!r})"
+        if first["type"] == "extra_forbidden":
+            reason = "is not a known setting; check its spelling against config.example.toml"
+        else:
+            message = first["msg"].removeprefix("Value error, ").removeprefix("Input ")
+            reason = f"{message[0].lower()}{message[1:]}{got_text}"
+        extra = exc.error_count() - 1
+        more = f" ({extra} more problem(s) after this one)" if extra else ""
+        raise ConfigError(f"{path}: {where} {reason}.{more}") from None
+
+
+def _describe(loc: tuple[str, ...]) -> str:
+    """("gemini", "timeout_s") -> "[gemini] timeout_s"; nested tables are dotted."""
+    if not loc:
+        return "the file"
+    if len(loc) == 1:
+        return f"[{loc[0]}]"
+    return f"[{'.'.join(loc[:-1])}] {loc[-1]}"

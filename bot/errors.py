@@ -1,0 +1,45 @@
+"""The bot's exception tree.
+
+Every error meant for a person carries `user_message`: plain words that are safe to show in
+Discord (no secrets, no tracebacks). Anything that is not a `BotError` is a bug: the error
+handler logs it with a job id and tells the user only that id.
+"""
+
+from __future__ import annotations
+
+
+class BotError(Exception):
+    """Base of every error the bot expects and can explain."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+class ConfigError(BotError):
+    """The configuration or the environment is wrong; raised before anything connects."""
+
+
+class InputError(BotError):
+    """A member's input cannot be used (bad upload, too many images, ...)."""
+
+
+class GenerationError(BotError):
+    """The image service failed to produce an answer we can use.
+
+    `kind` names the failure for logs and tests; `retryable` says whether offering a Retry
+    button makes sense; `retry_after_s` is a hint from the service, when it gave one.
+    """
+
+    def __init__(
+        self,
+        user_message: str,
+        *,
+        kind: str,
+        retryable: bool = True,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(user_message)
+        self.kind = kind
+        self.retryable = retryable
+        self.retry_after_s = retry_after_s

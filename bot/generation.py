@@ -1,0 +1,158 @@
+"""The generation core: plain inputs in, a result object out. No Discord.
+
+`generate` sends one turn to a native Gemini image model through the SDK's chat (with the
+conversation's earlier turns as history) and returns what came back: final images, the
+model's text, token usage, and a `Block` when no usable image was produced. The user and
+model turns are returned exactly as sent and received, thought signatures included, so a
+conversation store can replay them byte for byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from google import genai
+from google.genai import types
+
+from bot import failures, images
+from bot.errors import GenerationError
+from bot.images import ImageInput
+from bot.safety import Block, assess_response, reason_info
+
+IMAGE_MODALITIES = ["TEXT", "IMAGE"]
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    model: str
+    prompt: str
+    images: Sequence[ImageInput] = ()
+    aspect_ratio: str | None = None  # None: let the model choose
+    image_size: str | None = None  # None: the model's default
+    history: Sequence[types.Content] = ()  # earlier turns, oldest first
+    system_instruction: str | None = None
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    data: bytes
+    mime_type: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    images: tuple[GeneratedImage, ...]
+    text: str
+    usage: Usage
+    block: Block | None
+    user_turn: types.Content
+    model_turn: types.Content | None  # None when nothing came back (e.g. a blocked prompt)
+    model_version: str | None = None
+    response_id: str | None = None
+    elapsed_s: float = field(default=0.0, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        """True when there is an image to show (otherwise `block` says why not)."""
+        return self.block is None
+
+
+def user_turn(request: GenerationRequest) -> types.Content:
+    """The user's turn: images first, then the instruction (Google's recommended order)."""
+    parts = [types.Part.from_bytes(data=i.data, mime_type=i.mime_type) for i in request.images]
+    parts.append(types.Part.from_text(text=request.prompt))
+    return types.Content(role="user", parts=parts)
+
+
+def generate_config(request: GenerationRequest) -> types.GenerateContentConfig:
+    image_config = None
+    if request.aspect_ratio or request.image_size:
+        image_config = types.ImageConfig(
+            aspect_ratio=request.aspect_ratio or None, image_size=request.image_size or None
+        )
+    return types.GenerateContentConfig(
+        response_modalities=IMAGE_MODALITIES,
+        image_config=image_config,
+        candidate_count=1,
+        system_instruction=request.system_instruction or None,
+    )
+
+
+async def generate(client: genai.Client, request: GenerationRequest) -> GenerationResult:
+    """Run one turn against Gemini. Raises GenerationError for failures a member can act on."""
+    turn = user_turn(request)
+    chat = client.aio.chats.create(
+        model=request.model, config=generate_config(request), history=list(request.history)
+    )
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        response = await chat.send_message(list(turn.parts or []))
+    except Exception as exc:
+        raise failures.classify(exc, model=request.model) from exc
+    return await _read_response(response, turn, elapsed_s=loop.time() - started)
+
+
+async def _read_response(
+    response: types.GenerateContentResponse, turn: types.Content, *, elapsed_s: float
+) -> GenerationResult:
+    candidate = response.candidates[0] if response.candidates else None
+    block = assess_response(response)
+    if candidate is None and block is None:
+        raise GenerationError(
+            "Gemini sent back an empty answer (no result at all). This is usually temporary: "
+            "press Retry.",
+            kind="empty_response",
+        )
+    content = candidate.content if candidate else None
+    parts = content.parts if content and content.parts else []
+    if candidate is not None and not parts and block is None:
+        raise GenerationError(
+            "Gemini's answer had no image and no text. This is usually temporary: press Retry.",
+            kind="empty_response",
+        )
+    final = [p.inline_data for p in parts if p.inline_data is not None and not p.thought]
+    generated = tuple(
+        GeneratedImage(blob.data, blob.mime_type or "image/png") for blob in final if blob.data
+    )
+    await asyncio.to_thread(_check_decodable, generated)
+    if not generated and block is None:
+        block = Block(stage="response", reason="NO_IMAGE", info=reason_info("response", "NO_IMAGE"))
+    text = "\n".join(p.text.strip() for p in parts if p.text and not p.thought).strip()
+    usage = response.usage_metadata
+    return GenerationResult(
+        images=generated,
+        text=text,
+        usage=Usage(
+            prompt_tokens=(usage.prompt_token_count or 0) if usage else 0,
+            output_tokens=(usage.candidates_token_count or 0) if usage else 0,
+            total_tokens=(usage.total_token_count or 0) if usage else 0,
+        ),
+        block=block,
+        user_turn=turn,
+        model_turn=content if parts else None,
+        model_version=response.model_version,
+        response_id=response.response_id,
+        elapsed_s=elapsed_s,
+    )
+
+
+def _check_decodable(generated: Sequence[GeneratedImage]) -> None:
+    for image in generated:
+        try:
+            images.verify_image(image.data)
+        except ValueError:
+            raise GenerationError(
+                "Gemini sent back an image that cannot be opened (corrupt data). "
+                "This is usually temporary: press Retry.",
+                kind="corrupt_image",
+            ) from None

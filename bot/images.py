@@ -1,0 +1,194 @@
+"""Image bytes in and out: validating uploads, tagging results, fitting upload limits.
+
+Everything here is BLOCKING (Pillow, zlib): call it through `asyncio.to_thread`, never on the
+event loop. No Discord imports.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zlib
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from bot.errors import InputError
+
+# Formats accepted from members. Everything is re-encoded before it reaches Gemini, which
+# takes PNG, JPEG and WEBP; GIF (first frame) and AVIF are converted. HEIC/HEIF would need a
+# Pillow plugin this bot does not install, so such files get a clear refusal.
+ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "AVIF")
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_JPEG_QUALITY = 90
+SOFTWARE = "gemini-imagine-bot"
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """An image ready to send to Gemini as an inlineData part."""
+
+    data: bytes
+    mime_type: str
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    max_bytes: int
+    max_edge_px: int
+    max_pixels: int
+
+
+@dataclass(frozen=True)
+class OutputImage:
+    """An image ready to post: bytes, the file extension and its mime type."""
+
+    data: bytes
+    extension: str
+    mime_type: str
+
+
+def normalize_upload(data: bytes, *, filename: str, limits: UploadLimits) -> ImageInput:
+    """Validate an uploaded image by its content and re-encode it for Gemini.
+
+    EXIF orientation is applied and all metadata (GPS included) is dropped; the image is
+    downscaled to `limits.max_edge_px`. Raises InputError naming the file and the limit.
+    """
+    if len(data) > limits.max_bytes:
+        raise InputError(
+            f"`{filename}` is {_mb(len(data))}; images can be at most {_mb(limits.max_bytes)}."
+        )
+    if _is_heif(data):
+        raise InputError(
+            f"`{filename}` is a HEIC/HEIF photo, which this bot cannot read. "
+            "Export it as JPEG or PNG (or set your phone's camera to 'Most compatible') "
+            "and try again."
+        )
+    try:
+        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+    except UnidentifiedImageError:
+        raise InputError(
+            f"`{filename}` is not an image this bot can read. Use PNG, JPEG, WEBP, GIF or AVIF."
+        ) from None
+    width, height = image.size
+    if width * height > limits.max_pixels:
+        raise InputError(
+            f"`{filename}` is {width}x{height} pixels; images can have at most "
+            f"{limits.max_pixels / 1e6:.0f} megapixels."
+        )
+    try:
+        return _reencode(image, limits.max_edge_px)
+    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError):
+        raise InputError(
+            f"`{filename}` could not be decoded: the file looks corrupt or truncated."
+        ) from None
+
+
+def _reencode(image: Image.Image, max_edge: int) -> ImageInput:
+    source_format = image.format
+    if source_format == "JPEG":
+        # Draft mode lets libjpeg decode at 1/2, 1/4 or 1/8 scale: far less work for big photos.
+        image.draft("RGB", _draft_target(image.size, max_edge))
+    image.seek(0)  # GIF: first frame only
+    image = ImageOps.exif_transpose(image)  # also loads the pixels; raises on corrupt data
+    image.thumbnail((max_edge, max_edge), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    buffer = io.BytesIO()
+    if _has_alpha(image) or source_format in ("PNG", "GIF"):
+        image = image.convert("RGBA" if _has_alpha(image) else "RGB")
+        image.save(buffer, "PNG", compress_level=1)
+        return ImageInput(buffer.getvalue(), "image/png")
+    image.convert("RGB").save(buffer, "JPEG", quality=_JPEG_QUALITY)
+    return ImageInput(buffer.getvalue(), "image/jpeg")
+
+
+def _draft_target(size: tuple[int, int], max_edge: int) -> tuple[int, int]:
+    """The size to ask draft() for so the decoded image is still >= max_edge on its long side."""
+    width, height = size
+    scale = max_edge / max(width, height)
+    if scale >= 1:
+        return size
+    return (max(1, int(width * scale)), max(1, int(height * scale)))
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA") or (
+        image.mode == "P" and "transparency" in image.info
+    )
+
+
+def _is_heif(data: bytes) -> bool:
+    return data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MB"
+
+
+def verify_image(data: bytes) -> None:
+    """Raise ValueError unless `data` is an image Pillow can open (structure and checksums)."""
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            probe.verify()
+    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"not a readable image: {exc}") from exc
+
+
+def tag_result(data: bytes, *, metadata: dict[str, str]) -> bytes:
+    """A verified model image as a PNG carrying `metadata` (prompt, model, job) as iTXt chunks.
+
+    A PNG only gets its chunks inserted (no re-encode, which would cost ~100 ms per megapixel);
+    any other format is converted to PNG first.
+    """
+    if not data.startswith(_PNG_SIGNATURE):
+        with Image.open(io.BytesIO(data)) as image:
+            buffer = io.BytesIO()
+            image.save(buffer, "PNG", compress_level=3)
+            data = buffer.getvalue()
+    return _insert_png_text(data, {"Software": SOFTWARE, **metadata})
+
+
+def _insert_png_text(png: bytes, text: dict[str, str]) -> bytes:
+    """Insert iTXt chunks right after IHDR (IHDR is always the first chunk: 8+4+4+13+4 bytes)."""
+    ihdr_end = len(_PNG_SIGNATURE) + 25
+    chunks = b"".join(_itxt_chunk(key, value) for key, value in text.items())
+    return png[:ihdr_end] + chunks + png[ihdr_end:]
+
+
+def _itxt_chunk(keyword: str, value: str) -> bytes:
+    # keyword NUL, compression flag 0, method 0, language tag "" NUL, translated keyword "" NUL
+    body = keyword.encode("latin-1")[:79] + b"\x00\x00\x00\x00\x00" + value.encode("utf-8")
+    head = b"iTXt" + body
+    return struct.pack(">I", len(body)) + head + struct.pack(">I", zlib.crc32(head))
+
+
+def read_png_text(png: bytes) -> dict[str, str]:
+    """The text metadata of a PNG (for tests and for people inspecting a result)."""
+    with Image.open(io.BytesIO(png)) as image:
+        image.load()
+        return {str(k): str(v) for k, v in getattr(image, "text", {}).items()}
+
+
+def fit_to_limit(png: bytes, limit: int) -> OutputImage:
+    """The PNG as is when it fits `limit` bytes, else a JPEG small enough to fit.
+
+    Quality drops first, then the size, so the result looks as good as the limit allows. The
+    PNG's text metadata travels in the JPEG comment, as JSON.
+    """
+    if len(png) <= limit:
+        return OutputImage(png, "png", "image/png")
+    with Image.open(io.BytesIO(png)) as source:
+        image = source.convert("RGB")
+        comment = json.dumps(dict(getattr(source, "text", {})), ensure_ascii=False)
+    for scale in (1.0, 0.75, 0.5, 0.35, 0.25):
+        scaled = image
+        if scale < 1.0:
+            size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
+            scaled = image.resize(size, Image.Resampling.LANCZOS)
+        for quality in (92, 85, 75, 60):
+            buffer = io.BytesIO()
+            scaled.save(buffer, "JPEG", quality=quality, optimize=True, comment=comment)
+            if buffer.tell() <= limit:
+                return OutputImage(buffer.getvalue(), "jpg", "image/jpeg")
+    raise ValueError(f"cannot fit the image into {limit} bytes")

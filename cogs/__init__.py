@@ -1,0 +1,1 @@
+"""Discord adapters: one feature per module, each ending in `async def setup(bot)`."""
