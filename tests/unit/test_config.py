@@ -1,0 +1,90 @@
+"""Settings: the example file is the defaults, config.toml overrides, errors name the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import EXAMPLE_CONFIG, load_settings
+from bot.errors import ConfigError
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_without_a_config_file_the_example_defaults_apply(in_tmp: Path) -> None:
+    settings = load_settings()
+    assert settings.models.default == "gemini-3.1-flash-image"
+    assert settings.discord.api_base_url == "https://discord.com/api/v10"
+    assert settings.discord.gateway_url == "wss://gateway.discord.gg/"
+    assert settings.storage.path == Path("data/bot.sqlite3")
+    assert settings == load_settings(EXAMPLE_CONFIG)
+
+
+def test_config_toml_in_the_working_directory_overrides_single_keys(in_tmp: Path) -> None:
+    write(in_tmp / "config.toml", "[gemini]\ntimeout_s = 30\n[discord]\nguild_ids = [123]\n")
+    settings = load_settings()
+    assert settings.gemini.timeout_s == 30
+    assert settings.discord.guild_ids == [123]
+    assert settings.gemini.retry_attempts == 3  # untouched keys keep the example's value
+
+
+def test_a_model_can_be_added_to_the_catalog(in_tmp: Path) -> None:
+    path = write(
+        in_tmp / "custom.toml",
+        '[models]\ndefault = "my-model"\n[models.catalog."my-model"]\nprovider = "gemini"\n'
+        'label = "Mine"\nmax_input_images = 3\naspect_ratios = ["1:1"]\nimage_sizes = []\n'
+        'default_size = ""\nprice_usd = { default = 0.01 }\n',
+    )
+    settings = load_settings(path)
+    assert settings.models.info("my-model").price_for(None) == 0.01
+    assert "gemini-3.1-flash-image" in settings.models.catalog
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[gemini]\ntimeout_s = 'soon'\n", "[gemini] timeout_s"),
+        ("[gemini]\ntimeout_s = -1\n", "greater than 0"),
+        ("[gemini]\ntimeout = 3\n", "is not a known setting"),
+        ("[conversations]\nwho_can_refine = 'everyone'\n", "'owner' or 'anyone'"),
+        ("[models]\ndefault = 'gemini-1.0-retired'\n", "is not in the catalog"),
+        ("[gemini\n", "is not valid TOML"),
+    ],
+)
+def test_invalid_settings_name_the_file_and_the_setting(
+    in_tmp: Path, text: str, expected: str
+) -> None:
+    path = write(in_tmp / "bad.toml", text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    message = caught.value.user_message
+    assert str(path) in message
+    assert expected in message
+    assert "Traceback" not in message
+
+
+@pytest.mark.parametrize("key", ["token", "discord_token", "api_key", "GEMINI_API_KEY"])
+def test_secrets_in_the_file_are_refused(in_tmp: Path, key: str) -> None:
+    path = write(in_tmp / "config.toml", f'[discord]\n{key} = "abc"\n')
+    with pytest.raises(ConfigError, match="environment variable"):
+        load_settings(path)
+
+
+def test_a_missing_config_path_is_reported(in_tmp: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(in_tmp / "nope.toml")
+
+
+def test_price_follows_the_image_size() -> None:
+    info = load_settings(EXAMPLE_CONFIG).models.info("gemini-3.1-flash-image")
+    assert info.price_for("4K") > info.price_for("1K") == info.price_for(None)
