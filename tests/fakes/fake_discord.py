@@ -1,0 +1,2860 @@
+"""A protocol-faithful fake of Discord: REST API, gateway websocket and a loopback CDN.
+
+It serves 127.0.0.1 with aiohttp so tests drive the real, unmodified discord.py client against
+it (``discord.http.Route.BASE = fake.api_base_url`` and
+``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)``). Wire format,
+login sequence and limits: /work/shared/notes/discord-protocol.md.
+
+The fake keeps a small world (one guild with text channels, threads, members and messages),
+answers like Discord (including its error JSON) and records every REST request in ``requests``
+and every protocol violation it detects in ``violations``, so tests can assert there were none.
+Tests act as users through the driver coroutines (``run_command``, ``click``, ``post_message``...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import inspect
+import io
+import json
+import mimetypes
+import re
+import secrets
+import socket
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import quote
+
+from aiohttp import BodyPartReader, WSMsgType, web
+from PIL import Image
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
+
+Json = dict[str, Any]
+
+API_PREFIX = "/api/v10"
+DISCORD_EPOCH_MS = 1_420_070_400_000
+HEARTBEAT_INTERVAL_MS = 41_250
+MAX_REQUEST_BYTES = 1 << 30
+BACKLOG_EVENTS = 10_000  # dispatches kept per gateway session for RESUME
+
+# Permission bits.
+CREATE_INSTANT_INVITE = 1 << 0
+ADMINISTRATOR = 1 << 3
+MANAGE_CHANNELS = 1 << 4
+ADD_REACTIONS = 1 << 6
+VIEW_CHANNEL = 1 << 10
+SEND_MESSAGES = 1 << 11
+MANAGE_MESSAGES = 1 << 13
+EMBED_LINKS = 1 << 14
+ATTACH_FILES = 1 << 15
+READ_MESSAGE_HISTORY = 1 << 16
+MENTION_EVERYONE = 1 << 17
+USE_EXTERNAL_EMOJIS = 1 << 18
+CHANGE_NICKNAME = 1 << 26
+USE_APPLICATION_COMMANDS = 1 << 31
+MANAGE_THREADS = 1 << 34
+CREATE_PUBLIC_THREADS = 1 << 35
+CREATE_PRIVATE_THREADS = 1 << 36
+SEND_MESSAGES_IN_THREADS = 1 << 38
+ALL_PERMISSIONS = (1 << 51) - 1
+
+EVERYONE_PERMISSIONS = (
+    CREATE_INSTANT_INVITE
+    | ADD_REACTIONS
+    | VIEW_CHANNEL
+    | SEND_MESSAGES
+    | EMBED_LINKS
+    | ATTACH_FILES
+    | READ_MESSAGE_HISTORY
+    | USE_EXTERNAL_EMOJIS
+    | CHANGE_NICKNAME
+    | USE_APPLICATION_COMMANDS
+    | CREATE_PUBLIC_THREADS
+    | SEND_MESSAGES_IN_THREADS
+)
+MODERATOR_PERMISSIONS = EVERYONE_PERMISSIONS | MANAGE_MESSAGES | MANAGE_THREADS
+BOT_PERMISSIONS = EVERYONE_PERMISSIONS | MANAGE_THREADS | CREATE_PRIVATE_THREADS | MENTION_EVERYONE
+
+# Gateway intents.
+INTENT_GUILDS = 1 << 0
+INTENT_GUILD_MEMBERS = 1 << 1
+INTENT_GUILD_PRESENCES = 1 << 8
+INTENT_GUILD_MESSAGES = 1 << 9
+INTENT_MESSAGE_CONTENT = 1 << 15
+
+# Application flags for an unverified bot with the privileged intents switched on.
+APP_FLAG_PRESENCE_LIMITED = 1 << 13
+APP_FLAG_GUILD_MEMBERS_LIMITED = 1 << 15
+APP_FLAG_MESSAGE_CONTENT_LIMITED = 1 << 19
+
+# Message flags.
+FLAG_SUPPRESS_EMBEDS = 1 << 2
+FLAG_EPHEMERAL = 1 << 6
+FLAG_LOADING = 1 << 7
+FLAG_SUPPRESS_NOTIFICATIONS = 1 << 12
+FLAG_COMPONENTS_V2 = 1 << 15
+CREATE_FLAGS = FLAG_SUPPRESS_EMBEDS | FLAG_SUPPRESS_NOTIFICATIONS | FLAG_COMPONENTS_V2
+INTERACTION_FLAGS = CREATE_FLAGS | FLAG_EPHEMERAL
+EDITABLE_FLAGS = FLAG_SUPPRESS_EMBEDS | FLAG_COMPONENTS_V2
+
+# Message types.
+MESSAGE_DEFAULT = 0
+MESSAGE_REPLY = 19
+MESSAGE_CHAT_INPUT_COMMAND = 20
+MESSAGE_CONTEXT_MENU_COMMAND = 23
+
+# Interaction types and the callback types Discord accepts for each.
+INTERACTION_COMMAND = 2
+INTERACTION_COMPONENT = 3
+INTERACTION_MODAL_SUBMIT = 5
+CALLBACK_TYPES: dict[int, frozenset[int]] = {
+    INTERACTION_COMMAND: frozenset({4, 5, 9}),
+    INTERACTION_COMPONENT: frozenset({4, 5, 6, 7, 9}),
+    INTERACTION_MODAL_SUBMIT: frozenset({4, 5, 6, 7}),
+}
+
+THREAD_TYPES = frozenset({10, 11, 12})
+THREAD_ARCHIVE_DURATIONS = frozenset({60, 1440, 4320, 10080})
+SELECT_TYPES = frozenset({3, 5, 6, 7, 8})
+V2_TOP_LEVEL_TYPES = frozenset({1, 9, 10, 12, 13, 14, 17})
+ALL_MENTION_KINDS = ("users", "roles", "everyone")
+
+# Which intent a session needs to receive an event (events not listed go to every session).
+EVENT_INTENTS = {
+    "CHANNEL_CREATE": INTENT_GUILDS,
+    "CHANNEL_UPDATE": INTENT_GUILDS,
+    "CHANNEL_DELETE": INTENT_GUILDS,
+    "THREAD_CREATE": INTENT_GUILDS,
+    "THREAD_UPDATE": INTENT_GUILDS,
+    "THREAD_DELETE": INTENT_GUILDS,
+    "GUILD_MEMBER_ADD": INTENT_GUILD_MEMBERS,
+    "MESSAGE_CREATE": INTENT_GUILD_MESSAGES,
+    "MESSAGE_UPDATE": INTENT_GUILD_MESSAGES,
+    "MESSAGE_DELETE": INTENT_GUILD_MESSAGES,
+}
+
+_FILE_FIELD = re.compile(r"files\[(\d+)\]")
+_USER_MENTION = re.compile(r"<@!?(\d+)>")
+_ROLE_MENTION = re.compile(r"<@&(\d+)>")
+_EVERYONE_MENTION = re.compile(r"@(?:everyone|here)\b")
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str  # without the /api/v10 prefix
+    query: dict[str, str]
+    json: Any  # the parsed JSON body, or the payload_json of a multipart body
+    files: list[UploadedFile]
+    headers: dict[str, str]
+    status: int = 0  # the status the fake answered with
+
+
+class FieldError(NamedTuple):
+    path: str  # dotted, as in Discord's "errors" tree: "embeds.0.title"
+    code: str
+    message: str
+
+
+class DiscordError(Exception):
+    """An error answer in Discord's JSON shape; ``violation`` is recorded when set."""
+
+    def __init__(
+        self,
+        status: int,
+        code: int,
+        message: str,
+        *,
+        errors: Json | None = None,
+        violation: str | None = None,
+        extra: Json | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(f"{status} (code {code}): {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.errors = errors
+        self.violation = violation
+        self.extra = extra or {}
+        self.headers = headers or {}
+
+    def body(self) -> Json:
+        body: Json = {"message": self.message, "code": self.code, **self.extra}
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+
+class _BadBodyError(Exception):
+    """A request body the fake cannot parse."""
+
+
+def form_error(errors: list[FieldError], where: str) -> DiscordError:
+    """400 Invalid Form Body (code 50035) with Discord's nested ``errors`` tree."""
+    tree: Json = {}
+    for error in errors:
+        node = tree
+        for part in error.path.split("."):
+            node = node.setdefault(part, {})
+        node.setdefault("_errors", []).append({"code": error.code, "message": error.message})
+    details = "; ".join(f"{error.path}: {error.message}" for error in errors)
+    return DiscordError(
+        400, 50035, "Invalid Form Body", errors=tree, violation=f"{where}: {details}"
+    )
+
+
+def _unknown(what: str, code: int) -> DiscordError:
+    return DiscordError(404, code, f"Unknown {what}")
+
+
+def _missing_permissions() -> DiscordError:
+    return DiscordError(403, 50013, "Missing Permissions")
+
+
+# ---------------------------------------------------------------------------------------------
+# Payload validation (pure functions returning the problems found)
+
+
+def _check_length(
+    errors: list[FieldError], path: str, value: object, maximum: int, minimum: int = 0
+) -> int:
+    """Checks the length of an optional string or list; returns it (0 when absent)."""
+    if value is None:
+        if minimum > 0:
+            errors.append(FieldError(path, "BASE_TYPE_REQUIRED", "This field is required"))
+        return 0
+    if not isinstance(value, str | list):
+        errors.append(FieldError(path, "BASE_TYPE_BAD_TYPE", f"Bad type {type(value).__name__}"))
+        return 0
+    if not minimum <= len(value) <= maximum:
+        message = (
+            f"Must be {maximum} or fewer in length."
+            if minimum == 0
+            else f"Must be between {minimum} and {maximum} in length."
+        )
+        errors.append(FieldError(path, "BASE_TYPE_BAD_LENGTH", message))
+    return len(value)
+
+
+def _check_range(
+    errors: list[FieldError], path: str, value: object, minimum: int, maximum: int
+) -> None:
+    if value is None:
+        return
+    if not isinstance(value, int) or not minimum <= value <= maximum:
+        message = f"Must be between {minimum} and {maximum}."
+        errors.append(FieldError(path, "NUMBER_TYPE_OUT_OF_RANGE", message))
+
+
+def _is_chat_input_name(name: object) -> bool:
+    """Discord's ``^[-_\\p{L}\\p{N}]{1,32}$``, lower case where a lower case variant exists."""
+    return (
+        isinstance(name, str)
+        and 1 <= len(name) <= 32
+        and all(char in "-_" or char.isalnum() for char in name)
+        and name == name.lower()
+    )
+
+
+def validate_commands(commands: object) -> list[FieldError]:
+    """Problems in a bulk-overwrite (PUT) application command list."""
+    if not isinstance(commands, list):
+        return [FieldError("_root", "BASE_TYPE_BAD_TYPE", "Expected a list of commands")]
+    errors: list[FieldError] = []
+    seen: set[tuple[object, str]] = set()
+    for index, command in enumerate(commands):
+        path = str(index)
+        if not isinstance(command, dict):
+            errors.append(FieldError(path, "BASE_TYPE_BAD_TYPE", "Expected an object"))
+            continue
+        command_type = command.get("type", 1)
+        key = (command_type, str(command.get("name")))
+        if key in seen:
+            message = "Application command names must be unique"
+            errors.append(
+                FieldError(f"{path}.name", "APPLICATION_COMMANDS_DUPLICATE_NAME", message)
+            )
+        seen.add(key)
+        if command_type == 1:
+            _validate_name_and_description(command, path, errors)
+            _validate_options(command.get("options") or [], f"{path}.options", errors)
+        elif command_type in (2, 3):
+            _validate_context_menu(command, path, errors)
+        else:
+            errors.append(FieldError(f"{path}.type", "BASE_TYPE_CHOICES", "Must be 1, 2 or 3."))
+    for command_type, limit in ((1, 100), (2, 5), (3, 5)):
+        if sum(1 for kind, _name in seen if kind == command_type) > limit:
+            message = f"At most {limit} commands of type {command_type}"
+            errors.append(FieldError("_root", "APPLICATION_COMMANDS_TOO_MANY", message))
+    return errors
+
+
+def _validate_name_and_description(item: Json, path: str, errors: list[FieldError]) -> None:
+    if not _is_chat_input_name(item.get("name")):
+        message = f"Invalid name {item.get('name')!r}: 1-32 lower case letters, digits, - or _"
+        errors.append(FieldError(f"{path}.name", "APPLICATION_COMMAND_INVALID_NAME", message))
+    _check_length(errors, f"{path}.description", item.get("description"), 100, 1)
+
+
+def _validate_context_menu(command: Json, path: str, errors: list[FieldError]) -> None:
+    _check_length(errors, f"{path}.name", command.get("name"), 32, 1)
+    if command.get("description"):
+        message = "Context menu commands cannot have a description"
+        errors.append(FieldError(f"{path}.description", "BASE_TYPE_BAD_LENGTH", message))
+    if command.get("options"):
+        message = "Context menu commands cannot have options"
+        errors.append(FieldError(f"{path}.options", "BASE_TYPE_BAD_LENGTH", message))
+
+
+def _validate_options(options: object, path: str, errors: list[FieldError]) -> None:
+    _check_length(errors, path, options, 25)
+    if not isinstance(options, list):
+        return
+    optional_seen = False
+    names: set[str] = set()
+    for index, option in enumerate(options):
+        option_path = f"{path}.{index}"
+        _validate_name_and_description(option, option_path, errors)
+        name = str(option.get("name"))
+        if name in names:
+            message = "Option names must be unique"
+            errors.append(FieldError(f"{option_path}.name", "DUPLICATE_OPTION_NAME", message))
+        names.add(name)
+        if option.get("type") in (1, 2):  # subcommand (group)
+            _validate_options(option.get("options") or [], f"{option_path}.options", errors)
+            continue
+        required = bool(option.get("required"))
+        if required and optional_seen:
+            message = "Required options must be placed before non-required options"
+            code = "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID"
+            errors.append(FieldError(f"{option_path}.required", code, message))
+        optional_seen = optional_seen or not required
+        _validate_choices(option, option_path, errors)
+        _check_range(errors, f"{option_path}.min_length", option.get("min_length"), 0, 6000)
+        _check_range(errors, f"{option_path}.max_length", option.get("max_length"), 1, 6000)
+
+
+def _validate_choices(option: Json, path: str, errors: list[FieldError]) -> None:
+    choices = option.get("choices") or []
+    _check_length(errors, f"{path}.choices", choices, 25)
+    for index, choice in enumerate(choices):
+        _check_length(errors, f"{path}.choices.{index}.name", choice.get("name"), 100, 1)
+        if isinstance(choice.get("value"), str):
+            _check_length(errors, f"{path}.choices.{index}.value", choice["value"], 100, 1)
+    if choices and option.get("autocomplete"):
+        message = "Autocomplete options cannot have choices"
+        errors.append(FieldError(f"{path}.autocomplete", "BASE_TYPE_BAD_INPUT", message))
+
+
+def validate_message_payload(payload: Json, *, flags: int) -> list[FieldError]:
+    """Problems in a create/edit message body (content, embeds, components, mentions)."""
+    errors: list[FieldError] = []
+    _check_length(errors, "content", payload.get("content"), 2000)
+    embeds = payload.get("embeds")
+    if embeds:
+        _validate_embeds(embeds, errors)
+    components = payload.get("components")
+    if components:
+        _validate_components(components, errors, v2=bool(flags & FLAG_COMPONENTS_V2))
+    _validate_allowed_mentions(payload.get("allowed_mentions"), errors)
+    return errors
+
+
+def _validate_embeds(embeds: object, errors: list[FieldError]) -> None:
+    _check_length(errors, "embeds", embeds, 10)
+    if not isinstance(embeds, list):
+        return
+    total = 0
+    for index, embed in enumerate(embeds):
+        path = f"embeds.{index}"
+        total += _check_length(errors, f"{path}.title", embed.get("title"), 256)
+        total += _check_length(errors, f"{path}.description", embed.get("description"), 4096)
+        fields = embed.get("fields") or []
+        _check_length(errors, f"{path}.fields", fields, 25)
+        for number, embed_field in enumerate(fields):
+            field_path = f"{path}.fields.{number}"
+            total += _check_length(errors, f"{field_path}.name", embed_field.get("name"), 256, 1)
+            total += _check_length(errors, f"{field_path}.value", embed_field.get("value"), 1024, 1)
+        footer = embed.get("footer") or {}
+        total += _check_length(errors, f"{path}.footer.text", footer.get("text"), 2048)
+        author = embed.get("author") or {}
+        total += _check_length(errors, f"{path}.author.name", author.get("name"), 256)
+    if total > 6000:
+        message = f"Embed size exceeds maximum size of 6000 ({total})"
+        errors.append(FieldError("embeds", "MAX_EMBED_SIZE_EXCEEDED", message))
+
+
+def _validate_allowed_mentions(allowed: object, errors: list[FieldError]) -> None:
+    if allowed is None:
+        return
+    if not isinstance(allowed, dict):
+        errors.append(FieldError("allowed_mentions", "BASE_TYPE_BAD_TYPE", "Expected an object"))
+        return
+    parse = allowed.get("parse") or []
+    for kind in ("users", "roles"):
+        if kind in parse and allowed.get(kind):
+            message = f'parse ["{kind}"] and {kind} [ids] are mutually exclusive'
+            errors.append(FieldError(f"allowed_mentions.{kind}", "BASE_TYPE_BAD_INPUT", message))
+        _check_length(errors, f"allowed_mentions.{kind}", allowed.get(kind), 100)
+
+
+def legacy_fields_with_v2(message: Json) -> list[FieldError]:
+    """A components-v2 message cannot carry content or embeds."""
+    if not message.get("flags", 0) & FLAG_COMPONENTS_V2:
+        return []
+    code = "MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2"
+    message_text = "The content and embeds fields cannot be used with components v2"
+    return [
+        FieldError(key, code, message_text) for key in ("content", "embeds") if message.get(key)
+    ]
+
+
+@dataclass
+class _ComponentCheck:
+    errors: list[FieldError]
+    custom_ids: set[str] = field(default_factory=set)
+    count: int = 0
+    text_length: int = 0
+
+    def custom_id(self, component: Json, path: str) -> None:
+        custom_id = component.get("custom_id")
+        _check_length(self.errors, f"{path}.custom_id", custom_id, 100, 1)
+        if isinstance(custom_id, str):
+            if custom_id in self.custom_ids:
+                message = f"Duplicate custom_id {custom_id!r}"
+                code = "COMPONENT_CUSTOM_ID_DUPLICATED"
+                self.errors.append(FieldError(f"{path}.custom_id", code, message))
+            self.custom_ids.add(custom_id)
+
+
+def _validate_components(components: object, errors: list[FieldError], *, v2: bool) -> None:
+    if not isinstance(components, list):
+        errors.append(FieldError("components", "BASE_TYPE_BAD_TYPE", "Expected a list"))
+        return
+    check = _ComponentCheck(errors)
+    if not v2:
+        _check_length(errors, "components", components, 5)
+    allowed = V2_TOP_LEVEL_TYPES if v2 else frozenset({1})
+    for index, component in enumerate(components):
+        path = f"components.{index}"
+        if component.get("type") not in allowed:
+            message = f"Top-level components must be of type {sorted(allowed)}"
+            errors.append(FieldError(f"{path}.type", "UNION_TYPE_CHOICES", message))
+            continue
+        _validate_component(component, path, check)
+    if v2 and check.count > 40:
+        message = f"At most 40 components in total ({check.count})"
+        errors.append(FieldError("components", "BASE_TYPE_BAD_LENGTH", message))
+    if check.text_length > 4000:
+        message = f"Text displays hold at most 4000 characters ({check.text_length})"
+        errors.append(FieldError("components", "BASE_TYPE_BAD_LENGTH", message))
+
+
+def _validate_component(component: Json, path: str, check: _ComponentCheck) -> None:
+    check.count += 1
+    component_type = component.get("type")
+    if component_type == 1:
+        _validate_action_row(component, path, check)
+    elif component_type == 2:
+        _validate_button(component, path, check)
+    elif component_type in SELECT_TYPES:
+        _validate_select(component, path, check)
+    elif component_type == 9:
+        _validate_section(component, path, check)
+    elif component_type == 10:
+        content = component.get("content")
+        _check_length(check.errors, f"{path}.content", content, 4000, 1)
+        check.text_length += len(content) if isinstance(content, str) else 0
+    elif component_type == 12:
+        _check_length(check.errors, f"{path}.items", component.get("items"), 10, 1)
+    elif component_type == 17:
+        for index, child in enumerate(component.get("components") or []):
+            _validate_component(child, f"{path}.components.{index}", check)
+    elif component_type not in (11, 13, 14):  # thumbnail, file, separator: nothing to check
+        message = f"Component type {component_type!r} is not valid in a message"
+        check.errors.append(FieldError(f"{path}.type", "UNION_TYPE_CHOICES", message))
+
+
+def _validate_action_row(row: Json, path: str, check: _ComponentCheck) -> None:
+    children = row.get("components") or []
+    _check_length(check.errors, f"{path}.components", children, 5, 1)
+    types = [child.get("type") for child in children]
+    if any(kind in SELECT_TYPES for kind in types) and len(children) > 1:
+        message = "A select menu must be alone in its action row"
+        check.errors.append(
+            FieldError(f"{path}.components", "COMPONENT_LAYOUT_WIDTH_EXCEEDED", message)
+        )
+    for index, child in enumerate(children):
+        child_path = f"{path}.components.{index}"
+        if child.get("type") != 2 and child.get("type") not in SELECT_TYPES:
+            message = "Action rows in messages hold buttons or select menus"
+            check.errors.append(FieldError(f"{child_path}.type", "UNION_TYPE_CHOICES", message))
+            continue
+        _validate_component(child, child_path, check)
+
+
+def _validate_button(button: Json, path: str, check: _ComponentCheck) -> None:
+    style = button.get("style")
+    if style == 5:
+        _check_length(check.errors, f"{path}.url", button.get("url"), 512, 1)
+        if "custom_id" in button:
+            message = "Link buttons cannot have a custom_id"
+            check.errors.append(FieldError(f"{path}.custom_id", "BASE_TYPE_BAD_INPUT", message))
+    elif style != 6:  # premium buttons carry a sku_id only
+        check.custom_id(button, path)
+    _check_length(check.errors, f"{path}.label", button.get("label"), 80)
+    if style != 6 and not button.get("label") and not button.get("emoji"):
+        message = "A button needs a label or an emoji"
+        check.errors.append(FieldError(f"{path}.label", "BUTTON_COMPONENT_NO_LABEL", message))
+
+
+def _validate_select(select: Json, path: str, check: _ComponentCheck) -> None:
+    check.custom_id(select, path)
+    _check_length(check.errors, f"{path}.placeholder", select.get("placeholder"), 150)
+    _check_range(check.errors, f"{path}.min_values", select.get("min_values"), 0, 25)
+    _check_range(check.errors, f"{path}.max_values", select.get("max_values"), 1, 25)
+    if select.get("type") != 3:
+        return
+    options = select.get("options") or []
+    _check_length(check.errors, f"{path}.options", options, 25, 1)
+    for index, option in enumerate(options):
+        option_path = f"{path}.options.{index}"
+        _check_length(check.errors, f"{option_path}.label", option.get("label"), 100, 1)
+        _check_length(check.errors, f"{option_path}.value", option.get("value"), 100, 1)
+        _check_length(check.errors, f"{option_path}.description", option.get("description"), 100)
+
+
+def _validate_section(section: Json, path: str, check: _ComponentCheck) -> None:
+    children = section.get("components") or []
+    _check_length(check.errors, f"{path}.components", children, 3, 1)
+    for index, child in enumerate(children):
+        _validate_component(child, f"{path}.components.{index}", check)
+    accessory = section.get("accessory")
+    if not isinstance(accessory, dict) or accessory.get("type") not in (2, 11):
+        message = "A section needs a button or thumbnail accessory"
+        check.errors.append(FieldError(f"{path}.accessory", "BASE_TYPE_REQUIRED", message))
+    else:
+        _validate_component(accessory, f"{path}.accessory", check)
+
+
+def validate_modal(data: Json) -> list[FieldError]:
+    """Problems in the ``data`` of a type-9 (modal) interaction callback."""
+    errors: list[FieldError] = []
+    check = _ComponentCheck(errors)
+    check.custom_id(data, "data")
+    _check_length(errors, "data.title", data.get("title"), 45, 1)
+    components = data.get("components") or []
+    _check_length(errors, "data.components", components, 5, 1)
+    for index, component in enumerate(components):
+        path = f"data.components.{index}"
+        component_type = component.get("type")
+        if component_type == 1:
+            inner = component.get("components") or []
+            if len(inner) != 1 or inner[0].get("type") != 4:
+                message = "An action row in a modal holds exactly one text input"
+                errors.append(FieldError(f"{path}.components", "MODAL_ROW_INVALID", message))
+            else:
+                _validate_text_input(inner[0], f"{path}.components.0", check, in_label=False)
+        elif component_type == 18:
+            _validate_label(component, path, check)
+        elif component_type != 10:  # text displays need no check here
+            message = f"Component type {component_type!r} is not valid at the top of a modal"
+            errors.append(FieldError(f"{path}.type", "UNION_TYPE_CHOICES", message))
+    return errors
+
+
+def _validate_label(label: Json, path: str, check: _ComponentCheck) -> None:
+    _check_length(check.errors, f"{path}.label", label.get("label"), 45, 1)
+    _check_length(check.errors, f"{path}.description", label.get("description"), 100)
+    inner = label.get("component") or {}
+    if inner.get("type") == 4:
+        _validate_text_input(inner, f"{path}.component", check, in_label=True)
+    elif inner.get("type") in SELECT_TYPES:
+        _validate_select(inner, f"{path}.component", check)
+    else:
+        message = "A label holds a text input or a select menu"
+        check.errors.append(FieldError(f"{path}.component", "UNION_TYPE_CHOICES", message))
+
+
+def _validate_text_input(
+    text_input: Json, path: str, check: _ComponentCheck, *, in_label: bool
+) -> None:
+    check.custom_id(text_input, path)
+    if not in_label:  # inside a label the label component carries the text
+        _check_length(check.errors, f"{path}.label", text_input.get("label"), 45, 1)
+    _check_range(check.errors, f"{path}.style", text_input.get("style"), 1, 2)
+    _check_range(check.errors, f"{path}.min_length", text_input.get("min_length"), 0, 4000)
+    _check_range(check.errors, f"{path}.max_length", text_input.get("max_length"), 1, 4000)
+    _check_length(check.errors, f"{path}.value", text_input.get("value"), 4000)
+    _check_length(check.errors, f"{path}.placeholder", text_input.get("placeholder"), 100)
+
+
+def walk_components(components: list[Json]) -> Iterator[Json]:
+    """Every component in a message or modal tree, depth first."""
+    for component in components:
+        yield component
+        yield from walk_components(component.get("components") or [])
+        for key in ("component", "accessory"):
+            if isinstance(component.get(key), dict):
+                yield from walk_components([component[key]])
+
+
+@dataclass
+class _Pings:
+    users: list[str]
+    roles: list[str]
+    everyone: bool
+    unintended: list[str]  # pings the sender did not ask for by id
+
+
+def _pings(content: str, allowed: Json | None, *, can_mention_everyone: bool) -> _Pings:
+    """Who a message notifies, given Discord's allowed_mentions rules (absent: parse all)."""
+    users = list(dict.fromkeys(_USER_MENTION.findall(content)))
+    roles = list(dict.fromkeys(_ROLE_MENTION.findall(content)))
+    everyone = bool(_EVERYONE_MENTION.search(content))
+    parse = set(ALL_MENTION_KINDS if allowed is None else allowed.get("parse") or [])
+    explicit_users = set((allowed or {}).get("users") or [])
+    explicit_roles = set((allowed or {}).get("roles") or [])
+    users = [user for user in users if "users" in parse or user in explicit_users]
+    # Roles here are not mentionable, so only a member with MENTION_EVERYONE pings them.
+    roles = [
+        role
+        for role in roles
+        if can_mention_everyone and ("roles" in parse or role in explicit_roles)
+    ]
+    everyone = everyone and can_mention_everyone and "everyone" in parse
+    unintended = [f"<@{user}>" for user in users if user not in explicit_users]
+    unintended += [f"<@&{role}>" for role in roles if role not in explicit_roles]
+    if everyone:
+        unintended.append("@everyone/@here")
+    return _Pings(users, roles, everyone, unintended)
+
+
+def _image_size(data: bytes) -> tuple[int, int] | None:
+    if not data.startswith((b"\x89PNG", b"\xff\xd8", b"GIF8", b"RIFF")):
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def _normalized_embeds(embeds: list[Json] | None) -> list[Json]:
+    """Copies (media links get rewritten later) with Discord's default type."""
+    return [{**embed, "type": embed.get("type", "rich")} for embed in embeds or []]
+
+
+def _is_empty(message: Json) -> bool:
+    keys = ("content", "embeds", "attachments", "components", "poll", "sticker_items")
+    return not any(message.get(key) for key in keys)
+
+
+def _partial_member(member: Json) -> Json:
+    return {key: value for key, value in member.items() if key != "user"}
+
+
+def _user(user_id: str, username: str, *, bot: bool = False) -> Json:
+    user: Json = {
+        "id": user_id,
+        "username": username,
+        "global_name": None if bot else username.title(),
+        "discriminator": "0",
+        "avatar": None,
+        "banner": None,
+        "accent_color": None,
+        "public_flags": 0,
+        "flags": 0,
+        "avatar_decoration_data": None,
+    }
+    if bot:
+        user["bot"] = True
+    return user
+
+
+def _role(role_id: str, name: str, permissions: int, position: int, **extra: Any) -> Json:
+    return {
+        "id": role_id,
+        "name": name,
+        "permissions": str(permissions),
+        "position": position,
+        "color": 0,
+        "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
+        "hoist": False,
+        "managed": False,
+        "mentionable": False,
+        "icon": None,
+        "unicode_emoji": None,
+        "flags": 0,
+        **extra,
+    }
+
+
+def _apply_overwrite(permissions: int, overwrite: Json | None) -> int:
+    if overwrite is None:
+        return permissions
+    return (permissions & ~int(overwrite["deny"])) | int(overwrite["allow"])
+
+
+def _premium_tier(upload_limit: int) -> int:
+    """The boost tier whose upload limit discord.py's ``Guild.filesize_limit`` reports."""
+    if upload_limit >= 100 * 1024 * 1024:
+        return 3
+    return 2 if upload_limit >= 50 * 1024 * 1024 else 0
+
+
+def _json_response(
+    status: int, body: object, headers: dict[str, str] | None = None
+) -> web.Response:
+    if body is None:
+        return web.Response(status=status)
+    # Exactly "application/json": discord.py compares the whole header (no charset).
+    return web.Response(
+        status=status,
+        body=_dumps(body).encode(),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def _parse_json(raw: bytes, content_type: str) -> Any:
+    if not raw:
+        return None
+    if content_type != "application/json":
+        raise _BadBodyError(f"body sent as {content_type!r}, not application/json")
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise _BadBodyError(f"invalid JSON: {exc}") from None
+
+
+async def _read_multipart(request: web.Request) -> tuple[Any, dict[int, UploadedFile]]:
+    payload: Any = None
+    uploads: dict[int, UploadedFile] = {}
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise _BadBodyError("nested multipart bodies are not accepted")
+        if part.name == "payload_json":
+            payload = _parse_json(bytes(await part.read()), "application/json")
+            continue
+        match = _FILE_FIELD.fullmatch(part.name or "")
+        if match is None or part.filename is None:
+            raise _BadBodyError(f"unexpected multipart field {part.name!r}")
+        content_type = part.headers.get("Content-Type", "application/octet-stream")
+        uploads[int(match[1])] = UploadedFile(part.filename, content_type, bytes(await part.read()))
+    return payload, uploads
+
+
+def _describe(predicate: Callable[[], object]) -> str:
+    try:
+        return inspect.getsource(predicate).strip()
+    except (OSError, TypeError):
+        return repr(predicate)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gateway plumbing
+
+
+class _Connection:
+    """One gateway websocket. Frames are queued, so dispatching never awaits."""
+
+    def __init__(self, ws: web.WebSocketResponse) -> None:
+        self.ws = ws
+        self.session: _GatewaySession | None = None
+        self.closed_by_server = False
+        self._outbox: asyncio.Queue[str | None] = asyncio.Queue()
+        self._writer = asyncio.create_task(self._write_loop())
+
+    def send(self, frame: str) -> None:
+        self._outbox.put_nowait(frame)
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed_by_server = True
+        self._outbox.put_nowait(None)
+        await self.ws.close(code=code, message=reason.encode())
+
+    async def finish(self) -> None:
+        self._outbox.put_nowait(None)
+        await self._writer
+
+    async def _write_loop(self) -> None:
+        while (frame := await self._outbox.get()) is not None:
+            try:
+                await self.ws.send_str(frame)
+            except (ConnectionError, RuntimeError):
+                return
+
+
+class _GatewaySession:
+    """A gateway session. It outlives its connection so the client can RESUME it."""
+
+    def __init__(self, session_id: str, intents: int) -> None:
+        self.id = session_id
+        self.intents = intents
+        self.seq = 0
+        self.connection: _Connection | None = None
+        self._backlog: deque[tuple[int, str]] = deque(maxlen=BACKLOG_EVENTS)
+
+    def dispatch(self, event: str, data: object) -> None:
+        self.seq += 1
+        frame = _dumps({"op": 0, "t": event, "s": self.seq, "d": data})
+        self._backlog.append((self.seq, frame))
+        if self.connection is not None:
+            self.connection.send(frame)
+
+    def resume(self, connection: _Connection, after_seq: object) -> bool:
+        """Attaches ``connection`` and replays what came after ``after_seq``, if still kept."""
+        if not isinstance(after_seq, int) or after_seq > self.seq:
+            return False
+        if self._backlog and self._backlog[0][0] > after_seq + 1:
+            return False
+        self.connection = connection
+        for seq, frame in self._backlog:
+            if seq > after_seq:
+                connection.send(frame)
+        return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Interactions
+
+
+class FakeInteraction:
+    """One interaction the fake dispatched, and everything the bot answered to it."""
+
+    def __init__(
+        self,
+        *,
+        interaction_id: str,
+        interaction_type: int,
+        user: Json,
+        channel_id: str,
+        data: Json,
+        message: Json | None,
+        violations: list[str],
+    ) -> None:
+        self.id = interaction_id
+        self.token = secrets.token_urlsafe(48)
+        self.type = interaction_type
+        self.user = user
+        self.channel_id = channel_id
+        self.data = data
+        self.message = message  # the message a component sits on
+        self.responded = asyncio.Event()
+        self.callback_type: int | None = None
+        self.ephemeral = False
+        self.original: Json | None = None
+        self.original_edits: list[Json] = []
+        self.followups: list[Json] = []
+        self.modal: Json | None = None
+        self.dispatched_at = time.monotonic()
+        self._violations = violations
+
+    def describe(self) -> str:
+        name = self.data.get("name") or self.data.get("custom_id")
+        return f"interaction {self.id} ({name!r}, type {self.type})"
+
+    async def wait_response(self, timeout: float = 5) -> None:
+        try:
+            await asyncio.wait_for(self.responded.wait(), timeout)
+        except TimeoutError:
+            raise AssertionError(
+                f"no response to {self.describe()} within {timeout}s; "
+                f"violations: {self._violations}"
+            ) from None
+
+
+@dataclass
+class _ApiCall:
+    record: RecordedRequest
+    uploads: dict[int, UploadedFile]
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def body(self) -> Json:
+        return self.record.json if isinstance(self.record.json, dict) else {}
+
+
+@dataclass
+class _Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Callable[[_ApiCall], object]
+    needs_auth: bool
+
+
+@dataclass
+class _Fault:
+    method: str
+    pattern: re.Pattern[str]
+    status: int
+    code: int
+    message: str
+    remaining: int
+
+    def error(self) -> DiscordError:
+        if self.status != 429:
+            return DiscordError(self.status, self.code, self.message)
+        # discord.py treats a 429 without Via as a Cloudflare ban; with it, it waits and retries.
+        extra = {"retry_after": 0.05, "global": False}
+        return DiscordError(
+            429, self.code, self.message, extra=extra, headers={"Via": "1.1 google"}
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# The fake
+
+
+class FakeDiscord:
+    """Discord's REST API, gateway and CDN for one guild, on 127.0.0.1."""
+
+    def __init__(
+        self,
+        *,
+        token: str = "test-discord-token",
+        message_content_intent: bool = True,
+        upload_limit: int = 10 * 1024 * 1024,
+        members_intent: bool = True,
+    ) -> None:
+        self.token = token
+        self.message_content_intent = message_content_intent
+        self.members_intent = members_intent
+        self.upload_limit = upload_limit
+        self.interaction_deadline = 3.0  # seconds to the initial response
+        self.interaction_token_ttl = 15 * 60.0  # seconds the token works for follow-ups
+        self.requests: list[RecordedRequest] = []
+        self.violations: list[str] = []
+        self.commands: dict[str | None, list[Json]] = {}
+        self.threads: dict[str, Json] = {}
+        self.interactions: dict[str, FakeInteraction] = {}
+        self.intents: int | None = None  # of the last IDENTIFY
+        self.identify_count = 0
+        self.presence: Json | None = None  # the last presence update (op 3)
+        self._last_snowflake = 0
+        self._port: int | None = None
+        self._runner: web.AppRunner | None = None
+        self._channels: dict[str, Json] = {}
+        self._deleted_channels: set[str] = set()
+        self._members: dict[str, Json] = {}
+        self._thread_members: dict[str, set[str]] = {}
+        self._messages: dict[str, Json] = {}  # every live message, ephemeral ones included
+        self._channel_messages: dict[str, dict[str, Json]] = {}  # channel -> id -> message
+        self._cdn: dict[str, UploadedFile] = {}
+        self._command_ids: dict[tuple[str | None, int, str], str] = {}
+        self._interactions_by_token: dict[str, FakeInteraction] = {}
+        self._faults: list[_Fault] = []
+        self._sessions: dict[str, _GatewaySession] = {}
+        self._connections: set[_Connection] = set()
+        self._identified = asyncio.Event()
+        self._routes = self._build_routes()
+        self._seed_world()
+
+    # -- world ---------------------------------------------------------------------------------
+
+    def _snowflake(self) -> str:
+        """((ms - Discord epoch) << 22) | counter, strictly increasing."""
+        value = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22
+        self._last_snowflake = max(value, self._last_snowflake + 1)
+        return str(self._last_snowflake)
+
+    def _seed_world(self) -> None:
+        self.application_id = self._snowflake()
+        self.bot_user = _user(self.application_id, "fakebot", bot=True)  # bot id == app id
+        self.owner = _user(self._snowflake(), "owner")
+        self.alice = _user(self._snowflake(), "alice")
+        self.bob = _user(self._snowflake(), "bob")
+        self.moderator = _user(self._snowflake(), "moderator")
+        self.guild_id = self._snowflake()
+        moderator_role = self._snowflake()
+        bot_role = self._snowflake()
+        self._roles = {
+            self.guild_id: _role(self.guild_id, "@everyone", EVERYONE_PERMISSIONS, 0),
+            moderator_role: _role(moderator_role, "Moderator", MODERATOR_PERMISSIONS, 1),
+            bot_role: _role(
+                bot_role,
+                "fakebot",
+                BOT_PERMISSIONS,
+                2,
+                managed=True,
+                tags={"bot_id": self.application_id},
+            ),
+        }
+        for user, roles in (
+            (self.owner, []),
+            (self.alice, []),
+            (self.bob, []),
+            (self.moderator, [moderator_role]),
+            (self.bot_user, [bot_role]),
+        ):
+            self._add_member(user, roles)
+        self.channel_id = self.add_text_channel("general")
+
+    def _add_member(self, user: Json, roles: list[str]) -> Json:
+        member: Json = {
+            "user": user,
+            "roles": roles,
+            "joined_at": _now(),
+            "nick": None,
+            "avatar": None,
+            "banner": None,
+            "premium_since": None,
+            "deaf": False,
+            "mute": False,
+            "pending": False,
+            "flags": 0,
+            "communication_disabled_until": None,
+        }
+        self._members[user["id"]] = member
+        return member
+
+    def add_member(self, username: str) -> Json:
+        """A new ordinary member; returns its user object."""
+        user = _user(self._snowflake(), username)
+        member = self._add_member(user, [])
+        self._broadcast("GUILD_MEMBER_ADD", {**member, "guild_id": self.guild_id})
+        return user
+
+    def add_text_channel(self, name: str) -> str:
+        channel_id = self._snowflake()
+        channel: Json = {
+            "id": channel_id,
+            "type": 0,
+            "guild_id": self.guild_id,
+            "name": name,
+            "position": len(self._channels),
+            "permission_overwrites": [],
+            "parent_id": None,
+            "topic": None,
+            "nsfw": False,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "default_auto_archive_duration": 1440,
+            "flags": 0,
+        }
+        self._channels[channel_id] = channel
+        self._broadcast("CHANNEL_CREATE", channel)
+        return channel_id
+
+    def set_bot_permissions(self, channel_id: str, *, deny: int = 0, allow: int = 0) -> None:
+        """Overwrites the bot's permissions in a text channel (threads inherit them)."""
+        channel = self._channels.get(channel_id)
+        if channel is None:
+            raise ValueError(f"{channel_id} is not a text channel of the fake guild")
+        bot_id = self.bot_user["id"]
+        overwrites = [ow for ow in channel["permission_overwrites"] if ow["id"] != bot_id]
+        if deny or allow:
+            overwrites.append({"id": bot_id, "type": 1, "allow": str(allow), "deny": str(deny)})
+        channel["permission_overwrites"] = overwrites
+        self._broadcast("CHANNEL_UPDATE", channel)
+
+    def set_upload_limit(self, n: int) -> None:
+        self.upload_limit = n
+
+    def fail_next(
+        self,
+        method: str,
+        path_regex: str,
+        *,
+        status: int,
+        code: int = 0,
+        message: str = "",
+        times: int = 1,
+    ) -> None:
+        """The next ``times`` REST calls whose path (re.search, no /api/v10) matches fail."""
+        self._faults.append(
+            _Fault(
+                method.upper(),
+                re.compile(path_regex),
+                status,
+                code,
+                message or http.HTTPStatus(status).phrase,
+                times,
+            )
+        )
+
+    def delete_channel(self, channel_id: str) -> None:
+        if channel_id in self.threads:
+            thread = self.threads.pop(channel_id)
+            self._deleted_channels.add(channel_id)
+            keys = ("id", "guild_id", "parent_id", "type")
+            self._broadcast("THREAD_DELETE", {key: thread[key] for key in keys})
+            return
+        channel = self._channels.pop(channel_id, None)
+        if channel is None:
+            raise KeyError(f"unknown channel {channel_id}")
+        self._deleted_channels.add(channel_id)
+        for thread_id in [t["id"] for t in self.threads.values() if t["parent_id"] == channel_id]:
+            del self.threads[thread_id]
+            self._deleted_channels.add(thread_id)
+        self._broadcast("CHANNEL_DELETE", channel)  # clients drop the threads themselves
+
+    def archive_thread(self, thread_id: str, *, locked: bool = False) -> None:
+        self._set_archived(self.threads[thread_id], archived=True, locked=locked)
+
+    def _set_archived(self, thread: Json, *, archived: bool, locked: bool | None = None) -> None:
+        metadata = thread["thread_metadata"]
+        metadata["archived"] = archived
+        metadata["archive_timestamp"] = _now()
+        if locked is not None:
+            metadata["locked"] = locked
+        self._broadcast("THREAD_UPDATE", thread)
+
+    def _permissions(self, user_id: str, channel_id: str) -> int:
+        """A member's permissions in a channel (threads use their parent's overwrites)."""
+        if user_id == self.owner["id"]:
+            return ALL_PERMISSIONS
+        member = self._members.get(user_id)
+        if member is None:
+            return 0
+        permissions = 0
+        for role_id in (self.guild_id, *member["roles"]):
+            permissions |= int(self._roles[role_id]["permissions"])
+        if permissions & ADMINISTRATOR:
+            return ALL_PERMISSIONS
+        thread = self.threads.get(channel_id)
+        channel = self._channels[thread["parent_id"] if thread else channel_id]
+        overwrites = {ow["id"]: ow for ow in channel["permission_overwrites"]}
+        permissions = _apply_overwrite(permissions, overwrites.get(self.guild_id))
+        role_allow = role_deny = 0
+        for role_id in member["roles"]:
+            if role_id in overwrites:
+                role_allow |= int(overwrites[role_id]["allow"])
+                role_deny |= int(overwrites[role_id]["deny"])
+        permissions = (permissions & ~role_deny) | role_allow
+        permissions = _apply_overwrite(permissions, overwrites.get(user_id))
+        return permissions if permissions & VIEW_CHANNEL else 0
+
+    def _bot_permissions(self, channel_id: str) -> int:
+        return self._permissions(self.bot_user["id"], channel_id)
+
+    def _require(self, channel_id: str, *needed: int) -> None:
+        permissions = self._bot_permissions(channel_id)
+        if not permissions & VIEW_CHANNEL:
+            raise DiscordError(403, 50001, "Missing Access")
+        if any(not permissions & bit for bit in needed):
+            raise _missing_permissions()
+
+    def _require_send(self, channel: Json, *, with_files: bool) -> None:
+        send = SEND_MESSAGES_IN_THREADS if channel["type"] in THREAD_TYPES else SEND_MESSAGES
+        self._require(channel["id"], send, *([ATTACH_FILES] if with_files else []))
+
+    # -- recorded state --------------------------------------------------------------------------
+
+    def channel_messages(self, channel_id: str) -> list[Json]:
+        return list(self._channel_messages.get(channel_id, {}).values())
+
+    def message(self, message_id: str) -> Json:
+        try:
+            return self._messages[message_id]
+        except KeyError:
+            raise KeyError(f"no live message {message_id} in the fake") from None
+
+    def attachment_bytes(self, attachment: Json) -> bytes:
+        return self._cdn[attachment["id"]].data
+
+    # -- server --------------------------------------------------------------------------------
+
+    def _require_port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("FakeDiscord.start() has not been awaited")
+        return self._port
+
+    @property
+    def http_base_url(self) -> str:
+        return f"http://127.0.0.1:{self._require_port()}"
+
+    @property
+    def api_base_url(self) -> str:
+        return self.http_base_url + API_PREFIX
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://127.0.0.1:{self._require_port()}/gateway"
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+        app.router.add_get("/gateway", self._handle_gateway)
+        app.router.add_get("/cdn/{attachment_id}/{filename}", self._handle_cdn)
+        app.router.add_route("*", "/{tail:.*}", self._handle_http)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        await web.SockSite(self._runner, sock).start()
+        self._port = sock.getsockname()[1]
+
+    async def stop(self) -> None:
+        for connection in list(self._connections):
+            await connection.close(1001, "The fake is stopping")
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _handle_cdn(self, request: web.Request) -> web.StreamResponse:
+        upload = self._cdn.get(request.match_info["attachment_id"])
+        if upload is None or upload.filename != request.match_info["filename"]:
+            self._violate(f"CDN request for a missing attachment: {request.path}")
+            return web.Response(status=404, text="Not Found")
+        return web.Response(body=upload.data, headers={"Content-Type": upload.content_type})
+
+    def _violate(self, message: str) -> None:
+        self.violations.append(message)
+
+    # -- REST pipeline -------------------------------------------------------------------------
+
+    def _build_routes(self) -> list[_Route]:
+        channel = r"/channels/(?P<channel>\d+)"
+        message = channel + r"/messages/(?P<message>\d+)"
+        webhook = r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)"
+        webhook_message = webhook + r"/messages/(?P<message>@original|\d+)"
+        commands = r"/applications/(?P<app>\d+)(?:/guilds/(?P<guild>\d+))?/commands"
+        thread_member = channel + r"/thread-members/(?P<user>@me|\d+)"
+        table: list[tuple[str, str, Callable[[_ApiCall], object], bool]] = [
+            ("GET", r"/users/@me", self._get_current_user, True),
+            ("GET", r"/users/(?P<user>\d+)", self._get_user, True),
+            ("GET", r"/oauth2/applications/@me", self._get_application, True),
+            ("GET", r"/gateway", self._get_gateway, False),
+            ("GET", r"/gateway/bot", self._get_gateway_bot, True),
+            ("GET", commands, self._get_commands, True),
+            ("PUT", commands, self._put_commands, True),
+            (
+                "POST",
+                r"/interactions/(?P<interaction>\d+)/(?P<token>[^/]+)/callback",
+                self._interaction_callback,
+                False,
+            ),
+            ("POST", webhook, self._execute_webhook, False),
+            ("GET", webhook_message, self._get_webhook_message, False),
+            ("PATCH", webhook_message, self._edit_webhook_message, False),
+            ("DELETE", webhook_message, self._delete_webhook_message, False),
+            ("GET", r"/guilds/(?P<guild>\d+)", self._get_guild, True),
+            ("GET", r"/guilds/(?P<guild>\d+)/channels", self._get_guild_channels, True),
+            ("GET", r"/guilds/(?P<guild>\d+)/members/(?P<user>\d+)", self._get_member, True),
+            ("GET", channel, self._get_channel, True),
+            ("PATCH", channel, self._edit_channel, True),
+            ("DELETE", channel, self._delete_channel_route, True),
+            ("GET", channel + "/messages", self._get_history, True),
+            ("POST", channel + "/messages", self._create_channel_message, True),
+            ("GET", message, self._get_channel_message, True),
+            ("PATCH", message, self._edit_channel_message, True),
+            ("DELETE", message, self._delete_channel_message, True),
+            ("POST", channel + "/typing", self._typing, True),
+            ("POST", message + "/threads", self._thread_from_message, True),
+            ("POST", channel + "/threads", self._thread_without_message, True),
+            ("PUT", thread_member, self._add_thread_member, True),
+            ("DELETE", thread_member, self._remove_thread_member, True),
+        ]
+        return [
+            _Route(method, re.compile(path), handler, auth) for method, path, handler, auth in table
+        ]
+
+    async def _handle_http(self, request: web.Request) -> web.StreamResponse:
+        if not request.path.startswith(API_PREFIX + "/"):
+            self._violate(f"request outside the API: {request.method} {request.path}")
+            return _json_response(404, {"message": "404: Not Found", "code": 0})
+        call, error = await self._read_call(request)
+        self.requests.append(call.record)
+        headers: dict[str, str] = {}
+        try:
+            if error is not None:
+                raise error
+            status, body = self._dispatch_call(call)
+        except DiscordError as exc:
+            if exc.violation:
+                self._violate(exc.violation)
+            status, body, headers = exc.status, exc.body(), exc.headers
+        except Exception as exc:
+            # A body the fake cannot digest fails loudly, but not with a 500: discord.py
+            # would retry that for half a minute.
+            self._violate(f"{call.record.method} {call.record.path}: the fake failed: {exc!r}")
+            status, body = 400, {"message": "400: Bad Request", "code": 0}
+        call.record.status = status
+        return _json_response(status, body, headers)
+
+    async def _read_call(self, request: web.Request) -> tuple[_ApiCall, DiscordError | None]:
+        path = request.path.removeprefix(API_PREFIX)
+        body: Any = None
+        uploads: dict[int, UploadedFile] = {}
+        error: DiscordError | None = None
+        try:
+            if request.content_type == "multipart/form-data":
+                body, uploads = await _read_multipart(request)
+            elif request.can_read_body:
+                body = _parse_json(await request.read(), request.content_type)
+        except _BadBodyError as exc:
+            violation = f"{request.method} {path}: {exc}"
+            error = DiscordError(
+                400, 50109, "The request body contains invalid JSON.", violation=violation
+            )
+        record = RecordedRequest(
+            request.method,
+            path,
+            dict(request.query),
+            body,
+            list(uploads.values()),
+            dict(request.headers),
+        )
+        if error is None and any(len(up.data) > self.upload_limit for up in uploads.values()):
+            # Expected to happen: the bot must handle it, so it is not a violation.
+            error = DiscordError(413, 40005, "Request entity too large")
+        return _ApiCall(record, uploads), error
+
+    def _dispatch_call(self, call: _ApiCall) -> tuple[int, object]:
+        record = call.record
+        for fault in self._faults:
+            if fault.method == record.method and fault.pattern.search(record.path):
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    self._faults.remove(fault)
+                raise fault.error()
+        for route in self._routes:
+            if route.method != record.method:
+                continue
+            match = route.pattern.fullmatch(record.path)
+            if match is None:
+                continue
+            if route.needs_auth:
+                self._check_auth(record)
+            call.params = {
+                key: value for key, value in match.groupdict().items() if value is not None
+            }
+            result = route.handler(call)
+            return (204, None) if result is None else (200, result)
+        violation = f"unknown route {record.method} {record.path} (not implemented by the fake?)"
+        raise DiscordError(404, 0, "404: Not Found", violation=violation)
+
+    def _check_auth(self, record: RecordedRequest) -> None:
+        sent = next((v for k, v in record.headers.items() if k.lower() == "authorization"), None)
+        if sent != f"Bot {self.token}":
+            violation = (
+                f"{record.method} {record.path}: Authorization header {sent!r} is not 'Bot <token>'"
+            )
+            raise DiscordError(401, 0, "401: Unauthorized", violation=violation)
+
+    def _check_application(self, application_id: str) -> None:
+        if application_id != self.application_id:
+            violation = f"application id {application_id} is not the bot's ({self.application_id})"
+            raise DiscordError(404, 10002, "Unknown Application", violation=violation)
+
+    def _channel_or_404(self, channel_id: str) -> Json:
+        channel = self.threads.get(channel_id) or self._channels.get(channel_id)
+        if channel is None:
+            raise _unknown("Channel", 10003)
+        return channel
+
+    def _channel_message_or_404(self, channel: Json, message_id: str) -> Json:
+        message = self._channel_messages.get(channel["id"], {}).get(message_id)
+        if message is None:
+            raise _unknown("Message", 10008)
+        return message
+
+    # -- REST: users, application, gateway, guild ------------------------------------------------
+
+    def _get_current_user(self, call: _ApiCall) -> object:
+        return {**self.bot_user, "verified": True, "mfa_enabled": False, "locale": "en-US"}
+
+    def _get_user(self, call: _ApiCall) -> object:
+        member = self._members.get(call.params["user"])
+        if member is None:
+            raise _unknown("User", 10013)
+        return member["user"]
+
+    def _application_flags(self) -> int:
+        flags = APP_FLAG_PRESENCE_LIMITED
+        if self.members_intent:
+            flags |= APP_FLAG_GUILD_MEMBERS_LIMITED
+        if self.message_content_intent:
+            flags |= APP_FLAG_MESSAGE_CONTENT_LIMITED
+        return flags
+
+    def _get_application(self, call: _ApiCall) -> object:
+        return {
+            "id": self.application_id,
+            "name": "Fake Bot",
+            "icon": None,
+            "description": "",
+            "summary": "",
+            "type": None,
+            "bot_public": True,
+            "bot_require_code_grant": False,
+            "verify_key": "0" * 64,
+            "flags": self._application_flags(),
+            "owner": self.owner,
+            "team": None,
+            "bot": self.bot_user,
+            "hook": True,
+            "rpc_origins": [],
+            "redirect_uris": [],
+            "tags": [],
+            "interactions_endpoint_url": None,
+            "approximate_guild_count": 1,
+            "integration_types_config": {"0": {}},
+        }
+
+    def _get_gateway(self, call: _ApiCall) -> object:
+        return {"url": self.gateway_url}
+
+    def _get_gateway_bot(self, call: _ApiCall) -> object:
+        limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
+        return {"url": self.gateway_url, "shards": 1, "session_start_limit": limit}
+
+    def _guild_object(self) -> Json:
+        return {
+            "id": self.guild_id,
+            "name": "Fake Guild",
+            "icon": None,
+            "splash": None,
+            "discovery_splash": None,
+            "banner": None,
+            "description": None,
+            "owner_id": self.owner["id"],
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 1,
+            "explicit_content_filter": 0,
+            "mfa_level": 0,
+            "nsfw_level": 0,
+            "roles": list(self._roles.values()),
+            "emojis": [],
+            "stickers": [],
+            "features": [],
+            "application_id": None,
+            "system_channel_id": None,
+            "system_channel_flags": 0,
+            "rules_channel_id": None,
+            "public_updates_channel_id": None,
+            "safety_alerts_channel_id": None,
+            "vanity_url_code": None,
+            "premium_tier": _premium_tier(self.upload_limit),
+            "premium_subscription_count": 0,
+            "premium_progress_bar_enabled": False,
+            "preferred_locale": "en-US",
+            "max_members": 500_000,
+        }
+
+    def _check_guild(self, guild_id: str) -> None:
+        if guild_id != self.guild_id:
+            raise _unknown("Guild", 10004)
+
+    def _get_guild(self, call: _ApiCall) -> object:
+        self._check_guild(call.params["guild"])
+        return self._guild_object()
+
+    def _get_guild_channels(self, call: _ApiCall) -> object:
+        self._check_guild(call.params["guild"])
+        return list(self._channels.values())
+
+    def _get_member(self, call: _ApiCall) -> object:
+        self._check_guild(call.params["guild"])
+        member = self._members.get(call.params["user"])
+        if member is None:
+            raise _unknown("Member", 10007)
+        return member
+
+    # -- REST: application commands ------------------------------------------------------------
+
+    def _command_scope(self, call: _ApiCall) -> str | None:
+        self._check_application(call.params["app"])
+        guild = call.params.get("guild")
+        if guild is not None and guild != self.guild_id:
+            violation = f"commands for guild {guild}, which the bot is not in"
+            raise DiscordError(403, 50001, "Missing Access", violation=violation)
+        return guild
+
+    def _get_commands(self, call: _ApiCall) -> object:
+        return self.commands.get(self._command_scope(call), [])
+
+    def _put_commands(self, call: _ApiCall) -> object:
+        scope = self._command_scope(call)
+        commands = call.record.json
+        errors = validate_commands(commands)
+        if errors:
+            raise form_error(errors, f"command sync ({'global' if scope is None else 'guild'})")
+        self.commands[scope] = [self._registered_command(scope, command) for command in commands]
+        return self.commands[scope]
+
+    def _registered_command(self, scope: str | None, command: Json) -> Json:
+        command_type = command.get("type", 1)
+        key = (scope, command_type, command["name"])
+        if key not in self._command_ids:  # ids stay stable across syncs
+            self._command_ids[key] = self._snowflake()
+        registered: Json = {
+            "description": "",
+            "default_member_permissions": None,
+            "nsfw": False,
+            **command,
+            "id": self._command_ids[key],
+            "application_id": self.application_id,
+            "version": self._snowflake(),
+            "type": command_type,
+        }
+        if scope is not None:
+            registered["guild_id"] = scope
+        return registered
+
+    # -- REST: interactions ----------------------------------------------------------------------
+
+    def _interaction_callback(self, call: _ApiCall) -> object:
+        interaction = self.interactions.get(call.params["interaction"])
+        if interaction is None or interaction.token != call.params["token"]:
+            violation = f"callback for unknown interaction {call.params['interaction']}"
+            raise DiscordError(404, 10062, "Unknown interaction", violation=violation)
+        if interaction.callback_type is not None:
+            violation = f"second initial response to {interaction.describe()}"
+            raise DiscordError(
+                400, 40060, "Interaction has already been acknowledged.", violation=violation
+            )
+        age = time.monotonic() - interaction.dispatched_at
+        if age > self.interaction_deadline:
+            violation = (
+                f"initial response to {interaction.describe()} came {age:.2f}s after dispatch "
+                f"(limit {self.interaction_deadline}s)"
+            )
+            raise DiscordError(404, 10062, "Unknown interaction", violation=violation)
+        callback_type = call.body.get("type")
+        valid = CALLBACK_TYPES[interaction.type]
+        if callback_type not in valid or (callback_type in (6, 7) and interaction.message is None):
+            problem = f"Callback type {callback_type!r} is invalid for this interaction type"
+            error = FieldError("type", "INTERACTION_RESPONSE_TYPE_INVALID", problem)
+            raise form_error([error], f"callback to {interaction.describe()}")
+        data = call.body.get("data") or {}
+        message = self._answer_interaction(interaction, callback_type, data, call.uploads)
+        interaction.callback_type = callback_type
+        interaction.responded.set()
+        return self._callback_body(interaction, callback_type, message)
+
+    def _answer_interaction(
+        self,
+        interaction: FakeInteraction,
+        callback_type: int,
+        data: Json,
+        uploads: dict[int, UploadedFile],
+    ) -> Json | None:
+        """Applies an initial response; returns the message it created or touched."""
+        if callback_type == 4:
+            interaction.original = self._create_interaction_message(
+                interaction, data, uploads, followup=False
+            )
+        elif callback_type == 5:
+            interaction.original = self._create_loading_message(interaction, data)
+        elif callback_type == 6:
+            interaction.original = interaction.message
+        elif callback_type == 7:
+            assert interaction.message is not None  # checked against CALLBACK_TYPES
+            interaction.original = self._edit_message(interaction.message, data, uploads)
+        else:
+            errors = validate_modal(data)
+            if errors:
+                raise form_error(errors, f"modal for {interaction.describe()}")
+            interaction.modal = data
+            return None
+        interaction.ephemeral = bool(
+            interaction.original and interaction.original["flags"] & FLAG_EPHEMERAL
+        )
+        return interaction.original
+
+    def _callback_body(
+        self, interaction: FakeInteraction, callback_type: int, message: Json | None
+    ) -> Json:
+        """The ``with_response`` answer (a 204 would crash discord.py's defer())."""
+        summary: Json = {"id": interaction.id, "type": interaction.type}
+        resource: Json = {"type": callback_type}
+        if message is not None:
+            summary["response_message_id"] = message["id"]
+            summary["response_message_loading"] = bool(message["flags"] & FLAG_LOADING)
+            summary["response_message_ephemeral"] = bool(message["flags"] & FLAG_EPHEMERAL)
+            if callback_type != 6:
+                resource["message"] = message
+        return {"interaction": summary, "resource": resource}
+
+    def _interaction_metadata(self, interaction: FakeInteraction, *, followup: bool) -> Json:
+        metadata: Json = {
+            "id": interaction.id,
+            "type": interaction.type,
+            "user": interaction.user,
+            "authorizing_integration_owners": {"0": self.guild_id},
+        }
+        if interaction.type == INTERACTION_COMMAND:
+            metadata["name"] = interaction.data["name"]
+            metadata["command_type"] = interaction.data.get("type", 1)
+        if interaction.message is not None:
+            metadata["interacted_message_id"] = interaction.message["id"]
+        if followup and interaction.original is not None:
+            metadata["original_response_message_id"] = interaction.original["id"]
+        return metadata
+
+    def _interaction_message_type(self, interaction: FakeInteraction, *, followup: bool) -> int:
+        if followup or interaction.type != INTERACTION_COMMAND:
+            return MESSAGE_DEFAULT
+        if interaction.data.get("type", 1) == 1:
+            return MESSAGE_CHAT_INPUT_COMMAND
+        return MESSAGE_CONTEXT_MENU_COMMAND
+
+    def _create_interaction_message(
+        self,
+        interaction: FakeInteraction,
+        payload: Json,
+        uploads: dict[int, UploadedFile],
+        *,
+        followup: bool,
+        flags: int | None = None,
+    ) -> Json:
+        channel = self._channel_or_404(interaction.channel_id)
+        if flags is None:
+            flags = (payload.get("flags") or 0) & INTERACTION_FLAGS
+        message = self._compose(
+            channel,
+            self.bot_user,
+            payload,
+            uploads,
+            flags=flags,
+            message_type=self._interaction_message_type(interaction, followup=followup),
+            extra={
+                "webhook_id": self.application_id,
+                "application_id": self.application_id,
+                "interaction_metadata": self._interaction_metadata(interaction, followup=followup),
+            },
+        )
+        ephemeral = bool(flags & FLAG_EPHEMERAL)
+        if not ephemeral:
+            self._ensure_postable(channel)
+        self._store_message(message, ephemeral=ephemeral)
+        return message
+
+    def _create_loading_message(self, interaction: FakeInteraction, data: Json) -> Json:
+        """The "<bot> is thinking..." message a type-5 (deferred) response creates."""
+        flags = FLAG_LOADING | ((data.get("flags") or 0) & FLAG_EPHEMERAL)
+        return self._create_interaction_message(interaction, {}, {}, followup=False, flags=flags)
+
+    def _interaction_for_webhook(self, call: _ApiCall) -> FakeInteraction:
+        self._check_application(call.params["app"])
+        interaction = self._interactions_by_token.get(call.params["token"])
+        if interaction is None:
+            violation = "webhook call with an unknown interaction token"
+            raise DiscordError(404, 10015, "Unknown Webhook", violation=violation)
+        if time.monotonic() - interaction.dispatched_at > self.interaction_token_ttl:
+            violation = f"{interaction.describe()}: token used after {self.interaction_token_ttl}s"
+            raise DiscordError(401, 50027, "Invalid Webhook Token", violation=violation)
+        if interaction.callback_type is None:
+            violation = f"{interaction.describe()}: webhook call before the initial response"
+            raise DiscordError(404, 10015, "Unknown Webhook", violation=violation)
+        return interaction
+
+    def _webhook_target(self, interaction: FakeInteraction, message_id: str) -> Json:
+        if message_id == "@original":
+            candidates = [interaction.original]
+        else:
+            candidates = [
+                m
+                for m in (interaction.original, *interaction.followups)
+                if m and m["id"] == message_id
+            ]
+        for message in candidates:
+            if message is not None and message["id"] in self._messages:
+                return message
+        raise _unknown("Message", 10008)
+
+    def _execute_webhook(self, call: _ApiCall) -> object:
+        interaction = self._interaction_for_webhook(call)
+        original = interaction.original
+        if (
+            original is not None
+            and original["flags"] & FLAG_LOADING
+            and original["id"] in self._messages
+        ):
+            # The first follow-up after a deferral fills in the loading message.
+            message = self._edit_message(original, call.body, call.uploads)
+        else:
+            message = self._create_interaction_message(
+                interaction, call.body, call.uploads, followup=True
+            )
+        interaction.followups.append(message)
+        return message if call.record.query.get("wait") in ("1", "true", "True") else None
+
+    def _get_webhook_message(self, call: _ApiCall) -> object:
+        return self._webhook_target(self._interaction_for_webhook(call), call.params["message"])
+
+    def _edit_webhook_message(self, call: _ApiCall) -> object:
+        interaction = self._interaction_for_webhook(call)
+        message = self._webhook_target(interaction, call.params["message"])
+        updated = self._edit_message(message, call.body, call.uploads)
+        if message is interaction.original:
+            interaction.original_edits.append(call.body)
+        return updated
+
+    def _delete_webhook_message(self, call: _ApiCall) -> object:
+        interaction = self._interaction_for_webhook(call)
+        self._remove_message(self._webhook_target(interaction, call.params["message"]))
+        return None
+
+    # -- REST: channels and messages -------------------------------------------------------------
+
+    def _get_channel(self, call: _ApiCall) -> object:
+        channel = self._channel_or_404(call.params["channel"])
+        self._require(channel["id"])
+        return channel
+
+    def _edit_channel(self, call: _ApiCall) -> object:
+        channel = self._channel_or_404(call.params["channel"])
+        if channel["type"] in THREAD_TYPES:
+            return self._edit_thread(channel, call.body)
+        self._require(channel["id"], MANAGE_CHANNELS)
+        errors: list[FieldError] = []
+        _check_length(errors, "name", call.body.get("name", channel["name"]), 100, 1)
+        _check_length(errors, "topic", call.body.get("topic"), 1024)
+        if errors:
+            raise form_error(errors, f"edit of channel {channel['id']}")
+        for key in ("name", "topic", "nsfw", "rate_limit_per_user"):
+            if key in call.body:
+                channel[key] = call.body[key]
+        self._broadcast("CHANNEL_UPDATE", channel)
+        return channel
+
+    def _edit_thread(self, thread: Json, body: Json) -> Json:
+        permissions = self._bot_permissions(thread["id"])
+        metadata = thread["thread_metadata"]
+        may_manage = bool(permissions & MANAGE_THREADS)
+        if not may_manage and ("locked" in body or thread["owner_id"] != self.bot_user["id"]):
+            raise _missing_permissions()
+        if metadata["archived"] and body.get("archived") is not False:
+            raise DiscordError(400, 50083, "Thread is archived")
+        if metadata["archived"] and metadata["locked"] and not may_manage:
+            raise _missing_permissions()
+        errors: list[FieldError] = []
+        _check_length(errors, "name", body.get("name", thread["name"]), 100, 1)
+        duration = body.get("auto_archive_duration", metadata["auto_archive_duration"])
+        if duration not in THREAD_ARCHIVE_DURATIONS:
+            message = f"Must be one of {sorted(THREAD_ARCHIVE_DURATIONS)}"
+            errors.append(FieldError("auto_archive_duration", "BASE_TYPE_CHOICES", message))
+        if errors:
+            raise form_error(errors, f"edit of thread {thread['id']}")
+        for key in ("name", "rate_limit_per_user", "flags"):
+            if key in body:
+                thread[key] = body[key]
+        for key in ("locked", "auto_archive_duration", "invitable"):
+            if key in body:
+                metadata[key] = body[key]
+        if "archived" in body:
+            metadata["archived"] = bool(body["archived"])
+            metadata["archive_timestamp"] = _now()
+        self._broadcast("THREAD_UPDATE", thread)
+        return thread
+
+    def _delete_channel_route(self, call: _ApiCall) -> object:
+        channel = self._channel_or_404(call.params["channel"])
+        is_thread = channel["type"] in THREAD_TYPES
+        self._require(channel["id"], MANAGE_THREADS if is_thread else MANAGE_CHANNELS)
+        self.delete_channel(channel["id"])
+        return channel
+
+    def _get_history(self, call: _ApiCall) -> object:
+        channel = self._channel_or_404(call.params["channel"])
+        self._require(channel["id"], READ_MESSAGE_HISTORY)
+        query = call.record.query
+        try:
+            limit = int(query.get("limit", "50"))
+            before, after = int(query.get("before", "0")), int(query.get("after", "0"))
+        except ValueError:
+            raise form_error(
+                [FieldError("limit", "NUMBER_TYPE_COERCE", "Not an integer")], "history"
+            ) from None
+        if not 1 <= limit <= 100:
+            raise form_error([FieldError("limit", "NUMBER_TYPE_MAX", "Must be 1-100")], "history")
+        messages = self.channel_messages(channel["id"])
+        if after:  # the oldest `limit` messages after `after`, newest first
+            return list(reversed([m for m in messages if int(m["id"]) > after][:limit]))
+        if before:
+            messages = [m for m in messages if int(m["id"]) < before]
+        return list(reversed(messages[-limit:]))
+
+    def _create_channel_message(self, call: _ApiCall) -> object:
+        channel = self._channel_or_404(call.params["channel"])
+        self._require_send(channel, with_files=bool(call.uploads))
+        payload = call.body
+        reference = self._reply_reference(channel, payload.get("message_reference"))
+        message = self._compose(
+            channel,
+            self.bot_user,
+            payload,
+            call.uploads,
+            flags=(payload.get("flags") or 0) & CREATE_FLAGS,
+            message_type=MESSAGE_REPLY if reference else MESSAGE_DEFAULT,
+            extra=reference,
+        )
+        if payload.get("nonce") is not None:
+            message["nonce"] = payload["nonce"]
+        self._ensure_postable(channel)
+        self._store_message(message, ephemeral=False)
+        return message
+
+    def _reply_reference(self, channel: Json, reference: object) -> Json | None:
+        if not isinstance(reference, dict):
+            return None
+        target = self._messages.get(str(reference.get("message_id")))
+        if reference.get("type", 0) != 0:
+            message = "The fake supports replies (type 0) only, not forwards"
+            raise form_error(
+                [FieldError("message_reference.type", "BASE_TYPE_CHOICES", message)], "reply"
+            )
+        if target is None or target["channel_id"] != channel["id"]:
+            if reference.get("fail_if_not_exists") is False:
+                return None
+            error = FieldError(
+                "message_reference", "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message"
+            )
+            raise form_error([error], f"reply in channel {channel['id']}")
+        referenced = {key: value for key, value in target.items() if key != "referenced_message"}
+        return {
+            "message_reference": {
+                "type": 0,
+                "message_id": target["id"],
+                "channel_id": target["channel_id"],
+                "guild_id": self.guild_id,
+            },
+            "referenced_message": referenced,
+        }
+
+    def _get_channel_message(self, call: _ApiCall) -> object:
+        channel = self._channel_or_404(call.params["channel"])
+        self._require(channel["id"], READ_MESSAGE_HISTORY)
+        return self._channel_message_or_404(channel, call.params["message"])
+
+    def _edit_channel_message(self, call: _ApiCall) -> object:
+        channel = self._channel_or_404(call.params["channel"])
+        message = self._channel_message_or_404(channel, call.params["message"])
+        if message["author"]["id"] != self.bot_user["id"]:
+            violation = (
+                f"edit of message {message['id']} written by {message['author']['username']}"
+            )
+            raise DiscordError(
+                403, 50005, "Cannot edit a message authored by another user", violation=violation
+            )
+        return self._edit_message(message, call.body, call.uploads)
+
+    def _delete_channel_message(self, call: _ApiCall) -> object:
+        channel = self._channel_or_404(call.params["channel"])
+        message = self._channel_message_or_404(channel, call.params["message"])
+        if message["author"]["id"] != self.bot_user["id"]:
+            self._require(channel["id"], MANAGE_MESSAGES)
+        self._remove_message(message)
+        return None
+
+    def _typing(self, call: _ApiCall) -> object:
+        self._require_send(self._channel_or_404(call.params["channel"]), with_files=False)
+        return None
+
+    # -- REST: threads -------------------------------------------------------------------------
+
+    def _text_channel_for_thread(self, channel_id: str) -> Json:
+        channel = self._channel_or_404(channel_id)
+        if channel["type"] not in (0, 5):
+            violation = f"thread creation in channel {channel_id} of type {channel['type']}"
+            raise DiscordError(
+                400, 50024, "Cannot execute action on this channel type", violation=violation
+            )
+        return channel
+
+    def _thread_from_message(self, call: _ApiCall) -> object:
+        channel = self._text_channel_for_thread(call.params["channel"])
+        message = self._channel_message_or_404(channel, call.params["message"])
+        self._require(channel["id"], CREATE_PUBLIC_THREADS, READ_MESSAGE_HISTORY)
+        if message["id"] in self.threads or message["id"] in self._deleted_channels:
+            violation = f"second thread for message {message['id']}"
+            raise DiscordError(
+                400,
+                160004,
+                "A thread has already been created for this message",
+                violation=violation,
+            )
+        thread = self._open_thread(channel, call.body, thread_id=message["id"], thread_type=11)
+        message["thread"] = thread
+        return thread
+
+    def _thread_without_message(self, call: _ApiCall) -> object:
+        channel = self._text_channel_for_thread(call.params["channel"])
+        thread_type = call.body.get("type", 12)
+        if thread_type not in (11, 12):
+            message = "The fake creates public (11) or private (12) threads"
+            raise form_error([FieldError("type", "BASE_TYPE_CHOICES", message)], "thread creation")
+        self._require(
+            channel["id"], CREATE_PUBLIC_THREADS if thread_type == 11 else CREATE_PRIVATE_THREADS
+        )
+        return self._open_thread(
+            channel, call.body, thread_id=self._snowflake(), thread_type=thread_type
+        )
+
+    def _open_thread(self, parent: Json, body: Json, *, thread_id: str, thread_type: int) -> Json:
+        errors: list[FieldError] = []
+        _check_length(errors, "name", body.get("name"), 100, 1)
+        duration = body.get("auto_archive_duration", parent["default_auto_archive_duration"])
+        if duration not in THREAD_ARCHIVE_DURATIONS:
+            message = f"Must be one of {sorted(THREAD_ARCHIVE_DURATIONS)}"
+            errors.append(FieldError("auto_archive_duration", "BASE_TYPE_CHOICES", message))
+        _check_range(errors, "rate_limit_per_user", body.get("rate_limit_per_user"), 0, 21600)
+        if errors:
+            raise form_error(errors, f"thread in channel {parent['id']}")
+        now = _now()
+        bot_id = self.bot_user["id"]
+        metadata: Json = {
+            "archived": False,
+            "auto_archive_duration": duration,
+            "archive_timestamp": now,
+            "locked": False,
+            "create_timestamp": now,
+        }
+        if thread_type == 12:
+            metadata["invitable"] = body.get("invitable", True)
+        thread: Json = {
+            "id": thread_id,
+            "type": thread_type,
+            "guild_id": self.guild_id,
+            "parent_id": parent["id"],
+            "owner_id": bot_id,
+            "name": body["name"],
+            "last_message_id": None,
+            "rate_limit_per_user": body.get("rate_limit_per_user") or 0,
+            "message_count": 0,
+            "total_message_sent": 0,
+            "member_count": 1,
+            "flags": 0,
+            "thread_metadata": metadata,
+            "member": {"id": thread_id, "user_id": bot_id, "join_timestamp": now, "flags": 0},
+        }
+        self.threads[thread_id] = thread
+        self._thread_members[thread_id] = {bot_id}
+        self._broadcast("THREAD_CREATE", {**thread, "newly_created": True})
+        return thread
+
+    def _thread_or_404(self, channel_id: str) -> Json:
+        thread = self.threads.get(channel_id)
+        if thread is None:
+            raise _unknown("Channel", 10003)
+        return thread
+
+    def _add_thread_member(self, call: _ApiCall) -> object:
+        thread = self._thread_or_404(call.params["channel"])
+        user_id = call.params["user"]
+        if user_id == "@me":
+            user_id = self.bot_user["id"]
+        else:
+            self._require(thread["id"], SEND_MESSAGES_IN_THREADS)
+        if user_id not in self._members:
+            raise _unknown("User", 10013)
+        self._join_thread(thread, user_id)
+        return None
+
+    def _remove_thread_member(self, call: _ApiCall) -> object:
+        thread = self._thread_or_404(call.params["channel"])
+        user_id = self.bot_user["id"] if call.params["user"] == "@me" else call.params["user"]
+        if user_id != self.bot_user["id"]:
+            self._require(thread["id"], MANAGE_THREADS)
+        members = self._thread_members.setdefault(thread["id"], set())
+        members.discard(user_id)
+        thread["member_count"] = len(members)
+        return None
+
+    def _join_thread(self, thread: Json, user_id: str) -> None:
+        members = self._thread_members.setdefault(thread["id"], set())
+        members.add(user_id)
+        thread["member_count"] = len(members)
+
+    # -- message store ---------------------------------------------------------------------------
+
+    def _compose(
+        self,
+        channel: Json,
+        author: Json,
+        payload: Json,
+        uploads: dict[int, UploadedFile],
+        *,
+        flags: int,
+        message_type: int,
+        extra: Json | None = None,
+    ) -> Json:
+        """A validated new message (not stored yet); uploads go to the CDN."""
+        where = f"message in channel {channel['id']}"
+        errors = validate_message_payload(payload, flags=flags)
+        if errors:
+            raise form_error(errors, where)
+        message: Json = {
+            "id": self._snowflake(),
+            "channel_id": channel["id"],
+            "type": message_type,
+            "content": payload.get("content") or "",
+            "author": author,
+            "attachments": self._attachments_for(payload, uploads, [], where),
+            "embeds": _normalized_embeds(payload.get("embeds")),
+            "components": payload.get("components") or [],
+            "mentions": [],
+            "mention_roles": [],
+            "mention_everyone": False,
+            "pinned": False,
+            "tts": bool(payload.get("tts")),
+            "timestamp": _now(),
+            "edited_timestamp": None,
+            "flags": flags,
+            "allowed_mentions": payload.get("allowed_mentions"),
+            **(extra or {}),
+        }
+        errors = legacy_fields_with_v2(message)
+        if errors:
+            raise form_error(errors, where)
+        if not flags & FLAG_LOADING and _is_empty(message):
+            raise DiscordError(
+                400, 50006, "Cannot send an empty message", violation=f"{where}: empty message"
+            )
+        self._set_mentions(message)
+        self._link_embed_attachments(message)
+        return message
+
+    def _edit_message(self, message: Json, payload: Json, uploads: dict[int, UploadedFile]) -> Json:
+        """Applies an edit in place (so every holder sees it) and dispatches MESSAGE_UPDATE."""
+        where = f"edit of message {message['id']}"
+        flags = message["flags"] & ~FLAG_LOADING
+        if payload.get("flags") is not None:
+            flags = (flags & ~EDITABLE_FLAGS) | (payload["flags"] & EDITABLE_FLAGS)
+            flags |= message["flags"] & FLAG_COMPONENTS_V2  # cannot be switched off
+        errors = validate_message_payload(payload, flags=flags)
+        if errors:
+            raise form_error(errors, where)
+        changes: Json = {"flags": flags}
+        if "content" in payload:
+            changes["content"] = payload["content"] or ""
+        if "embeds" in payload:
+            changes["embeds"] = _normalized_embeds(payload["embeds"])
+        if "components" in payload:
+            changes["components"] = payload["components"] or []
+        if "allowed_mentions" in payload:
+            changes["allowed_mentions"] = payload["allowed_mentions"]
+        if "attachments" in payload or uploads:
+            changes["attachments"] = self._attachments_for(
+                payload, uploads, message["attachments"], where
+            )
+        candidate = {**message, **changes}
+        errors = legacy_fields_with_v2(candidate)
+        if errors:
+            raise form_error(errors, where)
+        if _is_empty(candidate):
+            raise DiscordError(
+                400, 50006, "Cannot send an empty message", violation=f"{where}: empty message"
+            )
+        was_loading = bool(message["flags"] & FLAG_LOADING)
+        if not was_loading:
+            changes["edited_timestamp"] = _now()
+        message.update(changes)
+        self._set_mentions(message)
+        if was_loading:  # completing a deferred response notifies like a new message
+            self._report_pings(message)
+        self._link_embed_attachments(message)
+        if message["id"] in self._channel_messages.get(message["channel_id"], {}):
+            self._broadcast("MESSAGE_UPDATE", self._message_event(message))
+        return message
+
+    def _attachments_for(
+        self, payload: Json, uploads: dict[int, UploadedFile], existing: list[Json], where: str
+    ) -> list[Json]:
+        """The attachment list: kept ones by snowflake id, new ones from files[n] by id n."""
+        entries = payload.get("attachments")
+        kept: list[Json] = []
+        new: list[tuple[Json, UploadedFile]] = []
+        errors: list[FieldError] = []
+        if entries is None:
+            kept = list(existing)
+            new = [({}, uploads[index]) for index in sorted(uploads)]
+        else:
+            by_id = {attachment["id"]: attachment for attachment in existing}
+            for number, entry in enumerate(entries):
+                key = str(entry.get("id"))
+                if key in by_id:
+                    kept.append(by_id[key])
+                elif key.isdigit() and int(key) in uploads:
+                    new.append((entry, uploads[int(key)]))
+                else:
+                    message = f"No uploaded files[{key}] nor existing attachment with this id"
+                    errors.append(
+                        FieldError(f"attachments.{number}.id", "ATTACHMENT_NOT_FOUND", message)
+                    )
+            referenced = {str(entry.get("id")) for entry in entries}
+            for index in sorted(uploads):
+                if str(index) not in referenced:
+                    self._violate(
+                        f"{where}: files[{index}] is not referenced in payload_json.attachments"
+                    )
+        if len(kept) + len(new) > 10:
+            errors.append(
+                FieldError("attachments", "BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length.")
+            )
+        if errors:
+            raise form_error(errors, where)
+        stored = [
+            self._store_attachment(
+                entry.get("filename") or upload.filename,
+                upload.data,
+                upload.content_type,
+                description=entry.get("description"),
+            )
+            for entry, upload in new
+        ]
+        return kept + stored
+
+    def _store_attachment(
+        self, filename: str, data: bytes, content_type: str, *, description: str | None = None
+    ) -> Json:
+        attachment_id = self._snowflake()
+        if content_type in ("", "application/octet-stream"):  # what discord.py always sends
+            content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        url = f"{self.http_base_url}/cdn/{attachment_id}/{quote(filename)}"
+        attachment: Json = {
+            "id": attachment_id,
+            "filename": filename,
+            "size": len(data),
+            "url": url,
+            "proxy_url": url,
+            "content_type": content_type,
+        }
+        size = _image_size(data)
+        if size is not None:
+            attachment["width"], attachment["height"] = size
+        if description:
+            attachment["description"] = description
+        self._cdn[attachment_id] = UploadedFile(filename, content_type, data)
+        return attachment
+
+    def _link_embed_attachments(self, message: Json) -> None:
+        """Points ``attachment://name`` embed media at the uploaded attachment, as Discord does."""
+        by_name = {attachment["filename"]: attachment for attachment in message["attachments"]}
+        for index, embed in enumerate(message["embeds"]):
+            for key in ("image", "thumbnail"):
+                media = embed.get(key)
+                url = media.get("url", "") if isinstance(media, dict) else ""
+                if not url.startswith("attachment://"):
+                    continue
+                attachment = by_name.get(url.removeprefix("attachment://"))
+                if attachment is None:
+                    where = f"message {message['id']}: embeds.{index}.{key}.url"
+                    self._violate(f"{where} {url!r} names no attachment")
+                    continue
+                linked = {**media, "url": attachment["url"], "proxy_url": attachment["proxy_url"]}
+                for dimension in ("width", "height"):
+                    if dimension in attachment:
+                        linked[dimension] = attachment[dimension]
+                embed[key] = linked
+
+    def _pings_of(self, message: Json) -> _Pings:
+        author_id = message["author"]["id"]
+        permissions = self._permissions(author_id, message["channel_id"])
+        return _pings(
+            message["content"],
+            message.get("allowed_mentions"),
+            can_mention_everyone=bool(permissions & MENTION_EVERYONE),
+        )
+
+    def _set_mentions(self, message: Json) -> None:
+        pings = self._pings_of(message)
+        message["mentions"] = [
+            {**self._members[user_id]["user"], "member": _partial_member(self._members[user_id])}
+            for user_id in pings.users
+            if user_id in self._members
+        ]
+        message["mention_roles"] = pings.roles
+        message["mention_everyone"] = pings.everyone
+
+    def _report_pings(self, message: Json) -> None:
+        """Records a violation when a bot message notifies people it did not name by id."""
+        silent = message["flags"] & (FLAG_LOADING | FLAG_EPHEMERAL)  # these notify nobody
+        if silent or message["author"]["id"] != self.bot_user["id"]:
+            return
+        unintended = self._pings_of(message).unintended
+        if unintended:
+            self._violate(
+                f"message would ping {', '.join(unintended)}: {message['content'][:100]!r} "
+                f"in channel {message['channel_id']} "
+                f"(allowed_mentions={message.get('allowed_mentions')!r}; send {{'parse': []}})"
+            )
+
+    def _ensure_postable(self, channel: Json) -> None:
+        """Posting in an archived thread unarchives it, unless it is locked."""
+        metadata = channel.get("thread_metadata")
+        if metadata is None or not metadata["archived"]:
+            return
+        if metadata["locked"]:
+            raise DiscordError(400, 50083, "Thread is archived")
+        self._set_archived(channel, archived=False)
+
+    def _store_message(self, message: Json, *, ephemeral: bool) -> None:
+        self._report_pings(message)
+        self._messages[message["id"]] = message
+        if ephemeral:
+            return
+        channel_id = message["channel_id"]
+        self._channel_messages.setdefault(channel_id, {})[message["id"]] = message
+        channel = self._channel_or_404(channel_id)
+        channel["last_message_id"] = message["id"]
+        if channel["type"] in THREAD_TYPES:
+            channel["message_count"] += 1
+            channel["total_message_sent"] += 1
+        self._broadcast("MESSAGE_CREATE", self._message_event(message))
+
+    def _remove_message(self, message: Json) -> None:
+        self._messages.pop(message["id"], None)
+        if (
+            self._channel_messages.get(message["channel_id"], {}).pop(message["id"], None)
+            is not None
+        ):
+            event = {
+                "id": message["id"],
+                "channel_id": message["channel_id"],
+                "guild_id": self.guild_id,
+            }
+            self._broadcast("MESSAGE_DELETE", event)
+
+    def _message_event(self, message: Json) -> Json:
+        event = {**message, "guild_id": self.guild_id}
+        member = self._members.get(message["author"]["id"])
+        if member is not None:
+            event["member"] = _partial_member(member)
+        return event
+
+    # -- gateway -------------------------------------------------------------------------------
+
+    def _broadcast(self, event: str, data: Json) -> None:
+        needed = EVENT_INTENTS.get(event, 0)
+        for session in self._sessions.values():
+            if not needed or session.intents & needed:
+                session.dispatch(event, self._visible_to(session, event, data))
+
+    def _visible_to(self, session: _GatewaySession, event: str, data: Json) -> Json:
+        """Without the message content intent Discord blanks other people's messages."""
+        if (
+            event not in ("MESSAGE_CREATE", "MESSAGE_UPDATE")
+            or session.intents & INTENT_MESSAGE_CONTENT
+        ):
+            return data
+        bot_id = self.bot_user["id"]
+        if data["author"]["id"] == bot_id or any(user["id"] == bot_id for user in data["mentions"]):
+            return data
+        return {**data, "content": "", "embeds": [], "attachments": [], "components": []}
+
+    def _refresh_identified(self) -> None:
+        if any(session.connection is not None for session in self._sessions.values()):
+            self._identified.set()
+        else:
+            self._identified.clear()
+
+    async def _handle_gateway(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        if request.query.get("v") != "10" or request.query.get("encoding") != "json":
+            self._violate(
+                f"gateway connection with query {dict(request.query)} (want v=10, encoding=json)"
+            )
+        connection = _Connection(ws)
+        self._connections.add(connection)
+        connection.send(_dumps({"op": 10, "d": {"heartbeat_interval": HEARTBEAT_INTERVAL_MS}}))
+        try:
+            async for frame in ws:
+                if frame.type is WSMsgType.TEXT:
+                    await self._on_gateway_frame(connection, frame.data)
+                elif frame.type is WSMsgType.BINARY:
+                    self._violate("binary gateway frame from the client")
+                    await connection.close(4002, "Error while decoding payload.")
+        finally:
+            self._connections.discard(connection)
+            self._on_connection_closed(connection, ws.close_code)
+            await connection.finish()
+        return ws
+
+    def _on_connection_closed(self, connection: _Connection, code: int | None) -> None:
+        session = connection.session
+        if session is None:
+            return
+        if session.connection is connection:
+            session.connection = None
+        clean_close = code in (1000, 1001) and not connection.closed_by_server
+        if clean_close:  # the client ended the session, it cannot be resumed
+            self._sessions.pop(session.id, None)
+        self._refresh_identified()
+
+    async def _on_gateway_frame(self, connection: _Connection, raw: str) -> None:
+        try:
+            frame = json.loads(raw)
+            op, data = frame["op"], frame.get("d")
+        except (ValueError, KeyError, TypeError):
+            self._violate(f"undecodable gateway frame {raw[:100]!r}")
+            await connection.close(4002, "Error while decoding payload.")
+            return
+        if op == 1:
+            connection.send('{"op":11}')
+        elif op == 2:
+            await self._identify(connection, data)
+        elif op == 6:
+            await self._resume(connection, data)
+        elif connection.session is None:
+            self._violate(f"gateway op {op} before IDENTIFY")
+            await connection.close(4003, "Not authenticated.")
+        elif op == 3:
+            self.presence = data
+        elif op == 8:
+            self._send_member_chunk(connection.session, data)
+        elif op != 4:  # voice state updates are accepted and ignored
+            self._violate(f"unknown gateway op {op}")
+            await connection.close(4001, "Unknown opcode.")
+
+    async def _identify(self, connection: _Connection, data: object) -> None:
+        if connection.session is not None:
+            self._violate("second IDENTIFY on one gateway connection")
+            await connection.close(4005, "Already authenticated.")
+            return
+        if not isinstance(data, dict) or data.get("token") != self.token:
+            self._violate("IDENTIFY with a wrong token")
+            await connection.close(4004, "Authentication failed.")
+            return
+        intents = data.get("intents")
+        if not isinstance(intents, int):
+            self._violate("IDENTIFY without intents")
+            await connection.close(4013, "Invalid intent(s).")
+            return
+        refused = (
+            intents
+            & ~self._granted_privileged_intents()
+            & (INTENT_GUILD_MEMBERS | INTENT_GUILD_PRESENCES | INTENT_MESSAGE_CONTENT)
+        )
+        if refused:
+            self._violate(f"IDENTIFY asks for privileged intents {refused} the application lacks")
+            await connection.close(4014, "Disallowed intent(s).")
+            return
+        session = _GatewaySession(secrets.token_hex(16), intents)
+        self._sessions[session.id] = session
+        session.connection = connection
+        connection.session = session
+        self.intents = intents
+        self.identify_count += 1
+        session.dispatch("READY", self._ready_payload(session, data))
+        session.dispatch("GUILD_CREATE", self._guild_create_payload(intents))
+        self._refresh_identified()
+
+    def _granted_privileged_intents(self) -> int:
+        granted = INTENT_GUILD_PRESENCES
+        if self.members_intent:
+            granted |= INTENT_GUILD_MEMBERS
+        if self.message_content_intent:
+            granted |= INTENT_MESSAGE_CONTENT
+        return granted
+
+    async def _resume(self, connection: _Connection, data: object) -> None:
+        if not isinstance(data, dict) or data.get("token") != self.token:
+            self._violate("RESUME with a wrong token")
+            await connection.close(4004, "Authentication failed.")
+            return
+        session = self._sessions.get(str(data.get("session_id")))
+        if session is None or not session.resume(connection, data.get("seq")):
+            connection.send('{"op":9,"d":false}')  # the client identifies afresh
+            return
+        connection.session = session
+        session.dispatch("RESUMED", {})
+        self._refresh_identified()
+
+    def _ready_payload(self, session: _GatewaySession, identify: Json) -> Json:
+        ready: Json = {
+            "v": 10,
+            "user": {**self.bot_user, "verified": True, "mfa_enabled": False},
+            "guilds": [{"id": self.guild_id, "unavailable": True}],
+            "session_id": session.id,
+            "session_type": "normal",
+            "resume_gateway_url": self.gateway_url,
+            "application": {"id": self.application_id, "flags": self._application_flags()},
+            "private_channels": [],
+            "relationships": [],
+            "presences": [],
+            "geo_ordered_rtc_regions": [],
+            "guild_join_requests": [],
+        }
+        if "shard" in identify:
+            ready["shard"] = identify["shard"]
+        return ready
+
+    def _guild_create_payload(self, intents: int) -> Json:
+        bot_member = self._members[self.bot_user["id"]]
+        # Without the members intent Discord only sends the bot's own member.
+        members = list(self._members.values()) if intents & INTENT_GUILD_MEMBERS else [bot_member]
+        return {
+            **self._guild_object(),
+            "unavailable": False,
+            "lazy": True,
+            "large": False,
+            "member_count": len(self._members),
+            "joined_at": bot_member["joined_at"],
+            "channels": list(self._channels.values()),
+            "threads": [t for t in self.threads.values() if not t["thread_metadata"]["archived"]],
+            "members": members,
+            "voice_states": [],
+            "presences": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+        }
+
+    def _send_member_chunk(self, session: _GatewaySession, request: object) -> None:
+        request = request if isinstance(request, dict) else {}
+        members = list(self._members.values())
+        user_ids = request.get("user_ids")
+        if user_ids:
+            wanted = {
+                str(user_id) for user_id in (user_ids if isinstance(user_ids, list) else [user_ids])
+            }
+            members = [member for member in members if member["user"]["id"] in wanted]
+        elif request.get("query"):
+            prefix = str(request["query"]).lower()
+            members = [
+                member for member in members if member["user"]["username"].startswith(prefix)
+            ]
+        if request.get("limit"):
+            members = members[: int(request["limit"])]
+        chunk = {
+            "guild_id": self.guild_id,
+            "members": members,
+            "chunk_index": 0,
+            "chunk_count": 1,
+            "not_found": [],
+            "nonce": request.get("nonce"),
+        }
+        session.dispatch("GUILD_MEMBERS_CHUNK", chunk)
+
+    async def wait_until_identified(self, timeout: float = 5) -> None:
+        """Waits until a bot session is connected (after IDENTIFY or RESUME)."""
+        try:
+            await asyncio.wait_for(self._identified.wait(), timeout)
+        except TimeoutError:
+            raise AssertionError(
+                f"no bot session connected within {timeout}s; violations: {self.violations}"
+            ) from None
+
+    async def disconnect_bot(self, *, resumable: bool = True) -> None:
+        """Closes the bot's websocket(s); the client resumes (or re-identifies if not resumable)."""
+        for connection in list(self._connections):
+            session = connection.session
+            if session is None:
+                continue
+            if session.connection is connection:
+                session.connection = None
+            if not resumable:
+                self._sessions.pop(session.id, None)
+            self._refresh_identified()
+            # 4000 and 4009 are reconnectable close codes; a RESUME of a dropped session gets op 9.
+            await connection.close(4000 if resumable else 4009, "Disconnected by the fake")
+
+    async def wait_for(
+        self,
+        predicate: Callable[[], object],
+        timeout: float = 5.0,
+    ) -> None:
+        """Polls until ``predicate()`` is truthy."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            if loop.time() > deadline:
+                recent = [f"{r.method} {r.path} -> {r.status}" for r in self.requests[-5:]]
+                raise AssertionError(
+                    f"not true within {timeout}s: {_describe(predicate)}\n"
+                    f"violations: {self.violations}\nlast requests: {recent}"
+                )
+            await asyncio.sleep(0.005)
+
+    # -- drivers: acting as users ----------------------------------------------------------------
+
+    def _driver_user(self, user: Json | None) -> Json:
+        user = user or self.alice
+        if user["id"] not in self._members:
+            raise ValueError(f"user {user.get('username')!r} is not a member; use add_member()")
+        known: Json = self._members[user["id"]]["user"]
+        return known
+
+    def _driver_channel(self, channel_id: str | None) -> Json:
+        channel_id = channel_id or self.channel_id
+        channel = self.threads.get(channel_id) or self._channels.get(channel_id)
+        if channel is None:
+            raise ValueError(f"channel {channel_id} does not exist (or was deleted)")
+        return channel
+
+    def _find_command(self, name: str, command_type: int) -> tuple[Json, str | None]:
+        for scope in (self.guild_id, None):
+            for command in self.commands.get(scope, []):
+                if command["name"] == name and command["type"] == command_type:
+                    return command, scope
+        synced = sorted(
+            f"{c['name']} (type {c['type']})" for cs in self.commands.values() for c in cs
+        )
+        raise AssertionError(
+            f"command {name!r} (type {command_type}) is not synced; synced: {synced}"
+        )
+
+    def _dispatch_interaction(
+        self,
+        interaction_type: int,
+        data: Json,
+        *,
+        user: Json | None,
+        channel_id: str | None,
+        message: Json | None = None,
+    ) -> FakeInteraction:
+        if not self._sessions:
+            raise AssertionError(
+                "no bot session on the fake gateway; await wait_until_identified()"
+            )
+        user = self._driver_user(user)
+        channel = self._driver_channel(channel_id)
+        interaction = FakeInteraction(
+            interaction_id=self._snowflake(),
+            interaction_type=interaction_type,
+            user=user,
+            channel_id=channel["id"],
+            data=data,
+            message=message,
+            violations=self.violations,
+        )
+        self.interactions[interaction.id] = interaction
+        self._interactions_by_token[interaction.token] = interaction
+        self._broadcast("INTERACTION_CREATE", self._interaction_payload(interaction, channel))
+        return interaction
+
+    def _interaction_payload(self, interaction: FakeInteraction, channel: Json) -> Json:
+        user_id = interaction.user["id"]
+        permissions = str(self._permissions(user_id, channel["id"]))
+        payload: Json = {
+            "id": interaction.id,
+            "application_id": self.application_id,
+            "type": interaction.type,
+            "data": interaction.data,
+            "guild_id": self.guild_id,
+            "guild": {"id": self.guild_id, "locale": "en-US", "features": []},
+            "channel": {**channel, "permissions": permissions},
+            "channel_id": channel["id"],
+            "member": {**self._members[user_id], "permissions": permissions},
+            "token": interaction.token,
+            "version": 1,
+            "app_permissions": str(self._bot_permissions(channel["id"])),
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": self.guild_id},
+            "context": 0,
+            "attachment_size_limit": self.upload_limit,
+        }
+        if interaction.message is not None:
+            payload["message"] = interaction.message
+        return payload
+
+    async def run_command(
+        self,
+        name: str,
+        options: dict[str, object] | None = None,
+        *,
+        user: Json | None = None,
+        channel_id: str | None = None,
+        attachments: dict[str, tuple[str, bytes, str]] | None = None,
+    ) -> FakeInteraction:
+        """A user runs a synced slash command; attachment option values key ``attachments``."""
+        command, scope = self._find_command(name, 1)
+        resolved: Json = {}
+        data: Json = {
+            "id": command["id"],
+            "name": name,
+            "type": 1,
+            "options": self._command_options(command, options or {}, attachments or {}, resolved),
+        }
+        if resolved:
+            data["resolved"] = resolved
+        if scope is not None:
+            data["guild_id"] = scope
+        return self._dispatch_interaction(
+            INTERACTION_COMMAND, data, user=user, channel_id=channel_id
+        )
+
+    def _command_options(
+        self,
+        command: Json,
+        values: dict[str, object],
+        attachments: dict[str, tuple[str, bytes, str]],
+        resolved: Json,
+    ) -> list[Json]:
+        definitions = command.get("options") or []
+        known = {option["name"] for option in definitions}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(
+                f"/{command['name']} has no options {sorted(unknown)}; it has {sorted(known)}"
+            )
+        options: list[Json] = []
+        for definition in definitions:
+            name = definition["name"]
+            if name not in values:
+                if definition.get("required"):
+                    raise ValueError(f"/{command['name']} needs option {name!r}")
+                continue
+            value = self._option_value(definition, values[name], attachments, resolved)
+            options.append({"name": name, "type": definition["type"], "value": value})
+        return options
+
+    def _option_value(
+        self,
+        definition: Json,
+        value: object,
+        attachments: dict[str, tuple[str, bytes, str]],
+        resolved: Json,
+    ) -> object:
+        option_type = definition["type"]
+        choices = [choice["value"] for choice in definition.get("choices") or []]
+        if choices and value not in choices:
+            raise ValueError(f"option {definition['name']!r}: {value!r} is not one of {choices}")
+        if option_type == 11:
+            if str(value) not in attachments:
+                raise ValueError(
+                    f"option {definition['name']!r}: {value!r} is no key of attachments"
+                )
+            filename, data, content_type = attachments[str(value)]
+            attachment = self._store_attachment(filename, data, content_type)
+            attachment["ephemeral"] = True
+            resolved.setdefault("attachments", {})[attachment["id"]] = attachment
+            return attachment["id"]
+        if option_type == 6:
+            user = self._driver_user(value if isinstance(value, dict) else {"id": str(value)})
+            member = self._members[user["id"]]
+            resolved.setdefault("users", {})[user["id"]] = user
+            resolved.setdefault("members", {})[user["id"]] = _partial_member(member)
+            return user["id"]
+        if option_type == 7:
+            channel = self._driver_channel(str(value))
+            resolved.setdefault("channels", {})[channel["id"]] = channel
+            return channel["id"]
+        if option_type == 8:
+            resolved.setdefault("roles", {})[str(value)] = self._roles[str(value)]
+            return str(value)
+        if option_type == 3 and isinstance(value, str):
+            minimum = definition.get("min_length") or 0
+            maximum = definition.get("max_length") or 6000
+            if not minimum <= len(value) <= maximum:
+                raise ValueError(
+                    f"option {definition['name']!r} must be {minimum}-{maximum} characters"
+                )
+        return value
+
+    async def run_message_command(
+        self, name: str, target_message_id: str, *, user: Json | None = None
+    ) -> FakeInteraction:
+        """A user picks a message context-menu command on a channel message."""
+        command, scope = self._find_command(name, 3)
+        target = self.message(target_message_id)
+        if target["flags"] & FLAG_EPHEMERAL:
+            raise ValueError("context-menu commands cannot target ephemeral messages")
+        data: Json = {
+            "id": command["id"],
+            "name": name,
+            "type": 3,
+            "target_id": target["id"],
+            "resolved": {"messages": {target["id"]: target}},
+        }
+        if scope is not None:
+            data["guild_id"] = scope
+        return self._dispatch_interaction(
+            INTERACTION_COMMAND, data, user=user, channel_id=target["channel_id"]
+        )
+
+    async def run_user_command(
+        self, name: str, target: Json, *, user: Json | None = None
+    ) -> FakeInteraction:
+        """A user picks a user context-menu command on ``target``."""
+        command, scope = self._find_command(name, 2)
+        target_user = self._driver_user(target)
+        member = _partial_member(self._members[target_user["id"]])
+        data: Json = {
+            "id": command["id"],
+            "name": name,
+            "type": 2,
+            "target_id": target_user["id"],
+            "resolved": {
+                "users": {target_user["id"]: target_user},
+                "members": {target_user["id"]: member},
+            },
+        }
+        if scope is not None:
+            data["guild_id"] = scope
+        return self._dispatch_interaction(INTERACTION_COMMAND, data, user=user, channel_id=None)
+
+    def _component(
+        self, message_id: str, custom_id: str, types: frozenset[int]
+    ) -> tuple[Json, Json]:
+        message = self.message(message_id)
+        for component in walk_components(message["components"]):
+            if component.get("custom_id") == custom_id and component.get("type") in types:
+                if component.get("disabled"):
+                    raise AssertionError(
+                        f"component {custom_id!r} of message {message_id} is disabled"
+                    )
+                return message, component
+        present = [
+            c.get("custom_id") for c in walk_components(message["components"]) if "custom_id" in c
+        ]
+        raise AssertionError(
+            f"message {message_id} has no component {custom_id!r}; it has {present}"
+        )
+
+    async def click(
+        self, message_id: str, custom_id: str, *, user: Json | None = None
+    ) -> FakeInteraction:
+        message, _ = self._component(message_id, custom_id, frozenset({2}))
+        data = {"custom_id": custom_id, "component_type": 2}
+        return self._dispatch_interaction(
+            INTERACTION_COMPONENT,
+            data,
+            user=user,
+            channel_id=message["channel_id"],
+            message=message,
+        )
+
+    async def select(
+        self, message_id: str, custom_id: str, values: list[str], *, user: Json | None = None
+    ) -> FakeInteraction:
+        """A user picks ``values`` in a string select menu."""
+        message, select = self._component(message_id, custom_id, frozenset({3}))
+        offered = [option["value"] for option in select.get("options") or []]
+        minimum = 1 if select.get("min_values") is None else select["min_values"]
+        maximum = select.get("max_values") or 1
+        if not minimum <= len(values) <= maximum or any(value not in offered for value in values):
+            raise ValueError(
+                f"select {custom_id!r} takes {minimum}-{maximum} of {offered}, not {values}"
+            )
+        data = {"custom_id": custom_id, "component_type": 3, "values": values}
+        return self._dispatch_interaction(
+            INTERACTION_COMPONENT,
+            data,
+            user=user,
+            channel_id=message["channel_id"],
+            message=message,
+        )
+
+    async def submit_modal(
+        self,
+        opened_by: FakeInteraction,
+        values: Mapping[str, str | list[str]],
+        *,
+        user: Json | None = None,
+    ) -> FakeInteraction:
+        """A user submits the modal ``opened_by`` was answered with; values by custom_id."""
+        modal = opened_by.modal
+        if modal is None:
+            raise AssertionError(
+                f"{opened_by.describe()} was answered with callback type "
+                f"{opened_by.callback_type}, not a modal"
+            )
+        remaining: dict[str, str | list[str]] = dict(values)
+        components = [
+            _submitted_component(component, remaining) for component in modal["components"]
+        ]
+        if remaining:
+            raise ValueError(f"the modal has no inputs {sorted(remaining)}")
+        data = {"custom_id": modal["custom_id"], "components": components}
+        return self._dispatch_interaction(
+            INTERACTION_MODAL_SUBMIT,
+            data,
+            user=user or opened_by.user,
+            channel_id=opened_by.channel_id,
+            message=opened_by.message,
+        )
+
+    async def post_message(
+        self,
+        channel_id: str,
+        content: str = "",
+        *,
+        author: Json | None = None,
+        attachments: list[tuple[str, bytes, str]] | None = None,
+        reply_to: str | None = None,
+    ) -> Json:
+        """A user posts a message (a reply when ``reply_to`` is given)."""
+        author = self._driver_user(author)
+        channel = self._driver_channel(channel_id)
+        metadata = channel.get("thread_metadata")
+        if metadata and metadata["archived"] and metadata["locked"]:
+            raise AssertionError(f"users cannot post in locked thread {channel_id}")
+        uploads = {
+            index: UploadedFile(filename, content_type, data)
+            for index, (filename, data, content_type) in enumerate(attachments or [])
+        }
+        reference = self._reply_reference(channel, {"message_id": reply_to}) if reply_to else None
+        message = self._compose(
+            channel,
+            author,
+            {"content": content},
+            uploads,
+            flags=0,
+            message_type=MESSAGE_REPLY if reference else MESSAGE_DEFAULT,
+            extra=reference,
+        )
+        self._ensure_postable(channel)
+        if channel["type"] in THREAD_TYPES:
+            self._join_thread(channel, author["id"])
+        self._store_message(message, ephemeral=False)
+        return message
+
+
+def _submitted_component(component: Json, values: dict[str, str | list[str]]) -> Json:
+    """What Discord sends back for one modal component, taking its value out of ``values``."""
+    component_type = component.get("type")
+    if component_type == 1:
+        return {
+            "type": 1,
+            "components": [_submitted_input(c, values) for c in component["components"]],
+        }
+    if component_type == 18:
+        return {
+            "type": 18,
+            "id": component.get("id"),
+            "component": _submitted_input(component["component"], values),
+        }
+    return {"type": component_type, "id": component.get("id")}
+
+
+def _submitted_input(component: Json, values: dict[str, str | list[str]]) -> Json:
+    custom_id = component["custom_id"]
+    if component["type"] in SELECT_TYPES:
+        picked: str | list[str] = values.pop(custom_id, [])
+        return {
+            "type": component["type"],
+            "custom_id": custom_id,
+            "values": [picked] if isinstance(picked, str) else picked,
+        }
+    value = values.pop(custom_id, component.get("value") or "")
+    if not isinstance(value, str):
+        raise TypeError(f"text input {custom_id!r} takes a string, not {value!r}")
+    minimum, maximum = component.get("min_length") or 0, component.get("max_length") or 4000
+    if component.get("required", True) and not value:
+        raise ValueError(f"text input {custom_id!r} is required")
+    if value and not minimum <= len(value) <= maximum:
+        raise ValueError(f"text input {custom_id!r} takes {minimum}-{maximum} characters")
+    return {"type": 4, "custom_id": custom_id, "value": value}

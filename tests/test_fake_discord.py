@@ -1,0 +1,537 @@
+"""The fake Discord, driven through the real, unmodified discord.py client.
+
+A minimal bot defined here (not the product bot) logs in, syncs commands and answers
+interactions; the tests act as users through the fake and check both what the bot saw and
+what the fake recorded. Every test fails if discord.py logs an error or the fake records a
+protocol violation it did not expect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import discord
+import pytest
+import pytest_asyncio
+import yarl
+from discord import app_commands
+from discord.ext import commands
+from PIL import Image
+
+from tests.fakes.fake_discord import CREATE_PUBLIC_THREADS, FakeDiscord, validate_commands
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Iterator
+
+NO_PINGS = discord.AllowedMentions.none()
+
+
+def _png(width: int = 4, height: int = 3) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), "red").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+class FeedbackModal(discord.ui.Modal, title="Feedback"):
+    comment: discord.ui.TextInput[FeedbackModal] = discord.ui.TextInput(
+        label="Comment", custom_id="test:comment", max_length=200
+    )
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(
+            f"Thanks: {self.comment.value}", allowed_mentions=NO_PINGS
+        )
+
+
+class PanelView(discord.ui.View):
+    """Persistent: fixed custom_ids, registered with ``Bot.add_view`` at start-up."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=None)
+
+    @discord.ui.button(label="Ping", custom_id="test:ping")
+    async def ping(
+        self, interaction: discord.Interaction, button: discord.ui.Button[PanelView]
+    ) -> None:
+        await interaction.response.send_message("pong", ephemeral=True)
+
+    @discord.ui.button(label="Feedback", custom_id="test:feedback")
+    async def feedback(
+        self, interaction: discord.Interaction, button: discord.ui.Button[PanelView]
+    ) -> None:
+        await interaction.response.send_modal(FeedbackModal())
+
+
+@app_commands.command(description="Make an image from a prompt and a source image")
+async def imagine(interaction: discord.Interaction, prompt: str, image: discord.Attachment) -> None:
+    await interaction.response.defer(thinking=True)
+    source = await image.read()
+    embed = discord.Embed(title=prompt, description=f"from {image.filename} ({len(source)} bytes)")
+    embed.set_image(url="attachment://result.png")
+    await interaction.edit_original_response(
+        content="Here you go",
+        embed=embed,
+        attachments=[discord.File(io.BytesIO(_png()), "result.png")],
+    )
+    message = await interaction.original_response()
+    thread = await message.create_thread(name=f"imagine {prompt}")
+    await thread.send("Reply in this thread to refine the image.")
+
+
+@app_commands.command(description="Post the panel with buttons")
+async def panel(interaction: discord.Interaction) -> None:
+    await interaction.response.send_message("Pick one", view=PanelView())
+
+
+@app_commands.command(description="Show whether the bot may create threads here")
+async def perms(interaction: discord.Interaction) -> None:
+    allowed = interaction.app_permissions.create_public_threads
+    await interaction.response.send_message(f"threads={allowed}", ephemeral=True)
+
+
+@app_commands.command(description="Answer after the bot's configured delay")
+async def slow(interaction: discord.Interaction) -> None:
+    bot = interaction.client
+    assert isinstance(bot, FakeTestBot)
+    await asyncio.sleep(bot.slow_delay)
+    try:
+        await interaction.response.send_message("finally")
+    except discord.NotFound as exc:
+        bot.failures.append(exc)
+
+
+@app_commands.context_menu(name="Describe message")
+async def describe(interaction: discord.Interaction, message: discord.Message) -> None:
+    text = (
+        f"{message.author.name} wrote {message.content!r} with {len(message.attachments)} file(s)"
+    )
+    await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
+
+
+APP_COMMANDS: tuple[app_commands.Command[Any, ..., None] | app_commands.ContextMenu, ...] = (
+    imagine,
+    panel,
+    perms,
+    slow,
+    describe,
+)
+
+
+class FakeTestBot(commands.Bot):
+    def __init__(self) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = True
+        super().__init__(command_prefix="!", intents=intents, guild_ready_timeout=0.05)
+        self.received: dict[int, tuple[discord.Message, list[bytes]]] = {}
+        self.failures: list[discord.HTTPException] = []
+        self.slow_delay = 0.0
+
+    async def setup_hook(self) -> None:
+        for command in APP_COMMANDS:
+            self.tree.add_command(command)
+        self.add_view(PanelView())
+        await self.tree.sync()
+
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author.bot:
+            return
+        self.received[message.id] = (message, [await a.read() for a in message.attachments])
+
+
+class _ErrorRecords(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(scope="module")
+def discord_errors() -> Iterator[_ErrorRecords]:
+    handler = _ErrorRecords()
+    logger = logging.getLogger("discord")
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def fake() -> AsyncIterator[FakeDiscord]:
+    fake = FakeDiscord()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+def _point_discord_py_at(patch: pytest.MonkeyPatch, fake: FakeDiscord) -> None:
+    patch.setattr(discord.http.Route, "BASE", fake.api_base_url)
+    patch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(fake.gateway_url))
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def bot(fake: FakeDiscord) -> AsyncIterator[FakeTestBot]:
+    with pytest.MonkeyPatch.context() as patch:
+        _point_discord_py_at(patch, fake)
+        bot = FakeTestBot()
+        runner = asyncio.create_task(bot.start(fake.token))
+        ready = asyncio.create_task(bot.wait_until_ready())
+        await asyncio.wait({runner, ready}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
+        if runner.done():
+            runner.result()  # raises what stopped the bot from starting
+        assert ready.done(), "the bot did not become ready within 5 s"
+        yield bot
+        await bot.close()
+        await runner
+
+
+@pytest.fixture(autouse=True)
+def _no_errors_or_violations(fake: FakeDiscord, discord_errors: _ErrorRecords) -> Iterator[None]:
+    yield
+    logged = [logging.Formatter().format(record) for record in discord_errors.records]
+    violations = list(fake.violations)
+    discord_errors.records.clear()
+    fake.violations.clear()  # so one failure does not fail every later test
+    assert logged == []
+    assert violations == []
+
+
+def _text_channel(bot: FakeTestBot, channel_id: str) -> discord.TextChannel:
+    channel = bot.get_channel(int(channel_id))
+    assert isinstance(channel, discord.TextChannel)
+    return channel
+
+
+async def _imagine(fake: FakeDiscord, prompt: str) -> str:
+    """Runs /imagine to the end; returns the id of its thread (that of the response message)."""
+    interaction = await fake.run_command(
+        "imagine",
+        {"prompt": prompt, "image": "source"},
+        attachments={"source": ("cat.png", _png(8, 8), "image/png")},
+    )
+    await interaction.wait_response()
+    assert interaction.original is not None
+    thread_id: str = interaction.original["id"]
+    await fake.wait_for(lambda: fake.channel_messages(thread_id))  # the bot's note in the thread
+    return thread_id
+
+
+async def test_login_syncs_commands_and_identifies(fake: FakeDiscord, bot: FakeTestBot) -> None:
+    assert bot.user is not None
+    assert str(bot.user.id) == fake.bot_user["id"]
+    assert bot.get_guild(int(fake.guild_id)) is not None
+    synced = {command["name"]: command for command in fake.commands[None]}
+    assert set(synced) == {"imagine", "panel", "perms", "slow", "Describe message"}
+    assert synced["Describe message"]["type"] == 3
+    assert fake.intents is not None
+    assert fake.intents & discord.Intents(message_content=True).value
+    paths = [request.path for request in fake.requests]
+    assert paths.index("/users/@me") < paths.index(f"/applications/{fake.application_id}/commands")
+
+    await bot.tree.sync()
+    assert {c["name"]: c["id"] for c in fake.commands[None]} == {
+        name: command["id"] for name, command in synced.items()
+    }
+
+
+async def test_slash_command_defers_edits_and_opens_a_thread(
+    fake: FakeDiscord, bot: FakeTestBot
+) -> None:
+    interaction = await fake.run_command(
+        "imagine",
+        {"prompt": "a cat", "image": "source"},
+        attachments={"source": ("cat.png", _png(8, 8), "image/png")},
+    )
+    await interaction.wait_response()
+    assert interaction.callback_type == 5
+    original = interaction.original
+    assert original is not None
+    await fake.wait_for(lambda: fake.channel_messages(original["id"]))
+
+    assert original["content"] == "Here you go"
+    assert not original["flags"] & 128  # no longer loading
+    assert len(interaction.original_edits) == 1
+    [attachment] = original["attachments"]
+    assert (attachment["filename"], attachment["width"], attachment["height"]) == (
+        "result.png",
+        4,
+        3,
+    )
+    assert fake.attachment_bytes(attachment) == _png()
+    [embed] = original["embeds"]
+    assert embed["title"] == "a cat"
+    assert embed["image"]["url"] == attachment["url"]
+    assert embed["description"] == f"from cat.png ({len(_png(8, 8))} bytes)"
+
+    thread = fake.threads[original["id"]]
+    assert (thread["name"], thread["parent_id"]) == ("imagine a cat", fake.channel_id)
+    [note] = fake.channel_messages(thread["id"])
+    assert note["author"]["id"] == fake.bot_user["id"]
+    assert thread["message_count"] == 1
+
+
+async def test_user_message_in_thread_reaches_on_message(
+    fake: FakeDiscord, bot: FakeTestBot
+) -> None:
+    thread_id = await _imagine(fake, "a dog")
+    data = _png(2, 2)
+    posted = await fake.post_message(
+        thread_id, "make it blue", author=fake.bob, attachments=[("ref.png", data, "image/png")]
+    )
+    await fake.wait_for(lambda: int(posted["id"]) in bot.received)
+
+    message, contents = bot.received[int(posted["id"])]
+    assert message.content == "make it blue"
+    assert isinstance(message.channel, discord.Thread)
+    assert str(message.author.id) == fake.bob["id"]
+    assert contents == [data]
+
+
+async def test_persistent_button_click(fake: FakeDiscord, bot: FakeTestBot) -> None:
+    command = await fake.run_command("panel")
+    await command.wait_response()
+    assert command.original is not None
+
+    click = await fake.click(command.original["id"], "test:ping", user=fake.bob)
+    await click.wait_response()
+
+    assert click.callback_type == 4
+    assert click.ephemeral
+    assert click.original is not None
+    assert click.original["content"] == "pong"
+    channel_ids = {message["id"] for message in fake.channel_messages(fake.channel_id)}
+    assert click.original["id"] not in channel_ids
+
+
+async def test_modal_opened_from_a_button_is_submitted(fake: FakeDiscord, bot: FakeTestBot) -> None:
+    command = await fake.run_command("panel")
+    await command.wait_response()
+    assert command.original is not None
+
+    opened = await fake.click(command.original["id"], "test:feedback")
+    await opened.wait_response()
+    assert opened.callback_type == 9
+    assert opened.modal is not None
+    assert opened.modal["title"] == "Feedback"
+
+    submitted = await fake.submit_modal(opened, {"test:comment": "lovely"})
+    await submitted.wait_response()
+    assert submitted.original is not None
+    assert submitted.original["content"] == "Thanks: lovely"
+
+
+async def test_message_context_menu(fake: FakeDiscord, bot: FakeTestBot) -> None:
+    posted = await fake.post_message(
+        fake.channel_id, "look at this", attachments=[("a.png", _png(), "image/png")]
+    )
+    interaction = await fake.run_message_command("Describe message", posted["id"])
+    await interaction.wait_response()
+    assert interaction.original is not None
+    assert interaction.original["content"] == "alice wrote 'look at this' with 1 file(s)"
+    assert interaction.ephemeral
+
+
+async def test_injected_403_surfaces_as_forbidden(fake: FakeDiscord, bot: FakeTestBot) -> None:
+    message = await _text_channel(bot, fake.channel_id).send("thread me")
+    fake.fail_next("POST", r"/messages/\d+/threads$", status=403, code=50013)
+
+    with pytest.raises(discord.Forbidden) as raised:
+        await message.create_thread(name="first try")
+    assert raised.value.code == 50013
+
+    thread = await message.create_thread(name="second try")  # the fault was used up
+    assert str(thread.id) in fake.threads
+
+
+async def test_denied_permission_gives_403_and_shows_in_app_permissions(
+    fake: FakeDiscord, bot: FakeTestBot
+) -> None:
+    channel_id = fake.add_text_channel("no-threads")
+    fake.set_bot_permissions(channel_id, deny=CREATE_PUBLIC_THREADS)
+    await fake.wait_for(lambda: bot.get_channel(int(channel_id)) is not None)
+    channel = _text_channel(bot, channel_id)
+    await fake.wait_for(lambda: not channel.permissions_for(channel.guild.me).create_public_threads)
+
+    message = await channel.send("no threads here")
+    with pytest.raises(discord.Forbidden):
+        await message.create_thread(name="denied")
+
+    interaction = await fake.run_command("perms", channel_id=channel_id)
+    await interaction.wait_response()
+    assert interaction.original is not None
+    assert interaction.original["content"] == "threads=False"
+
+
+def _long_custom_id_view() -> discord.ui.View:
+    view = discord.ui.View()
+    view.add_item(discord.ui.Button(label="Go", custom_id="job:" + "x" * 97))
+    return view
+
+
+@pytest.mark.parametrize(
+    ("make_kwargs", "field"),
+    [
+        (lambda: {"content": "x" * 2001}, "content"),
+        (lambda: {"embed": discord.Embed(title="t" * 257)}, "embeds.0.title"),
+        (lambda: {"embed": discord.Embed(description="d" * 4097)}, "embeds.0.description"),
+        (lambda: {"view": _long_custom_id_view()}, "components.0.components.0.custom_id"),
+    ],
+)
+async def test_limits_are_enforced_and_recorded(
+    fake: FakeDiscord,
+    bot: FakeTestBot,
+    make_kwargs: Callable[[], dict[str, Any]],
+    field: str,
+) -> None:
+    with pytest.raises(discord.HTTPException) as raised:
+        await _text_channel(bot, fake.channel_id).send(**make_kwargs())
+    assert (raised.value.status, raised.value.code) == (400, 50035)
+    assert len(fake.violations) == 1
+    assert field in fake.violations[0]
+    fake.violations.clear()
+
+
+@pytest.mark.parametrize(
+    ("command", "field"),
+    [
+        ({"name": "Imagine", "description": "d"}, "0.name"),
+        ({"name": "two words", "description": "d"}, "0.name"),
+        ({"name": "x", "description": ""}, "0.description"),
+        ({"type": 3, "name": "Describe", "description": "no"}, "0.description"),
+        (
+            {
+                "name": "x",
+                "description": "d",
+                "options": [
+                    {"type": 3, "name": "a", "description": "d"},
+                    {"type": 3, "name": "b", "description": "d", "required": True},
+                ],
+            },
+            "0.options.1.required",
+        ),
+    ],
+)
+def test_invalid_commands_are_named(command: dict[str, Any], field: str) -> None:
+    assert [error.path for error in validate_commands([command])] == [field]
+
+
+async def test_upload_over_the_limit_gets_413_without_a_violation(
+    fake: FakeDiscord, bot: FakeTestBot
+) -> None:
+    fake.set_upload_limit(1000)
+    try:
+        with pytest.raises(discord.HTTPException) as raised:
+            await _text_channel(bot, fake.channel_id).send(
+                file=discord.File(io.BytesIO(b"x" * 1001), "big.bin")
+            )
+    finally:
+        fake.set_upload_limit(10 * 1024 * 1024)
+    assert (raised.value.status, raised.value.code) == (413, 40005)
+
+
+async def test_everyone_ping_is_a_violation_unless_suppressed(
+    fake: FakeDiscord, bot: FakeTestBot
+) -> None:
+    channel = _text_channel(bot, fake.channel_id)
+    await channel.send("@everyone lunch is ready")
+    assert len(fake.violations) == 1
+    assert "would ping @everyone" in fake.violations[0]
+    fake.violations.clear()
+
+    await channel.send("@everyone lunch is ready", allowed_mentions=NO_PINGS)
+    stored = fake.channel_messages(fake.channel_id)[-1]
+    assert stored["allowed_mentions"] == {"parse": []}
+    assert not stored["mention_everyone"]
+
+
+async def test_archived_threads(fake: FakeDiscord, bot: FakeTestBot) -> None:
+    thread_id = await _imagine(fake, "archive me")
+    thread = bot.get_partial_messageable(int(thread_id), guild_id=int(fake.guild_id))
+
+    fake.archive_thread(thread_id, locked=True)
+    with pytest.raises(discord.HTTPException) as raised:
+        await thread.send("in a locked thread")
+    assert raised.value.code == 50083
+
+    fake.archive_thread(thread_id)
+    await thread.send("unarchives it")
+    assert not fake.threads[thread_id]["thread_metadata"]["archived"]
+    await fake.wait_for(lambda: bot.get_channel(int(thread_id)) is not None)
+
+    fake.delete_channel(thread_id)
+    with pytest.raises(discord.NotFound):
+        await thread.send("gone")
+    await fake.wait_for(lambda: bot.get_channel(int(thread_id)) is None)
+
+
+async def test_late_response_is_a_violation(fake: FakeDiscord, bot: FakeTestBot) -> None:
+    fake.interaction_deadline, bot.slow_delay = 0.05, 0.1
+    try:
+        interaction = await fake.run_command("slow")
+        await fake.wait_for(lambda: bot.failures)
+    finally:
+        fake.interaction_deadline, bot.slow_delay = 3.0, 0.0
+    assert bot.failures[0].code == 10062
+    assert interaction.callback_type is None
+    assert len(fake.violations) == 1
+    assert "after dispatch" in fake.violations[0]
+    fake.violations.clear()
+    bot.failures.clear()
+
+
+async def test_double_response_and_unknown_route_are_violations(
+    fake: FakeDiscord, bot: FakeTestBot
+) -> None:
+    interaction = await fake.run_command("perms")
+    await interaction.wait_response()
+    callback = f"{fake.api_base_url}/interactions/{interaction.id}/{interaction.token}/callback"
+    headers = {"Authorization": f"Bot {fake.token}"}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(callback, json={"type": 4, "data": {"content": "again"}}) as again:
+            assert again.status == 400
+            assert (await again.json())["code"] == 40060
+        async with session.get(f"{fake.api_base_url}/nowhere", headers=headers) as unknown:
+            assert unknown.status == 404
+            assert unknown.headers["Content-Type"] == "application/json"
+    assert len(fake.violations) == 2
+    assert "second initial response" in fake.violations[0]
+    assert "unknown route GET /nowhere" in fake.violations[1]
+    fake.violations.clear()
+
+
+async def test_bot_resumes_after_a_disconnect(fake: FakeDiscord, bot: FakeTestBot) -> None:
+    identified = fake.identify_count
+    await fake.disconnect_bot()
+    await fake.wait_until_identified()
+    assert fake.identify_count == identified  # RESUME, not a new IDENTIFY
+
+    interaction = await fake.run_command("perms")
+    await interaction.wait_response()
+
+
+async def test_burst_of_concurrent_interactions(fake: FakeDiscord, bot: FakeTestBot) -> None:
+    interactions = [await fake.run_command("perms") for _ in range(100)]
+    await asyncio.gather(*(interaction.wait_response() for interaction in interactions))
+    assert {interaction.callback_type for interaction in interactions} == {4}
+
+
+async def test_missing_message_content_intent_closes_with_4014(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    strict = FakeDiscord(message_content_intent=False)
+    await strict.start()
+    try:
+        _point_discord_py_at(monkeypatch, strict)
+        refused = FakeTestBot()
+        with pytest.raises(discord.PrivilegedIntentsRequired):
+            await asyncio.wait_for(refused.start(strict.token), 5)
+        await refused.close()
+    finally:
+        await strict.stop()
+    assert strict.violations == [
+        f"IDENTIFY asks for privileged intents {1 << 15} the application lacks"
+    ]
