@@ -1,0 +1,202 @@
+"""End-to-end harness: the real bot (discord.py + google-genai) against the loopback fakes.
+
+The fakes start once per module; each test gets a fresh bot process-equivalent (a new
+ImagineBot on a fresh database). Protocol violations either fake records fail the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest_asyncio
+from PIL import Image
+
+from bot.app import ImagineBot
+from bot.config import EXAMPLE_CONFIG, Settings, load_settings
+from bot.credentials import Credentials, GeminiAuth
+from tests.fakes.fake_discord import FakeDiscord, FakeInteraction
+from tests.fakes.fake_gemini import FakeGemini
+
+Json = dict[str, Any]
+
+
+def png(size: tuple[int, int] = (32, 32), colour: str = "orange") -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def settings_for(
+    discord_fake: FakeDiscord, gemini_fake: FakeGemini, db_path: Path, **sections: dict[str, Any]
+) -> Settings:
+    """The example's settings pointed at the fakes, with fast timings; `sections` override."""
+    base = load_settings(EXAMPLE_CONFIG)
+    updates: dict[str, dict[str, Any]] = {
+        "discord": {
+            "api_base_url": discord_fake.api_base_url,
+            "gateway_url": discord_fake.gateway_url,
+            "guild_ids": [int(discord_fake.guild_id)],
+        },
+        "gemini": {
+            "base_url": gemini_fake.base_url,
+            "api_version": "v1beta",
+            "timeout_s": 10.0,
+            "retry_initial_delay_s": 0.01,
+            "retry_max_delay_s": 0.02,
+        },
+        "storage": {"path": db_path},
+        "jobs": {"progress_interval_s": 0.05},
+    }
+    for name, values in sections.items():
+        updates.setdefault(name, {}).update(values)
+    return base.model_copy(
+        update={
+            name: getattr(base, name).model_copy(update=values) for name, values in updates.items()
+        }
+    )
+
+
+@dataclass
+class Harness:
+    discord: FakeDiscord
+    gemini: FakeGemini
+    settings: Settings
+    bots: list[ImagineBot] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def bot(self) -> ImagineBot:
+        return self.bots[-1]
+
+    async def start_bot(self, settings: Settings | None = None) -> ImagineBot:
+        credentials = Credentials(
+            discord_token=self.discord.token, gemini=GeminiAuth(api_key=self.gemini.api_key)
+        )
+        bot = ImagineBot(settings or self.settings, credentials, guild_ready_timeout=0.01)
+        self.bots.append(bot)
+        self.tasks.append(asyncio.create_task(bot.start(self.discord.token)))
+        await asyncio.wait_for(bot.wait_until_ready(), 10)
+        return bot
+
+    async def stop_bot(self) -> None:
+        bot, task = self.bots[-1], self.tasks[-1]
+        await settle()
+        await bot.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def imagine(
+        self, prompt: str, *, user: Json | None = None, **options: object
+    ) -> FakeInteraction:
+        """Run /imagine and wait until its response is final (result, block or failure)."""
+        interaction = await self.discord.run_command(
+            "imagine", {"prompt": prompt, **options}, user=user
+        )
+        await self.wait_final(interaction)
+        return interaction
+
+    async def wait_final(self, interaction: FakeInteraction, timeout: float = 10) -> None:
+        """Wait for the interaction's final answer and for the bot to finish handling it."""
+        await interaction.wait_response()
+        await self.discord.wait_for(lambda: is_final(interaction), timeout)
+        await settle(timeout)
+
+    def thread_of(self, interaction: FakeInteraction) -> Json:
+        assert interaction.original is not None
+        return self.discord.threads[interaction.original["id"]]
+
+    async def say(
+        self, thread_id: str, content: str, *, user: Json | None = None, **kwargs: Any
+    ) -> Json:
+        """A member writes in a thread; returns the member's message."""
+        return await self.discord.post_message(thread_id, content, author=user, **kwargs)
+
+    async def bot_reply_to(self, message: Json, timeout: float = 10) -> Json:
+        """The bot's reply to `message`, once it is final (an embed is shown)."""
+
+        def reply() -> Json | None:
+            for candidate in self.discord.channel_messages(message["channel_id"]):
+                reference = candidate.get("message_reference") or {}
+                if reference.get("message_id") == message["id"] and candidate.get("embeds"):
+                    return candidate
+            return None
+
+        await self.discord.wait_for(reply, timeout)
+        found = reply()
+        assert found is not None
+        return found
+
+
+# Tasks discord.py runs per event, command or component interaction.
+_HANDLER_TASKS = ("discord.py: ", "CommandTree-invoker", "discord-ui-view-dispatch")
+
+
+async def settle(timeout: float = 10) -> None:
+    """Wait until no event, command or component handler of any bot is still running."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        busy = [
+            task
+            for task in asyncio.all_tasks()
+            if task is not asyncio.current_task() and task.get_name().startswith(_HANDLER_TASKS)
+        ]
+        if not busy:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"handlers still running after {timeout}s: {busy}")
+        await asyncio.wait(busy, timeout=deadline - loop.time())
+
+
+def is_final(interaction: FakeInteraction) -> bool:
+    """The response shows an embed (result, block or failure) or an ephemeral answer."""
+    original = interaction.original
+    if original is not None and original.get("embeds"):
+        return True
+    return any(f.get("flags", 0) & 64 for f in interaction.followups)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def discord_fake() -> AsyncIterator[FakeDiscord]:
+    fake = FakeDiscord()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def gemini_fake() -> AsyncIterator[FakeGemini]:
+    fake = FakeGemini()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def harness(
+    discord_fake: FakeDiscord, gemini_fake: FakeGemini, tmp_path: Path
+) -> AsyncIterator[Harness]:
+    discord_fake.violations.clear()
+    gemini_fake.reset()
+    h = Harness(
+        discord_fake, gemini_fake, settings_for(discord_fake, gemini_fake, tmp_path / "bot.db")
+    )
+    await h.start_bot()
+    try:
+        yield h
+    finally:
+        await settle()
+        for bot in h.bots:
+            if not bot.is_closed():
+                await bot.close()
+        for task in h.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    assert discord_fake.violations == [], discord_fake.violations
+    assert gemini_fake.violations == [], gemini_fake.violations

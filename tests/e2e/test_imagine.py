@@ -1,0 +1,98 @@
+"""/imagine end to end: real discord.py and google-genai against the fakes."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.images import read_png_text
+from tests.e2e.conftest import Harness
+from tests.fakes.fake_gemini import image_reply
+
+
+async def test_commands_are_synced_to_the_configured_guild(harness: Harness) -> None:
+    commands = {c["name"]: c for c in harness.discord.commands[harness.discord.guild_id]}
+    imagine = commands["imagine"]
+    options = {o["name"]: o for o in imagine["options"]}
+    assert options["prompt"]["required"] is True
+    assert options["prompt"]["max_length"] == harness.settings.prompts.max_chars
+    ratios = [c["value"] for c in options["aspect_ratio"]["choices"]]
+    assert ratios == harness.settings.models.info("gemini-3.1-flash-image").aspect_ratios
+    assert [name for name, o in options.items() if o["type"] == 11][:3] == [
+        "image",
+        "image2",
+        "image3",
+    ]
+    assert None not in harness.discord.commands  # guild mode registers nothing globally
+
+
+async def test_imagine_posts_the_image_in_a_new_thread(harness: Harness) -> None:
+    harness.gemini.enqueue(image_reply(text="A lighthouse, as requested."))
+    interaction = await harness.imagine(
+        "a lighthouse in a storm, oil painting", aspect_ratio="16:9"
+    )
+
+    request = harness.gemini.requests[-1]
+    assert request.model == "gemini-3.1-flash-image"
+    assert request.texts() == ["a lighthouse in a storm, oil painting"]
+    assert request.generation_config["responseModalities"] == ["TEXT", "IMAGE"]
+    assert request.image_config["aspectRatio"] == "16:9"
+
+    result = interaction.original
+    assert result is not None
+    assert result["content"] == "A lighthouse, as requested."
+    (attachment,) = result["attachments"]
+    assert attachment["filename"].endswith(".png")
+    image = harness.discord.attachment_bytes(attachment)
+    metadata = read_png_text(image)
+    assert metadata["prompt"] == "a lighthouse in a storm, oil painting"
+    assert metadata["model"] == "gemini-3.1-flash-image"
+    (embed,) = result["embeds"]
+    assert embed["description"] == "a lighthouse in a storm, oil painting"
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert fields["Model"] == "Gemini 3.1 Flash Image"
+    assert fields["Aspect ratio"] == "16:9"
+    assert embed["image"]["url"] == attachment["url"]  # Discord resolves attachment://
+
+    thread = harness.thread_of(interaction)
+    assert thread["name"] == "a lighthouse in a storm, oil painting"
+    welcome = harness.discord.channel_messages(thread["id"])
+    assert "writing in this thread" in welcome[-1]["content"]
+
+
+async def test_progress_edits_one_message(harness: Harness) -> None:
+    harness.gemini.enqueue(image_reply(delay=0.3))
+    interaction = await harness.imagine("a slow painting")
+    assert interaction.callback_type == 5  # deferred at once
+    texts = [edit.get("content") or "" for edit in interaction.original_edits]
+    assert any(text.startswith("⏳ Queued") for text in texts)
+    assert any(text.startswith("🎨 Generating your image… ") for text in texts)
+    assert interaction.followups == []  # never a stream of new messages
+
+
+async def test_without_aspect_ratio_the_model_chooses(harness: Harness) -> None:
+    interaction = await harness.imagine("a cat")
+    assert "aspectRatio" not in harness.gemini.requests[-1].image_config
+    assert interaction.original is not None
+    fields = {f["name"]: f["value"] for f in interaction.original["embeds"][0]["fields"]}
+    assert fields["Aspect ratio"] == "model default"
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    ["@everyone look at this <@123> and <@&456>", "@here a dragon"],
+)
+async def test_echoed_text_never_pings(harness: Harness, prompt: str) -> None:
+    harness.gemini.enqueue(image_reply(text=f"Sure! {prompt}"))
+    interaction = await harness.imagine(prompt)
+    thread = harness.thread_of(interaction)
+    assert thread["name"].startswith("@")
+    # The fake records a violation for any message that would ping; the harness asserts none.
+
+
+async def test_long_prompts_make_valid_thread_names(harness: Harness) -> None:
+    prompt = "a very long prompt\nwith lines " + "and detail " * 60
+    interaction = await harness.imagine(prompt)
+    name = harness.thread_of(interaction)["name"]
+    assert len(name) == 100
+    assert "\n" not in name
+    assert name.endswith("…")

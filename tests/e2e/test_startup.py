@@ -1,0 +1,144 @@
+"""Starting the bot as a person would: `python -m bot` and `python -m bot check`.
+
+These run the real entry point in a subprocess. Problems end with one readable line and exit
+status 2; with credentials and a config pointing at the fakes, the bot logs in and stops
+cleanly on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.fake_discord import FakeDiscord
+from tests.fakes.fake_gemini import FakeGemini
+
+REPO = Path(__file__).resolve().parents[2]
+SECRET_VARS = (
+    "DISCORD_TOKEN",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "GOOGLE_GENAI_USE_VERTEXAI",
+    "GOOGLE_CLOUD_PROJECT",
+    "GOOGLE_CLOUD_LOCATION",
+)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in SECRET_VARS}
+    return {**env, **extra}
+
+
+async def run_bot(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=cwd,
+        env={**env, "PYTHONPATH": str(REPO)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def assert_one_clear_line(stderr: str, *expected: str) -> None:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in stderr
+    for text in expected:
+        assert text in lines[0]
+
+
+async def test_without_any_secret_the_first_command_says_what_to_do(tmp_path: Path) -> None:
+    code, _, err = await run_bot(env=clean_env(), cwd=tmp_path)
+    assert code == 2
+    assert_one_clear_line(err, "DISCORD_TOKEN is not set", "developer portal", "export")
+
+
+async def test_without_a_gemini_key_it_says_where_to_get_one(tmp_path: Path) -> None:
+    code, _, err = await run_bot(env=clean_env(DISCORD_TOKEN="x"), cwd=tmp_path)
+    assert code == 2
+    assert_one_clear_line(err, "GEMINI_API_KEY is not set", "aistudio.google.com")
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ("[gemini]\nretry_attempts = 'many'\n", "[gemini] retry_attempts"),
+        ("[discord]\ntoken = 'abc'\n", "looks like a secret"),
+        ("not toml at all [\n", "is not valid TOML"),
+    ],
+)
+async def test_a_bad_config_is_named_with_the_fix(
+    tmp_path: Path, config: str, expected: str
+) -> None:
+    (tmp_path / "config.toml").write_text(config)
+    code, _, err = await run_bot(env=clean_env(DISCORD_TOKEN="x", GEMINI_API_KEY="y"), cwd=tmp_path)
+    assert code == 2
+    assert_one_clear_line(err, "config.toml", expected)
+
+
+async def test_an_unreadable_config_path_is_reported(tmp_path: Path) -> None:
+    code, _, err = await run_bot(
+        "--config", str(tmp_path / "missing.toml"), env=clean_env(), cwd=tmp_path
+    )
+    assert code == 2
+    assert_one_clear_line(err, "missing.toml does not exist")
+
+
+async def test_check_lists_the_commands_without_connecting(tmp_path: Path) -> None:
+    env = clean_env(DISCORD_TOKEN="tok-SECRET-1", GEMINI_API_KEY="key-SECRET-2")
+    code, out, err = await run_bot("check", env=env, cwd=tmp_path)
+    assert code == 0, err
+    assert "/imagine prompt:string aspect_ratio?:string image?:attachment" in out
+    assert out.strip().endswith("OK")
+    assert "SECRET" not in out + err
+
+
+async def test_check_fails_on_missing_secrets(tmp_path: Path) -> None:
+    code, out, err = await run_bot("check", env=clean_env(), cwd=tmp_path)
+    assert code == 1
+    assert "DISCORD_TOKEN is not set" in err
+    assert "/imagine" in out
+
+
+async def test_with_credentials_the_bot_runs_until_interrupted(
+    tmp_path: Path, discord_fake: FakeDiscord, gemini_fake: FakeGemini
+) -> None:
+    (tmp_path / "config.toml").write_text(
+        f'[discord]\napi_base_url = "{discord_fake.api_base_url}"\n'
+        f'gateway_url = "{discord_fake.gateway_url}"\nguild_ids = [{discord_fake.guild_id}]\n'
+        f'[gemini]\nbase_url = "{gemini_fake.base_url}"\n'
+    )
+    identified = discord_fake.identify_count
+    env = clean_env(DISCORD_TOKEN=discord_fake.token, GEMINI_API_KEY=gemini_fake.api_key)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(REPO)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await discord_fake.wait_for(lambda: discord_fake.identify_count > identified, 30)
+        await discord_fake.wait_for(lambda: discord_fake.commands.get(discord_fake.guild_id), 5)
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err.decode()
+    assert "Traceback" not in err.decode()
+    assert (tmp_path / "data" / "bot.sqlite3").exists()
+    assert gemini_fake.api_key not in err.decode() + out.decode()
+    assert discord_fake.token not in err.decode() + out.decode()
