@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import discord
 
+from bot.command_spec import CommandSpec, OptionSpec
 from bot.config import Settings
 from bot.errors import ConfigError
-from bot.ui.commands import OptionSpec, build_command
+from bot.ui.commands import build_command
 
 MAX_IMAGE_OPTIONS = 10
-
-
-@dataclass(frozen=True)
-class CommandSpec:
-    name: str
-    description: str
-    options: list[OptionSpec]
 
 
 def image_option(n: int) -> str:

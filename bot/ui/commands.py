@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import discord
 from discord import app_commands
 
-OptionKind = Literal["string", "integer", "number", "attachment"]
+from bot.command_spec import OptionKind, OptionSpec
+
 Handler = Callable[[discord.Interaction, dict[str, Any]], Awaitable[None]]
 
 _TYPES: dict[OptionKind, type] = {
@@ -24,19 +24,6 @@ _TYPES: dict[OptionKind, type] = {
     "number": float,
     "attachment": discord.Attachment,
 }
-
-
-@dataclass(frozen=True)
-class OptionSpec:
-    name: str
-    description: str
-    kind: OptionKind = "string"
-    required: bool = False
-    choices: Sequence[tuple[str, str]] = field(default=())  # (label, value)
-    min_length: int | None = None
-    max_length: int | None = None
-    min_value: float | None = None
-    max_value: float | None = None
 
 
 def build_command(
