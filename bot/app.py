@@ -18,11 +18,13 @@ from bot.credentials import Credentials
 from bot.gemini import build_client
 from bot.jobs import JobQueue
 from bot.store import SQLiteStore, Store
+from bot.ui.recovery import recover_interrupted_jobs
 from bot.ui.runner import JobRunner
+from bot.ui.service import ImageService
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.errors", "cogs.imagine", "cogs.conversations")
+EXTENSIONS = ("cogs.errors", "cogs.imagine", "cogs.conversations", "cogs.actions")
 
 
 def point_discord_at(settings: Settings) -> None:
@@ -56,6 +58,8 @@ class ImagineBot(commands.Bot):
         )
         self._store: Store | None = None
         self._runner: JobRunner | None = None
+        self.service = ImageService(self)
+        self.job_actions: object = None  # set by cogs.actions; buttons call into it
 
     @property
     def store(self) -> Store:
@@ -75,6 +79,7 @@ class ImagineBot(commands.Bot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands()
+        await recover_interrupted_jobs(self)
 
     async def sync_commands(self) -> None:
         """Register the slash commands: in the configured guilds (instant), else globally."""

@@ -22,16 +22,18 @@ def new_job_id() -> str:
 
 
 class JobState(StrEnum):
+    PENDING = "pending"  # shown for confirmation (a workflow's briefing), not yet accepted
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     BLOCKED = "blocked"  # the model refused or a safety filter withheld the image
     FAILED = "failed"
     INTERRUPTED = "interrupted"  # the bot stopped while the job was queued or running
+    CANCELLED = "cancelled"  # the member dismissed a pending job
 
     @property
     def finished(self) -> bool:
-        return self not in (JobState.QUEUED, JobState.RUNNING)
+        return self not in (JobState.PENDING, JobState.QUEUED, JobState.RUNNING)
 
 
 UNFINISHED_STATES = (JobState.QUEUED, JobState.RUNNING)
@@ -48,6 +50,8 @@ class JobRequest(BaseModel):
     image_size: str | None = None
     input_images: tuple[str, ...] = ()  # sha256 hex of stored, normalised uploads
     workflow: str = "imagine"
+    redo: bool = True  # offer Reroll / Refine / Upscale / style buttons on the result
+    source_message: tuple[int, int] | None = None  # (channel, message) whose images to edit
 
 
 @dataclass
@@ -56,7 +60,7 @@ class Job:
     kind: str  # "imagine", "refine", "retry", ...: what the member asked for
     user_id: int
     guild_id: int | None
-    channel_id: int
+    channel_id: int  # where the job's message is (a thread, for a conversation's turns)
     request: JobRequest
     thread_id: int | None = None  # the conversation this job belongs to, once there is one
     message_id: int | None = None  # the message that shows this job (progress, then result)
@@ -64,6 +68,7 @@ class Job:
     error_kind: str | None = None
     error_message: str | None = None
     cost_usd: float = 0.0
+    result_image: str | None = None  # sha256 hex of the image this job produced
     created_at: float = field(default_factory=time.time)
     started_at: float | None = None
     finished_at: float | None = None

@@ -7,22 +7,17 @@ Messages in one thread are handled strictly in the order they arrive.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import discord
 from discord.ext import commands
-from google.genai import types
 
 from bot.errors import InputError
-from bot.generation import GenerationRequest
-from bot.images import ImageInput
-from bot.records import Conversation, Job, JobRequest, new_job_id
+from bot.records import Conversation, JobRequest
 from bot.sequencer import Sequencer
-from bot.store import HistoryLimits
-from bot.store.codec import ImageBlob, sha256_hex
+from bot.store.codec import sha256_hex
+from bot.ui.service import Context, Origin
 from bot.ui.surfaces import MessageSurface
 from bot.ui.uploads import check_count, read_images, upload_limits
 
@@ -34,6 +29,7 @@ log = logging.getLogger(__name__)
 # Message types a member writes (a plain message, or a reply); everything else is a system event.
 _MEMBER_MESSAGE_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 _WAITING_TEXT = "⏳ Waiting for the previous change in this thread to finish…"
+_ATTACHMENTS_ONLY_PROMPT = "Edit the image using the attached image(s)."
 
 
 def is_for_the_bot(message: discord.Message) -> bool:
@@ -81,80 +77,36 @@ class Conversations(commands.Cog):
         # The conversation may have moved on while this message waited its turn.
         conversation = await self.bot.store.get_conversation(conversation.thread_id) or conversation
         info = self.bot.settings.models.info(conversation.model)
-        prompt = message.content.strip() or "Use the attached image(s)."
         try:
             # One image slot stays free for the thread's current image.
             check_count(len(message.attachments), max(info.max_input_images - 1, 0), info.label)
-            uploads = await read_images(
-                message.attachments, upload_limits(self.bot.settings.uploads)
-            )
+            limits = upload_limits(self.bot.settings.uploads)
+            uploads = await read_images(message.attachments, limits)
         except InputError as exc:
             await surface.edit_text(f"⚠️ {exc.user_message}")
             return
-        history = await self.bot.store.history(
-            conversation.thread_id,
-            HistoryLimits(
-                max_turns=self.bot.settings.conversations.max_history_turns,
-                max_images=info.max_input_images - len(uploads),
-            ),
+        request = JobRequest(
+            prompt=message.content.strip() or _ATTACHMENTS_ONLY_PROMPT,
+            model=conversation.model,
+            aspect_ratio=conversation.aspect_ratio,
+            image_size=conversation.image_size,
+            input_images=tuple(sha256_hex(i.data) for i in uploads),
+            workflow=conversation.workflow,
         )
-        inputs = await self._with_current_image(conversation, history, uploads)
-        job = Job(
-            id=new_job_id(),
-            kind="refine",
+        origin = Origin(
             user_id=message.author.id,
+            user_mention=message.author.mention,
             guild_id=conversation.guild_id,
-            channel_id=conversation.channel_id,
-            thread_id=conversation.thread_id,
-            request=JobRequest(
-                prompt=prompt,
-                model=conversation.model,
-                aspect_ratio=conversation.aspect_ratio,
-                image_size=conversation.image_size,
-                input_images=tuple(sha256_hex(i.data) for i in uploads),
-                workflow=conversation.workflow,
-            ),
+            channel_id=conversation.thread_id,
         )
-        await self.bot.store.add_job(job, [ImageBlob.of(i.data, i.mime_type) for i in uploads])
-        outcome = await self.bot.runner.run(
-            job,
-            GenerationRequest(
-                model=conversation.model,
-                prompt=prompt,
-                images=inputs,
-                aspect_ratio=conversation.aspect_ratio,
-                image_size=conversation.image_size,
-                history=history,
-            ),
+        await self.bot.service.run(
+            "refine",
+            request,
+            uploads,
             surface,
+            Context(origin, conversation=conversation),
             what="Editing the image",
         )
-        job.message_id = outcome.message.id
-        if outcome.result is None:  # the call failed: nothing to add to the conversation
-            await self.bot.store.save_job(job)
-            return
-        await self.bot.store.record_turn(
-            dataclasses.replace(conversation, last_image=outcome.image_sha),
-            job,
-            outcome.result.user_turn,
-            outcome.result.model_turn,
-            blocked=not outcome.succeeded,
-        )
-
-    async def _with_current_image(
-        self,
-        conversation: Conversation,
-        history: Sequence[types.Content],
-        uploads: list[ImageInput],
-    ) -> list[ImageInput]:
-        """When no earlier turn fits in the request, send the current image explicitly, so the
-        model still edits it rather than starting over."""
-        if history or conversation.last_image is None:
-            return uploads
-        current = await self.bot.store.get_image(conversation.last_image)
-        if current is None:
-            return uploads
-        return [ImageInput(current.data, current.mime_type), *uploads]
 
 
 async def setup(bot: ImagineBot) -> None:

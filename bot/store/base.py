@@ -33,7 +33,8 @@ class Store(Protocol):
 
     # Jobs
     async def add_job(self, job: Job, inputs: Sequence[ImageBlob] = ()) -> None:
-        """Insert a job with its (already validated) input images, in one transaction."""
+        """Insert a job with its (already validated) input images, in one transaction; for a
+        job that exists (a pending one being accepted), update its state and request."""
 
     async def save_job(self, job: Job) -> None:
         """Write a job's mutable fields (state, message, errors, times, cost)."""
@@ -60,8 +61,11 @@ class Store(Protocol):
         their images, stored once), and save the job. A blocked turn is kept for the record
         but never returned by `history`."""
 
-    async def history(self, thread_id: int, limits: HistoryLimits) -> list[types.Content]:
-        """The most recent complete, unblocked exchanges, oldest first, within `limits`."""
+    async def history(
+        self, thread_id: int, limits: HistoryLimits, *, before_job: str | None = None
+    ) -> list[types.Content]:
+        """The most recent complete, unblocked exchanges, oldest first, within `limits`;
+        with `before_job`, only those that came before that job's turn."""
 
     async def delete_older_than(self, cutoff: float) -> CleanupReport:
         """Delete conversations and finished jobs untouched since `cutoff` (epoch seconds),

@@ -74,4 +74,8 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX job_images_by_image ON job_images(sha256);
     """,
+    # 2: the image a job produced, so any result can be refined, varied or shown again.
+    """
+    ALTER TABLE jobs ADD COLUMN result_image TEXT REFERENCES images(sha256);
+    """,
 )

@@ -25,7 +25,7 @@ from bot.store.migrations import MIGRATIONS
 
 _JOB_COLUMNS = (
     "id, kind, state, user_id, guild_id, channel_id, thread_id, message_id, request, "
-    "error_kind, error_message, cost_usd, created_at, started_at, finished_at"
+    "error_kind, error_message, cost_usd, result_image, created_at, started_at, finished_at"
 )
 _CONVERSATION_COLUMNS = (
     "thread_id, guild_id, channel_id, owner_id, workflow, model, aspect_ratio, image_size, "
@@ -96,8 +96,13 @@ class SQLiteStore:
     async def add_job(self, job: Job, inputs: Sequence[ImageBlob] = ()) -> None:
         async with self._transaction() as db:
             await _insert_images(db, inputs)
+            # A pending job (a briefing, a form) is accepted by adding it again: an upsert.
             await db.execute(
-                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({_marks(15)})", _job_row(job)
+                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({_marks(16)}) "
+                "ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
+                "request = excluded.request, message_id = excluded.message_id, "
+                "thread_id = excluded.thread_id",
+                _job_row(job),
             )
             await db.executemany(
                 "INSERT OR IGNORE INTO job_images (job_id, sha256) VALUES (?, ?)",
@@ -160,9 +165,11 @@ class SQLiteStore:
                 await _insert_turn(db, conversation.thread_id, job.id, role, turn, blocked, now)
             await _update_job(db, job)
 
-    async def history(self, thread_id: int, limits: HistoryLimits) -> list[types.Content]:
+    async def history(
+        self, thread_id: int, limits: HistoryLimits, *, before_job: str | None = None
+    ) -> list[types.Content]:
         async with self._lock:
-            rows = await _recent_turns(self._db, thread_id, limits.max_turns)
+            rows = await _recent_turns(self._db, thread_id, limits.max_turns, before_job)
             chosen = _within_image_budget(_exchanges(rows), limits.max_images)
             digests = {d for row in chosen for d in json.loads(row["image_refs"]).values()}
             images = await _image_bytes(self._db, digests)
@@ -225,13 +232,16 @@ async def _insert_turn(
 
 
 async def _recent_turns(
-    db: aiosqlite.Connection, thread_id: int, max_exchanges: int
+    db: aiosqlite.Connection, thread_id: int, max_exchanges: int, before_job: str | None
 ) -> list[aiosqlite.Row]:
-    """The newest unblocked turns, newest first (two rows per complete exchange)."""
+    """The newest unblocked turns (before `before_job`'s, if given), newest first: two rows
+    per complete exchange."""
+    before = "AND id < (SELECT MIN(id) FROM turns WHERE job_id = ?) " if before_job else ""
+    params = (thread_id, before_job) if before_job else (thread_id,)
     async with db.execute(
         "SELECT job_id, role, content, image_refs, image_count FROM turns "
-        "WHERE thread_id = ? AND blocked = 0 ORDER BY id DESC LIMIT ?",
-        (thread_id, 2 * max_exchanges),
+        f"WHERE thread_id = ? AND blocked = 0 {before}ORDER BY id DESC LIMIT ?",
+        (*params, 2 * max_exchanges),
     ) as cursor:
         return list(await cursor.fetchall())
 
@@ -280,7 +290,8 @@ async def _image_bytes(db: aiosqlite.Connection, digests: set[str]) -> dict[str,
 async def _update_job(db: aiosqlite.Connection, job: Job) -> None:
     await db.execute(
         "UPDATE jobs SET state = ?, thread_id = ?, message_id = ?, error_kind = ?, "
-        "error_message = ?, cost_usd = ?, started_at = ?, finished_at = ? WHERE id = ?",
+        "error_message = ?, cost_usd = ?, result_image = ?, started_at = ?, finished_at = ? "
+        "WHERE id = ?",
         (
             job.state.value,
             job.thread_id,
@@ -288,6 +299,7 @@ async def _update_job(db: aiosqlite.Connection, job: Job) -> None:
             job.error_kind,
             job.error_message,
             job.cost_usd,
+            job.result_image,
             job.started_at,
             job.finished_at,
             job.id,
@@ -309,6 +321,7 @@ def _job_row(job: Job) -> tuple[Any, ...]:
         job.error_kind,
         job.error_message,
         job.cost_usd,
+        job.result_image,
         job.created_at,
         job.started_at,
         job.finished_at,
@@ -317,7 +330,7 @@ def _job_row(job: Job) -> tuple[Any, ...]:
 
 def _job_from_row(row: Sequence[Any]) -> Job:
     (id_, kind, state, user, guild, channel, thread, message, request, *rest) = row
-    error_kind, error_message, cost, created, started, finished = rest
+    error_kind, error_message, cost, result_image, created, started, finished = rest
     return Job(
         id=id_,
         kind=kind,
@@ -331,6 +344,7 @@ def _job_from_row(row: Sequence[Any]) -> Job:
         error_kind=error_kind,
         error_message=error_message,
         cost_usd=cost,
+        result_image=result_image,
         created_at=created,
         started_at=started,
         finished_at=finished,

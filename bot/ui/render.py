@@ -20,6 +20,11 @@ EMBED_DESCRIPTION_LIMIT = 4096
 FIELD_LIMIT = 1024
 THREAD_NAME_LIMIT = 100
 
+INTERNAL_ERROR = (
+    "Something went wrong on my side and the image could not be made. Press Retry; if it "
+    "keeps happening, give the bot's operator the job id below."
+)
+
 COLOR_OK = discord.Colour.from_rgb(88, 101, 242)
 COLOR_BLOCKED = discord.Colour.from_rgb(237, 137, 54)
 COLOR_FAILED = discord.Colour.from_rgb(237, 66, 69)
@@ -108,6 +113,20 @@ def failure_embed(error: GenerationError, job: Job) -> discord.Embed:
         description=clip(error.user_message, EMBED_DESCRIPTION_LIMIT),
         colour=COLOR_FAILED,
     )
+    embed.set_footer(text=f"Job {job.id}")
+    return embed
+
+
+def interrupted_embed(job: Job) -> discord.Embed:
+    embed = discord.Embed(
+        title="Interrupted by a restart",
+        description=(
+            "The bot restarted while your request was waiting or being made, so it did not "
+            "finish. Press Retry to run it again."
+        ),
+        colour=COLOR_BLOCKED,
+    )
+    embed.add_field(name="Prompt", value=clip(job.request.prompt, FIELD_LIMIT), inline=False)
     embed.set_footer(text=f"Job {job.id}")
     return embed
 

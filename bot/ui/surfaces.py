@@ -21,6 +21,10 @@ class Surface(Protocol):
     def upload_limit(self) -> int:
         """Largest file, in bytes, this place accepts."""
 
+    @property
+    def message_id(self) -> int | None:
+        """The id of the message that shows the job, once known."""
+
     async def edit_text(self, text: str) -> None:
         """Show a short status line (progress), replacing what was shown."""
 
@@ -44,12 +48,29 @@ def _file(image: tuple[OutputImage, str] | None) -> list[discord.File]:
 
 
 class InteractionSurface:
-    def __init__(self, interaction: discord.Interaction) -> None:
+    """The message an interaction answers with: a command's own response, or (for a button
+    or a modal opened from one) the message the button is on."""
+
+    def __init__(self, interaction: discord.Interaction, message_id: int | None) -> None:
         self._interaction = interaction
+        self._message_id = message_id
+
+    @classmethod
+    async def defer(cls, interaction: discord.Interaction) -> InteractionSurface:
+        """Acknowledge at once: 'thinking…' for a command, a silent update for a component."""
+        if interaction.message is not None:  # a button, a select, or a modal opened by one
+            await interaction.response.defer()
+            return cls(interaction, interaction.message.id)
+        callback = await interaction.response.defer(thinking=True)
+        return cls(interaction, callback.message_id if callback else None)
 
     @property
     def upload_limit(self) -> int:
         return self._interaction.filesize_limit
+
+    @property
+    def message_id(self) -> int | None:
+        return self._message_id
 
     async def edit_text(self, text: str) -> None:
         await self._interaction.edit_original_response(content=text, allowed_mentions=_NONE)
@@ -80,6 +101,14 @@ class MessageSurface:
         """Post the status message as a reply to `message` (without pinging its author)."""
         sent = await message.reply(text, mention_author=False, allowed_mentions=_NONE)
         return cls(sent)
+
+    @classmethod
+    async def post(cls, channel: discord.abc.Messageable, text: str) -> MessageSurface:
+        return cls(await channel.send(text, allowed_mentions=_NONE))
+
+    @property
+    def message_id(self) -> int | None:
+        return self._message.id
 
     @property
     def upload_limit(self) -> int:

@@ -20,6 +20,11 @@ def upload_limits(settings: UploadSettings) -> UploadLimits:
     )
 
 
+def image_attachments(message: discord.Message) -> list[discord.Attachment]:
+    """Attachments that claim to be images (their content is checked when downloaded)."""
+    return [a for a in message.attachments if (a.content_type or "").startswith("image/")]
+
+
 def check_count(count: int, max_count: int, model_label: str) -> None:
     if count > max_count:
         if max_count == 0:

@@ -212,6 +212,14 @@ class GeminiRequest:
     body: dict[str, Any]
     headers: dict[str, str]
     path: str = ""
+    status: int | None = None  # what the fake answered, once it has
+    answer: bytes = b""
+
+    @property
+    def answer_json(self) -> dict[str, Any]:
+        """The answer's JSON body (raises if the fake sent something else)."""
+        parsed: dict[str, Any] = json.loads(self.answer)
+        return parsed
 
     @property
     def contents(self) -> list[dict[str, Any]]:
@@ -1040,6 +1048,7 @@ class FakeGemini:
                 or await self._reject_body(request, route, raw, json_problem)
                 or await self._scripted_answer(request)
             )
+        request.status, request.answer = answer.status, answer.body
         return web.Response(
             status=answer.status,
             body=answer.body,

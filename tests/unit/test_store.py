@@ -166,11 +166,25 @@ async def test_jobs_round_trip_and_unfinished_ones_are_found(store: SQLiteStore)
 
 
 async def test_a_failed_transaction_leaves_nothing_behind(store: SQLiteStore) -> None:
-    first = job()
-    await store.add_job(first)
-    with pytest.raises(Exception, match="UNIQUE"):
-        await store.add_job(first, [ImageBlob(sha256_hex(b"orphan"), "image/png", b"orphan")])
+    broken = conversation(last_image="0" * 64)  # refers to an image that does not exist
+    with pytest.raises(Exception, match="FOREIGN KEY"):
+        await store.record_turn(broken, job(), user("x", b"orphan"), None, blocked=False)
     assert await store.get_image(sha256_hex(b"orphan")) is None
+    assert await store.get_conversation(1) is None
+    assert await store.history(1, WIDE) == []
+
+
+async def test_adding_a_pending_job_again_accepts_it(store: SQLiteStore) -> None:
+    pending = job(None)
+    pending.state = JobState.PENDING
+    await store.add_job(pending)
+    pending.state = JobState.QUEUED
+    pending.request = pending.request.model_copy(update={"prompt": "the real prompt"})
+    await store.add_job(pending, [ImageBlob.of(b"in", "image/png")])
+    loaded = await store.get_job(pending.id)
+    assert loaded is not None
+    assert (loaded.state, loaded.request.prompt) == (JobState.QUEUED, "the real prompt")
+    assert await store.get_image(sha256_hex(b"in")) is not None
 
 
 async def test_retention_deletes_old_conversations_jobs_and_orphaned_images(
