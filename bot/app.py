@@ -98,6 +98,7 @@ class ImagineBot(commands.Bot):
         """No text commands: cogs listen to the messages they care about themselves."""
 
     async def close(self) -> None:
+        await self.service.shutdown()
         try:
             await super().close()
         finally:

@@ -24,7 +24,7 @@ from bot.ui.modals import MODAL_ID, TextModal, submitted_text
 from bot.ui.replies import answer_privately, report_exception
 from bot.ui.runner import upscale_size
 from bot.ui.service import Context, Origin
-from bot.ui.surfaces import InteractionSurface, MessageSurface, Surface
+from bot.ui.surfaces import InteractionSurface, Surface
 from bot.ui.uploads import image_attachments
 from bot.ui.views import Action, JobButton, StyleSelect
 
@@ -63,6 +63,12 @@ class JobActions(commands.Cog):
         self, interaction: discord.Interaction, action: Action, job_id: str, value: str | None
     ) -> None:
         """A button or the style menu was used (`value`: the chosen style)."""
+        with self.bot.service.track():
+            await self._handle(interaction, action, job_id, value)
+
+    async def _handle(
+        self, interaction: discord.Interaction, action: Action, job_id: str, value: str | None
+    ) -> None:
         try:
             job = await self._permitted_job(interaction, action, job_id)
             if job is None:
@@ -83,9 +89,18 @@ class JobActions(commands.Cog):
         match = MODAL_ID.fullmatch(str(data.get("custom_id", "")))
         if match is None:
             return
-        action = Action(match["action"])
+        with self.bot.service.track():
+            await self._submitted(interaction, Action(match["action"]), match["job"], data)
+
+    async def _submitted(
+        self,
+        interaction: discord.Interaction,
+        action: Action,
+        job_id: str,
+        data: dict[str, object],
+    ) -> None:
         try:
-            job = await self._permitted_job(interaction, action, match["job"])
+            job = await self._permitted_job(interaction, action, job_id)
             if job is not None:
                 text = (submitted_text(data) or "").strip()
                 if not text:
@@ -172,8 +187,11 @@ class JobActions(commands.Cog):
         where = conversation.thread_id if conversation else job.channel_id
         origin = dataclasses.replace(origin_of(interaction), channel_id=where)
         request, context = self._variation(action, job, conversation, origin, value)
-        channel = self.bot.get_partial_messageable(where, guild_id=job.guild_id)
-        surface = await MessageSurface.post(channel, "⏳ Queued…")
+        surface = await self.bot.service.status_message(
+            where,
+            guild_id=job.guild_id,
+            fallback_id=conversation.channel_id if conversation else None,
+        )
         await self.bot.service.run(action.value, request, uploads, surface, context)
 
     def _variation(

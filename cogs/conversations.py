@@ -15,9 +15,9 @@ from discord.ext import commands
 
 from bot.errors import InputError
 from bot.records import Conversation, JobRequest
-from bot.sequencer import Sequencer
+from bot.sequencer import Sequencer, Turn
 from bot.store.codec import sha256_hex
-from bot.ui.service import Context, Origin
+from bot.ui.service import QUEUED_TEXT, Context, Origin
 from bot.ui.surfaces import MessageSurface
 from bot.ui.uploads import check_count, read_images, upload_limits
 
@@ -53,17 +53,40 @@ class Conversations(commands.Cog):
         if not is_for_the_bot(message):
             return
         turn = self.sequencer.turn(message.channel.id)  # before any await: keeps arrival order
+        with self.bot.service.track():
+            await self._handle(message, turn)
+
+    async def _handle(self, message: discord.Message, turn: Turn) -> None:
         try:
             conversation = await self.bot.store.get_conversation(message.channel.id)
             if conversation is None or not self._may_refine(conversation, message.author):
                 return
-            surface = await MessageSurface.reply_to(
-                message, _WAITING_TEXT if turn.must_wait else "⏳ Queued…"
-            )
+            surface = await self._status_reply(message, conversation, turn)
+            if surface is None:
+                return
             async with turn:
                 await self._refine(conversation, message, surface)
         finally:
             turn.end()
+
+    async def _status_reply(
+        self, message: discord.Message, conversation: Conversation, turn: Turn
+    ) -> MessageSurface | None:
+        """The reply that will show this edit; in the parent channel if the bot may not write
+        in the thread; None (logged) if it may write nowhere."""
+        try:
+            return await MessageSurface.reply_to(
+                message, _WAITING_TEXT if turn.must_wait else QUEUED_TEXT
+            )
+        except discord.HTTPException as exc:
+            log.warning("cannot answer in thread %s: %s", message.channel.id, exc)
+        try:
+            return await self.bot.service.status_message(
+                conversation.channel_id, guild_id=conversation.guild_id
+            )
+        except discord.HTTPException as exc:
+            log.warning("cannot answer in channel %s either: %s", conversation.channel_id, exc)
+            return None
 
     def _may_refine(self, conversation: Conversation, author: discord.abc.User) -> bool:
         """Owner only by default; others are ignored silently so people can chat freely."""

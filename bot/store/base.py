@@ -36,8 +36,9 @@ class Store(Protocol):
         """Insert a job with its (already validated) input images, in one transaction; for a
         job that exists (a pending one being accepted), update its state and request."""
 
-    async def save_job(self, job: Job) -> None:
-        """Write a job's mutable fields (state, message, errors, times, cost)."""
+    async def save_job(self, job: Job, outputs: Sequence[ImageBlob] = ()) -> None:
+        """Write a job's mutable fields (state, message, errors, times, cost), storing the
+        images it produced (`outputs`) in the same transaction."""
 
     async def get_job(self, job_id: str) -> Job | None: ...
 

@@ -77,5 +77,6 @@ MIGRATIONS: tuple[str, ...] = (
     # 2: the image a job produced, so any result can be refined, varied or shown again.
     """
     ALTER TABLE jobs ADD COLUMN result_image TEXT REFERENCES images(sha256);
+    CREATE INDEX jobs_by_result_image ON jobs(result_image) WHERE result_image IS NOT NULL;
     """,
 )

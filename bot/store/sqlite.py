@@ -109,8 +109,9 @@ class SQLiteStore:
                 [(job.id, blob.sha256) for blob in inputs],
             )
 
-    async def save_job(self, job: Job) -> None:
+    async def save_job(self, job: Job, outputs: Sequence[ImageBlob] = ()) -> None:
         async with self._transaction() as db:
+            await _insert_images(db, outputs)
             await _update_job(db, job)
 
     async def get_job(self, job_id: str) -> Job | None:
@@ -188,6 +189,7 @@ class SQLiteStore:
                 "DELETE FROM images WHERE "
                 "NOT EXISTS (SELECT 1 FROM turn_images t WHERE t.sha256 = images.sha256) AND "
                 "NOT EXISTS (SELECT 1 FROM job_images j WHERE j.sha256 = images.sha256) AND "
+                "NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.result_image = images.sha256) AND "
                 "NOT EXISTS (SELECT 1 FROM conversations c WHERE c.last_image = images.sha256)"
             )
         return CleanupReport(conversations.rowcount, jobs.rowcount, images.rowcount)

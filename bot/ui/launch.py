@@ -48,6 +48,13 @@ def origin_of(interaction: discord.Interaction) -> Origin:
 
 
 async def launch(bot: ImagineBot, interaction: discord.Interaction, request: LaunchRequest) -> None:
+    with bot.service.track():
+        await _launch(bot, interaction, request)
+
+
+async def _launch(
+    bot: ImagineBot, interaction: discord.Interaction, request: LaunchRequest
+) -> None:
     info = bot.settings.models.info(request.model)
     try:
         check_count(len(request.attachments), info.max_input_images, info.label)

@@ -131,6 +131,20 @@ def interrupted_embed(job: Job) -> discord.Embed:
     return embed
 
 
+NO_THREAD_IN_THREAD = (
+    "-# This was made inside a thread, where no new thread can start: use the buttons below "
+    "to keep working on it."
+)
+
+
+def no_thread_note(exc: discord.HTTPException) -> str:
+    reason = "I am not allowed to create threads here" if exc.status == 403 else exc.text
+    return (
+        f"-# I could not open a thread for this conversation ({reason}). Use the buttons "
+        "below to keep working on it, or ask a moderator to let me create public threads."
+    )
+
+
 def thread_welcome(owner_mention: str, *, anyone: bool) -> str:
     who = "Anyone here" if anyone else f"{owner_mention}, you"
     return (

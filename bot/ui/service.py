@@ -9,8 +9,10 @@ the job's final state).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
@@ -19,12 +21,12 @@ from google.genai import types
 
 from bot.generation import GenerationRequest
 from bot.images import ImageInput
-from bot.records import Conversation, Job, JobRequest, new_job_id
+from bot.records import Conversation, Job, JobRequest, JobState, new_job_id
 from bot.store import HistoryLimits
 from bot.store.codec import ImageBlob
 from bot.ui import render
-from bot.ui.runner import Outcome
-from bot.ui.surfaces import Surface
+from bot.ui.runner import Outcome, place_is_gone
+from bot.ui.surfaces import MessageSurface, Surface
 
 if TYPE_CHECKING:
     from bot.app import ImagineBot
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440  # a day without messages
+QUEUED_TEXT = "⏳ Queued…"
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,26 @@ class Context:
 class ImageService:
     def __init__(self, bot: ImagineBot) -> None:
         self.bot = bot
+        self._active: set[asyncio.Task[object]] = set()
+
+    @contextlib.contextmanager
+    def track(self) -> Iterator[None]:
+        """Mark the current task as work in progress, so `shutdown` can stop it cleanly."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._active.add(task)
+        try:
+            yield
+        finally:
+            self._active.discard(task)
+
+    async def shutdown(self) -> None:
+        """Stop work in progress before the connections close. Stopped jobs stay 'queued' or
+        'running' in the store and are reported as interrupted at the next start."""
+        tasks = [task for task in self._active if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def run(
         self,
@@ -90,21 +113,49 @@ class ImageService:
         if base is None and conversation is not None and context.use_history and not history:
             base = conversation.last_image  # the history did not fit: still edit the image
         images = [*(await self._stored(base)), *uploads]
-        outcome = await self.bot.runner.run(
-            job,
-            GenerationRequest(
-                model=request.model,
-                prompt=request.prompt,
-                images=images,
-                aspect_ratio=request.aspect_ratio,
-                image_size=request.image_size,
-                history=history,
-            ),
-            surface,
-            what=what,
+        generation = GenerationRequest(
+            model=request.model,
+            prompt=request.prompt,
+            images=images,
+            aspect_ratio=request.aspect_ratio,
+            image_size=request.image_size,
+            history=history,
         )
+        try:
+            outcome = await self.bot.runner.run(
+                job, generation, surface, what=what, fallback=lambda: self._elsewhere(context)
+            )
+        except Exception:
+            # Delivery failed in a way nobody handled (the error handler tells the member):
+            # the job must not stay "running" in the store.
+            job.state, job.error_kind = JobState.FAILED, "delivery"
+            await store.save_job(job)
+            raise
         await self._file(outcome, context)
         return outcome
+
+    async def status_message(
+        self, channel_id: int, *, guild_id: int | None, fallback_id: int | None = None
+    ) -> MessageSurface:
+        """A new "queued" message in `channel_id`, or in `fallback_id` when that channel is
+        gone or closed to the bot (a deleted or locked thread)."""
+        try:
+            channel = self.bot.get_partial_messageable(channel_id, guild_id=guild_id)
+            return await MessageSurface.post(channel, QUEUED_TEXT)
+        except discord.HTTPException as exc:
+            if fallback_id is None or not place_is_gone(exc):
+                raise
+            log.info("cannot post in %s (%s); using %s", channel_id, exc, fallback_id)
+            channel = self.bot.get_partial_messageable(fallback_id, guild_id=guild_id)
+            return await MessageSurface.post(channel, QUEUED_TEXT)
+
+    async def _elsewhere(self, context: Context) -> MessageSurface:
+        """Where to show an outcome whose own message became unusable: the channel the
+        conversation started in (or the job's channel), addressed to the member."""
+        origin = context.origin
+        channel_id = context.conversation.channel_id if context.conversation else origin.channel_id
+        channel = self.bot.get_partial_messageable(channel_id, guild_id=origin.guild_id)
+        return await MessageSurface.post(channel, f"{origin.user_mention} {QUEUED_TEXT}")
 
     async def _history(self, context: Context, uploads: int) -> list[types.Content]:
         conversation = context.conversation
@@ -138,8 +189,10 @@ class ImageService:
         conversation = context.conversation
         if conversation is None and outcome.succeeded:
             conversation = await self._open_thread(outcome, context.origin)
-        if conversation is None:
-            await store.save_job(job)
+        if conversation is None:  # keep the result itself, for the buttons that edit it
+            final = result.images[-1] if outcome.succeeded else None
+            outputs = [ImageBlob.of(final.data, final.mime_type)] if final else []
+            await store.save_job(job, outputs)
             return
         if outcome.succeeded:
             conversation = replace(conversation, last_image=outcome.image_sha)
@@ -157,7 +210,8 @@ class ImageService:
         note on the result) where Discord does not allow one."""
         message, request = outcome.message, outcome.job.request
         if isinstance(message.channel, discord.Thread):
-            return None  # already in a thread: threads cannot nest
+            await _add_note(message, render.NO_THREAD_IN_THREAD)
+            return None
         try:
             thread = await message.create_thread(
                 name=render.thread_name(request.prompt),
@@ -165,9 +219,13 @@ class ImageService:
             )
         except discord.HTTPException as exc:
             log.info("no thread for job %s: %s", outcome.job.id, exc)
+            await _add_note(message, render.no_thread_note(exc))
             return None
         anyone = self.bot.settings.conversations.who_can_refine == "anyone"
-        await thread.send(render.thread_welcome(origin.user_mention, anyone=anyone))
+        try:
+            await thread.send(render.thread_welcome(origin.user_mention, anyone=anyone))
+        except discord.HTTPException as exc:  # the thread works without its welcome line
+            log.info("no welcome message in thread %s: %s", thread.id, exc)
         return Conversation(
             thread_id=thread.id,
             guild_id=origin.guild_id,
@@ -178,3 +236,12 @@ class ImageService:
             aspect_ratio=request.aspect_ratio,
             image_size=request.image_size,
         )
+
+
+async def _add_note(message: discord.Message, note: str) -> None:
+    """Append a short note to a result message (best effort: the result is already shown)."""
+    content = f"{message.content}\n\n{note}" if message.content else note
+    try:
+        await message.edit(content=render.clip(content, render.CONTENT_LIMIT))
+    except discord.HTTPException as exc:
+        log.info("could not add a note to message %s: %s", message.id, exc)

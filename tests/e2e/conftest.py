@@ -134,7 +134,13 @@ class Harness:
 
 
 # Tasks discord.py runs per event, command or component interaction.
-_HANDLER_TASKS = ("discord.py: ", "CommandTree-invoker", "discord-ui-view-dispatch")
+_HANDLER_TASKS = (
+    "discord.py: ",
+    "CommandTree-invoker",
+    "discord-ui-view-dispatch",
+    "discord-ui-dynamic-item",
+    "discord-ui-modal",
+)
 
 
 async def settle(timeout: float = 10) -> None:

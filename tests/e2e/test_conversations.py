@@ -3,55 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import io
 from typing import Any
 
 from PIL import Image
 
 from tests.e2e.conftest import Harness, png, settings_for, settle
-from tests.fakes.fake_gemini import GeminiRequest, image_reply
+from tests.e2e.helpers import answered_content, model_contents, user_texts, walk
+from tests.fakes.fake_gemini import image_reply
 
 Json = dict[str, Any]
-
-
-def b64(text: str) -> bytes:
-    """Either base64 alphabet (the SDK sends URL-safe, the API answers standard)."""
-    return base64.b64decode(text.replace("-", "+").replace("_", "/") + "==")
-
-
-def normalized(content: Json) -> Json:
-    """A content with wire-format spelling differences removed (mime_type vs mimeType,
-    base64 alphabets), so what was answered and what came back can be compared exactly."""
-    parts = []
-    for part in content["parts"]:
-        part = dict(part)
-        if "inlineData" in part:
-            blob = part.pop("inlineData")
-            part["inlineData"] = (blob.get("mimeType") or blob.get("mime_type"), b64(blob["data"]))
-        if "thoughtSignature" in part:
-            part["thoughtSignature"] = b64(part["thoughtSignature"])
-        parts.append(part)
-    return {"role": content["role"], "parts": parts}
-
-
-def model_contents(request: GeminiRequest) -> list[Json]:
-    return [normalized(c) for c in request.contents if c.get("role") == "model"]
-
-
-def answered_content(request: GeminiRequest) -> Json:
-    """The model content the fake answered `request` with."""
-    return normalized(request.answer_json["candidates"][0]["content"])
-
-
-def user_texts(request: GeminiRequest) -> list[str]:
-    return [
-        part["text"]
-        for content in request.contents
-        if content.get("role") == "user"
-        for part in content["parts"]
-        if "text" in part
-    ]
 
 
 async def start_conversation(h: Harness, prompt: str = "a red fox in a meadow") -> Json:
@@ -258,17 +219,6 @@ async def test_results_fit_the_servers_upload_limit(harness: Harness) -> None:
     (attachment,) = interaction.original["attachments"]
     assert attachment["filename"].endswith(".jpg")
     assert attachment["size"] <= 150_000
-
-
-def walk(component: Any) -> list[Json]:
-    if isinstance(component, list):
-        return [c for item in component for c in walk(item)]
-    if not isinstance(component, dict):
-        return []
-    found = [component]
-    found += walk(component.get("components"))
-    found += walk(component.get("component"))
-    return found
 
 
 async def count_jobs(h: Harness) -> int:

@@ -1,0 +1,99 @@
+"""Discord-side failures: no thread allowed, uploads too large, threads locked or deleted."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from bot.records import JobState
+from tests.e2e.conftest import Harness, settle
+from tests.e2e.helpers import button_labels, custom_id, job_id
+from tests.fakes.fake_discord import CREATE_PUBLIC_THREADS
+from tests.fakes.fake_gemini import hang_reply, image_reply
+
+
+async def test_without_thread_permission_the_result_stays_in_the_channel(
+    harness: Harness,
+) -> None:
+    channel = harness.discord.add_text_channel("no-threads")
+    harness.discord.set_bot_permissions(channel, deny=CREATE_PUBLIC_THREADS)
+    interaction = await harness.discord.run_command(
+        "imagine", {"prompt": "a quiet lake"}, channel_id=channel
+    )
+    await harness.wait_final(interaction)
+    shown = interaction.original
+    assert shown is not None
+    assert shown["attachments"]
+    assert shown["id"] not in harness.discord.threads
+    assert "could not open a thread" in shown["content"]
+    assert "Refine" in button_labels(shown)  # the buttons still carry the conversation
+    job = await harness.bot.store.get_job(job_id(shown))
+    assert job is not None
+    assert job.state is JobState.SUCCEEDED
+    # Reroll posts its result next to the first one, in the channel.
+    before = len(harness.discord.channel_messages(channel))
+    await harness.discord.click(shown["id"], custom_id(shown, "Reroll"))
+    await harness.discord.wait_for(
+        lambda: any(
+            m.get("attachments") for m in harness.discord.channel_messages(channel)[before:]
+        )
+    )
+    await settle()
+
+
+async def test_an_upload_refused_as_too_large_is_shrunk_and_sent_again(harness: Harness) -> None:
+    noisy = io.BytesIO()
+    Image.effect_noise((400, 400), 90).convert("RGB").save(noisy, "PNG")
+    harness.gemini.enqueue(image_reply(image=noisy.getvalue(), delay=0.3))
+    interaction = await harness.discord.run_command("imagine", {"prompt": "television static"})
+    # The server's limit drops after the interaction told the bot its limit (boosts ending):
+    # the upload is refused with 413 and the bot must shrink the image and send it again.
+    harness.discord.set_upload_limit(len(noisy.getvalue()) // 2)
+    try:
+        await harness.wait_final(interaction)
+    finally:
+        harness.discord.set_upload_limit(10 * 1024 * 1024)
+    assert any(r.status == 413 for r in harness.discord.requests)
+    assert interaction.original is not None
+    (attachment,) = interaction.original["attachments"]
+    assert attachment["filename"].endswith(".jpg")
+    assert attachment["size"] < len(noisy.getvalue())
+    assert interaction.original["embeds"][0]["image"]["url"] == attachment["url"]
+
+
+async def test_a_locked_thread_sends_new_results_to_the_channel(harness: Harness) -> None:
+    interaction = await harness.imagine("a red kite")
+    assert interaction.original is not None
+    shown, thread = interaction.original, harness.thread_of(interaction)
+    harness.discord.archive_thread(thread["id"], locked=True)
+    before = len(harness.discord.channel_messages(harness.discord.channel_id))
+    await harness.discord.click(shown["id"], custom_id(shown, "Reroll"))
+    await harness.discord.wait_for(
+        lambda: any(
+            m.get("attachments")
+            for m in harness.discord.channel_messages(harness.discord.channel_id)[before:]
+        )
+    )
+    await settle()
+
+
+async def test_a_thread_deleted_mid_job_gets_its_result_in_the_channel(harness: Harness) -> None:
+    interaction = await harness.imagine("a green kite")
+    thread = harness.thread_of(interaction)
+    harness.gemini.enqueue(hang_reply(0.5))
+    await harness.say(thread["id"], "make it fly higher")
+    await harness.discord.wait_for(
+        lambda: harness.gemini.requests[-1].texts() == ["make it fly higher"]
+    )
+    before = len(harness.discord.channel_messages(harness.discord.channel_id))
+    harness.discord.delete_channel(thread["id"])
+    await harness.discord.wait_for(
+        lambda: any(
+            m.get("attachments")
+            for m in harness.discord.channel_messages(harness.discord.channel_id)[before:]
+        )
+    )
+    await settle()
+    delivered = harness.discord.channel_messages(harness.discord.channel_id)[-1]
+    assert delivered["embeds"][0]["description"] == "make it fly higher"
