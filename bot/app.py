@@ -6,6 +6,7 @@ process; cogs reach them through the bot. Slash commands only: the bot has no te
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -17,6 +18,7 @@ from bot.config import Settings
 from bot.credentials import Credentials
 from bot.gemini import build_client
 from bot.jobs import JobQueue
+from bot.maintenance import clean_up_forever
 from bot.store import SQLiteStore, Store
 from bot.ui.recovery import recover_interrupted_jobs
 from bot.ui.runner import JobRunner
@@ -58,6 +60,7 @@ class ImagineBot(commands.Bot):
         )
         self._store: Store | None = None
         self._runner: JobRunner | None = None
+        self._cleanup: asyncio.Task[None] | None = None
         self.service = ImageService(self)
         self.job_actions: object = None  # set by cogs.actions; buttons call into it
 
@@ -80,6 +83,9 @@ class ImagineBot(commands.Bot):
             await self.load_extension(extension)
         await self.sync_commands()
         await recover_interrupted_jobs(self)
+        self._cleanup = asyncio.create_task(
+            clean_up_forever(self._store, self.settings.storage.retention_days), name="cleanup"
+        )
 
     async def sync_commands(self) -> None:
         """Register the slash commands: in the configured guilds (instant), else globally."""
@@ -98,6 +104,9 @@ class ImagineBot(commands.Bot):
         """No text commands: cogs listen to the messages they care about themselves."""
 
     async def close(self) -> None:
+        if self._cleanup is not None:
+            self._cleanup.cancel()
+            await asyncio.gather(self._cleanup, return_exceptions=True)
         await self.service.shutdown()
         try:
             await super().close()

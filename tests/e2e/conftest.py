@@ -74,9 +74,13 @@ class Harness:
     def bot(self) -> ImagineBot:
         return self.bots[-1]
 
-    async def start_bot(self, settings: Settings | None = None) -> ImagineBot:
+    async def start_bot(
+        self, settings: Settings | None = None, *, vertex: bool = False
+    ) -> ImagineBot:
+        """A new bot (a new process, as far as state goes); `vertex`: Vertex AI express mode."""
         credentials = Credentials(
-            discord_token=self.discord.token, gemini=GeminiAuth(api_key=self.gemini.api_key)
+            discord_token=self.discord.token,
+            gemini=GeminiAuth(api_key=self.gemini.api_key, vertexai=vertex),
         )
         bot = ImagineBot(settings or self.settings, credentials, guild_ready_timeout=0.01)
         self.bots.append(bot)

@@ -7,6 +7,7 @@ Retry afterwards succeeds with the conversation's history intact.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -246,3 +247,62 @@ async def test_a_failed_refinement_keeps_the_thread_usable(harness: Harness) -> 
     assert conversation is not None
     history = await harness.bot.store.history(int(thread["id"]), WIDE)
     assert [c.role for c in history] == ["user", "model", "user", "model"]
+
+
+# -- bugs ----------------------------------------------------------------------------------
+# No boundary fake can make our own code fail, so these two patch it (and expect the log).
+
+
+async def test_an_unexpected_error_gets_an_id_to_quote(
+    harness: Harness, expect_logged_errors: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(harness.bot.service, "run", broken)
+    expect_logged_errors.expected.append(re.compile(r"unexpected error \w+ in /imagine"))
+    interaction = await harness.discord.run_command("imagine", {"prompt": "anything"})
+    await harness.wait_final(interaction)
+    (answer,) = interaction.followups
+    assert answer["flags"] & 64
+    match = re.search(r"error id: `([a-z2-9]{8})`", answer["content"])
+    assert match
+    (record,) = expect_logged_errors.records
+    assert match.group(1) in record.getMessage()
+    assert "a bug" not in answer["content"]
+
+
+async def test_a_bug_during_generation_still_answers_on_the_message(
+    harness: Harness, expect_logged_errors: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("oops")
+
+    monkeypatch.setattr("bot.ui.runner.generate", broken)
+    expect_logged_errors.expected.append(re.compile(r"unexpected error in job [a-z2-9]{8}"))
+    interaction = await harness.imagine("a kettle")
+    shown = interaction.original
+    assert shown is not None
+    assert "went wrong on my side" in shown["embeds"][0]["description"]
+    assert button_labels(shown) == ["Retry"]
+    (record,) = expect_logged_errors.records
+    assert job_id(shown) in record.getMessage()
+    monkeypatch.undo()
+    after = await retry(harness, shown)
+    assert after["attachments"]
+
+
+async def test_vertex_finish_message_codes_are_named(harness: Harness, tmp_path: Any) -> None:
+    # finishMessage only reaches the SDK's objects in Vertex mode (express mode: an API key).
+    await harness.stop_bot()
+    settings = settings_for(
+        harness.discord, harness.gemini, tmp_path / "v.db", gemini={"api_version": ""}
+    )
+    await harness.start_bot(settings, vertex=True)
+    message = "Unable to show the generated image. Support codes: 63429089"
+    harness.gemini.enqueue(finish_reply("IMAGE_SAFETY", message=message))
+    interaction = await harness.imagine("a beach day")
+    assert harness.gemini.requests[-1].path.startswith("/v1beta1/")
+    assert interaction.original is not None
+    assert fields(interaction.original)["Category"] == "Sexual content"
+    assert message in fields(interaction.original)["Reason given by Gemini"]
