@@ -23,10 +23,17 @@ from bot.store import SQLiteStore, Store
 from bot.ui.recovery import recover_interrupted_jobs
 from bot.ui.runner import JobRunner
 from bot.ui.service import ImageService
+from bot.workflows.loader import LoadedWorkflows
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.errors", "cogs.imagine", "cogs.conversations", "cogs.actions")
+EXTENSIONS = (
+    "cogs.errors",
+    "cogs.workflows",
+    "cogs.edit_menu",
+    "cogs.conversations",
+    "cogs.actions",
+)
 
 
 def point_discord_at(settings: Settings) -> None:
@@ -40,8 +47,15 @@ def point_discord_at(settings: Settings) -> None:
 
 
 class ImagineBot(commands.Bot):
-    def __init__(self, settings: Settings, credentials: Credentials, **options: Any) -> None:
-        """`options` go to discord.Client as they are (e.g. guild_ready_timeout)."""
+    def __init__(
+        self,
+        settings: Settings,
+        credentials: Credentials,
+        workflows: LoadedWorkflows,
+        **options: Any,
+    ) -> None:
+        """`workflows` become the slash commands; `options` go to discord.Client as they are
+        (e.g. guild_ready_timeout)."""
         intents = discord.Intents.default()
         intents.message_content = True  # privileged: thread replies need their text
         super().__init__(
@@ -53,6 +67,7 @@ class ImagineBot(commands.Bot):
         )
         point_discord_at(settings)
         self.settings = settings
+        self.workflows = workflows
         self.genai = build_client(settings.gemini, credentials.gemini)
         self.queue = JobQueue(
             max_concurrent=settings.jobs.max_concurrent,
@@ -76,9 +91,7 @@ class ImagineBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         self._store = await SQLiteStore.open(self.settings.storage.path)
-        self._runner = JobRunner(
-            client=self.genai, store=self._store, queue=self.queue, settings=self.settings
-        )
+        self._runner = JobRunner(store=self._store, queue=self.queue, settings=self.settings)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands()

@@ -1,4 +1,5 @@
-"""Command line: `python -m bot` runs the bot, `python -m bot check` validates everything.
+"""Command line: `python -m bot` runs the bot, `python -m bot check` validates everything,
+`python -m bot run WORKFLOW ...` runs one workflow once against the configured API.
 
 Start-up problems (config, secrets, Discord refusing the token) end with one readable line
 and exit status 2, never a traceback.
@@ -17,8 +18,15 @@ from pathlib import Path
 import discord
 
 from bot.config import Settings, load_settings
-from bot.credentials import credentials_from_env
+from bot.credentials import GeminiAuth, credentials_from_env, gemini_auth_from_env
 from bot.errors import ConfigError
+from bot.workflows.loader import (
+    LoadedWorkflows,
+    load_workflows,
+    vertex_problems,
+    workflows_directory,
+)
+from bot.workflows.problems import WorkflowError
 
 log = logging.getLogger("bot")
 
@@ -45,8 +53,34 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "check",
         parents=[common],
-        help="validate settings and secrets without connecting; list the slash commands",
+        help="validate settings, secrets and workflows without connecting; list the commands",
     )
+    run = commands.add_parser(
+        "run",
+        parents=[common],
+        help="run one workflow once against the configured API (to try a key, model, workflow)",
+    )
+    run.add_argument(
+        "workflow", help="a command name or workflow id, or the path of a workflow file"
+    )
+    run.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="a form field's value, by field or option name (repeatable)",
+    )
+    run.add_argument(
+        "--image",
+        dest="images",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="PATH",
+        help="an image for the workflow's next image field (repeatable)",
+    )
+    run.add_argument("--out", required=True, type=Path, metavar="FILE", help="where to save")
     return parser
 
 
@@ -58,13 +92,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(config_path)
         if args.command == "check":
             return check(settings)
+        if args.command == "run":
+            return run_workflow_once(settings, args)
         credentials = credentials_from_env(os.environ)
+        workflows = load_workflows_for(settings, credentials.gemini)
     except ConfigError as exc:
         return fail(exc.user_message)
     from bot.app import ImagineBot  # imported late: `check` must not need Discord at all
 
     async def run() -> int:
-        async with ImagineBot(settings, credentials) as bot:
+        async with ImagineBot(settings, credentials, workflows) as bot:
             try:
                 await bot.start(credentials.discord_token)
             except discord.LoginFailure:
@@ -85,6 +122,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
+def run_workflow_once(settings: Settings, args: argparse.Namespace) -> int:
+    """`python -m bot run`: needs only the Gemini credentials, never Discord's."""
+    from bot.workflows.run_cli import run_workflow
+
+    auth = gemini_auth_from_env(os.environ)
+    try:
+        return asyncio.run(
+            run_workflow(
+                settings,
+                auth,
+                workflow=args.workflow,
+                sets=args.sets,
+                image_paths=args.images,
+                out=args.out,
+            )
+        )
+    except KeyboardInterrupt:
+        return EXIT_PROBLEM
+
+
+def load_workflows_for(settings: Settings, auth: GeminiAuth) -> LoadedWorkflows:
+    """The workflows, or WorkflowError listing every problem (Imagen without Vertex too)."""
+    loaded = load_workflows(workflows_directory(settings), settings)
+    problems = vertex_problems(loaded.workflows, auth)
+    if problems:
+        raise WorkflowError(problems)
+    for warning in loaded.warnings:
+        log.warning("%s", warning)
+    return loaded
+
+
 def fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return EXIT_CONFIG
@@ -102,7 +170,7 @@ def configure_logging() -> None:
 
 def check(settings: Settings) -> int:
     """Print what the bot would do with these settings; non-zero when anything is wrong."""
-    from bot.ui.catalog import command_summaries  # builds discord.py objects, offline
+    from bot.workflows.check import check_workflows
 
     problems: list[str] = []
     print(f"Default model: {settings.models.default}")
@@ -114,13 +182,16 @@ def check(settings: Settings) -> int:
     except ConfigError as exc:
         problems.append(exc.user_message)
     try:
-        summaries = command_summaries(settings)
-    except ConfigError as exc:
-        problems.append(exc.user_message)
-        summaries = []
+        auth: GeminiAuth | None = gemini_auth_from_env(os.environ)
+    except ConfigError:
+        auth = None  # already reported above
+    workflows = check_workflows(settings, auth)
+    problems += [str(problem) for problem in workflows.problems]
     print("Slash commands:")
-    for line in summaries:
+    for line in workflows.summaries:
         print(f"  {line}")
+    for warning in workflows.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     for problem in problems:
         print(f"problem: {problem}", file=sys.stderr)
     print("OK" if not problems else f"{len(problems)} problem(s) found.")

@@ -115,6 +115,10 @@ class UploadSettings(_Section):
         return int(self.max_file_mb * 1024 * 1024)
 
 
+class WorkflowSettings(_Section):
+    directory: Path
+
+
 class Settings(_Section):
     discord: DiscordSettings
     gemini: GeminiSettings
@@ -124,6 +128,7 @@ class Settings(_Section):
     prompts: PromptSettings
     conversations: ConversationSettings
     uploads: UploadSettings
+    workflows: WorkflowSettings
 
 
 def load_settings(path: Path | None = None) -> Settings:

@@ -59,6 +59,7 @@ class GenerationResult:
     model_version: str | None = None
     response_id: str | None = None
     elapsed_s: float = field(default=0.0, compare=False)
+    filtered: tuple[str, ...] = ()  # Imagen: the raiFilteredReason of each withheld image
 
     @property
     def ok(self) -> bool:

@@ -11,6 +11,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -51,6 +52,10 @@ class JobRequest(BaseModel):
     input_images: tuple[str, ...] = ()  # sha256 hex of stored, normalised uploads
     workflow: str = "imagine"
     redo: bool = True  # offer Reroll / Refine / Upscale / style buttons on the result
+    provider: Literal["gemini", "imagen"] = "gemini"
+    number_of_images: int = 1  # Imagen: 1-4 images shown together
+    person_generation: str | None = None  # Imagen: dont_allow | allow_adult | allow_all
+    negative_prompt: str | None = None  # Imagen (Gemini has it folded into the prompt)
     source_message: tuple[int, int] | None = None  # (channel, message) whose images to edit
 
 
@@ -69,6 +74,7 @@ class Job:
     error_message: str | None = None
     cost_usd: float = 0.0
     result_image: str | None = None  # sha256 hex of the image this job produced
+    outputs: tuple[str, ...] = ()  # every image shown (Imagen: up to four), result_image first
     created_at: float = field(default_factory=time.time)
     started_at: float | None = None
     finished_at: float | None = None

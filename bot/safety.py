@@ -157,6 +157,14 @@ REFUSAL = ReasonInfo(
     True,
 )
 
+# Imagen (Vertex AI) withheld every image it generated: its responsible-AI (RAI) filters.
+RAI_FILTERED = ReasonInfo(
+    "Imagen's safety filters withheld the generated image.",
+    "Filters sometimes flag harmless requests: press Retry, or rephrase the prompt (people, "
+    "faces and famous names are filtered most often).",
+    True,
+)
+
 # Vertex AI puts an error code in finishMessage; these are the documented harm categories.
 VERTEX_ERROR_CODES: dict[str, str] = {
     **dict.fromkeys(

@@ -17,9 +17,11 @@ from discord.ext import commands
 
 from bot.errors import InputError
 from bot.images import ImageInput
+from bot.providers import editing_model
 from bot.records import Conversation, Job, JobRequest, JobState
 from bot.styles import STYLES, apply_style
-from bot.ui.launch import LaunchRequest, launch, origin_of
+from bot.ui import render, views
+from bot.ui.launch import BRIEFING_ACTIONS, LaunchRequest, launch, origin_of
 from bot.ui.modals import MODAL_ID, TextModal, submitted_text
 from bot.ui.replies import answer_privately, report_exception
 from bot.ui.runner import upscale_size
@@ -44,6 +46,8 @@ _GONE = (
 STYLE_KEYS = {style.key for style in STYLES}
 # Actions that open a modal first; the work happens when it is submitted.
 _MODALS = {Action.EDIT_PROMPT, Action.REFINE}
+# Actions that only make sense while a job waits for its owner.
+_PENDING_ONLY = {Action.START, Action.GENERATE, Action.CANCEL}
 
 
 class JobActions(commands.Cog):
@@ -122,19 +126,23 @@ class JobActions(commands.Cog):
         if job.thread_id is not None:
             conversation = await self.bot.store.get_conversation(job.thread_id)
             owner = conversation.owner_id if conversation else owner
-        refusal = self._refusal(interaction, action, owner)
+        refusal = self._refusal(interaction, action, job, owner)
         if refusal:
             await answer_privately(interaction, refusal)
             return None
         return job
 
-    def _refusal(self, interaction: discord.Interaction, action: Action, owner: int) -> str | None:
+    def _refusal(
+        self, interaction: discord.Interaction, action: Action, job: Job, owner: int
+    ) -> str | None:
         user = interaction.user
         moderator = interaction.permissions.manage_messages
         if user.id == owner:
             return None
         if action is Action.DELETE:
             return None if moderator else "Only the person who made this image can delete it."
+        if job.state is JobState.PENDING:
+            return f"Only <@{owner}> can start or change this request."
         if self.bot.settings.conversations.who_can_refine == "anyone":
             return None
         return f"Only <@{owner}> can change this image. Start your own with /imagine."
@@ -163,11 +171,11 @@ class JobActions(commands.Cog):
     async def _act(
         self, interaction: discord.Interaction, action: Action, job: Job, value: str | None
     ) -> None:
+        if job.state is JobState.PENDING or action in _PENDING_ONLY:
+            await self._pending(interaction, action, job, value)
+            return
         if action is Action.DELETE:
             await self._delete(interaction)
-            return
-        if action is Action.START:
-            await self._start(interaction, job, value or "")
             return
         conversation = (
             await self.bot.store.get_conversation(job.thread_id) if job.thread_id else None
@@ -181,6 +189,9 @@ class JobActions(commands.Cog):
             surface: Surface = await InteractionSurface.defer(interaction)
             context = Context(origin_of(interaction), conversation=conversation)
             await self.bot.service.run("retry", request, uploads, surface, context)
+            return
+        if action is Action.CHOOSE:
+            await self._choose(interaction, job, conversation, int(value or 1))
             return
         await interaction.response.defer()
         # Variations are new messages: in the conversation's thread, else beside the job.
@@ -213,22 +224,84 @@ class JobActions(commands.Cog):
                 raise InputError("That style is not offered any more; pick another one.")
             prompt = apply_style(request.prompt, value)
             return request.model_copy(update={"prompt": prompt}), same_place
+        # Upscale and refine edit an image: with Gemini, whatever made the image.
+        edit = request.model_copy(update={**self._gemini(request), "input_images": ()})
         if action is Action.UPSCALE:
-            bigger = upscale_size(self.bot.settings, job)
+            bigger = upscale_size(self.bot.settings, edit.model, edit.image_size)
             if bigger is None:
                 raise InputError("This image is already at the largest size the model offers.")
-            request = request.model_copy(
-                update={"prompt": UPSCALE_PROMPT, "image_size": bigger, "input_images": ()}
-            )
-            return request, Context(origin, conversation=conversation, base_image=job.result_image)
-        # Refine: an edit of this job's image; with the history when it is the latest image.
+            edit = edit.model_copy(update={"prompt": UPSCALE_PROMPT, "image_size": bigger})
+            return edit, Context(origin, conversation=conversation, base_image=job.result_image)
+        # Refine: with the history when this job's image is the conversation's current one.
         assert action is Action.REFINE
         assert value
-        request = request.model_copy(update={"prompt": value, "input_images": ()})
-        latest = conversation is not None and conversation.last_image == job.result_image
-        if latest:
-            return request, Context(origin, conversation=conversation)
-        return request, Context(origin, conversation=conversation, base_image=job.result_image)
+        edit = edit.model_copy(update={"prompt": value})
+        if conversation is not None and conversation.last_image in job.outputs:
+            return edit, Context(origin, conversation=conversation)
+        return edit, Context(origin, conversation=conversation, base_image=job.result_image)
+
+    def _gemini(self, request: JobRequest) -> dict[str, object]:
+        """Fields that turn a request (an Imagen one, say) into a Gemini edit request."""
+        if request.provider == "gemini":
+            return {}
+        return {
+            "model": editing_model(request, self.bot.settings),
+            "provider": "gemini",
+            "number_of_images": 1,
+            "person_generation": None,
+            "negative_prompt": None,
+        }
+
+    async def _choose(
+        self,
+        interaction: discord.Interaction,
+        job: Job,
+        conversation: Conversation | None,
+        number: int,
+    ) -> None:
+        """Continue the conversation from image `number` of several (Imagen)."""
+        if not 1 <= number <= len(job.outputs):
+            raise InputError("That image is no longer stored.")
+        if conversation is None:
+            raise InputError(
+                "This result has no conversation thread. Use Refine to edit one of its images."
+            )
+        await self.bot.store.set_current_image(conversation.thread_id, job.outputs[number - 1])
+        await interaction.response.send_message(
+            f"Image {number} is now the one this conversation edits: write in the thread "
+            "to change it.",
+            ephemeral=True,
+        )
+
+    async def _pending(
+        self, interaction: discord.Interaction, action: Action, job: Job, value: str | None
+    ) -> None:
+        """Actions on a job that waits for its owner: a briefing, or an Edit with Gemini form."""
+        if job.state is not JobState.PENDING:
+            raise InputError("This was already used; nothing more to do here.")
+        if action is Action.START:
+            await self._start(interaction, job, value or "")
+        elif action is Action.GENERATE:
+            surface = await InteractionSurface.defer(interaction)
+            uploads = await self._uploads(job)
+            context = Context(origin_of(interaction))
+            await self.bot.service.run(
+                job.kind, job.request, uploads, surface, context, job_id=job.id
+            )
+        elif action is Action.CANCEL:
+            job.state = JobState.CANCELLED
+            await self.bot.store.save_job(job)
+            await interaction.response.edit_message(
+                content=f"✖️ Cancelled by {interaction.user.mention}.", embed=None, view=None
+            )
+        elif action is Action.EDIT_PROMPT and value:
+            job.request = job.request.model_copy(update={"prompt": value})
+            await self.bot.store.add_job(job)  # a pending job is updated in place
+            info = self.bot.settings.models.info(job.request.model)
+            await interaction.response.edit_message(
+                embed=render.briefing_embed(job, info),
+                view=views.buttons(job.id, *BRIEFING_ACTIONS),
+            )
 
     async def _uploads(self, job: Job) -> list[ImageInput]:
         """The job's validated uploads, as stored when it was accepted."""
@@ -248,8 +321,7 @@ class JobActions(commands.Cog):
                 "The message with the image was deleted, so there is nothing to edit."
             ) from None
         request = LaunchRequest(
-            prompt=prompt,
-            model=job.request.model,
+            job.request.model_copy(update={"prompt": prompt, "source_message": None}),
             attachments=image_attachments(message),
             kind="edit",
             job_id=job.id,

@@ -57,10 +57,14 @@ class Store(Protocol):
         model: types.Content | None,
         *,
         blocked: bool,
+        outputs: Sequence[ImageBlob] = (),
     ) -> None:
         """In one transaction: upsert the conversation, add the user and model turns (with
-        their images, stored once), and save the job. A blocked turn is kept for the record
-        but never returned by `history`."""
+        their images, stored once), store the job's `outputs`, and save the job. A blocked
+        turn is kept for the record but never returned by `history`."""
+
+    async def set_current_image(self, thread_id: int, sha256: str) -> None:
+        """Make a stored image the one the conversation's next edit starts from."""
 
     async def history(
         self, thread_id: int, limits: HistoryLimits, *, before_job: str | None = None

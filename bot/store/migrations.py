@@ -79,4 +79,9 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN result_image TEXT REFERENCES images(sha256);
     CREATE INDEX jobs_by_result_image ON jobs(result_image) WHERE result_image IS NOT NULL;
     """,
+    # 3: all the images a job showed, in order (Imagen shows up to four); each one is also
+    # linked in job_images, which keeps it from being cleaned up while the job exists.
+    """
+    ALTER TABLE jobs ADD COLUMN outputs TEXT NOT NULL DEFAULT '[]';
+    """,
 )

@@ -25,7 +25,8 @@ from bot.store.migrations import MIGRATIONS
 
 _JOB_COLUMNS = (
     "id, kind, state, user_id, guild_id, channel_id, thread_id, message_id, request, "
-    "error_kind, error_message, cost_usd, result_image, created_at, started_at, finished_at"
+    "error_kind, error_message, cost_usd, result_image, outputs, created_at, started_at, "
+    "finished_at"
 )
 _CONVERSATION_COLUMNS = (
     "thread_id, guild_id, channel_id, owner_id, workflow, model, aspect_ratio, image_size, "
@@ -98,20 +99,18 @@ class SQLiteStore:
             await _insert_images(db, inputs)
             # A pending job (a briefing, a form) is accepted by adding it again: an upsert.
             await db.execute(
-                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({_marks(16)}) "
+                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({_marks(17)}) "
                 "ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
                 "request = excluded.request, message_id = excluded.message_id, "
                 "thread_id = excluded.thread_id",
                 _job_row(job),
             )
-            await db.executemany(
-                "INSERT OR IGNORE INTO job_images (job_id, sha256) VALUES (?, ?)",
-                [(job.id, blob.sha256) for blob in inputs],
-            )
+            await _link_job_images(db, job.id, inputs)
 
     async def save_job(self, job: Job, outputs: Sequence[ImageBlob] = ()) -> None:
         async with self._transaction() as db:
             await _insert_images(db, outputs)
+            await _link_job_images(db, job.id, outputs)
             await _update_job(db, job)
 
     async def get_job(self, job_id: str) -> Job | None:
@@ -147,13 +146,17 @@ class SQLiteStore:
         model: types.Content | None,
         *,
         blocked: bool,
+        outputs: Sequence[ImageBlob] = (),
     ) -> None:
         turns = [("user", dehydrate(user))]
         if model is not None:
             turns.append(("model", dehydrate(model)))
         now = time.time()
         async with self._transaction() as db:
-            await _insert_images(db, [blob for _, turn in turns for blob in turn.images])
+            await _insert_images(
+                db, [*outputs, *(blob for _, turn in turns for blob in turn.images)]
+            )
+            await _link_job_images(db, job.id, outputs)
             await db.execute(
                 f"INSERT INTO conversations ({_CONVERSATION_COLUMNS}) VALUES ({_marks(11)}) "
                 "ON CONFLICT (thread_id) DO UPDATE SET model = excluded.model, "
@@ -165,6 +168,13 @@ class SQLiteStore:
             for role, turn in turns:
                 await _insert_turn(db, conversation.thread_id, job.id, role, turn, blocked, now)
             await _update_job(db, job)
+
+    async def set_current_image(self, thread_id: int, sha256: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE conversations SET last_image = ?, updated_at = ? WHERE thread_id = ?",
+                (sha256, time.time(), thread_id),
+            )
 
     async def history(
         self, thread_id: int, limits: HistoryLimits, *, before_job: str | None = None
@@ -210,6 +220,15 @@ async def _insert_images(db: aiosqlite.Connection, blobs: Iterable[ImageBlob]) -
         "INSERT OR IGNORE INTO images (sha256, mime_type, size, data, created_at) "
         "VALUES (?, ?, ?, ?, ?)",
         [(b.sha256, b.mime_type, len(b.data), b.data, now) for b in unique.values()],
+    )
+
+
+async def _link_job_images(
+    db: aiosqlite.Connection, job_id: str, blobs: Iterable[ImageBlob]
+) -> None:
+    await db.executemany(
+        "INSERT OR IGNORE INTO job_images (job_id, sha256) VALUES (?, ?)",
+        [(job_id, blob.sha256) for blob in blobs],
     )
 
 
@@ -292,8 +311,8 @@ async def _image_bytes(db: aiosqlite.Connection, digests: set[str]) -> dict[str,
 async def _update_job(db: aiosqlite.Connection, job: Job) -> None:
     await db.execute(
         "UPDATE jobs SET state = ?, thread_id = ?, message_id = ?, error_kind = ?, "
-        "error_message = ?, cost_usd = ?, result_image = ?, started_at = ?, finished_at = ? "
-        "WHERE id = ?",
+        "error_message = ?, cost_usd = ?, result_image = ?, outputs = ?, started_at = ?, "
+        "finished_at = ? WHERE id = ?",
         (
             job.state.value,
             job.thread_id,
@@ -302,6 +321,7 @@ async def _update_job(db: aiosqlite.Connection, job: Job) -> None:
             job.error_message,
             job.cost_usd,
             job.result_image,
+            json.dumps(job.outputs),
             job.started_at,
             job.finished_at,
             job.id,
@@ -324,6 +344,7 @@ def _job_row(job: Job) -> tuple[Any, ...]:
         job.error_message,
         job.cost_usd,
         job.result_image,
+        json.dumps(job.outputs),
         job.created_at,
         job.started_at,
         job.finished_at,
@@ -332,7 +353,7 @@ def _job_row(job: Job) -> tuple[Any, ...]:
 
 def _job_from_row(row: Sequence[Any]) -> Job:
     (id_, kind, state, user, guild, channel, thread, message, request, *rest) = row
-    error_kind, error_message, cost, result_image, created, started, finished = rest
+    error_kind, error_message, cost, result_image, outputs, created, started, finished = rest
     return Job(
         id=id_,
         kind=kind,
@@ -347,6 +368,7 @@ def _job_from_row(row: Sequence[Any]) -> Job:
         error_message=error_message,
         cost_usd=cost,
         result_image=result_image,
+        outputs=tuple(json.loads(outputs)),
         created_at=created,
         started_at=started,
         finished_at=finished,

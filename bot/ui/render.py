@@ -7,6 +7,7 @@ with AllowedMentions.none() (set on the Bot), so echoed text never pings.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import discord
 
@@ -46,9 +47,9 @@ def thread_name(prompt: str) -> str:
     return clip(one_line(prompt), THREAD_NAME_LIMIT) or "Image"
 
 
-def image_filename(prompt: str, extension: str) -> str:
+def image_filename(prompt: str, extension: str, suffix: str = "") -> str:
     slug = _SLUG.sub("-", prompt.lower()).strip("-")[:48].strip("-")
-    return f"{slug or 'image'}.{extension}"
+    return f"{slug or 'image'}{suffix}.{extension}"
 
 
 def quote(text: str, limit: int) -> str:
@@ -58,7 +59,13 @@ def quote(text: str, limit: int) -> str:
 
 
 def result_embed(
-    job: Job, info: ModelInfo, *, filename: str, elapsed_s: float, title: str = "Prompt"
+    job: Job,
+    info: ModelInfo,
+    *,
+    filename: str,
+    elapsed_s: float,
+    withheld: Sequence[str] = (),
+    title: str = "Prompt",
 ) -> discord.Embed:
     """The card under a finished image: prompt, model, options, and the job id to quote."""
     request = job.request
@@ -71,6 +78,13 @@ def result_embed(
     embed.add_field(name="Aspect ratio", value=request.aspect_ratio or "model default")
     if request.image_size:
         embed.add_field(name="Size", value=request.image_size)
+    if withheld:
+        reasons = "\n".join(dict.fromkeys(one_line(reason) for reason in withheld))
+        embed.add_field(
+            name=f"Withheld by safety filters: {len(withheld)}",
+            value=clip(reasons, FIELD_LIMIT),
+            inline=False,
+        )
     embed.set_image(url=f"attachment://{filename}")
     embed.set_footer(text=f"Job {job.id} · {elapsed_s:.1f}s")
     return embed
@@ -80,6 +94,25 @@ def result_content(text: str) -> str | None:
     """The model's accompanying words, if any, clipped to fit a message."""
     text = text.strip()
     return clip(text, CONTENT_LIMIT) if text else None
+
+
+def briefing_embed(job: Job, info: ModelInfo) -> discord.Embed:
+    """What a workflow that asks first is about to generate (the seed's "briefing")."""
+    request = job.request
+    embed = discord.Embed(
+        title="Ready to generate",
+        description=clip(request.prompt, EMBED_DESCRIPTION_LIMIT),
+        colour=COLOR_OK,
+    )
+    count = request.number_of_images
+    embed.add_field(name="Model", value=f"{info.label}" + (f" × {count}" if count > 1 else ""))
+    embed.add_field(name="Aspect ratio", value=request.aspect_ratio or "model default")
+    if request.image_size:
+        embed.add_field(name="Size", value=request.image_size)
+    if request.input_images:
+        embed.add_field(name="Your images", value=str(len(request.input_images)))
+    embed.set_footer(text=f"Job {job.id} · press Generate to start, or Edit prompt to change it")
+    return embed
 
 
 def block_embed(block: Block, job: Job) -> discord.Embed:

@@ -16,14 +16,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import discord
-from google import genai
 
 from bot import images
 from bot.config import Settings
 from bot.errors import GenerationError
-from bot.generation import GenerationRequest, GenerationResult, generate
+from bot.generation import GeneratedImage, GenerationResult
 from bot.images import OutputImage
 from bot.jobs import JobQueue
+from bot.providers import editing_model
 from bot.records import Job, JobState
 from bot.store import Store
 from bot.store.codec import sha256_hex
@@ -37,14 +37,18 @@ log = logging.getLogger(__name__)
 
 # Where to show the outcome when the job's own message can no longer be used.
 Fallback = Callable[[], Awaitable[Surface]]
+# The model call itself (see bot.providers).
+Produce = Callable[[], Awaitable[GenerationResult]]
 
 _ARCHIVED_THREAD = 50083
 
 
-def upscale_size(settings: Settings, job: Job) -> str | None:
-    """The next larger output size the job's model offers, if any."""
-    info = settings.models.info(job.request.model)
-    current = job.request.image_size or info.default_size
+def upscale_size(settings: Settings, model: str, size: str | None) -> str | None:
+    """The next larger output size than `size` that Gemini model `model` offers, if any."""
+    info = settings.models.info(model)
+    if info.provider != "gemini":
+        return None
+    current = size or info.default_size
     if current not in info.image_sizes:
         return None
     bigger = info.image_sizes[info.image_sizes.index(current) + 1 :]
@@ -68,7 +72,7 @@ class Delivery:
     content: str | None
     embed: discord.Embed
     view: discord.ui.View
-    image: PreparedImage | None = None
+    images: tuple[PreparedImage, ...] = ()
 
 
 @dataclass
@@ -76,7 +80,12 @@ class Outcome:
     job: Job
     message: discord.Message
     result: GenerationResult | None = None  # None when the call failed
-    image_sha: str | None = None  # the delivered image, as generated (before any re-encode)
+    shown: tuple[GeneratedImage, ...] = ()  # the images delivered, as generated
+
+    @property
+    def image_sha(self) -> str | None:
+        """The main image: the one a conversation continues from."""
+        return sha256_hex(self.shown[0].data) if self.shown else None
 
     @property
     def succeeded(self) -> bool:
@@ -84,10 +93,7 @@ class Outcome:
 
 
 class JobRunner:
-    def __init__(
-        self, *, client: genai.Client, store: Store, queue: JobQueue, settings: Settings
-    ) -> None:
-        self._client = client
+    def __init__(self, *, store: Store, queue: JobQueue, settings: Settings) -> None:
         self._store = store
         self._queue = queue
         self._settings = settings
@@ -95,7 +101,7 @@ class JobRunner:
     async def run(
         self,
         job: Job,
-        request: GenerationRequest,
+        produce: Produce,
         surface: Surface,
         *,
         what: str = "Generating your image",
@@ -111,17 +117,20 @@ class JobRunner:
         progress.start()
         result: GenerationResult | None = None
         error: GenerationError | None = None
-        prepared: PreparedImage | None = None
+        prepared: tuple[PreparedImage, ...] = ()
         try:
             async with self._queue.slot(ticket):
                 job.state, job.started_at = JobState.RUNNING, time.time()
                 await self._store.save_job(job)
                 progress.started()
                 try:
-                    result = await generate(self._client, request)
+                    result = await produce()
                     if result.ok:
                         prepared = await asyncio.to_thread(
-                            self._prepare_image, result, job, surface.upload_limit
+                            self._prepare_images,
+                            shown_images(result, job),
+                            job,
+                            surface.upload_limit,
                         )
                 except GenerationError as exc:
                     error = exc
@@ -133,15 +142,15 @@ class JobRunner:
         job.finished_at = time.time()
         delivery = self._compose(job, result, error, prepared)
         message = await self._show(surface, delivery, fallback)
-        image_sha = sha256_hex(result.images[-1].data) if prepared and result else None
-        return Outcome(job, message, result, image_sha)
+        shown = shown_images(result, job) if prepared and result else ()
+        return Outcome(job, message, result, shown)
 
     def _compose(
         self,
         job: Job,
         result: GenerationResult | None,
         error: GenerationError | None,
-        prepared: PreparedImage | None,
+        prepared: tuple[PreparedImage, ...],
     ) -> Delivery:
         """Set the job's final state and build the message that shows it."""
         if error is not None or result is None:
@@ -151,7 +160,7 @@ class JobRunner:
             job.error_message = error.user_message
             actions = (Action.RETRY,) if error.retryable else ()
             return Delivery(None, render.failure_embed(error, job), views.buttons(job.id, *actions))
-        if result.block is not None or prepared is None:
+        if result.block is not None or not prepared:
             assert result.block is not None
             block = result.block
             log.info("job %s blocked: %s %s", job.id, block.stage, block.reason)
@@ -165,17 +174,25 @@ class JobRunner:
         job.state = JobState.SUCCEEDED
         job.cost_usd = info.price_for(job.request.image_size) * len(result.images)
         embed = render.result_embed(
-            job, info, filename=prepared.filename, elapsed_s=result.elapsed_s
+            job,
+            info,
+            filename=prepared[0].filename,
+            elapsed_s=result.elapsed_s,
+            withheld=result.filtered,
         )
-        return Delivery(render.result_content(result.text), embed, self._result_view(job), prepared)
+        view = self._result_view(job, len(prepared))
+        return Delivery(render.result_content(result.text), embed, view, prepared)
 
-    def _result_view(self, job: Job) -> discord.ui.View:
+    def _result_view(self, job: Job, images: int) -> discord.ui.View:
         if not job.request.redo:
             return views.buttons(job.id, Action.DELETE)
         actions = [Action.REROLL, Action.REFINE]
-        if upscale_size(self._settings, job) is not None:
+        editor = editing_model(job.request, self._settings)
+        if upscale_size(self._settings, editor, job.request.image_size) is not None:
             actions.append(Action.UPSCALE)
         view = views.buttons(job.id, *actions, Action.DELETE)
+        if images > 1:
+            views.with_choices(view, job.id, images)
         return views.with_styles(view, job.id, style_choices())
 
     async def _show(
@@ -190,35 +207,54 @@ class JobRunner:
             return await self._show_fitted(await fallback(), delivery)
 
     async def _show_fitted(self, surface: Surface, delivery: Delivery) -> discord.Message:
-        """Show the delivery; if Discord still finds the file too large, shrink it and retry."""
-        image = delivery.image
+        """Show the delivery; if Discord still finds a file too large, shrink them and retry."""
         try:
             return await surface.show(
                 content=delivery.content,
                 embed=delivery.embed,
-                image=(image.output, image.filename) if image else None,
+                images=[(image.output, image.filename) for image in delivery.images],
                 view=delivery.view,
             )
         except discord.HTTPException as exc:
-            if exc.status != 413 or image is None:
+            if exc.status != 413 or not delivery.images:
                 raise
-            limit = len(image.output.data) // 2
-            log.info("upload refused as too large; re-fitting to %d bytes", limit)
-            smaller = await asyncio.to_thread(images.fit_to_limit, image.png, limit)
-            filename = f"{image.filename.rsplit('.', 1)[0]}.{smaller.extension}"
+            smaller = await asyncio.to_thread(_halved, delivery.images)
+            log.info("upload refused as too large; sending %d smaller file(s)", len(smaller))
             return await surface.show(
                 content=delivery.content,
-                embed=delivery.embed.set_image(url=f"attachment://{filename}"),
-                image=(smaller, filename),
+                embed=delivery.embed.set_image(url=f"attachment://{smaller[0].filename}"),
+                images=[(image.output, image.filename) for image in smaller],
                 view=delivery.view,
             )
 
     @staticmethod
-    def _prepare_image(result: GenerationResult, job: Job, upload_limit: int) -> PreparedImage:
-        """Blocking: tag the final image with its prompt and model, and fit the upload limit."""
-        final = result.images[-1]
+    def _prepare_images(
+        shown: tuple[GeneratedImage, ...], job: Job, upload_limit: int
+    ) -> tuple[PreparedImage, ...]:
+        """Blocking: tag each image with its prompt and model, and fit the upload limit."""
         metadata = {"prompt": job.request.prompt, "model": job.request.model, "job": job.id}
-        png = images.tag_result(final.data, metadata=metadata)
-        output = images.fit_to_limit(png, upload_limit)
-        filename = render.image_filename(job.request.prompt, output.extension)
-        return PreparedImage(png, output, filename)
+        prepared = []
+        for number, image in enumerate(shown, start=1):
+            png = images.tag_result(image.data, metadata=metadata)
+            output = images.fit_to_limit(png, upload_limit)
+            suffix = f"-{number}" if len(shown) > 1 else ""
+            filename = render.image_filename(job.request.prompt, output.extension, suffix)
+            prepared.append(PreparedImage(png, output, filename))
+        return tuple(prepared)
+
+
+def shown_images(result: GenerationResult, job: Job) -> tuple[GeneratedImage, ...]:
+    """What a result shows: every Imagen image; Gemini's final image (its last one)."""
+    if job.request.provider == "imagen":
+        return result.images
+    return result.images[-1:]
+
+
+def _halved(prepared: tuple[PreparedImage, ...]) -> tuple[PreparedImage, ...]:
+    """Blocking: each image re-fitted to half its current size."""
+    smaller = []
+    for image in prepared:
+        output = images.fit_to_limit(image.png, len(image.output.data) // 2)
+        filename = f"{image.filename.rsplit('.', 1)[0]}.{output.extension}"
+        smaller.append(PreparedImage(image.png, output, filename))
+    return tuple(smaller)

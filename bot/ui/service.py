@@ -12,15 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 import discord
 from google.genai import types
 
-from bot.generation import GenerationRequest
+from bot.generation import GenerationResult
 from bot.images import ImageInput
+from bot.providers import editing_model, produce
 from bot.records import Conversation, Job, JobRequest, JobState, new_job_id
 from bot.store import HistoryLimits
 from bot.store.codec import ImageBlob
@@ -113,17 +114,13 @@ class ImageService:
         if base is None and conversation is not None and context.use_history and not history:
             base = conversation.last_image  # the history did not fit: still edit the image
         images = [*(await self._stored(base)), *uploads]
-        generation = GenerationRequest(
-            model=request.model,
-            prompt=request.prompt,
-            images=images,
-            aspect_ratio=request.aspect_ratio,
-            image_size=request.image_size,
-            history=history,
-        )
+
+        def call() -> Awaitable[GenerationResult]:
+            return produce(self.bot.genai, request, images, history)
+
         try:
             outcome = await self.bot.runner.run(
-                job, generation, surface, what=what, fallback=lambda: self._elsewhere(context)
+                job, call, surface, what=what, fallback=lambda: self._elsewhere(context)
             )
         except Exception:
             # Delivery failed in a way nobody handled (the error handler tells the member):
@@ -182,6 +179,9 @@ class ImageService:
         job, result = outcome.job, outcome.result
         job.message_id = outcome.message.id
         job.result_image = outcome.image_sha
+        # The shown images are kept with the job, for the buttons that edit or pick them.
+        outputs = [ImageBlob.of(image.data, image.mime_type) for image in outcome.shown]
+        job.outputs = tuple(blob.sha256 for blob in outputs)
         store = self.bot.store
         if result is None:  # the call failed: nothing came back to keep
             await store.save_job(job)
@@ -189,9 +189,7 @@ class ImageService:
         conversation = context.conversation
         if conversation is None and outcome.succeeded:
             conversation = await self._open_thread(outcome, context.origin)
-        if conversation is None:  # keep the result itself, for the buttons that edit it
-            final = result.images[-1] if outcome.succeeded else None
-            outputs = [ImageBlob.of(final.data, final.mime_type)] if final else []
+        if conversation is None:
             await store.save_job(job, outputs)
             return
         if outcome.succeeded:
@@ -203,6 +201,7 @@ class ImageService:
             result.user_turn,
             result.model_turn,
             blocked=not outcome.succeeded,
+            outputs=outputs,
         )
 
     async def _open_thread(self, outcome: Outcome, origin: Origin) -> Conversation | None:
@@ -232,9 +231,9 @@ class ImageService:
             channel_id=origin.channel_id,
             owner_id=origin.user_id,
             workflow=request.workflow,
-            model=request.model,
+            model=editing_model(request, self.bot.settings),
             aspect_ratio=request.aspect_ratio,
-            image_size=request.image_size,
+            image_size=request.image_size if request.provider == "gemini" else None,
         )
 
 

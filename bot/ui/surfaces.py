@@ -7,6 +7,7 @@ message the bot posted, e.g. its reply to a member in a conversation thread.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from typing import Protocol
 
 import discord
@@ -33,18 +34,15 @@ class Surface(Protocol):
         *,
         content: str | None,
         embed: discord.Embed,
-        image: tuple[OutputImage, str] | None = None,
+        images: Sequence[tuple[OutputImage, str]] = (),
         view: discord.ui.View | None = None,
     ) -> discord.Message:
-        """Replace the message with a final content, embed, optional image file (with its
+        """Replace the message with a final content, embed, image files (each with its
         filename) and buttons; return the message."""
 
 
-def _file(image: tuple[OutputImage, str] | None) -> list[discord.File]:
-    if image is None:
-        return []
-    output, filename = image
-    return [discord.File(io.BytesIO(output.data), filename=filename)]
+def _files(images: Sequence[tuple[OutputImage, str]]) -> list[discord.File]:
+    return [discord.File(io.BytesIO(output.data), filename=name) for output, name in images]
 
 
 class InteractionSurface:
@@ -80,13 +78,13 @@ class InteractionSurface:
         *,
         content: str | None,
         embed: discord.Embed,
-        image: tuple[OutputImage, str] | None = None,
+        images: Sequence[tuple[OutputImage, str]] = (),
         view: discord.ui.View | None = None,
     ) -> discord.Message:
         return await self._interaction.edit_original_response(
             content=content,
             embed=embed,
-            attachments=_file(image),
+            attachments=_files(images),
             view=view,
             allowed_mentions=_NONE,
         )
@@ -123,13 +121,13 @@ class MessageSurface:
         *,
         content: str | None,
         embed: discord.Embed,
-        image: tuple[OutputImage, str] | None = None,
+        images: Sequence[tuple[OutputImage, str]] = (),
         view: discord.ui.View | None = None,
     ) -> discord.Message:
         self._message = await self._message.edit(
             content=content,
             embed=embed,
-            attachments=_file(image),
+            attachments=_files(images),
             view=view,
             allowed_mentions=_NONE,
         )

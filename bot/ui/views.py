@@ -31,6 +31,7 @@ class Action(StrEnum):
     CANCEL = "cancel"
     STYLE = "style"  # a select: the chosen value is the style
     START = "start"  # a modal that starts a pending job (e.g. "Edit with Gemini")
+    CHOOSE = "choose"  # one of several images: its number is the value
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ class StyleSelect(
             discord.ui.Select(
                 custom_id=f"style:{job_id}",
                 placeholder="🎨 Vary the style…",
+                row=2,
                 options=[discord.SelectOption(label=label, value=key) for key, label in styles],
             )
         )
@@ -117,10 +119,46 @@ class StyleSelect(
         await _handler(interaction).handle(interaction, Action.STYLE, self.job_id, value)
 
 
+class ChooseButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=rf"pick:(?P<n>[1-9]):(?P<job>{JOB_ID})",
+):
+    """ "Use 2": continue the conversation from the second of several images."""
+
+    def __init__(self, number: int, job_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=f"Use {number}",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"pick:{number}:{job_id}",
+                row=1,
+            )
+        )
+        self.number = number
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ChooseButton:
+        return cls(int(match["n"]), match["job"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _handler(interaction).handle(
+            interaction, Action.CHOOSE, self.job_id, str(self.number)
+        )
+
+
 def buttons(job_id: str, *actions: Action) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for action in actions:
         view.add_item(JobButton(action, job_id))
+    return view
+
+
+def with_choices(view: discord.ui.View, job_id: str, count: int) -> discord.ui.View:
+    for number in range(1, count + 1):
+        view.add_item(ChooseButton(number, job_id))
     return view
 
 

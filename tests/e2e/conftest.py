@@ -20,8 +20,11 @@ from PIL import Image
 from bot.app import ImagineBot
 from bot.config import EXAMPLE_CONFIG, Settings, load_settings
 from bot.credentials import Credentials, GeminiAuth
+from bot.workflows.loader import load_workflows, workflows_directory
 from tests.fakes.fake_discord import FakeDiscord, FakeInteraction
 from tests.fakes.fake_gemini import FakeGemini
+
+REPO = Path(__file__).resolve().parents[2]
 
 Json = dict[str, Any]
 
@@ -82,7 +85,9 @@ class Harness:
             discord_token=self.discord.token,
             gemini=GeminiAuth(api_key=self.gemini.api_key, vertexai=vertex),
         )
-        bot = ImagineBot(settings or self.settings, credentials, guild_ready_timeout=0.01)
+        settings = settings or self.settings
+        workflows = load_workflows(workflows_directory(settings), settings)
+        bot = ImagineBot(settings, credentials, workflows, guild_ready_timeout=0.01)
         self.bots.append(bot)
         self.tasks.append(asyncio.create_task(bot.start(self.discord.token)))
         await asyncio.wait_for(bot.wait_until_ready(), 10)

@@ -278,7 +278,7 @@ async def test_a_bug_during_generation_still_answers_on_the_message(
     async def broken(*args: object, **kwargs: object) -> None:
         raise KeyError("oops")
 
-    monkeypatch.setattr("bot.ui.runner.generate", broken)
+    monkeypatch.setattr("bot.ui.service.produce", broken)
     expect_logged_errors.expected.append(re.compile(r"unexpected error in job [a-z2-9]{8}"))
     interaction = await harness.imagine("a kettle")
     shown = interaction.original

@@ -14,9 +14,12 @@ async def test_commands_are_synced_to_the_configured_guild(harness: Harness) -> 
     imagine = commands["imagine"]
     options = {o["name"]: o for o in imagine["options"]}
     assert options["prompt"]["required"] is True
-    assert options["prompt"]["max_length"] == harness.settings.prompts.max_chars
+    assert options["prompt"]["max_length"] == 1500
     ratios = [c["value"] for c in options["aspect_ratio"]["choices"]]
-    assert ratios == harness.settings.models.info("gemini-3.1-flash-image").aspect_ratios
+    assert ratios[-1] == "model_default"
+    for model in ("gemini-3.1-flash-image", "gemini-3-pro-image"):
+        assert set(ratios[:-1]) <= set(harness.settings.models.info(model).aspect_ratios)
+    assert {"edit", "logo", "Edit with Gemini"} <= set(commands)
     assert [name for name, o in options.items() if o["type"] == 11][:3] == [
         "image",
         "image2",

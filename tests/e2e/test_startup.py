@@ -8,6 +8,7 @@ cleanly on Ctrl-C.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -142,3 +143,34 @@ async def test_with_credentials_the_bot_runs_until_interrupted(
     assert (tmp_path / "data" / "bot.sqlite3").exists()
     assert gemini_fake.api_key not in err.decode() + out.decode()
     assert discord_fake.token not in err.decode() + out.decode()
+
+
+def use_workflow_folder(tmp_path: Path, **files: object) -> None:
+    """A config.toml whose [workflows] directory holds `files` (name -> JSON content)."""
+    folder = tmp_path / "wf"
+    folder.mkdir()
+    for name, content in files.items():
+        (folder / f"{name}.json").write_text(json.dumps(content))
+    (tmp_path / "config.toml").write_text(f'[workflows]\ndirectory = "{folder}"\n')
+
+
+async def test_imagen_without_vertex_is_refused_at_start_up(tmp_path: Path) -> None:
+    from tests.e2e.test_workflows import IMAGEN_WORKFLOW
+
+    use_workflow_folder(tmp_path, poster=IMAGEN_WORKFLOW)
+    code, _, err = await run_bot(env=clean_env(DISCORD_TOKEN="x", GEMINI_API_KEY="y"), cwd=tmp_path)
+    assert code == 2
+    assert "Traceback" not in err
+    assert "/poster uses Imagen" in err
+    assert "GOOGLE_GENAI_USE_VERTEXAI" in err
+
+
+async def test_check_reports_a_broken_workflow_with_file_and_field(tmp_path: Path) -> None:
+    stage = {"id": "a", "title": "A", "inputType": "form", "outputType": "json"}
+    broken = {"id": "x", "name": "X", "stages": [{**stage, "dependencies": ["nowhere"]}]}
+    use_workflow_folder(tmp_path, x=broken)
+    env = clean_env(DISCORD_TOKEN="x", GEMINI_API_KEY="y")
+    code, _, err = await run_bot("check", env=env, cwd=tmp_path)
+    assert code == 1
+    assert "x.json" in err
+    assert "nowhere" in err

@@ -1,17 +1,14 @@
-"""/imagine: a prompt (and optional photos) in, an image in a new thread out."""
+"""The message menu command "Edit with Gemini": edit the pictures of any message."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.records import Job, JobRequest, JobState, new_job_id
-from bot.ui.catalog import MAX_IMAGE_OPTIONS, image_option, imagine_spec
-from bot.ui.commands import build_command
-from bot.ui.launch import LaunchRequest, launch
 from bot.ui.modals import TextModal
 from bot.ui.replies import answer_privately
 from bot.ui.uploads import image_attachments
@@ -23,23 +20,18 @@ if TYPE_CHECKING:
 EDIT_MENU_NAME = "Edit with Gemini"
 
 
-class Imagine(commands.Cog):
+class EditMenu(commands.Cog):
     def __init__(self, bot: ImagineBot) -> None:
         self.bot = bot
-        spec = imagine_spec(bot.settings)
-        self.command = build_command(spec.name, spec.description, spec.options, self.imagine)
-
         self.edit_menu = app_commands.ContextMenu(
             name=EDIT_MENU_NAME, callback=self.edit_with_gemini
         )
         self.edit_menu.guild_only = True
 
     async def cog_load(self) -> None:
-        self.bot.tree.add_command(self.command)
         self.bot.tree.add_command(self.edit_menu)
 
     async def cog_unload(self) -> None:
-        self.bot.tree.remove_command(self.command.name)
         self.bot.tree.remove_command(self.edit_menu.name, type=self.edit_menu.type)
 
     async def edit_with_gemini(
@@ -78,23 +70,6 @@ class Imagine(commands.Cog):
             )
         )
 
-    async def imagine(self, interaction: discord.Interaction, values: dict[str, Any]) -> None:
-        attachments = [
-            values[name]
-            for n in range(1, MAX_IMAGE_OPTIONS + 1)
-            if (name := image_option(n)) in values
-        ]
-        await launch(
-            self.bot,
-            interaction,
-            LaunchRequest(
-                prompt=values["prompt"],
-                model=self.bot.settings.models.default,
-                aspect_ratio=values.get("aspect_ratio"),
-                attachments=attachments,
-            ),
-        )
-
 
 async def setup(bot: ImagineBot) -> None:
-    await bot.add_cog(Imagine(bot))
+    await bot.add_cog(EditMenu(bot))

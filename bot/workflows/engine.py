@@ -1,0 +1,186 @@
+"""A loaded workflow as a slash command (`command_spec`) and as one run (`compile_run`). Pure.
+
+`compile_run` takes the option values a member gave, keyed by option name, exactly as the
+command received them. Image options are passed through untouched (Discord attachments,
+uploaded bytes: whatever the caller uses); the run only says which options held images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bot.command_spec import CommandSpec, OptionSpec
+from bot.errors import InputError
+from bot.generation import GenerationRequest
+from bot.imagen import ImagenRequest
+from bot.images import ImageInput
+from bot.workflows.problems import one_of
+from bot.workflows.schema import Modality, PersonGeneration, Provider
+from bot.workflows.templates import FieldRef
+from bot.workflows.values import Value, as_text, parse_value
+from bot.workflows.workflow import (
+    ASPECT_RATIO_FIELDS,
+    IMAGE_SIZE_FIELDS,
+    MODEL_DEFAULT,
+    Option,
+    Workflow,
+)
+
+
+@dataclass(frozen=True)
+class CompiledRun:
+    """Everything one run sends to the model, decided before anything is sent."""
+
+    workflow_id: str
+    command: str
+    provider: Provider
+    model: str
+    model_label: str
+    prompt: str  # the rendered template (for Gemini, with the negative prompt folded in)
+    aspect_ratio: str | None  # None: the model chooses
+    image_size: str | None  # None: the model's default
+    negative_prompt: str | None  # Imagen sends it as such; Gemini has it in `prompt`
+    number_of_images: int
+    person_generation: PersonGeneration | None  # Imagen only
+    response_modalities: tuple[Modality, ...]  # Gemini only
+    image_options: tuple[str, ...]  # the image options the member filled, in command order
+    auto_run: bool  # False: show `briefing()` and ask before generating
+    redo_enabled: bool
+    answers: tuple[tuple[str, str], ...]  # (label, value) of each answered text option
+
+    def briefing(self) -> str:
+        """What will be generated, for the member to confirm when `auto_run` is False."""
+        count = "1 image" if self.number_of_images == 1 else f"{self.number_of_images} images"
+        lines = [f"/{self.command}: {count} with {self.model_label} ({self.model})"]
+        lines += [f"{label}: {value}" for label, value in self.answers]
+        if self.image_options:
+            lines.append(f"Images: {', '.join(self.image_options)}")
+        lines.append(f"Full prompt: {self.prompt}")
+        return "\n".join(lines)
+
+    def gemini_request(self, images: Sequence[ImageInput] = ()) -> GenerationRequest:
+        return GenerationRequest(
+            model=self.model,
+            prompt=self.prompt,
+            images=tuple(images),
+            aspect_ratio=self.aspect_ratio,
+            image_size=self.image_size,
+        )
+
+    def imagen_request(self) -> ImagenRequest:
+        return ImagenRequest(
+            model=self.model,
+            prompt=self.prompt,
+            number_of_images=self.number_of_images,
+            aspect_ratio=self.aspect_ratio,
+            image_size=self.image_size,
+            person_generation=self.person_generation,
+            negative_prompt=self.negative_prompt,
+        )
+
+
+def command_spec(workflow: Workflow) -> CommandSpec:
+    return CommandSpec(
+        workflow.command, workflow.description, [_option_spec(o) for o in workflow.options]
+    )
+
+
+def _option_spec(option: Option) -> OptionSpec:
+    form_field, rules = option.field, option.field.validation
+    spec = OptionSpec(option.name, option.description, required=option.required)
+    if form_field.type == "image":
+        return replace(spec, kind="attachment")
+    if form_field.type == "number":
+        return replace(spec, kind="number", min_value=rules.min, max_value=rules.max)
+    if form_field.type == "select":
+        return replace(
+            spec, choices=[(choice.label, choice.value) for choice in form_field.options]
+        )
+    return replace(spec, min_length=rules.min_length, max_length=rules.max_length)
+
+
+def compile_run(workflow: Workflow, values: Mapping[str, Any]) -> CompiledRun:
+    """The run for these option values. Raises InputError naming the field to correct."""
+    unknown = sorted(set(values) - {option.name for option in workflow.options})
+    if unknown:
+        names = [option.name for option in workflow.options]
+        raise InputError(
+            f"/{workflow.command} has no option {one_of(unknown)}; its options are {one_of(names)}."
+        )
+    answers: dict[FieldRef, Value] = {}
+    image_options: list[str] = []
+    for option in workflow.options:
+        given = values.get(option.name)
+        if given == "":
+            given = None
+        if option.field.type == "image":
+            if given is not None:
+                image_options.append(option.name)
+            elif option.required:
+                raise InputError(f"{option.label} is required: attach an image.")
+            continue
+        value = _answer(option, given)
+        if value is not None:
+            answers[option.ref] = value
+    return _compile(workflow, answers, tuple(image_options))
+
+
+def _answer(option: Option, given: Any) -> Value | None:
+    if given is None:
+        if option.required:
+            raise InputError(f"{option.label} is required.")
+        given = option.field.default_value
+        if given is None:
+            return None
+    try:
+        return parse_value(option.field, given)
+    except ValueError as exc:
+        raise InputError(f"{option.label} {exc}.") from None
+
+
+def _compile(
+    workflow: Workflow, answers: Mapping[FieldRef, Value], image_options: tuple[str, ...]
+) -> CompiledRun:
+    generation = workflow.generation
+    texts = {ref: as_text(value) for ref, value in answers.items()}
+    if generation.template is not None:
+        prompt = generation.template.render(texts)
+    else:
+        prompt = texts.get(generation.prompt_field, "") if generation.prompt_field else ""
+    prompt = prompt.strip()
+    if not prompt:
+        raise InputError("The prompt is empty: describe the image you want.")
+    negative = generation.negative_prompt.strip() or None
+    if negative and generation.provider == "gemini":
+        prompt = f"{prompt}\n\nAvoid: {negative}"
+    info = generation.model_info
+    size = _choice(workflow, IMAGE_SIZE_FIELDS, texts)
+    return CompiledRun(
+        workflow_id=workflow.id,
+        command=workflow.command,
+        provider=generation.provider,
+        model=generation.model,
+        model_label=info.label,
+        prompt=prompt,
+        aspect_ratio=_choice(workflow, ASPECT_RATIO_FIELDS, texts),
+        image_size=size or info.default_size or None,
+        negative_prompt=negative,
+        number_of_images=generation.number_of_images,
+        person_generation=generation.person_generation,
+        response_modalities=generation.response_modalities,
+        image_options=image_options,
+        auto_run=generation.auto_run,
+        redo_enabled=generation.redo_enabled,
+        answers=tuple((o.label, texts[o.ref]) for o in workflow.options if o.ref in texts),
+    )
+
+
+def _choice(
+    workflow: Workflow, names: tuple[str, ...], texts: Mapping[FieldRef, str]
+) -> str | None:
+    """The value of the field called one of `names`; None when absent or "model_default"."""
+    option = workflow.option_for_field(names)
+    value = texts.get(option.ref) if option else None
+    return None if value in (None, MODEL_DEFAULT) else value

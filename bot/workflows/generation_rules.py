@@ -1,0 +1,212 @@
+"""The image stage's rules: one per workflow, its model resolved against the catalog, its
+prompt template compiled, and the options checked against what the model offers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from bot.config import ModelInfo, Settings
+from bot.workflows.problems import Findings, one_of
+from bot.workflows.schema import ImageGenerationSettings, Provider, Stage, WorkflowFile
+from bot.workflows.templates import FieldRef, Template, compile_template
+from bot.workflows.workflow import (
+    ASPECT_RATIO_FIELDS,
+    IMAGE_SIZE_FIELDS,
+    MODEL_DEFAULT,
+    Generation,
+    Option,
+)
+
+
+def check_generation(
+    doc: WorkflowFile,
+    stages: Mapping[str, Stage],
+    options: Sequence[Option],
+    settings: Settings,
+    found: Findings,
+) -> Generation | None:
+    """The workflow's one image stage, resolved; None when `found` got a problem with it."""
+    generating = [(i, stage) for i, stage in enumerate(doc.stages) if stage.generates_image]
+    if not generating:
+        found.error(
+            "stages",
+            "no stage generates an image.",
+            'Add a stage with "outputType": "image" that depends on the form stage.',
+        )
+        return None
+    if len(generating) > 1:
+        found.error(
+            f"stages[{generating[1][0]}].outputType",
+            f"{len(generating)} stages generate images; more than one image stage per "
+            "workflow is not supported yet.",
+            "Keep one image stage per file (one command per image step).",
+        )
+        return None
+    index, stage = generating[0]
+    where = f"stages[{index}]"
+    image_settings = stage.image_generation_settings or ImageGenerationSettings()
+    resolved = _resolve_model(stage, image_settings.provider, settings, where, found)
+    template, prompt_field = _compile_prompt(stage, stages, options, where, found)
+    if resolved is None:
+        return None
+    model, info = resolved
+    _check_options_for_model(doc, options, model, info, found)
+    if info.provider == "gemini" and "IMAGE" not in image_settings.gemini.response_modalities:
+        found.error(
+            f"{where}.imageGenerationSettings.gemini.responseModalities",
+            "must include IMAGE, or the model answers with text only.",
+            'Use ["TEXT", "IMAGE"].',
+        )
+    if image_settings.store_in_firebase:
+        found.warn(
+            f"{where}.imageGenerationSettings.storeInFirebase",
+            "is ignored: the bot posts images to Discord and keeps them in its own database.",
+            "Remove it (or set it to false).",
+        )
+    imagen = info.provider == "imagen"
+    return Generation(
+        stage=stage.id,
+        provider=info.provider,
+        model=model,
+        model_info=info,
+        template=template,
+        prompt_field=prompt_field,
+        negative_prompt=image_settings.negative_prompt,
+        number_of_images=image_settings.imagen.number_of_images if imagen else 1,
+        person_generation=image_settings.imagen.person_generation if imagen else None,
+        response_modalities=() if imagen else image_settings.gemini.response_modalities,
+        auto_run=stage.auto_run,
+        redo_enabled=stage.ai_redo_enabled,
+    )
+
+
+def _resolve_model(
+    stage: Stage, provider: Provider | None, settings: Settings, where: str, found: Findings
+) -> tuple[str, ModelInfo] | None:
+    """The catalog model the stage uses: its own, or the default for its provider."""
+    catalog = settings.models.catalog
+    if stage.model in catalog:
+        info = catalog[stage.model]
+        if provider is None or provider == info.provider:
+            return stage.model, info
+        others = [m for m, i in catalog.items() if i.provider == provider]
+        found.error(
+            f"{where}.imageGenerationSettings.provider",
+            f'is "{provider}", but "{stage.model}" is a {info.provider} model in the catalog.',
+            f'Set "provider" to "{info.provider}", or "model" to a {provider} model '
+            f"({one_of(others)}).",
+        )
+        return None
+    if provider is None:
+        provider = "gemini" if stage.model else catalog[settings.models.default].provider
+    fallback = _default_model(settings, provider)
+    if fallback is None:
+        found.error(
+            f"{where}.imageGenerationSettings.provider",
+            f'is "{provider}", but the catalog has no {provider} model.',
+            f"Add a {provider} model to [models.catalog] in config.toml, or use another provider.",
+        )
+        return None
+    if stage.model is not None:
+        found.warn(
+            f"{where}.model",
+            f'the model "{stage.model}" is not in the catalog: it is unknown, or retired (Google '
+            f'shuts old models down). This workflow uses "{fallback}" (the default {provider} '
+            "model) instead.",
+            f'Set "model" to a model of the catalog ({one_of(catalog)}), or add the model to '
+            "[models.catalog] in config.toml.",
+        )
+    return fallback, catalog[fallback]
+
+
+def _default_model(settings: Settings, provider: Provider) -> str | None:
+    """`[models] default` if it is a `provider` model, else the catalog's first one."""
+    catalog = settings.models.catalog
+    if catalog[settings.models.default].provider == provider:
+        return settings.models.default
+    return next((m for m, info in catalog.items() if info.provider == provider), None)
+
+
+def _compile_prompt(
+    stage: Stage,
+    stages: Mapping[str, Stage],
+    options: Sequence[Option],
+    where: str,
+    found: Findings,
+) -> tuple[Template | None, FieldRef | None]:
+    """The stage's compiled template; without one, the text field whose value is the prompt."""
+    if stage.prompt_template is not None:
+        template, issues = compile_template(stage.prompt_template, stage=stage, stages=stages)
+        for issue in issues:
+            found.error(
+                f"{where}.promptTemplate",
+                f'{issue.placeholder} in stage "{stage.id}" {issue.message}',
+                issue.fix,
+            )
+        return template, None
+    readable = [o for o in options if o.stage in stage.dependencies]
+    for kind in ("textarea", "text"):
+        prompt = next((o for o in readable if o.field.type == kind), None)
+        if prompt is not None:
+            return None, prompt.ref
+    found.error(
+        f"{where}.promptTemplate",
+        f'stage "{stage.id}" has no promptTemplate, and no text field it depends on could be '
+        "the prompt.",
+        "Add a promptTemplate, or a text or textarea field to a form stage it depends on.",
+    )
+    return None, None
+
+
+def _check_options_for_model(
+    doc: WorkflowFile, options: Sequence[Option], model: str, info: ModelInfo, found: Findings
+) -> None:
+    """Aspect ratios, sizes and image inputs the model really offers."""
+    limits = (
+        (ASPECT_RATIO_FIELDS, info.aspect_ratios, "aspect ratios"),
+        (IMAGE_SIZE_FIELDS, info.image_sizes, "image sizes"),
+    )
+    for names, offered, what in limits:
+        for option in options:
+            if option.field.name not in names:
+                continue
+            where = _field_path(doc, option)
+            if option.field.type != "select":
+                found.error(
+                    f"{where}.type",
+                    f'"{option.field.name}" must be a select field, so members can only pick '
+                    f"{what} the model offers.",
+                    'Set "type": "select" and list the values as options.',
+                )
+                continue
+            unknown = [c.value for c in option.field.options if c.value not in offered]
+            unknown = [value for value in unknown if value != MODEL_DEFAULT]
+            if unknown:
+                found.error(
+                    f"{where}.options",
+                    f"{one_of(unknown)} {'is' if len(unknown) == 1 else 'are'} not among the "
+                    f"{what} of {model}.",
+                    f'Use {one_of([*offered, MODEL_DEFAULT])} ("{MODEL_DEFAULT}" lets the model '
+                    "choose).",
+                )
+    images = [o for o in options if o.field.type == "image"]
+    if len(images) > info.max_input_images:
+        accepts = (
+            "does not take input images"
+            if info.max_input_images == 0
+            else f"accepts at most {info.max_input_images} input images"
+        )
+        found.error(
+            _field_path(doc, images[-1]),
+            f"the workflow has {len(images)} image fields, but {model} {accepts}.",
+            "Remove image fields, or choose a model that takes more images.",
+        )
+
+
+def _field_path(doc: WorkflowFile, option: Option) -> str:
+    """Where `option`'s field is in the file, e.g. "stages[0].formFields[2]"."""
+    for i, stage in enumerate(doc.stages):
+        for j, form_field in enumerate(stage.form_fields):
+            if form_field is option.field:
+                return f"stages[{i}].formFields[{j}]"
+    return "stages"

@@ -1,0 +1,202 @@
+"""`python -m bot run WORKFLOW --set field=value --image PATH --out FILE`: one run, no Discord.
+
+It lets an operator try a key, a model and a workflow before the bot goes live: the workflow
+is loaded and checked exactly as the bot does, the request goes to the configured API, and
+the first image is written to FILE with its prompt and model in the PNG's metadata.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from google import genai
+
+from bot import images
+from bot.config import Settings
+from bot.credentials import GeminiAuth
+from bot.errors import ConfigError, GenerationError, InputError
+from bot.gemini import build_client
+from bot.generation import GenerationResult, generate
+from bot.imagen import generate_imagen
+from bot.images import ImageInput, UploadLimits
+from bot.safety import Block
+from bot.workflows.engine import CompiledRun, compile_run
+from bot.workflows.loader import (
+    LoadedWorkflows,
+    load_workflows,
+    read_workflow_files,
+    vertex_problems,
+    workflows_directory,
+)
+from bot.workflows.problems import WorkflowError, did_you_mean, one_of
+from bot.workflows.workflow import Workflow
+
+# bot.cli's exit statuses (bot.cli imports discord, which this package must not).
+EXIT_OK = 0
+EXIT_FAILED = 1  # the model blocked the request or the call failed
+EXIT_CONFIG = 2  # settings, credentials, the workflow or the arguments are wrong
+
+
+async def run_workflow(
+    settings: Settings,
+    auth: GeminiAuth,
+    *,
+    workflow: str,
+    sets: Sequence[str] = (),
+    image_paths: Sequence[Path] = (),
+    out: Path,
+) -> int:
+    """Run `workflow` (a command name, an id, or a path to a workflow file) once."""
+    try:
+        chosen = _choose(settings, workflow)
+        problems = vertex_problems([chosen], auth)
+        if problems:
+            raise WorkflowError(problems)
+        if not out.parent.is_dir():
+            raise InputError(f"--out {out}: the folder {out.parent} does not exist.")
+        values: dict[str, Any] = _values(chosen, sets)
+        values.update(await _images(chosen, image_paths, settings))
+        run = compile_run(chosen, values)
+    except (ConfigError, InputError) as exc:
+        _say(f"error: {exc.user_message}")
+        return EXIT_CONFIG
+    client = build_client(settings.gemini, auth)
+    try:
+        result = await _generate(client, run, values)
+    except GenerationError as exc:
+        _say(f"error: {exc.user_message}")
+        return EXIT_FAILED
+    finally:
+        await client.aio.aclose()
+    if result.block is not None:
+        _say(explain_block(result.block))
+        return EXIT_FAILED
+    try:
+        await asyncio.to_thread(_save, result, run, out)
+    except OSError as exc:
+        _say(f"error: cannot write {out}: {exc.strerror}.")
+        return EXIT_FAILED
+    if result.text:
+        print(result.text)
+    print(_summary(result, run, out))
+    return EXIT_OK
+
+
+def explain_block(block: Block) -> str:
+    """Why no image came, in plain words: what happened, the API's reason, what to try."""
+    lines = [f"blocked: {block.info.category}", f"  Reason given: {block.reason}"]
+    if block.api_message:
+        lines.append(f"  Message: {' '.join(block.api_message.split())}")
+    if block.code_category:
+        lines.append(f"  Category: {block.code_category}")
+    lines += [
+        f"  Safety rating: {r.category}: {r.probability.lower()}"
+        + (" (blocked)" if r.blocked else "")
+        for r in block.ratings
+    ]
+    if block.model_text:
+        lines.append(f"  The model said: {block.model_text}")
+    lines.append(f"  What you can do: {block.info.advice}")
+    return "\n".join(lines)
+
+
+def _choose(settings: Settings, name: str) -> Workflow:
+    """The workflow file at `name`, else the workflow of that command name or id."""
+    path = Path(name)
+    if path.suffix == ".json" and path.is_file():
+        loaded = read_workflow_files([path], settings).loaded()
+        workflow: Workflow | None = loaded.workflows[0]
+    else:
+        loaded = load_workflows(workflows_directory(settings), settings)
+        workflow = loaded.find(name)
+    _warn(loaded)
+    if workflow is None:
+        commands = [w.command for w in loaded.workflows]
+        raise ConfigError(
+            f"There is no workflow {name!r}. The workflows are {one_of(commands)}."
+            + did_you_mean(name, commands)
+        )
+    return workflow
+
+
+def _warn(loaded: LoadedWorkflows) -> None:
+    for warning in loaded.warnings:
+        _say(f"warning: {warning}")
+
+
+def _values(workflow: Workflow, sets: Sequence[str]) -> dict[str, Any]:
+    """--set FIELD=VALUE as option values; FIELD is a field name or an option name."""
+    values: dict[str, Any] = {}
+    for item in sets:
+        key, equals, value = item.partition("=")
+        option = workflow.option(key) or next(
+            (o for o in workflow.options if o.field.name == key), None
+        )
+        if not equals or option is None:
+            names = [o.name for o in workflow.options if o.field.type != "image"]
+            raise InputError(
+                f"--set {item!r}: use FIELD=VALUE with one of {one_of(names)}."
+                + did_you_mean(key, names)
+            )
+        if option.field.type == "image":
+            raise InputError(f"--set {item!r}: {option.name} is an image; use --image PATH.")
+        values[option.name] = value
+    return values
+
+
+async def _images(
+    workflow: Workflow, paths: Sequence[Path], settings: Settings
+) -> dict[str, ImageInput]:
+    """Each --image, checked like an upload, as the value of the next image option."""
+    options = [o.name for o in workflow.options if o.field.type == "image"]
+    if len(paths) > len(options):
+        raise InputError(
+            f"/{workflow.command} takes at most {len(options)} image(s), "
+            f"but {len(paths)} were given."
+        )
+    uploads = settings.uploads
+    limits = UploadLimits(uploads.max_file_bytes, uploads.max_edge_px, uploads.max_pixels)
+    read = [asyncio.to_thread(_read_image, path, limits) for path in paths]
+    return dict(zip(options, await asyncio.gather(*read), strict=False))
+
+
+def _read_image(path: Path, limits: UploadLimits) -> ImageInput:
+    """Blocking: read and normalise one image file."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"--image {path}: cannot be read ({exc.strerror}).") from None
+    return images.normalize_upload(data, filename=path.name, limits=limits)
+
+
+async def _generate(
+    client: genai.Client, run: CompiledRun, values: dict[str, Any]
+) -> GenerationResult:
+    if run.provider == "imagen":
+        return await generate_imagen(client, run.imagen_request())
+    return await generate(client, run.gemini_request([values[n] for n in run.image_options]))
+
+
+def _save(result: GenerationResult, run: CompiledRun, out: Path) -> None:
+    """Blocking: the first image, tagged with its prompt, model and workflow, to `out`."""
+    metadata = {"prompt": run.prompt, "model": run.model, "workflow": run.workflow_id}
+    out.write_bytes(images.tag_result(result.images[0].data, metadata=metadata))
+
+
+def _summary(result: GenerationResult, run: CompiledRun, out: Path) -> str:
+    made = len(result.images)
+    summary = (
+        f"/{run.command}: {made} image{'s' if made != 1 else ''} from {run.model} in "
+        f"{result.elapsed_s:.1f}s; saved {'the first ' if made > 1 else ''}to {out}"
+    )
+    if result.filtered:
+        summary += f"; {len(result.filtered)} withheld by safety filters"
+    return summary
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr)
