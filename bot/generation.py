@@ -21,7 +21,7 @@ from bot.errors import GenerationError
 from bot.images import ImageInput
 from bot.safety import Block, assess_response, reason_info
 
-IMAGE_MODALITIES = ["TEXT", "IMAGE"]
+IMAGE_MODALITIES = ("TEXT", "IMAGE")
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class GenerationRequest:
     image_size: str | None = None  # None: the model's default
     history: Sequence[types.Content] = ()  # earlier turns, oldest first
     system_instruction: str | None = None
+    modalities: Sequence[str] = IMAGE_MODALITIES  # what the model may answer with
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def generate_config(request: GenerationRequest) -> types.GenerateContentConfig:
             aspect_ratio=request.aspect_ratio or None, image_size=request.image_size or None
         )
     return types.GenerateContentConfig(
-        response_modalities=IMAGE_MODALITIES,
+        response_modalities=list(request.modalities),
         image_config=image_config,
         candidate_count=1,
         system_instruction=request.system_instruction or None,
@@ -125,7 +126,7 @@ async def _read_response(
     generated = tuple(
         GeneratedImage(blob.data, blob.mime_type or "image/png") for blob in final if blob.data
     )
-    await asyncio.to_thread(_check_decodable, generated)
+    await asyncio.to_thread(check_decodable, generated)
     if not generated and block is None:
         block = Block(stage="response", reason="NO_IMAGE", info=reason_info("response", "NO_IMAGE"))
     text = "\n".join(p.text.strip() for p in parts if p.text and not p.thought).strip()
@@ -147,7 +148,8 @@ async def _read_response(
     )
 
 
-def _check_decodable(generated: Sequence[GeneratedImage]) -> None:
+def check_decodable(generated: Sequence[GeneratedImage]) -> None:
+    """Blocking: GenerationError unless every image opens (a corrupt answer is a failure)."""
     for image in generated:
         try:
             images.verify_image(image.data)

@@ -16,7 +16,7 @@ from google.genai import types
 
 from bot import failures
 from bot.errors import GenerationError
-from bot.generation import GeneratedImage, GenerationResult, Usage, _check_decodable
+from bot.generation import GeneratedImage, GenerationResult, Usage, check_decodable
 from bot.safety import RAI_FILTERED, Block, vertex_code_category
 
 
@@ -75,7 +75,7 @@ async def _read_response(
             generated.append(GeneratedImage(image.image_bytes, image.mime_type or "image/png"))
         elif item.rai_filtered_reason:
             filtered.append(item.rai_filtered_reason)
-    await asyncio.to_thread(_check_decodable, generated)
+    await asyncio.to_thread(check_decodable, generated)
     return GenerationResult(
         images=tuple(generated),
         text="",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from bot.config import UploadSettings
 from bot.errors import InputError
 
 # Formats accepted from members. Everything is re-encoded before it reaches Gemini, which
@@ -39,6 +40,10 @@ class UploadLimits:
     max_bytes: int
     max_edge_px: int
     max_pixels: int
+
+    @classmethod
+    def of(cls, settings: UploadSettings) -> UploadLimits:
+        return cls(settings.max_file_bytes, settings.max_edge_px, settings.max_pixels)
 
 
 @dataclass(frozen=True)

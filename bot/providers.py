@@ -48,5 +48,6 @@ async def produce(
             aspect_ratio=request.aspect_ratio,
             image_size=request.image_size,
             history=history,
+            modalities=request.response_modalities,
         ),
     )

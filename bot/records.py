@@ -56,6 +56,7 @@ class JobRequest(BaseModel):
     number_of_images: int = 1  # Imagen: 1-4 images shown together
     person_generation: str | None = None  # Imagen: dont_allow | allow_adult | allow_all
     negative_prompt: str | None = None  # Imagen (Gemini has it folded into the prompt)
+    response_modalities: tuple[str, ...] = ("TEXT", "IMAGE")  # Gemini
     source_message: tuple[int, int] | None = None  # (channel, message) whose images to edit
 
 

@@ -14,12 +14,13 @@ import discord
 from discord.ext import commands
 
 from bot.errors import InputError
+from bot.images import UploadLimits
 from bot.records import Conversation, JobRequest
 from bot.sequencer import Sequencer, Turn
 from bot.store.codec import sha256_hex
 from bot.ui.service import QUEUED_TEXT, Context, Origin
 from bot.ui.surfaces import MessageSurface
-from bot.ui.uploads import check_count, read_images, upload_limits
+from bot.ui.uploads import check_count, read_images
 
 if TYPE_CHECKING:
     from bot.app import ImagineBot
@@ -103,7 +104,7 @@ class Conversations(commands.Cog):
         try:
             # One image slot stays free for the thread's current image.
             check_count(len(message.attachments), max(info.max_input_images - 1, 0), info.label)
-            limits = upload_limits(self.bot.settings.uploads)
+            limits = UploadLimits.of(self.bot.settings.uploads)
             uploads = await read_images(message.attachments, limits)
         except InputError as exc:
             await surface.edit_text(f"⚠️ {exc.user_message}")

@@ -13,30 +13,14 @@ import discord
 from discord.ext import commands
 
 from bot.errors import InputError
-from bot.records import JobRequest
 from bot.ui.commands import Handler, build_command
 from bot.ui.launch import LaunchRequest, launch
 from bot.ui.replies import answer_privately
-from bot.workflows.engine import CompiledRun, command_spec, compile_run
+from bot.workflows.engine import command_spec, compile_run
 
 if TYPE_CHECKING:
     from bot.app import ImagineBot
     from bot.workflows.workflow import Workflow
-
-
-def job_request(run: CompiledRun) -> JobRequest:
-    return JobRequest(
-        prompt=run.prompt,
-        model=run.model,
-        aspect_ratio=run.aspect_ratio,
-        image_size=run.image_size,
-        workflow=run.workflow_id,
-        redo=run.redo_enabled,
-        provider=run.provider,
-        number_of_images=run.number_of_images,
-        person_generation=run.person_generation,
-        negative_prompt=run.negative_prompt if run.provider == "imagen" else None,
-    )
 
 
 class Workflows(commands.Cog):
@@ -71,7 +55,7 @@ class Workflows(commands.Cog):
             await answer_privately(interaction, exc.user_message)
             return
         request = LaunchRequest(
-            job_request(run),
+            run.job_request(),
             attachments=[values[name] for name in run.image_options],
             kind=run.command,
             confirm=not run.auto_run,

@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.errors import InputError
+from bot.images import UploadLimits
 from bot.records import Job, JobRequest, JobState, new_job_id
 from bot.store.codec import ImageBlob
 from bot.ui import render, views
 from bot.ui.replies import answer_privately
 from bot.ui.service import Context, Origin
 from bot.ui.surfaces import InteractionSurface
-from bot.ui.uploads import check_count, read_images, upload_limits
+from bot.ui.uploads import check_count, read_images
 from bot.ui.views import Action
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ async def _launch(bot: ImagineBot, interaction: discord.Interaction, launch: Lau
         return
     surface = await InteractionSurface.defer(interaction)
     try:
-        uploads = await read_images(launch.attachments, upload_limits(bot.settings.uploads))
+        uploads = await read_images(launch.attachments, UploadLimits.of(bot.settings.uploads))
     except InputError as exc:
         await answer_privately(interaction, exc.user_message)
         return

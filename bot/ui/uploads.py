@@ -7,17 +7,8 @@ from collections.abc import Sequence
 
 import discord
 
-from bot.config import UploadSettings
 from bot.errors import InputError
 from bot.images import ImageInput, UploadLimits, normalize_upload
-
-
-def upload_limits(settings: UploadSettings) -> UploadLimits:
-    return UploadLimits(
-        max_bytes=settings.max_file_bytes,
-        max_edge_px=settings.max_edge_px,
-        max_pixels=settings.max_pixels,
-    )
 
 
 def image_attachments(message: discord.Message) -> list[discord.Attachment]:

@@ -7,15 +7,13 @@ uploaded bytes: whatever the caller uses); the run only says which options held 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.command_spec import CommandSpec, OptionSpec
 from bot.errors import InputError
-from bot.generation import GenerationRequest
-from bot.imagen import ImagenRequest
-from bot.images import ImageInput
+from bot.records import JobRequest
 from bot.workflows.problems import one_of
 from bot.workflows.schema import Modality, PersonGeneration, Provider
 from bot.workflows.templates import FieldRef
@@ -60,24 +58,20 @@ class CompiledRun:
         lines.append(f"Full prompt: {self.prompt}")
         return "\n".join(lines)
 
-    def gemini_request(self, images: Sequence[ImageInput] = ()) -> GenerationRequest:
-        return GenerationRequest(
-            model=self.model,
+    def job_request(self) -> JobRequest:
+        """The run as the request a job records (uploads are added by the caller)."""
+        return JobRequest(
             prompt=self.prompt,
-            images=tuple(images),
+            model=self.model,
             aspect_ratio=self.aspect_ratio,
             image_size=self.image_size,
-        )
-
-    def imagen_request(self) -> ImagenRequest:
-        return ImagenRequest(
-            model=self.model,
-            prompt=self.prompt,
+            workflow=self.workflow_id,
+            redo=self.redo_enabled,
+            provider=self.provider,
             number_of_images=self.number_of_images,
-            aspect_ratio=self.aspect_ratio,
-            image_size=self.image_size,
             person_generation=self.person_generation,
-            negative_prompt=self.negative_prompt,
+            negative_prompt=self.negative_prompt if self.provider == "imagen" else None,
+            response_modalities=self.response_modalities,
         )
 
 

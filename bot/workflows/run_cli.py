@@ -20,9 +20,9 @@ from bot.config import Settings
 from bot.credentials import GeminiAuth
 from bot.errors import ConfigError, GenerationError, InputError
 from bot.gemini import build_client
-from bot.generation import GenerationResult, generate
-from bot.imagen import generate_imagen
+from bot.generation import GenerationResult
 from bot.images import ImageInput, UploadLimits
+from bot.providers import produce
 from bot.safety import Block
 from bot.workflows.engine import CompiledRun, compile_run
 from bot.workflows.loader import (
@@ -158,8 +158,7 @@ async def _images(
             f"/{workflow.command} takes at most {len(options)} image(s), "
             f"but {len(paths)} were given."
         )
-    uploads = settings.uploads
-    limits = UploadLimits(uploads.max_file_bytes, uploads.max_edge_px, uploads.max_pixels)
+    limits = UploadLimits.of(settings.uploads)
     read = [asyncio.to_thread(_read_image, path, limits) for path in paths]
     return dict(zip(options, await asyncio.gather(*read), strict=False))
 
@@ -176,9 +175,7 @@ def _read_image(path: Path, limits: UploadLimits) -> ImageInput:
 async def _generate(
     client: genai.Client, run: CompiledRun, values: dict[str, Any]
 ) -> GenerationResult:
-    if run.provider == "imagen":
-        return await generate_imagen(client, run.imagen_request())
-    return await generate(client, run.gemini_request([values[n] for n in run.image_options]))
+    return await produce(client, run.job_request(), [values[n] for n in run.image_options])
 
 
 def _save(result: GenerationResult, run: CompiledRun, out: Path) -> None:

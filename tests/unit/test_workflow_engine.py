@@ -63,7 +63,7 @@ def test_defaults_fill_optional_fields(workflow: Workflow) -> None:
 def test_model_default_sends_no_aspect_ratio(workflow: Workflow) -> None:
     run = compile_run(workflow, {"user_prompt": "a fox", "aspect_ratio": "model_default"})
     assert run.aspect_ratio is None
-    assert run.gemini_request().aspect_ratio is None
+    assert run.job_request().aspect_ratio is None
 
 
 def test_image_options_are_passed_through_untouched(workflow: Workflow) -> None:
@@ -118,7 +118,7 @@ def test_without_a_template_the_prompt_field_is_the_prompt(tmp_path: Path) -> No
 def test_imagen_runs_keep_the_negative_prompt_apart(tmp_path: Path) -> None:
     run = compile_run(load_one(tmp_path, imagen_sample()), {"user_prompt": "a fox"})
 
-    request = run.imagen_request()
+    request = run.job_request()
     assert request.prompt == "Draw a fox x. Moody light."
     assert (request.negative_prompt, request.number_of_images) == ("text", 4)
     assert (request.person_generation, request.aspect_ratio, request.image_size) == (
