@@ -41,6 +41,7 @@ Fallback = Callable[[], Awaitable[Surface]]
 Produce = Callable[[], Awaitable[GenerationResult]]
 
 _ARCHIVED_THREAD = 50083
+_INVALID_WEBHOOK_TOKEN = 50027  # an interaction's 15 minutes are over
 
 
 def upscale_size(settings: Settings, model: str, size: str | None) -> str | None:
@@ -56,8 +57,9 @@ def upscale_size(settings: Settings, model: str, size: str | None) -> str | None
 
 
 def place_is_gone(exc: discord.HTTPException) -> bool:
-    """The message or thread was deleted, locked, or we may no longer post there."""
-    return exc.status in (403, 404) or exc.code == _ARCHIVED_THREAD
+    """The message or thread was deleted or locked, we may no longer post there, or the
+    interaction that owned the message has expired (a long wait in the queue)."""
+    return exc.status in (401, 403, 404) or exc.code in (_ARCHIVED_THREAD, _INVALID_WEBHOOK_TOKEN)
 
 
 @dataclass(frozen=True)

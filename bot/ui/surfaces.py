@@ -6,6 +6,7 @@ message the bot posted, e.g. its reply to a member in a conversation thread.
 
 from __future__ import annotations
 
+import datetime
 import io
 from collections.abc import Sequence
 from typing import Protocol
@@ -47,7 +48,13 @@ def _files(images: Sequence[tuple[OutputImage, str]]) -> list[discord.File]:
 
 class InteractionSurface:
     """The message an interaction answers with: a command's own response, or (for a button
-    or a modal opened from one) the message the button is on."""
+    or a modal opened from one) the message the button is on.
+
+    An interaction's token works for 15 minutes. A job that waits longer (a long queue) edits
+    its message through the channel instead, as any bot can edit its own public messages.
+    """
+
+    token_life = datetime.timedelta(minutes=14)  # with a minute to spare
 
     def __init__(self, interaction: discord.Interaction, message_id: int | None) -> None:
         self._interaction = interaction
@@ -71,6 +78,9 @@ class InteractionSurface:
         return self._message_id
 
     async def edit_text(self, text: str) -> None:
+        if self._expired():
+            await self._channel_message().edit(content=text, allowed_mentions=_NONE)
+            return
         await self._interaction.edit_original_response(content=text, allowed_mentions=_NONE)
 
     async def show(
@@ -81,13 +91,30 @@ class InteractionSurface:
         images: Sequence[tuple[OutputImage, str]] = (),
         view: discord.ui.View | None = None,
     ) -> discord.Message:
-        return await self._interaction.edit_original_response(
+        edit = (
+            self._channel_message().edit
+            if self._expired()
+            else self._interaction.edit_original_response
+        )
+        return await edit(
             content=content,
             embed=embed,
             attachments=_files(images),
             view=view,
             allowed_mentions=_NONE,
         )
+
+    def _expired(self) -> bool:
+        age = discord.utils.utcnow() - self._interaction.created_at
+        return self._message_id is not None and age > self.token_life
+
+    def _channel_message(self) -> discord.PartialMessage:
+        interaction = self._interaction
+        channel = interaction.client.get_partial_messageable(
+            interaction.channel_id or 0, guild_id=interaction.guild_id
+        )
+        assert self._message_id is not None
+        return channel.get_partial_message(self._message_id)
 
 
 class MessageSurface:

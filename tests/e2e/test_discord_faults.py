@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
+import pytest
 from PIL import Image
 
 from bot.records import JobState
+from bot.ui.surfaces import InteractionSurface
 from tests.e2e.conftest import Harness, settle
 from tests.e2e.helpers import button_labels, custom_id, job_id
 from tests.fakes.fake_discord import CREATE_PUBLIC_THREADS
@@ -97,3 +100,19 @@ async def test_a_thread_deleted_mid_job_gets_its_result_in_the_channel(harness: 
     await settle()
     delivered = harness.discord.channel_messages(harness.discord.channel_id)[-1]
     assert delivered["embeds"][0]["description"] == "make it fly higher"
+
+
+async def test_a_job_that_outlives_its_interaction_token_still_delivers(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Time is compressed: the token lives half a second, the bot stops using it at 0.2 s.
+    monkeypatch.setattr(InteractionSurface, "token_life", timedelta(seconds=0.2))
+    harness.discord.interaction_token_ttl = 0.5
+    try:
+        harness.gemini.enqueue(image_reply(delay=0.8))
+        interaction = await harness.imagine("a patient snail")
+    finally:
+        harness.discord.interaction_token_ttl = 15 * 60.0
+    assert interaction.original is not None
+    assert interaction.original["attachments"]
+    assert harness.thread_of(interaction)
