@@ -28,7 +28,7 @@ from bot.ui.runner import upscale_size
 from bot.ui.service import Context, Origin
 from bot.ui.surfaces import InteractionSurface, Surface
 from bot.ui.uploads import image_attachments
-from bot.ui.views import Action, JobButton, StyleSelect
+from bot.ui.views import DYNAMIC_ITEMS, Action
 
 if TYPE_CHECKING:
     from bot.app import ImagineBot
@@ -55,11 +55,11 @@ class JobActions(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(JobButton, StyleSelect)
+        self.bot.add_dynamic_items(*DYNAMIC_ITEMS)
         self.bot.job_actions = self
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(JobButton, StyleSelect)
+        self.bot.remove_dynamic_items(*DYNAMIC_ITEMS)
 
     # Entry points ------------------------------------------------------------------------
 

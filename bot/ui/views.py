@@ -167,3 +167,7 @@ def with_styles(
 ) -> discord.ui.View:
     view.add_item(StyleSelect(job_id, styles))
     return view
+
+
+# Every persistent component: registered once at start-up, so old messages keep working.
+DYNAMIC_ITEMS = (JobButton, StyleSelect, ChooseButton)

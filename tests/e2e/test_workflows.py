@@ -216,6 +216,8 @@ async def test_imagen_shows_the_images_that_passed_and_continues_from_the_chosen
     assert "famous person" in fields(shown)["Withheld by safety filters: 1"]
     assert [b for b in button_labels(shown) if b.startswith("Use")] == ["Use 1", "Use 2", "Use 3"]
 
+    await harness.stop_bot()  # the pick works after a restart too
+    await harness.start_bot(harness.bot.settings, vertex=True)
     chosen = await harness.discord.click(shown["id"], custom_id(shown, "Use 2"))
     await chosen.wait_response()
     assert chosen.ephemeral
