@@ -123,8 +123,10 @@ class JobRunner:
         try:
             async with self._queue.slot(ticket):
                 job.state, job.started_at = JobState.RUNNING, time.time()
-                await self._store.save_job(job)
+                # Before any await: a job that starts at once is never shown as queued (one
+                # edit fewer: under a burst every REST call is a loop turn and a connection).
                 progress.started()
+                await self._store.save_job(job)
                 try:
                     result = await produce()
                     if result.ok:

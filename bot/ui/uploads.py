@@ -45,11 +45,9 @@ async def read_images(
         raise InputError(
             "I could not download your attachment from Discord. Try attaching it again."
         ) from exc
-    return list(
-        await asyncio.gather(
-            *(
-                asyncio.to_thread(normalize_upload, data, filename=a.filename, limits=limits)
-                for a, data in zip(attachments, blobs, strict=True)
-            )
-        )
-    )
+    # One at a time: decoding a large photo can take ~170 MB, so a message with several
+    # must not decode them all at once.
+    return [
+        await asyncio.to_thread(normalize_upload, data, filename=a.filename, limits=limits)
+        for a, data in zip(attachments, blobs, strict=True)
+    ]

@@ -63,13 +63,21 @@ async def test_imagine_posts_the_image_in_a_new_thread(harness: Harness) -> None
 
 
 async def test_progress_edits_one_message(harness: Harness) -> None:
-    harness.gemini.enqueue(image_reply(delay=0.3))
-    interaction = await harness.imagine("a slow painting")
-    assert interaction.callback_type == 5  # deferred at once
-    texts = [edit.get("content") or "" for edit in interaction.original_edits]
-    assert any(text.startswith("⏳ Queued") for text in texts)
-    assert any(text.startswith("🎨 Generating your image… ") for text in texts)
-    assert interaction.followups == []  # never a stream of new messages
+    # One request at a time per member: the second waits for the first, and says so.
+    harness.gemini.enqueue(image_reply(delay=0.4), image_reply(delay=0.1))
+    first = await harness.discord.run_command("imagine", {"prompt": "a slow painting"})
+    await first.wait_response()
+    second = await harness.discord.run_command("imagine", {"prompt": "a second painting"})
+    await harness.wait_final(first)
+    await harness.wait_final(second)
+    for interaction, queued in ((first, False), (second, True)):
+        assert interaction.callback_type == 5  # deferred at once
+        texts = [edit.get("content") or "" for edit in interaction.original_edits]
+        assert any(text.startswith("⏳ Queued") for text in texts) is queued
+        assert any(text.startswith("🎨 Generating your image… ") for text in texts)
+        assert interaction.original is not None
+        assert interaction.original["attachments"]  # the same message ends with the image
+        assert interaction.followups == []  # never a stream of new messages
 
 
 async def test_without_aspect_ratio_the_model_chooses(harness: Harness) -> None:

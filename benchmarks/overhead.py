@@ -1,0 +1,207 @@
+"""1. Overhead: what the bot adds to one job when Gemini answers at once.
+
+`/imagine` against a fake Gemini that answers immediately with a 1024x1024 image: the time
+from the fake dispatching the interaction to the final state (the deferred response edited
+with the image and embed, and the thread created), minus the time the fake Gemini itself
+spent handling the request. Then the same for a refinement in a thread whose history holds
+10 exchanges (the default `max_history_turns`): from the member's message to the bot's
+reply showing the image.
+
+Progress edits are at most one per `progress_interval_s`, set to 60 s here; the two edits
+every job makes anyway ("Queued", then "Generating… 0s") are measured by running the same
+jobs once more with progress reporting replaced by a no-op, and reported as the difference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import bot.ui.runner
+from benchmarks.harness import (
+    BenchResult,
+    Fakes,
+    GcPauses,
+    Json,
+    RunningBot,
+    Target,
+    bot_running,
+    bot_settings,
+    fakes_running,
+    percentile,
+    progress,
+    settle,
+    summary,
+    time_sdk_calls,
+)
+
+NAME = "overhead"
+TARGET_P99_MS = 50.0
+HISTORY_EXCHANGES = 10
+
+
+class _NoProgress:
+    """Stands in for bot.ui.progress.Progress: shows nothing (for the comparison run)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def start(self) -> None:
+        pass
+
+    def started(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def progress_disabled() -> Iterator[None]:
+    """Replace the Progress class the job runner uses (this process only, for a while)."""
+    runner_globals = vars(bot.ui.runner)
+    original = runner_globals["Progress"]
+    runner_globals["Progress"] = _NoProgress
+    try:
+        yield
+    finally:
+        runner_globals["Progress"] = original
+
+
+async def _imagines(fakes: Fakes, count: int, label: str) -> list[Json]:
+    runs = []
+    for n in range(count):
+        runs.append(await fakes.call("imagine", prompt=f"a lighthouse in a storm, {label} {n}"))
+        await settle()
+    return runs
+
+
+async def _refinements(fakes: Fakes, thread_id: str, count: int, label: str) -> list[Json]:
+    runs = []
+    for n in range(count):
+        runs.append(
+            await fakes.call("refine", thread_id=thread_id, content=f"make it night, {label} {n}")
+        )
+        await settle()
+    return runs
+
+
+def _overheads(runs: list[Json], final: str) -> list[float]:
+    return [r["marks"][final] - r["started"] - r["gemini_s"] for r in runs]
+
+
+def _breakdown(runs: list[Json], final: str) -> Json:
+    """Medians (ms) of each milestone after dispatch, and of the fakes' own time."""
+
+    def p50(values: list[float]) -> float:
+        return round(percentile(values, 50) * 1000, 3)
+
+    marks = sorted({m for r in runs for m in r["marks"]})
+    return {
+        "milestones_p50_ms": {m: p50([r["marks"][m] - r["started"] for r in runs]) for m in marks},
+        "gemini_fake_p50_ms": p50([r["gemini_s"] for r in runs]),
+        "discord_fake_p50_ms": p50([r["discord_s"] for r in runs]),
+        "discord_requests_p50": percentile([r["discord_requests"] for r in runs], 50),
+        "overhead_excluding_both_fakes_ms": summary(
+            [r["marks"][final] - r["started"] - r["gemini_s"] - r["discord_s"] for r in runs],
+            1000,
+        ),
+        "all_ok": all(r["ok"] for r in runs),
+    }
+
+
+async def run(quick: bool) -> BenchResult:
+    result = BenchResult(NAME, quick)
+    warmup = 5 if quick else 20
+    imagine_runs = 30 if quick else 250
+    refine_runs = 25 if quick else 200
+    compare_runs = 10 if quick else 100
+    target = Target("<", TARGET_P99_MS)
+    with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
+        async with fakes_running(image_px=1024, default_delay=0.0) as fakes:
+            assert fakes.info is not None
+            settings = bot_settings(
+                fakes.info, Path(tmp) / "bot.db", jobs={"progress_interval_s": 60.0}
+            )
+            async with bot_running(fakes, settings) as running:
+                sdk: list[float] = []
+                time_sdk_calls(running.bot, sdk)
+                progress(f"imagine: {warmup} warm-up + {imagine_runs} runs")
+                await _imagines(fakes, warmup, "warm-up")
+                sdk.clear()
+                with GcPauses() as imagine_gc:
+                    imagines = await _imagines(fakes, imagine_runs, "run")
+                imagine_sdk = list(sdk)
+                thread_id = imagines[-1]["ref"]
+
+                progress(f"refine: {HISTORY_EXCHANGES} to build history + {refine_runs} runs")
+                await _refinements(fakes, thread_id, HISTORY_EXCHANGES, "history")
+                sdk.clear()
+                with GcPauses() as refine_gc:
+                    refines = await _refinements(fakes, thread_id, refine_runs, "run")
+                refine_sdk = list(sdk)
+                history_sent = await _history_size(running, thread_id)
+
+                progress(f"the same without progress edits: {compare_runs} runs each")
+                with progress_disabled():
+                    bare_imagines = await _imagines(fakes, compare_runs, "bare")
+                    bare_refines = await _refinements(fakes, thread_id, compare_runs, "bare")
+            violations = await fakes.violations()
+
+    for label, runs, final, sdk_times, pauses in (
+        ("imagine", imagines, "thread", imagine_sdk, imagine_gc),
+        ("refine", refines, "result", refine_sdk, refine_gc),
+    ):
+        overheads = _overheads(runs, final)
+        stats = summary(overheads, 1000)
+        result.add(f"{label} overhead p50", stats["p50"], "ms")
+        result.add(f"{label} overhead p99", stats["p99"], "ms", target)
+        result.details[label] = {
+            "runs": len(runs),
+            "final": final,
+            "overhead_ms": stats,
+            "end_to_end_ms": summary([r["marks"][final] - r["started"] for r in runs], 1000),
+            "sdk_call_ms": summary(sdk_times, 1000),
+            "gc_pauses": pauses.report(),
+            **_breakdown(runs, final),
+        }
+    for label, runs, bare, final in (
+        ("imagine", imagines, bare_imagines, "thread"),
+        ("refine", refines, bare_refines, "result"),
+    ):
+        with_edits = percentile(_overheads(runs, final), 50) * 1000
+        without = percentile(_overheads(bare, final), 50) * 1000
+        result.add(
+            f"{label} progress edits cost p50",
+            round(with_edits - without, 3),
+            "ms",
+            note=f"p50 {with_edits:.1f} ms with, {without:.1f} ms without ({len(bare)} runs)",
+        )
+        result.details[label]["without_progress_overhead_ms"] = summary(
+            _overheads(bare, final), 1000
+        )
+    result.details["refine"]["history_exchanges_sent"] = history_sent
+    result.details["config"] = {
+        "gemini_image": "1024x1024 solid PNG, answered at once",
+        "progress_interval_s": 60.0,
+        "history_exchanges": HISTORY_EXCHANGES,
+    }
+    result.details["fake_violations"] = violations
+    return result
+
+
+async def _history_size(running: RunningBot, thread_id: str) -> int:
+    from bot.store import HistoryLimits
+
+    settings = running.bot.settings
+    history = await running.bot.store.history(
+        int(thread_id),
+        HistoryLimits(
+            max_turns=settings.conversations.max_history_turns,
+            max_images=settings.models.info(settings.models.default).max_input_images,
+        ),
+    )
+    return len(history) // 2

@@ -1,0 +1,585 @@
+"""4. Store: SQLiteStore with 100,000 conversations and 500,000 turns (quick: 10,000 / 50,000).
+
+Building the database through the public API would take most of an hour, so it is seeded
+in bulk: the schema comes from `SQLiteStore.open` (the real migrations), then one plain
+sqlite3 transaction (journal off, synchronous off) inserts rows shaped exactly like the
+store's own: turn contents are real google-genai `Content`s passed through
+`bot.store.codec.dehydrate`, job requests are real `JobRequest` JSON.
+
+The data mix, in time order (turn ids grow with time, conversations interleave):
+- 2.5 exchanges (user + model turn) per conversation on average, a long tail up to 40;
+- each model turn has one new image (3% of exchanges are blocked: a user turn only);
+- 30% of /imagine turns attach an upload from a shared pool (popular images, Zipf-like);
+  12% of refinements re-send the conversation's current image, 8% attach a pool image;
+- image blobs are random bytes of 2 KB (stand-ins: real results are ~1.5 MB, which at this
+  scale would need ~400 GB); one extra measurement uses real-sized images.
+
+Measured: the time to load a conversation's latest state (`get_conversation` + `history`
+with the default limits), insert rates through the public API, the database size against
+the unique image bytes (the dedup), and start-up times on the big database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import sqlite3
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from google.genai import types
+
+from benchmarks.harness import (
+    MB,
+    BenchResult,
+    Json,
+    Target,
+    bot_running,
+    bot_settings,
+    fakes_running,
+    percentile,
+    progress,
+    summary,
+)
+from bot.records import _JOB_ID_ALPHABET, Conversation, Job, JobRequest, JobState
+from bot.store import HistoryLimits, SQLiteStore
+from bot.store.codec import dehydrate, sha256_hex
+
+NAME = "store"
+MODEL = "gemini-3.1-flash-image"
+GUILD = 1_000_000_000_000_000
+CHANNEL = 2_000_000_000_000_000
+THREAD_BASE = 3_000_000_000_000_000
+CONCURRENT_WRITERS = 50
+REAL_IMAGE_BYTES = 1_500_000
+BLOCKED_SHARE = 0.03
+
+
+@dataclass(frozen=True)
+class Scale:
+    conversations: int
+    turns: int
+    pool_images: int
+    image_bytes: int
+    lookups: int
+    inserts: int
+
+
+FULL = Scale(100_000, 500_000, 2_000, 2048, lookups=3000, inserts=1000)
+QUICK = Scale(10_000, 50_000, 500, 2048, lookups=500, inserts=200)
+
+
+# --------------------------------------------------------------------------- realistic rows
+
+
+def _signature(rng: random.Random) -> bytes:
+    return rng.randbytes(512)  # thought signatures are opaque bytes, hundreds of bytes long
+
+
+def user_content(prompt: str, images: list[bytes]) -> types.Content:
+    parts = [types.Part.from_bytes(data=data, mime_type="image/png") for data in images]
+    parts.append(types.Part.from_text(text=prompt))
+    return types.Content(role="user", parts=parts)
+
+
+def model_content(image: bytes, rng: random.Random) -> types.Content:
+    return types.Content(
+        role="model",
+        parts=[
+            types.Part(text="Here is your image.", thought_signature=_signature(rng)),
+            types.Part(
+                inline_data=types.Blob(mime_type="image/png", data=image),
+                thought_signature=_signature(rng),
+            ),
+        ],
+    )
+
+
+@dataclass
+class Exchange:
+    conversation: int
+    index: int  # 0: the /imagine, then refinements
+    at: float
+    uploads: list[int]  # image numbers the user turn carries
+    result: int | None  # the model's image number; None: blocked
+
+
+class Seeder:
+    """Generates the data set and writes it with plain sqlite3, in one transaction."""
+
+    def __init__(self, scale: Scale, seed: int = 6) -> None:
+        self.scale = scale
+        self.rng = random.Random(seed)
+        self.image_count = scale.pool_images  # numbers below this are the shared pool
+        self.exchanges = self._plan()
+        self.references = 0  # image references from turns (what storing per turn would cost)
+
+    def _exchange_counts(self) -> list[int]:
+        scale, rng = self.scale, self.rng
+        total = round(scale.turns / (2 - BLOCKED_SHARE))  # a blocked exchange has one turn
+        counts = [min(40, 1 + int(rng.expovariate(1 / 1.5))) for _ in range(scale.conversations)]
+        while (diff := total - sum(counts)) != 0:
+            index = rng.randrange(scale.conversations)
+            if diff > 0:
+                counts[index] += 1
+            elif counts[index] > 1:
+                counts[index] -= 1
+        return counts
+
+    def _pool_pick(self) -> int:
+        # Zipf-like: a few popular uploads are shared very often.
+        return min(self.scale.pool_images - 1, int(self.rng.paretovariate(1.1)) - 1)
+
+    def _plan(self) -> list[Exchange]:
+        rng = self.rng
+        exchanges: list[Exchange] = []
+        span = 90 * 86400.0  # the retention window
+        for conversation, count in enumerate(self._exchange_counts()):
+            at = rng.uniform(0, span)
+            current: int | None = None
+            for index in range(count):
+                uploads: list[int] = []
+                roll = rng.random()
+                if index == 0 and roll < 0.30:
+                    uploads.append(self._pool_pick())
+                elif index > 0 and roll < 0.12 and current is not None:
+                    uploads.append(current)
+                elif index > 0 and roll < 0.20:
+                    uploads.append(self._pool_pick())
+                result: int | None = None
+                if rng.random() >= BLOCKED_SHARE:
+                    result = self.image_count
+                    self.image_count += 1
+                    current = result
+                exchanges.append(Exchange(conversation, index, at, uploads, result))
+                at += rng.uniform(20, 600)
+        exchanges.sort(key=lambda e: e.at)
+        return exchanges
+
+    def image_bytes(self, number: int) -> bytes:
+        # Deterministic per number, so the same image always has the same sha256.
+        return random.Random(number * 7919 + 13).randbytes(self.scale.image_bytes)
+
+    def write(self, path: Path) -> Json:
+        started = time.perf_counter()
+        db = sqlite3.connect(path, isolation_level=None)
+        try:
+            for pragma in (
+                "PRAGMA journal_mode=OFF",
+                "PRAGMA synchronous=OFF",
+                "PRAGMA cache_size=-262144",
+                "PRAGMA foreign_keys=OFF",
+            ):
+                db.execute(pragma)
+            job_columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+            db.execute("BEGIN")
+            digests = self._write_images(db)
+            rows = self._write_turns(db, digests, with_result_image="result_image" in job_columns)
+            db.execute("COMMIT")
+            db.execute("PRAGMA journal_mode=WAL")
+        finally:
+            db.close()
+        elapsed = time.perf_counter() - started
+        return {
+            "seconds": round(elapsed, 2),
+            "rows": rows,
+            "rows_per_s": round(sum(rows.values()) / elapsed),
+            "method": "sqlite3, one transaction, journal_mode=OFF, synchronous=OFF, "
+            "256 MB cache, executemany per table, rows generated in time order",
+        }
+
+    def _write_images(self, db: sqlite3.Connection) -> list[str]:
+        digests: list[str] = []
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            for number in range(self.image_count):
+                data = self.image_bytes(number)
+                digest = sha256_hex(data)
+                digests.append(digest)
+                yield (digest, "image/png", len(data), data, 0.0)
+
+        db.executemany(
+            "INSERT INTO images (sha256, mime_type, size, data, created_at) VALUES (?, ?, ?, ?, ?)",
+            rows(),
+        )
+        return digests
+
+    def _write_turns(
+        self, db: sqlite3.Connection, digests: list[str], *, with_result_image: bool
+    ) -> dict[str, int]:
+        rng = self.rng
+        templates = _Templates(rng)
+        turns: list[tuple[Any, ...]] = []
+        turn_images: list[tuple[int, str]] = []
+        jobs: list[tuple[Any, ...]] = []
+        last_image: dict[int, tuple[str | None, float, float]] = {}
+        turn_id = 0
+        for number, exchange in enumerate(self.exchanges):
+            thread_id = THREAD_BASE + exchange.conversation
+            job = job_id(number)
+            blocked = exchange.result is None
+            upload_digests = [digests[n] for n in exchange.uploads]
+            turn_id += 1
+            json_text, refs = templates.user(exchange.index, upload_digests)
+            turns.append(
+                (turn_id, thread_id, job, "user", json_text, refs, len(upload_digests),
+                 int(blocked), exchange.at)
+            )  # fmt: skip
+            turn_images.extend((turn_id, d) for d in dict.fromkeys(upload_digests))
+            result_digest = None
+            if exchange.result is not None:
+                result_digest = digests[exchange.result]
+                turn_id += 1
+                turns.append(
+                    (turn_id, thread_id, job, "model", templates.model_json,
+                     json.dumps({"1": result_digest}), 1, 0, exchange.at + 9)
+                )  # fmt: skip
+                turn_images.append((turn_id, result_digest))
+            self.references += len(upload_digests) + (result_digest is not None)
+            request = JobRequest(
+                prompt=templates.prompt(exchange.index),
+                model=MODEL,
+                input_images=tuple(upload_digests),
+                workflow="imagine",
+            ).model_dump_json()
+            state = JobState.BLOCKED if blocked else JobState.SUCCEEDED
+            kind = "imagine" if exchange.index == 0 else "refine"
+            owner = 42 + exchange.conversation % 5000
+            channel = thread_id if exchange.index else CHANNEL
+            row: tuple[Any, ...] = (
+                job, kind, state.value, owner, GUILD, channel, thread_id, thread_id + number + 1,
+                request, 0.067, exchange.at, exchange.at + 1, exchange.at + 9,
+            )  # fmt: skip
+            jobs.append((*row, result_digest) if with_result_image else row)
+            previous = last_image.get(thread_id)
+            created = previous[1] if previous else exchange.at
+            image = result_digest or (previous[0] if previous else None)
+            last_image[thread_id] = (image, created, exchange.at + 9)
+        db.executemany(
+            "INSERT INTO turns (id, thread_id, job_id, role, content, image_refs, image_count, "
+            "blocked, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            turns,
+        )
+        db.executemany("INSERT INTO turn_images (turn_id, sha256) VALUES (?, ?)", turn_images)
+        job_sql = (
+            "INSERT INTO jobs (id, kind, state, user_id, guild_id, channel_id, thread_id, "
+            "message_id, request, cost_usd, created_at, started_at, finished_at"
+            + (", result_image) VALUES (" + ", ".join("?" * 14) if with_result_image else
+               ") VALUES (" + ", ".join("?" * 13))
+            + ")"
+        )  # fmt: skip
+        db.executemany(job_sql, jobs)
+        db.executemany(
+            "INSERT INTO conversations (thread_id, guild_id, channel_id, owner_id, workflow, "
+            "model, aspect_ratio, image_size, last_image, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, 'imagine', ?, NULL, NULL, ?, ?, ?)",
+            [
+                (thread, GUILD, CHANNEL, 42 + (thread - THREAD_BASE) % 5000, MODEL, image, c, u)
+                for thread, (image, c, u) in last_image.items()
+            ],
+        )
+        return {
+            "images": self.image_count,
+            "turns": len(turns),
+            "turn_images": len(turn_images),
+            "jobs": len(jobs),
+            "conversations": len(last_image),
+        }
+
+
+class _Templates:
+    """Dehydrated JSON of real Contents (the same text for turns that differ only in images)."""
+
+    PROMPTS = (
+        "a lighthouse in a storm, oil painting, dramatic light",
+        "make it night-time",
+        "add a red scarf to the person on the left",
+        "change the style to watercolour",
+        "zoom out a little and add more sky",
+    )
+
+    def __init__(self, rng: random.Random) -> None:
+        placeholder = b"\x89PNG placeholder"
+        self.model_json = dehydrate(model_content(placeholder, rng)).json
+        self._user: dict[tuple[int, int], str] = {}
+        self._placeholder = placeholder
+
+    def prompt(self, index: int) -> str:
+        return self.PROMPTS[0] if index == 0 else self.PROMPTS[1 + index % 4]
+
+    def user(self, index: int, digests: list[str]) -> tuple[str, str]:
+        key = (0 if index == 0 else 1 + index % 4, len(digests))
+        if key not in self._user:
+            content = user_content(self.prompt(index), [self._placeholder] * len(digests))
+            self._user[key] = dehydrate(content).json
+        refs = json.dumps({str(i): d for i, d in enumerate(digests)})
+        return self._user[key], refs
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+def job_id(number: int) -> str:
+    """The number as a job id of the bot's own format (8 characters of its alphabet)."""
+    digits = []
+    for _ in range(8):
+        number, digit = divmod(number, len(_JOB_ID_ALPHABET))
+        digits.append(_JOB_ID_ALPHABET[digit])
+    return "".join(reversed(digits))
+
+
+def _new_job(number: int, thread_id: int) -> Job:
+    return Job(
+        id=job_id(10**9 + number),
+        kind="refine",
+        user_id=42,
+        guild_id=GUILD,
+        channel_id=thread_id,
+        thread_id=thread_id,
+        request=JobRequest(prompt="make it night-time", model=MODEL),
+    )
+
+
+async def _latest_state(store: SQLiteStore, thread_ids: list[int]) -> tuple[list[float], Json]:
+    limits = HistoryLimits(max_turns=10, max_images=14)  # the defaults for the default model
+    times: list[float] = []
+    exchanges: list[int] = []
+    for thread_id in thread_ids:
+        started = time.perf_counter()
+        conversation = await store.get_conversation(thread_id)
+        history = await store.history(thread_id, limits)
+        times.append(time.perf_counter() - started)
+        assert conversation is not None
+        exchanges.append(len(history) // 2)
+    return times, {
+        "exchanges_returned_mean": round(sum(exchanges) / len(exchanges), 2),
+        "exchanges_returned_max": max(exchanges),
+    }
+
+
+async def _insert_rates(store: SQLiteStore, count: int, image_bytes: int) -> Json:
+    """record_turn alone, and the bot's whole write path per job, sequential and concurrent."""
+    rng = random.Random(7)
+    thread_id = THREAD_BASE + 10_000_000
+    conversation = Conversation(
+        thread_id=thread_id, guild_id=GUILD, channel_id=CHANNEL, owner_id=42,
+        workflow="imagine", model=MODEL,
+    )  # fmt: skip
+
+    def exchange() -> tuple[types.Content, types.Content]:
+        return user_content("make it night-time", []), model_content(os.urandom(image_bytes), rng)
+
+    jobs = [_new_job(n, thread_id) for n in range(count)]
+    for job in jobs:
+        await store.add_job(job)
+    contents = [exchange() for _ in jobs]
+    started = time.perf_counter()
+    for job, (user, model) in zip(jobs, contents, strict=True):
+        job.state = JobState.SUCCEEDED
+        await store.record_turn(conversation, job, user, model, blocked=False)
+    record_turn_s = time.perf_counter() - started
+
+    async def lifecycle(job: Job, user: types.Content, model: types.Content) -> None:
+        await store.add_job(job)
+        job.state, job.started_at = JobState.RUNNING, time.time()
+        await store.save_job(job)
+        job.state = JobState.SUCCEEDED
+        await store.record_turn(conversation, job, user, model, blocked=False)
+
+    jobs = [_new_job(count + n, thread_id) for n in range(count)]
+    contents = [exchange() for _ in jobs]
+    started = time.perf_counter()
+    for job, (user, model) in zip(jobs, contents, strict=True):
+        await lifecycle(job, user, model)
+    sequential_s = time.perf_counter() - started
+
+    jobs = [_new_job(2 * count + n, thread_id) for n in range(count)]
+    contents = [exchange() for _ in jobs]
+    gate = asyncio.Semaphore(CONCURRENT_WRITERS)
+
+    async def gated(job: Job, user: types.Content, model: types.Content) -> None:
+        async with gate:
+            await lifecycle(job, user, model)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(gated(job, u, m) for job, (u, m) in zip(jobs, contents, strict=True)))
+    concurrent_s = time.perf_counter() - started
+    return {
+        "image_bytes": image_bytes,
+        "record_turn_turns_per_s": round(2 * count / record_turn_s, 1),
+        "job_lifecycle_per_s_sequential": round(count / sequential_s, 1),
+        "job_lifecycle_per_s_concurrent": round(count / concurrent_s, 1),
+        "count": count,
+        "concurrent_writers": CONCURRENT_WRITERS,
+    }
+
+
+async def _realistic_history(store: SQLiteStore, runs: int) -> Json:
+    """A conversation of 12 exchanges with real-sized (1.5 MB) images: latest-state load."""
+    rng = random.Random(8)
+    thread_id = THREAD_BASE + 20_000_000
+    conversation = Conversation(
+        thread_id=thread_id, guild_id=GUILD, channel_id=CHANNEL, owner_id=42,
+        workflow="imagine", model=MODEL,
+    )  # fmt: skip
+    for n in range(12):
+        job = _new_job(900_000 + n, thread_id)
+        await store.add_job(job)
+        job.state = JobState.SUCCEEDED
+        model = model_content(os.urandom(REAL_IMAGE_BYTES), rng)
+        await store.record_turn(conversation, job, user_content("again", []), model, blocked=False)
+    times, info = await _latest_state(store, [thread_id] * runs)
+    return {"latest_state_ms": summary(times, 1000), **info}
+
+
+def _file_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+
+
+def _sizes(path: Path) -> Json:
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        unique = db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM images").fetchone()
+        referenced = db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(i.size), 0) FROM turn_images t "
+            "JOIN images i ON i.sha256 = t.sha256"
+        ).fetchone()
+        tables = dict(db.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"))
+    image_tables = tables.get("images", 0) + tables.get("sqlite_autoindex_images_1", 0)
+    return {
+        "db_bytes": _file_bytes(path),
+        "bytes_by_table": dict(sorted(tables.items(), key=lambda item: -item[1])),
+        "image_table_bytes": image_tables,
+        "non_image_bytes": sum(tables.values()) - image_tables,
+        "unique_images": unique[0],
+        "unique_image_bytes": unique[1],
+        "image_references": referenced[0],
+        "referenced_image_bytes": referenced[1],
+    }
+
+
+async def run(quick: bool) -> BenchResult:
+    scale = QUICK if quick else FULL
+    result = BenchResult(NAME, quick)
+    with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
+        path = Path(tmp) / "big.sqlite3"
+        store = await SQLiteStore.open(path)  # the schema, by the real migrations
+        await store.close()
+        progress(f"seeding {scale.conversations:,} conversations / {scale.turns:,} turns")
+        seeder = Seeder(scale)
+        seeding = await asyncio.to_thread(seeder.write, path)
+        progress(f"seeded in {seeding['seconds']} s; measuring")
+        sizes = await asyncio.to_thread(_sizes, path)
+
+        opens = []
+        for _ in range(3 if quick else 5):
+            started = time.perf_counter()
+            store = await SQLiteStore.open(path)
+            opens.append(time.perf_counter() - started)
+            await store.close()
+
+        store = await SQLiteStore.open(path)
+        try:
+            rng = random.Random(9)
+            threads = [THREAD_BASE + rng.randrange(scale.conversations) for _ in range(100)]
+            await _latest_state(store, threads)  # warm-up
+            threads = [
+                THREAD_BASE + rng.randrange(scale.conversations) for _ in range(scale.lookups)
+            ]
+            times, lookup_info = await _latest_state(store, threads)
+            long_threads = [
+                THREAD_BASE + e.conversation for e in seeder.exchanges if e.index >= 10
+            ][: scale.lookups]
+            long_times, long_info = await _latest_state(store, long_threads)
+            progress("insert rates")
+            small = await _insert_rates(store, scale.inserts, scale.image_bytes)
+            real = await _insert_rates(store, 6 if quick else 50, REAL_IMAGE_BYTES)
+            progress("history with real-sized images")
+            realistic = await _realistic_history(store, 10 if quick else 100)
+        finally:
+            await store.close()
+
+        progress("bot start-up on the big database")
+        startups: list[float] = []
+        empty_startups: list[float] = []
+        async with fakes_running() as fakes:
+            assert fakes.info is not None
+            for db_path, sink in ((path, startups), (Path(tmp) / "empty.sqlite3", empty_startups)):
+                for _ in range(1 if quick else 3):
+                    async with bot_running(fakes, bot_settings(fakes.info, db_path)) as running:
+                        sink.append(running.started_s)
+
+    latest = summary(times, 1000)
+    result.add("latest state load p50", latest["p50"], "ms", Target("<", 1.0))
+    result.add("latest state load p99", latest["p99"], "ms")
+    result.add(
+        "latest state load p50, 10+ exchanges",
+        summary(long_times, 1000)["p50"],
+        "ms",
+        note="conversations long enough to fill the history limit",
+    )
+    result.add(
+        "latest state load p50, 1.5 MB images",
+        realistic["latest_state_ms"]["p50"],
+        "ms",
+        note="10 exchanges of real-sized images (15 MB read)",
+    )
+    result.add("record_turn rate (2 KB images)", small["record_turn_turns_per_s"], "turns/s")
+    result.add("record_turn rate (1.5 MB images)", real["record_turn_turns_per_s"], "turns/s")
+    result.add(
+        f"job write path, {CONCURRENT_WRITERS} concurrent",
+        small["job_lifecycle_per_s_concurrent"],
+        "jobs/s",
+        note="add_job + save_job + record_turn per job",
+    )
+    result.add("bulk seeding rate", seeding["rows_per_s"], "rows/s")
+    result.add("database size", sizes["db_bytes"] / MB, "MB")
+    result.add(
+        "database / unique image bytes",
+        round(sizes["db_bytes"] / max(1, sizes["unique_image_bytes"]), 3),
+        "x",
+        note=f"{scale.image_bytes} B stand-in images; 1.0 would be images only",
+    )
+    real_images = sizes["unique_images"] * REAL_IMAGE_BYTES
+    result.add(
+        "database / unique image bytes, 1.5 MB images",
+        round((real_images * 1.001 + sizes["non_image_bytes"]) / real_images, 3),
+        "x",
+        note="projected: same rows, real-sized images (overflow pages waste ~0.1%)",
+    )
+    result.add(
+        "non-image bytes per turn",
+        round(sizes["non_image_bytes"] / seeding["rows"]["turns"]),
+        "B",
+        note="turn JSON (thought signatures), jobs, indexes",
+    )
+    result.add(
+        "image bytes saved by dedup",
+        round(100 * (1 - sizes["unique_image_bytes"] / max(1, sizes["referenced_image_bytes"])), 1),
+        "%",
+    )
+    result.add("SQLiteStore.open on the big DB", percentile(opens, 50) * 1000, "ms")
+    result.add("bot start-up to ready, big DB", percentile(startups, 50) * 1000, "ms")
+    result.add("bot start-up to ready, empty DB", percentile(empty_startups, 50) * 1000, "ms")
+    result.details = {
+        "scale": scale.__dict__,
+        "seeding": seeding,
+        "sizes": sizes,
+        "latest_state_ms": latest,
+        "latest_state": lookup_info,
+        "latest_state_long_ms": summary(long_times, 1000),
+        "latest_state_long": long_info,
+        "latest_state_real_images": realistic,
+        "insert_small_images": small,
+        "insert_real_images": real,
+        "store_open_ms": summary(opens, 1000),
+        "bot_startup_big_db_ms": summary(startups, 1000),
+        "bot_startup_empty_db_ms": summary(empty_startups, 1000),
+    }
+    return result
