@@ -89,8 +89,8 @@ class SQLiteStore:
             await self._db.execute("COMMIT")
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
-        async with self._lock, self._db.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        async with self._lock:
+            return await _rows(self._db, sql, params)
 
     # Jobs -------------------------------------------------------------------------------
 
@@ -205,6 +205,11 @@ class SQLiteStore:
         return CleanupReport(conversations.rowcount, jobs.rowcount, images.rowcount)
 
 
+async def _rows(db: aiosqlite.Connection, sql: str, params: Iterable[Any]) -> list[aiosqlite.Row]:
+    """All rows of a query in one hop to the database thread (a cursor costs three)."""
+    return list(await db.execute_fetchall(sql, tuple(params)))
+
+
 def _statements(script: str) -> Iterable[str]:
     return (part.strip() for part in script.split(";") if part.strip())
 
@@ -259,12 +264,12 @@ async def _recent_turns(
     per complete exchange."""
     before = "AND id < (SELECT MIN(id) FROM turns WHERE job_id = ?) " if before_job else ""
     params = (thread_id, before_job) if before_job else (thread_id,)
-    async with db.execute(
+    return await _rows(
+        db,
         "SELECT job_id, role, content, image_refs, image_count FROM turns "
         f"WHERE thread_id = ? AND blocked = 0 {before}ORDER BY id DESC LIMIT ?",
         (*params, 2 * max_exchanges),
-    ) as cursor:
-        return list(await cursor.fetchall())
+    )
 
 
 def _exchanges(rows_newest_first: list[aiosqlite.Row]) -> list[tuple[aiosqlite.Row, aiosqlite.Row]]:
@@ -301,11 +306,10 @@ def _within_image_budget(
 async def _image_bytes(db: aiosqlite.Connection, digests: set[str]) -> dict[str, bytes]:
     if not digests:
         return {}
-    async with db.execute(
-        f"SELECT sha256, data FROM images WHERE sha256 IN ({_marks(len(digests))})",
-        tuple(digests),
-    ) as cursor:
-        return {row[0]: bytes(row[1]) for row in await cursor.fetchall()}
+    rows = await _rows(
+        db, f"SELECT sha256, data FROM images WHERE sha256 IN ({_marks(len(digests))})", digests
+    )
+    return {row[0]: bytes(row[1]) for row in rows}
 
 
 async def _update_job(db: aiosqlite.Connection, job: Job) -> None:
