@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from bot.config import EXAMPLE_CONFIG, Settings, load_settings
+from bot.config import Settings
 from bot.credentials import Credentials, GeminiAuth
+from tests import support
+from tests.support import settings_against
 
 if TYPE_CHECKING:  # imported when a bot is made: the image benchmark never needs discord.py
     from bot.app import ImagineBot
@@ -359,50 +361,21 @@ async def fakes_running(
 
 def bot_settings(info: FakesInfo, db_path: Path, **sections: dict[str, Any]) -> Settings:
     """The example's settings pointed at the fakes; `sections` override single settings."""
-    base = load_settings(EXAMPLE_CONFIG)
-    updates: dict[str, dict[str, Any]] = {
-        "discord": {
-            "api_base_url": info.api_base_url,
-            "gateway_url": info.gateway_url,
-            "guild_ids": [int(info.guild_id)],
-        },
-        "gemini": {
-            "base_url": info.gemini_base_url,
-            "api_version": "v1beta",
-            "timeout_s": 60.0,
-            "retry_initial_delay_s": 0.01,
-            "retry_max_delay_s": 0.02,
-        },
-        "storage": {"path": db_path},
-    }
-    for name, values in sections.items():
-        updates.setdefault(name, {}).update(values)
-    return base.model_copy(
-        update={
-            name: getattr(base, name).model_copy(update=values) for name, values in updates.items()
-        }
+    gemini = {"timeout_s": 60.0, **sections.pop("gemini", {})}
+    return settings_against(
+        api_base_url=info.api_base_url,
+        gateway_url=info.gateway_url,
+        guild_id=info.guild_id,
+        gemini_base_url=info.gemini_base_url,
+        db_path=db_path,
+        gemini=gemini,
+        **sections,
     )
-
-
-# Tasks discord.py runs per event, command or component interaction.
-_HANDLER_TASKS = ("discord.py: ", "CommandTree-invoker", "discord-ui-view-dispatch")
 
 
 async def settle(timeout: float = 30) -> None:
     """Wait until no event, command or component handler is still running."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        busy = [
-            task
-            for task in asyncio.all_tasks()
-            if task is not asyncio.current_task() and task.get_name().startswith(_HANDLER_TASKS)
-        ]
-        if not busy:
-            return
-        if loop.time() > deadline:
-            raise RuntimeError(f"handlers still running after {timeout}s: {busy}")
-        await asyncio.wait(busy, timeout=deadline - loop.time())
+    await support.settle(timeout)
 
 
 class ErrorCounter(logging.Handler):

@@ -18,11 +18,12 @@ import pytest_asyncio
 from PIL import Image
 
 from bot.app import ImagineBot
-from bot.config import EXAMPLE_CONFIG, Settings, load_settings
+from bot.config import Settings
 from bot.credentials import Credentials, GeminiAuth
 from bot.workflows.loader import load_workflows, workflows_directory
 from tests.fakes.fake_discord import FakeDiscord, FakeInteraction
 from tests.fakes.fake_gemini import FakeGemini
+from tests.support import settings_against, settle
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,30 +39,20 @@ def png(size: tuple[int, int] = (32, 32), colour: str = "orange") -> bytes:
 def settings_for(
     discord_fake: FakeDiscord, gemini_fake: FakeGemini, db_path: Path, **sections: dict[str, Any]
 ) -> Settings:
-    """The example's settings pointed at the fakes, with fast timings; `sections` override."""
-    base = load_settings(EXAMPLE_CONFIG)
-    updates: dict[str, dict[str, Any]] = {
-        "discord": {
-            "api_base_url": discord_fake.api_base_url,
-            "gateway_url": discord_fake.gateway_url,
-            "guild_ids": [int(discord_fake.guild_id)],
-        },
-        "gemini": {
-            "base_url": gemini_fake.base_url,
-            "api_version": "v1beta",
-            "timeout_s": 10.0,
-            "retry_initial_delay_s": 0.01,
-            "retry_max_delay_s": 0.02,
-        },
-        "storage": {"path": db_path},
+    """Settings pointed at the fakes, with fast progress updates; `sections` override."""
+    defaults: dict[str, dict[str, Any]] = {
+        "gemini": {"timeout_s": 10.0},
         "jobs": {"progress_interval_s": 0.05},
     }
     for name, values in sections.items():
-        updates.setdefault(name, {}).update(values)
-    return base.model_copy(
-        update={
-            name: getattr(base, name).model_copy(update=values) for name, values in updates.items()
-        }
+        defaults[name] = {**defaults.get(name, {}), **values}
+    return settings_against(
+        api_base_url=discord_fake.api_base_url,
+        gateway_url=discord_fake.gateway_url,
+        guild_id=discord_fake.guild_id,
+        gemini_base_url=gemini_fake.base_url,
+        db_path=db_path,
+        **defaults,
     )
 
 
@@ -140,33 +131,6 @@ class Harness:
         found = reply()
         assert found is not None
         return found
-
-
-# Tasks discord.py runs per event, command or component interaction.
-_HANDLER_TASKS = (
-    "discord.py: ",
-    "CommandTree-invoker",
-    "discord-ui-view-dispatch",
-    "discord-ui-dynamic-item",
-    "discord-ui-modal",
-)
-
-
-async def settle(timeout: float = 10) -> None:
-    """Wait until no event, command or component handler of any bot is still running."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        busy = [
-            task
-            for task in asyncio.all_tasks()
-            if task is not asyncio.current_task() and task.get_name().startswith(_HANDLER_TASKS)
-        ]
-        if not busy:
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"handlers still running after {timeout}s: {busy}")
-        await asyncio.wait(busy, timeout=deadline - loop.time())
 
 
 def is_final(interaction: FakeInteraction) -> bool:

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from cogs.actions import UPSCALE_PROMPT
-from tests.e2e.conftest import Harness, settle
+from tests.e2e.conftest import Harness
 from tests.e2e.helpers import (
     WIDE,
     button_labels,
@@ -17,6 +17,7 @@ from tests.e2e.helpers import (
     user_texts,
 )
 from tests.fakes.fake_gemini import hang_reply
+from tests.support import settle
 
 Json = dict[str, Any]
 

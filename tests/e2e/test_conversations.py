@@ -8,9 +8,10 @@ from typing import Any
 
 from PIL import Image
 
-from tests.e2e.conftest import Harness, png, settings_for, settle
+from tests.e2e.conftest import Harness, png, settings_for
 from tests.e2e.helpers import answered_content, model_contents, user_texts, walk
 from tests.fakes.fake_gemini import image_reply
+from tests.support import settle
 
 Json = dict[str, Any]
 

@@ -10,10 +10,11 @@ from PIL import Image
 
 from bot.records import JobState
 from bot.ui.surfaces import InteractionSurface
-from tests.e2e.conftest import Harness, settle
+from tests.e2e.conftest import Harness
 from tests.e2e.helpers import button_labels, custom_id, job_id
 from tests.fakes.fake_discord import CREATE_PUBLIC_THREADS
 from tests.fakes.fake_gemini import hang_reply, image_reply
+from tests.support import settle
 
 
 async def test_without_thread_permission_the_result_stays_in_the_channel(

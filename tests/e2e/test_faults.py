@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.records import JobState
-from tests.e2e.conftest import Harness, settings_for, settle
+from tests.e2e.conftest import Harness, settings_for
 from tests.e2e.helpers import (
     WIDE,
     button_labels,
@@ -36,6 +36,7 @@ from tests.fakes.fake_gemini import (
     safety_rating,
     text_reply,
 )
+from tests.support import settle
 
 Json = dict[str, Any]
 

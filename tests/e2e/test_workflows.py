@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tests.e2e.conftest import REPO, Harness, png, settings_for, settle
+from tests.e2e.conftest import REPO, Harness, png, settings_for
 from tests.e2e.helpers import button_labels, custom_id, fields, job_id, walk
 from tests.fakes.fake_gemini import imagen_reply
+from tests.support import settle
 
 Json = dict[str, Any]
 SEED_EXAMPLE = REPO / "workflows" / "examples" / "seed-example.json"
