@@ -1,4 +1,4 @@
-"""Test-wide rules: anything logged at ERROR fails the test that logged it.
+"""Test-wide rules and fixtures: the fake servers, and anything logged at ERROR fails the test.
 
 discord.py only logs exceptions raised in events, commands, views and modals, and asyncio
 only logs exceptions of tasks nobody awaited; without this, such bugs would pass silently.
@@ -10,9 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import pytest_asyncio
+
+from tests.fakes.fake_discord import FakeDiscord
+from tests.fakes.fake_gemini import FakeGemini
 
 # The google-genai SDK's aiohttp session honours proxy variables; the fakes are local.
 os.environ["NO_PROXY"] = ",".join(filter(None, [os.environ.get("NO_PROXY"), "127.0.0.1,localhost"]))
@@ -55,3 +59,22 @@ def logged_errors() -> Iterator[ErrorCollector]:
 def expect_logged_errors(logged_errors: ErrorCollector) -> ErrorCollector:
     """Call `expect_logged_errors.expected.append(re.compile(...))` for each expected error."""
     return logged_errors
+
+
+# The fake servers, started once per test module that uses them.
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def discord_fake() -> AsyncIterator[FakeDiscord]:
+    fake = FakeDiscord()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def gemini_fake() -> AsyncIterator[FakeGemini]:
+    fake = FakeGemini()
+    await fake.start()
+    yield fake
+    await fake.stop()

@@ -63,24 +63,18 @@ RED_GIF = _encode(Image.new("RGB", (8, 8), "red"), "GIF")
 # --------------------------------------------------------------------------- fixtures
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def server() -> AsyncIterator[FakeGemini]:
-    async with FakeGemini() as fake:
-        yield fake
-
-
 @pytest.fixture
-def fake(server: FakeGemini) -> FakeGemini:
-    server.reset()
-    server.default_delay = 0.0
-    return server
+def fake(gemini_fake: FakeGemini) -> FakeGemini:
+    gemini_fake.reset()
+    gemini_fake.default_delay = 0.0
+    return gemini_fake
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def client(server: FakeGemini) -> AsyncIterator[genai.Client]:
+async def client(gemini_fake: FakeGemini) -> AsyncIterator[genai.Client]:
     """One SDK client for the module: building one costs ~0.2 s (SSL context)."""
-    options = types.HttpOptions(base_url=server.base_url, api_version="v1beta")
-    client = genai.Client(api_key=server.api_key, http_options=options)
+    options = types.HttpOptions(base_url=gemini_fake.base_url, api_version="v1beta")
+    client = genai.Client(api_key=gemini_fake.api_key, http_options=options)
     yield client
     await client.aio.aclose()
 

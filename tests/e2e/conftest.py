@@ -141,22 +141,6 @@ def is_final(interaction: FakeInteraction) -> bool:
     return any(f.get("flags", 0) & 64 for f in interaction.followups)
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def discord_fake() -> AsyncIterator[FakeDiscord]:
-    fake = FakeDiscord()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def gemini_fake() -> AsyncIterator[FakeGemini]:
-    fake = FakeGemini()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
 @pytest_asyncio.fixture(loop_scope="module")
 async def harness(
     discord_fake: FakeDiscord, gemini_fake: FakeGemini, tmp_path: Path

@@ -6,11 +6,9 @@ import asyncio
 import io
 import os
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from PIL import Image
 
 from bot.config import Settings
@@ -23,16 +21,10 @@ from tests.unit.workflow_samples import REPO, SETTINGS, imagen_sample, write
 SECRET_VARS = ("DISCORD_TOKEN", "GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def server() -> AsyncIterator[FakeGemini]:
-    async with FakeGemini() as fake:
-        yield fake
-
-
 @pytest.fixture
-def fake(server: FakeGemini) -> FakeGemini:
-    server.reset()
-    return server
+def fake(gemini_fake: FakeGemini) -> FakeGemini:
+    gemini_fake.reset()
+    return gemini_fake
 
 
 def settings_for(fake: FakeGemini) -> Settings:

@@ -30,25 +30,19 @@ REQUEST = ImagenRequest(
 SEXUAL = "Filtered by the safety filter. Support codes: 63429089"
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def server() -> AsyncIterator[FakeGemini]:
-    async with FakeGemini() as fake:
-        yield fake
-
-
 @pytest.fixture
-def fake(server: FakeGemini) -> FakeGemini:
-    server.reset()
-    return server
+def fake(gemini_fake: FakeGemini) -> FakeGemini:
+    gemini_fake.reset()
+    return gemini_fake
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def vertex(server: FakeGemini) -> AsyncIterator[genai.Client]:
+async def vertex(gemini_fake: FakeGemini) -> AsyncIterator[genai.Client]:
     """Vertex AI "express mode" (an API key, no project): reaches the fake without Google."""
     client = genai.Client(
         vertexai=True,
-        api_key=server.api_key,
-        http_options=types.HttpOptions(base_url=server.base_url),
+        api_key=gemini_fake.api_key,
+        http_options=types.HttpOptions(base_url=gemini_fake.base_url),
     )
     yield client
     await client.aio.aclose()
