@@ -111,7 +111,8 @@ class ImageService:
         await store.add_job(job, [ImageBlob.of(i.data, i.mime_type) for i in uploads])
         history = await self._history(context, len(uploads))
         base = context.base_image
-        if base is None and conversation is not None and context.use_history and not history:
+        latest = context.use_history and context.history_before is None
+        if base is None and conversation is not None and latest and not history:
             base = conversation.last_image  # the history did not fit: still edit the image
         images = [*(await self._stored(base)), *uploads]
 

@@ -64,6 +64,7 @@ async def test_reroll_makes_a_new_image_of_the_same_prompt_in_the_thread(harness
     rerolled = await newest_bot_result(harness, thread["id"], before)
     request = harness.gemini.requests[-1]
     assert user_texts(request) == ["a paper boat"]  # the same request, without history
+    assert request.all_images() == []  # a new image, not an edit of the first one
     assert rerolled["embeds"][0]["description"] == "a paper boat"
     history = await harness.bot.store.history(int(thread["id"]), WIDE)
     assert len(history) == 4  # recorded in the thread's history
