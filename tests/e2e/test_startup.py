@@ -116,11 +116,7 @@ async def test_check_fails_on_missing_secrets(tmp_path: Path) -> None:
 async def test_with_credentials_the_bot_runs_until_interrupted(
     tmp_path: Path, discord_fake: FakeDiscord, gemini_fake: FakeGemini
 ) -> None:
-    (tmp_path / "config.toml").write_text(
-        f'[discord]\napi_base_url = "{discord_fake.api_base_url}"\n'
-        f'gateway_url = "{discord_fake.gateway_url}"\nguild_ids = [{discord_fake.guild_id}]\n'
-        f'[gemini]\nbase_url = "{gemini_fake.base_url}"\n'
-    )
+    fakes_config(tmp_path, discord_fake, gemini_fake)
     identified = discord_fake.identify_count
     env = clean_env(DISCORD_TOKEN=discord_fake.token, GEMINI_API_KEY=gemini_fake.api_key)
     process = await asyncio.create_subprocess_exec(
@@ -174,3 +170,39 @@ async def test_check_reports_a_broken_workflow_with_file_and_field(tmp_path: Pat
     assert code == 1
     assert "x.json" in err
     assert "nowhere" in err
+
+
+def fakes_config(tmp_path: Path, discord_fake: FakeDiscord, gemini_fake: FakeGemini) -> None:
+    (tmp_path / "config.toml").write_text(
+        f'[discord]\napi_base_url = "{discord_fake.api_base_url}"\n'
+        f'gateway_url = "{discord_fake.gateway_url}"\nguild_ids = [{discord_fake.guild_id}]\n'
+        f'[gemini]\nbase_url = "{gemini_fake.base_url}"\n'
+    )
+
+
+async def test_a_token_discord_refuses_is_explained(
+    tmp_path: Path, discord_fake: FakeDiscord, gemini_fake: FakeGemini
+) -> None:
+    fakes_config(tmp_path, discord_fake, gemini_fake)
+    env = clean_env(DISCORD_TOKEN="not-the-token", GEMINI_API_KEY=gemini_fake.api_key)
+    code, _, err = await run_bot(env=env, cwd=tmp_path)
+    assert code == 2
+    assert "Discord refused DISCORD_TOKEN" in err
+    assert "Traceback" not in err
+    assert "not-the-token" not in err
+
+
+async def test_a_missing_message_content_intent_is_explained(
+    tmp_path: Path, gemini_fake: FakeGemini
+) -> None:
+    no_intent = FakeDiscord(message_content_intent=False)
+    await no_intent.start()
+    try:
+        fakes_config(tmp_path, no_intent, gemini_fake)
+        env = clean_env(DISCORD_TOKEN=no_intent.token, GEMINI_API_KEY=gemini_fake.api_key)
+        code, _, err = await run_bot(env=env, cwd=tmp_path)
+    finally:
+        await no_intent.stop()
+    assert code == 2
+    assert "Message Content Intent" in err
+    assert "Traceback" not in err
