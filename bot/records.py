@@ -32,13 +32,6 @@ class JobState(StrEnum):
     INTERRUPTED = "interrupted"  # the bot stopped while the job was queued or running
     CANCELLED = "cancelled"  # the member dismissed a pending job
 
-    @property
-    def finished(self) -> bool:
-        return self not in (JobState.PENDING, JobState.QUEUED, JobState.RUNNING)
-
-
-UNFINISHED_STATES = (JobState.QUEUED, JobState.RUNNING)
-
 
 class JobRequest(BaseModel):
     """Everything needed to run (or re-run) a job, stored as JSON with it."""

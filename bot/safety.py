@@ -235,26 +235,27 @@ def vertex_code_category(message: str | None) -> str | None:
 
 def _prompt_block(feedback: types.GenerateContentResponsePromptFeedback) -> Block:
     reason = _name(feedback.block_reason) or "BLOCKED_REASON_UNSPECIFIED"
-    message = feedback.block_reason_message
-    return Block(
-        stage="prompt",
-        reason=reason,
-        info=reason_info("prompt", reason),
-        api_message=message,
-        code_category=vertex_code_category(message),
-        ratings=_ratings(feedback.safety_ratings),
-    )
+    return _block("prompt", reason, feedback.block_reason_message, feedback.safety_ratings)
 
 
 def _response_block(reason: str, candidate: types.Candidate, text: str | None) -> Block:
-    message = candidate.finish_message
+    return _block("response", reason, candidate.finish_message, candidate.safety_ratings, text)
+
+
+def _block(
+    stage: Literal["prompt", "response"],
+    reason: str,
+    message: str | None,
+    ratings: list[types.SafetyRating] | None,
+    text: str | None = None,
+) -> Block:
     return Block(
-        stage="response",
+        stage=stage,
         reason=reason,
-        info=reason_info("response", reason),
+        info=reason_info(stage, reason),
         api_message=message,
         code_category=vertex_code_category(message),
-        ratings=_ratings(candidate.safety_ratings),
+        ratings=_ratings(ratings),
         model_text=text,
     )
 

@@ -74,13 +74,14 @@ class JobActions(commands.Cog):
         self, interaction: discord.Interaction, action: Action, job_id: str, value: str | None
     ) -> None:
         try:
-            job = await self._permitted_job(interaction, action, job_id)
-            if job is None:
+            permitted = await self._permitted_job(interaction, action, job_id)
+            if permitted is None:
                 return
+            job, conversation = permitted
             if action in _MODALS:
                 await interaction.response.send_modal(self._modal(action, job))
             else:
-                await self._act(interaction, action, job, value)
+                await self._act(interaction, action, job, conversation, value)
         except Exception as exc:
             await report_exception(interaction, exc, f"the {action.value} button")
 
@@ -104,12 +105,12 @@ class JobActions(commands.Cog):
         data: dict[str, object],
     ) -> None:
         try:
-            job = await self._permitted_job(interaction, action, job_id)
-            if job is not None:
+            permitted = await self._permitted_job(interaction, action, job_id)
+            if permitted is not None:
                 text = (submitted_text(data) or "").strip()
                 if not text:
                     raise InputError("The text was empty, so nothing changed.")
-                await self._act(interaction, action, job, text)
+                await self._act(interaction, action, *permitted, text)
         except Exception as exc:
             await report_exception(interaction, exc, f"the {action.value} form")
 
@@ -117,20 +118,21 @@ class JobActions(commands.Cog):
 
     async def _permitted_job(
         self, interaction: discord.Interaction, action: Action, job_id: str
-    ) -> Job | None:
+    ) -> tuple[Job, Conversation | None] | None:
+        """The job and its conversation, or None when the member was told why not."""
         job = await self.bot.store.get_job(job_id)
         if job is None:
             await answer_privately(interaction, _GONE)
             return None
-        owner = job.user_id
-        if job.thread_id is not None:
-            conversation = await self.bot.store.get_conversation(job.thread_id)
-            owner = conversation.owner_id if conversation else owner
+        conversation = (
+            await self.bot.store.get_conversation(job.thread_id) if job.thread_id else None
+        )
+        owner = conversation.owner_id if conversation else job.user_id
         refusal = self._refusal(interaction, action, job, owner)
         if refusal:
             await answer_privately(interaction, refusal)
             return None
-        return job
+        return job, conversation
 
     def _refusal(
         self, interaction: discord.Interaction, action: Action, job: Job, owner: int
@@ -169,7 +171,12 @@ class JobActions(commands.Cog):
     # The work ----------------------------------------------------------------------------
 
     async def _act(
-        self, interaction: discord.Interaction, action: Action, job: Job, value: str | None
+        self,
+        interaction: discord.Interaction,
+        action: Action,
+        job: Job,
+        conversation: Conversation | None,
+        value: str | None,
     ) -> None:
         if job.state is JobState.PENDING or action in _PENDING_ONLY:
             await self._pending(interaction, action, job, value)
@@ -177,9 +184,6 @@ class JobActions(commands.Cog):
         if action is Action.DELETE:
             await self._delete(interaction)
             return
-        conversation = (
-            await self.bot.store.get_conversation(job.thread_id) if job.thread_id else None
-        )
         uploads = await self._uploads(job)
         if action in (Action.RETRY, Action.EDIT_PROMPT):
             # Re-run on the message that showed the failure, with the current history.

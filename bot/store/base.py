@@ -42,7 +42,8 @@ class Store(Protocol):
 
     async def get_job(self, job_id: str) -> Job | None: ...
 
-    async def unfinished_jobs(self) -> list[Job]: ...
+    async def unfinished_jobs(self) -> list[Job]:
+        """Jobs queued or running (not pending ones, which wait for their owner)."""
 
     async def get_image(self, sha256: str) -> StoredImage | None: ...
 

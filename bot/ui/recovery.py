@@ -26,9 +26,7 @@ log = logging.getLogger(__name__)
 
 async def recover_interrupted_jobs(bot: ImagineBot) -> list[Job]:
     interrupted = []
-    for job in await bot.store.unfinished_jobs():
-        if job.state not in (JobState.QUEUED, JobState.RUNNING):
-            continue  # pending briefings keep waiting for their buttons
+    for job in await bot.store.unfinished_jobs():  # queued or running; briefings keep waiting
         job.state, job.error_kind = JobState.INTERRUPTED, "interrupted"
         job.finished_at = time.time()
         await bot.store.save_job(job)

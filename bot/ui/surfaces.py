@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import io
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import discord
 
@@ -42,8 +42,21 @@ class Surface(Protocol):
         filename) and buttons; return the message."""
 
 
-def _files(images: Sequence[tuple[OutputImage, str]]) -> list[discord.File]:
-    return [discord.File(io.BytesIO(output.data), filename=name) for output, name in images]
+def _final(
+    content: str | None,
+    embed: discord.Embed,
+    images: Sequence[tuple[OutputImage, str]],
+    view: discord.ui.View | None,
+) -> dict[str, Any]:
+    """The edit that turns a status message into its final form (no pings, ever)."""
+    files = [discord.File(io.BytesIO(output.data), filename=name) for output, name in images]
+    return {
+        "content": content,
+        "embed": embed,
+        "attachments": files,
+        "view": view,
+        "allowed_mentions": _NONE,
+    }
 
 
 class InteractionSurface:
@@ -96,13 +109,7 @@ class InteractionSurface:
             if self._expired()
             else self._interaction.edit_original_response
         )
-        return await edit(
-            content=content,
-            embed=embed,
-            attachments=_files(images),
-            view=view,
-            allowed_mentions=_NONE,
-        )
+        return await edit(**_final(content, embed, images, view))
 
     def _expired(self) -> bool:
         age = discord.utils.utcnow() - self._interaction.created_at
@@ -151,11 +158,5 @@ class MessageSurface:
         images: Sequence[tuple[OutputImage, str]] = (),
         view: discord.ui.View | None = None,
     ) -> discord.Message:
-        self._message = await self._message.edit(
-            content=content,
-            embed=embed,
-            attachments=_files(images),
-            view=view,
-            allowed_mentions=_NONE,
-        )
+        self._message = await self._message.edit(**_final(content, embed, images, view))
         return self._message

@@ -35,8 +35,9 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-async def run_bot(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
+async def spawn_bot(*args: str, env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    """`python -m bot ARGS` as a person runs it, from `cwd`."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
@@ -46,6 +47,10 @@ async def run_bot(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def run_bot(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
+    process = await spawn_bot(*args, env=env, cwd=cwd)
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
@@ -119,15 +124,7 @@ async def test_with_credentials_the_bot_runs_until_interrupted(
     fakes_config(tmp_path, discord_fake, gemini_fake)
     identified = discord_fake.identify_count
     env = clean_env(DISCORD_TOKEN=discord_fake.token, GEMINI_API_KEY=gemini_fake.api_key)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        cwd=tmp_path,
-        env={**env, "PYTHONPATH": str(REPO)},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await spawn_bot(env=env, cwd=tmp_path)
     try:
         await discord_fake.wait_for(lambda: discord_fake.identify_count > identified, 30)
         await discord_fake.wait_for(lambda: discord_fake.commands.get(discord_fake.guild_id), 5)
