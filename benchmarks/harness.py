@@ -28,7 +28,7 @@ from tests import support
 from tests.support import settings_against
 
 if TYPE_CHECKING:  # imported when a bot is made: the image benchmark never needs discord.py
-    from bot.app import ImagineBot
+    from bot.discord_ui.app import ImagineBot
 
 REPO = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
@@ -404,7 +404,7 @@ def quiet_logging() -> ErrorCounter:
 
 def make_bot(settings: Settings, credentials: Credentials) -> ImagineBot:
     """The bot as the entry point builds it: its workflows (the slash commands) loaded."""
-    from bot.app import ImagineBot
+    from bot.discord_ui.app import ImagineBot
     from bot.workflows.loader import load_workflows, workflows_directory
 
     workflows = load_workflows(workflows_directory(settings), settings)

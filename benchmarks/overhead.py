@@ -14,13 +14,9 @@ jobs once more with progress reporting replaced by a no-op, and reported as the 
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import bot.ui.runner
 from benchmarks.harness import (
     BenchResult,
     Fakes,
@@ -41,34 +37,6 @@ from benchmarks.harness import (
 NAME = "overhead"
 TARGET_P99_MS = 50.0
 HISTORY_EXCHANGES = 10
-
-
-class _NoProgress:
-    """Stands in for bot.ui.progress.Progress: shows nothing (for the comparison run)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def start(self) -> None:
-        pass
-
-    def started(self) -> None:
-        pass
-
-    async def stop(self) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def progress_disabled() -> Iterator[None]:
-    """Replace the Progress class the job runner uses (this process only, for a while)."""
-    runner_globals = vars(bot.ui.runner)
-    original = runner_globals["Progress"]
-    runner_globals["Progress"] = _NoProgress
-    try:
-        yield
-    finally:
-        runner_globals["Progress"] = original
 
 
 async def _imagines(fakes: Fakes, count: int, label: str) -> list[Json]:
@@ -118,7 +86,6 @@ async def run(quick: bool) -> BenchResult:
     warmup = 5 if quick else 20
     imagine_runs = 30 if quick else 250
     refine_runs = 25 if quick else 200
-    compare_runs = 10 if quick else 100
     target = Target("<", TARGET_P99_MS)
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
         async with fakes_running(image_px=1024, default_delay=0.0) as fakes:
@@ -144,11 +111,6 @@ async def run(quick: bool) -> BenchResult:
                     refines = await _refinements(fakes, thread_id, refine_runs, "run")
                 refine_sdk = list(sdk)
                 history_sent = await _history_size(running, thread_id)
-
-                progress(f"the same without progress edits: {compare_runs} runs each")
-                with progress_disabled():
-                    bare_imagines = await _imagines(fakes, compare_runs, "bare")
-                    bare_refines = await _refinements(fakes, thread_id, compare_runs, "bare")
             violations = await fakes.violations()
 
     for label, runs, final, sdk_times, pauses in (
@@ -168,21 +130,6 @@ async def run(quick: bool) -> BenchResult:
             "gc_pauses": pauses.report(),
             **_breakdown(runs, final),
         }
-    for label, runs, bare, final in (
-        ("imagine", imagines, bare_imagines, "thread"),
-        ("refine", refines, bare_refines, "result"),
-    ):
-        with_edits = percentile(_overheads(runs, final), 50) * 1000
-        without = percentile(_overheads(bare, final), 50) * 1000
-        result.add(
-            f"{label} progress edits cost p50",
-            round(with_edits - without, 3),
-            "ms",
-            note=f"p50 {with_edits:.1f} ms with, {without:.1f} ms without ({len(bare)} runs)",
-        )
-        result.details[label]["without_progress_overhead_ms"] = summary(
-            _overheads(bare, final), 1000
-        )
     result.details["refine"]["history_exchanges_sent"] = history_sent
     result.details["config"] = {
         "gemini_image": "1024x1024 solid PNG, answered at once",
@@ -197,11 +144,16 @@ async def _history_size(running: RunningBot, thread_id: str) -> int:
     from bot.store import HistoryLimits
 
     settings = running.bot.settings
-    history = await running.bot.store.history(
-        int(thread_id),
+    store = running.bot.jobs.store
+    conversation = await store.get_conversation(int(thread_id))
+    assert conversation is not None
+    assert conversation.head_job is not None
+    history = await store.history(
+        conversation.head_job,
         HistoryLimits(
             max_turns=settings.conversations.max_history_turns,
             max_images=settings.models.info(settings.models.default).max_input_images,
+            max_bytes=int(settings.conversations.history_budget_mb * 1024 * 1024),
         ),
     )
     return len(history) // 2

@@ -18,15 +18,9 @@ from pathlib import Path
 import discord
 
 from bot.config import Settings, load_settings
-from bot.credentials import GeminiAuth, credentials_from_env, gemini_auth_from_env
+from bot.credentials import credentials_from_env, gemini_auth_from_env
 from bot.errors import ConfigError
-from bot.workflows.loader import (
-    LoadedWorkflows,
-    load_workflows,
-    vertex_problems,
-    workflows_directory,
-)
-from bot.workflows.problems import WorkflowError
+from bot.workflows.loader import LoadedWorkflows, load_workflows, workflows_directory
 
 log = logging.getLogger("bot")
 
@@ -95,10 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return run_workflow_once(settings, args)
         credentials = credentials_from_env(os.environ)
-        workflows = load_workflows_for(settings, credentials.gemini)
+        workflows = load_workflows_for(settings)
     except ConfigError as exc:
         return fail(exc.user_message)
-    from bot.app import ImagineBot  # imported late: `check` must not need Discord at all
+    from bot.discord_ui.app import ImagineBot  # imported late: `check` needs no Discord
 
     async def run() -> int:
         async with ImagineBot(settings, credentials, workflows) as bot:
@@ -142,12 +136,9 @@ def run_workflow_once(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_PROBLEM
 
 
-def load_workflows_for(settings: Settings, auth: GeminiAuth) -> LoadedWorkflows:
-    """The workflows, or WorkflowError listing every problem (Imagen without Vertex too)."""
+def load_workflows_for(settings: Settings) -> LoadedWorkflows:
+    """The workflows (WorkflowError listing every problem), with their warnings logged."""
     loaded = load_workflows(workflows_directory(settings), settings)
-    problems = vertex_problems(loaded.workflows, auth)
-    if problems:
-        raise WorkflowError(problems)
     for warning in loaded.warnings:
         log.warning("%s", warning)
     return loaded
@@ -181,11 +172,7 @@ def check(settings: Settings) -> int:
         print(f"Secrets: DISCORD_TOKEN set; Gemini via {mode}")
     except ConfigError as exc:
         problems.append(exc.user_message)
-    try:
-        auth: GeminiAuth | None = gemini_auth_from_env(os.environ)
-    except ConfigError:
-        auth = None  # already reported above
-    workflows = check_workflows(settings, auth)
+    workflows = check_workflows(settings)
     problems += [str(problem) for problem in workflows.problems]
     print("Slash commands:")
     for line in workflows.summaries:

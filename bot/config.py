@@ -46,7 +46,7 @@ class GeminiSettings(_Section):
 
 
 class ModelInfo(_Section):
-    provider: Literal["gemini", "imagen"]
+    provider: Literal["gemini"]
     label: Annotated[str, Field(min_length=1, max_length=100)]
     max_input_images: Annotated[int, Field(ge=0)]
     aspect_ratios: list[str]
@@ -70,15 +70,34 @@ class ModelInfo(_Section):
         return self.price_usd.get(key, max(self.price_usd.values(), default=0.0))
 
 
+class RetiredModel(_Section):
+    """A model Google shut down, and what runs in its place."""
+
+    replacement: str
+    thinking_level: Literal["MINIMAL", "LOW", "MEDIUM", "HIGH"] | None = None
+
+
 class ModelsSettings(_Section):
     default: str
+    imagen_default: str
     catalog: dict[str, ModelInfo]
+    retired: dict[str, RetiredModel]
 
     @model_validator(mode="after")
-    def _default_is_in_catalog(self) -> ModelsSettings:
+    def _models_are_in_catalog(self) -> ModelsSettings:
+        known = ", ".join(sorted(self.catalog))
         if self.default not in self.catalog:
-            known = ", ".join(sorted(self.catalog))
             raise ValueError(f"default model {self.default!r} is not in the catalog ({known})")
+        for old, retired in self.retired.items():
+            if retired.replacement not in self.catalog:
+                raise ValueError(
+                    f"the replacement of retired model {old!r}, {retired.replacement!r}, is "
+                    f"not in the catalog ({known})"
+                )
+        if self.imagen_default not in self.retired:
+            raise ValueError(
+                f"imagen_default {self.imagen_default!r} is not one of the retired models"
+            )
         return self
 
     def info(self, model: str) -> ModelInfo:
@@ -103,6 +122,7 @@ class PromptSettings(_Section):
 class ConversationSettings(_Section):
     who_can_refine: Literal["owner", "anyone"]
     max_history_turns: PositiveInt
+    history_budget_mb: PositiveFloat
 
 
 class UploadSettings(_Section):

@@ -43,3 +43,21 @@ class GenerationError(BotError):
         self.kind = kind
         self.retryable = retryable
         self.retry_after_s = retry_after_s
+
+
+class StorageError(BotError):
+    """The bot's database refused a write (a full disk, an I/O error). Reads still work."""
+
+    @classmethod
+    def full(cls) -> StorageError:
+        return cls(
+            "The bot's storage is full, so it cannot take new requests right now. Please tell "
+            "the bot's operator."
+        )
+
+    @classmethod
+    def failed(cls) -> StorageError:
+        return cls(
+            "The bot could not save your request (a problem with its storage). Try again in a "
+            "moment; if it keeps happening, tell the bot's operator."
+        )

@@ -1,10 +1,10 @@
-"""The generation core: plain inputs in, a result object out. No Discord.
+"""The generation core: one job request in, what Gemini made out. No Discord.
 
 `generate` sends one turn to a native Gemini image model through the SDK's chat (with the
 conversation's earlier turns as history) and returns what came back: final images, the
 model's text, token usage, and a `Block` when no usable image was produced. The user and
-model turns are returned exactly as sent and received, thought signatures included, so a
-conversation store can replay them byte for byte.
+model turns are returned exactly as sent and received, thought signatures included, so the
+store can replay them byte for byte. `generate_many` makes a job's side-by-side images.
 """
 
 from __future__ import annotations
@@ -18,28 +18,9 @@ from google.genai import types
 
 from bot import failures, images
 from bot.errors import GenerationError
-from bot.images import ImageInput
+from bot.jobs.records import JobRequest
+from bot.media import Media
 from bot.safety import Block, assess_response, reason_info
-
-IMAGE_MODALITIES = ("TEXT", "IMAGE")
-
-
-@dataclass(frozen=True)
-class GenerationRequest:
-    model: str
-    prompt: str
-    images: Sequence[ImageInput] = ()
-    aspect_ratio: str | None = None  # None: let the model choose
-    image_size: str | None = None  # None: the model's default
-    history: Sequence[types.Content] = ()  # earlier turns, oldest first
-    system_instruction: str | None = None
-    modalities: Sequence[str] = IMAGE_MODALITIES  # what the model may answer with
-
-
-@dataclass(frozen=True)
-class GeneratedImage:
-    data: bytes
-    mime_type: str
 
 
 @dataclass(frozen=True)
@@ -51,7 +32,7 @@ class Usage:
 
 @dataclass(frozen=True)
 class GenerationResult:
-    images: tuple[GeneratedImage, ...]
+    images: tuple[Media, ...]  # final images (interim "thought" images are left out)
     text: str
     usage: Usage
     block: Block | None
@@ -60,7 +41,6 @@ class GenerationResult:
     model_version: str | None = None
     response_id: str | None = None
     elapsed_s: float = field(default=0.0, compare=False)
-    filtered: tuple[str, ...] = ()  # Imagen: the raiFilteredReason of each withheld image
 
     @property
     def ok(self) -> bool:
@@ -68,32 +48,45 @@ class GenerationResult:
         return self.block is None
 
 
-def user_turn(request: GenerationRequest) -> types.Content:
+@dataclass(frozen=True)
+class CallInputs:
+    """What a job sends besides its request: images before the prompt, earlier turns."""
+
+    images: Sequence[Media] = ()
+    history: Sequence[types.Content] = ()
+
+
+def user_turn(prompt: str, inputs: Sequence[Media]) -> types.Content:
     """The user's turn: images first, then the instruction (Google's recommended order)."""
-    parts = [types.Part.from_bytes(data=i.data, mime_type=i.mime_type) for i in request.images]
-    parts.append(types.Part.from_text(text=request.prompt))
+    parts = [types.Part.from_bytes(data=i.data, mime_type=i.mime_type) for i in inputs]
+    parts.append(types.Part.from_text(text=prompt))
     return types.Content(role="user", parts=parts)
 
 
-def generate_config(request: GenerationRequest) -> types.GenerateContentConfig:
+def generate_config(request: JobRequest) -> types.GenerateContentConfig:
     image_config = None
     if request.aspect_ratio or request.image_size:
         image_config = types.ImageConfig(
             aspect_ratio=request.aspect_ratio or None, image_size=request.image_size or None
         )
+    thinking = None
+    if request.thinking_level:
+        thinking = types.ThinkingConfig(thinking_level=types.ThinkingLevel(request.thinking_level))
     return types.GenerateContentConfig(
-        response_modalities=list(request.modalities),
+        response_modalities=list(request.response_modalities),
         image_config=image_config,
+        thinking_config=thinking,
         candidate_count=1,
-        system_instruction=request.system_instruction or None,
     )
 
 
-async def generate(client: genai.Client, request: GenerationRequest) -> GenerationResult:
+async def generate(
+    client: genai.Client, request: JobRequest, inputs: CallInputs
+) -> GenerationResult:
     """Run one turn against Gemini. Raises GenerationError for failures a member can act on."""
-    turn = user_turn(request)
+    turn = user_turn(request.prompt, inputs.images)
     chat = client.aio.chats.create(
-        model=request.model, config=generate_config(request), history=list(request.history)
+        model=request.model, config=generate_config(request), history=list(inputs.history)
     )
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -102,6 +95,26 @@ async def generate(client: genai.Client, request: GenerationRequest) -> Generati
     except Exception as exc:
         raise failures.classify(exc, model=request.model) from exc
     return await _read_response(response, turn, elapsed_s=loop.time() - started)
+
+
+async def generate_many(
+    client: genai.Client, request: JobRequest, inputs: CallInputs
+) -> list[GenerationResult | GenerationError]:
+    """`request.count` calls side by side (Gemini image models make one image per call).
+    Each call's own failure comes back in its place; a bug still raises."""
+    if request.count == 1:
+        try:
+            return [await generate(client, request, inputs)]
+        except GenerationError as exc:
+            return [exc]
+    outcomes = await asyncio.gather(
+        *(generate(client, request, inputs) for _ in range(request.count)),
+        return_exceptions=True,
+    )
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException) and not isinstance(outcome, GenerationError):
+            raise outcome
+    return [o for o in outcomes if isinstance(o, GenerationResult | GenerationError)]
 
 
 async def _read_response(
@@ -123,9 +136,7 @@ async def _read_response(
             kind="empty_response",
         )
     final = [p.inline_data for p in parts if p.inline_data is not None and not p.thought]
-    generated = tuple(
-        GeneratedImage(blob.data, blob.mime_type or "image/png") for blob in final if blob.data
-    )
+    generated = tuple(Media.sniffed(blob.data, blob.mime_type) for blob in final if blob.data)
     await asyncio.to_thread(check_decodable, generated)
     if not generated and block is None:
         block = Block(stage="response", reason="NO_IMAGE", info=reason_info("response", "NO_IMAGE"))
@@ -148,7 +159,7 @@ async def _read_response(
     )
 
 
-def check_decodable(generated: Sequence[GeneratedImage]) -> None:
+def check_decodable(generated: Sequence[Media]) -> None:
     """Blocking: GenerationError unless every image opens (a corrupt answer is a failure)."""
     for image in generated:
         try:

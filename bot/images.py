@@ -1,38 +1,28 @@
-"""Image bytes in and out: validating uploads, tagging results, fitting upload limits.
+"""Image bytes in and out: validating uploads and fitting results to an upload limit.
 
-Everything here is BLOCKING (Pillow, zlib): call it through `asyncio.to_thread`, never on the
-event loop. No Discord imports.
+Everything here is BLOCKING (Pillow): call it through `asyncio.to_thread`, never on the
+event loop. No Discord imports. Results are posted exactly as the model made them; only one
+that is too large for the upload limit is re-encoded, once.
 """
 
 from __future__ import annotations
 
 import io
-import json
-import struct
-import zlib
+import warnings
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from bot.config import UploadSettings
 from bot.errors import InputError
+from bot.media import Media
 
 # Formats accepted from members. Everything is re-encoded before it reaches Gemini, which
 # takes PNG, JPEG and WEBP; GIF (first frame) and AVIF are converted. HEIC/HEIF would need a
 # Pillow plugin this bot does not install, so such files get a clear refusal.
 ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "AVIF")
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _JPEG_QUALITY = 90
-SOFTWARE = "gemini-imagine-bot"
-
-
-@dataclass(frozen=True)
-class ImageInput:
-    """An image ready to send to Gemini as an inlineData part."""
-
-    data: bytes
-    mime_type: str
 
 
 @dataclass(frozen=True)
@@ -46,16 +36,7 @@ class UploadLimits:
         return cls(settings.max_file_bytes, settings.max_edge_px, settings.max_pixels)
 
 
-@dataclass(frozen=True)
-class OutputImage:
-    """An image ready to post: bytes, the file extension and its mime type."""
-
-    data: bytes
-    extension: str
-    mime_type: str
-
-
-def normalize_upload(data: bytes, *, filename: str, limits: UploadLimits) -> ImageInput:
+def normalize_upload(data: bytes, *, filename: str, limits: UploadLimits) -> Media:
     """Validate an uploaded image by its content and re-encode it for Gemini.
 
     EXIF orientation is applied and all metadata (GPS included) is dropped; the image is
@@ -72,10 +53,23 @@ def normalize_upload(data: bytes, *, filename: str, limits: UploadLimits) -> Ima
             "and try again."
         )
     try:
-        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+        with warnings.catch_warnings():
+            # Pillow warns about, then refuses, images with absurd pixel counts; the limit
+            # below is far lower, so its warning adds nothing.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except UnidentifiedImageError:
         raise InputError(
             f"`{filename}` is not an image this bot can read. Use PNG, JPEG, WEBP, GIF or AVIF."
+        ) from None
+    except Image.DecompressionBombError:
+        raise InputError(
+            f"`{filename}` claims to be far larger than any photo; images can have at most "
+            f"{limits.max_pixels / 1e6:.0f} megapixels."
+        ) from None
+    except (OSError, ValueError, SyntaxError):
+        raise InputError(
+            f"`{filename}` could not be decoded: the file looks corrupt or truncated."
         ) from None
     width, height = image.size
     if width * height > limits.max_pixels:
@@ -91,7 +85,7 @@ def normalize_upload(data: bytes, *, filename: str, limits: UploadLimits) -> Ima
         ) from None
 
 
-def _reencode(image: Image.Image, max_edge: int) -> ImageInput:
+def _reencode(image: Image.Image, max_edge: int) -> Media:
     source_format = image.format
     resample = Image.Resampling.LANCZOS
     if source_format == "JPEG":
@@ -110,11 +104,11 @@ def _reencode(image: Image.Image, max_edge: int) -> ImageInput:
         if image.mode != mode:
             image = image.convert(mode)
         image.save(buffer, "PNG", compress_level=1)
-        return ImageInput(buffer.getvalue(), "image/png")
+        return Media(buffer.getvalue(), "image/png")
     if image.mode != "RGB":
         image = image.convert("RGB")
     image.save(buffer, "JPEG", quality=_JPEG_QUALITY)
-    return ImageInput(buffer.getvalue(), "image/jpeg")
+    return Media(buffer.getvalue(), "image/jpeg")
 
 
 def _draft_target(size: tuple[int, int], max_edge: int) -> tuple[int, int]:
@@ -149,60 +143,23 @@ def verify_image(data: bytes) -> None:
         raise ValueError(f"not a readable image: {exc}") from exc
 
 
-def tag_result(data: bytes, *, metadata: dict[str, str]) -> bytes:
-    """A verified model image as a PNG carrying `metadata` (prompt, model, job) as iTXt chunks.
+def fit_to_limit(image: Media, limit: int) -> Media:
+    """`image` as it is when it fits `limit` bytes, else one JPEG small enough to fit.
 
-    A PNG only gets its chunks inserted (no re-encode, which would cost ~100 ms per megapixel);
-    any other format is converted to PNG first.
+    Quality drops first, then the size, so the result looks as good as the limit allows.
     """
-    if not data.startswith(_PNG_SIGNATURE):
-        with Image.open(io.BytesIO(data)) as image:
-            buffer = io.BytesIO()
-            image.save(buffer, "PNG", compress_level=3)
-            data = buffer.getvalue()
-    return _insert_png_text(data, {"Software": SOFTWARE, **metadata})
-
-
-def _insert_png_text(png: bytes, text: dict[str, str]) -> bytes:
-    """Insert iTXt chunks right after IHDR (IHDR is always the first chunk: 8+4+4+13+4 bytes)."""
-    ihdr_end = len(_PNG_SIGNATURE) + 25
-    chunks = b"".join(_itxt_chunk(key, value) for key, value in text.items())
-    return png[:ihdr_end] + chunks + png[ihdr_end:]
-
-
-def _itxt_chunk(keyword: str, value: str) -> bytes:
-    # keyword NUL, compression flag 0, method 0, language tag "" NUL, translated keyword "" NUL
-    body = keyword.encode("latin-1")[:79] + b"\x00\x00\x00\x00\x00" + value.encode("utf-8")
-    head = b"iTXt" + body
-    return struct.pack(">I", len(body)) + head + struct.pack(">I", zlib.crc32(head))
-
-
-def read_png_text(png: bytes) -> dict[str, str]:
-    """The text metadata of a PNG (for tests and for people inspecting a result)."""
-    with Image.open(io.BytesIO(png)) as image:
-        image.load()
-        return {str(k): str(v) for k, v in getattr(image, "text", {}).items()}
-
-
-def fit_to_limit(png: bytes, limit: int) -> OutputImage:
-    """The PNG as is when it fits `limit` bytes, else a JPEG small enough to fit.
-
-    Quality drops first, then the size, so the result looks as good as the limit allows. The
-    PNG's text metadata travels in the JPEG comment, as JSON.
-    """
-    if len(png) <= limit:
-        return OutputImage(png, "png", "image/png")
-    with Image.open(io.BytesIO(png)) as source:
-        image = source.convert("RGB")
-        comment = json.dumps(dict(getattr(source, "text", {})), ensure_ascii=False)
+    if image.size <= limit:
+        return image
+    with Image.open(io.BytesIO(image.data)) as source:
+        picture = source.convert("RGB")
     for scale in (1.0, 0.75, 0.5, 0.35, 0.25):
-        scaled = image
+        scaled = picture
         if scale < 1.0:
-            size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
-            scaled = image.resize(size, Image.Resampling.LANCZOS)
+            size = (max(1, int(picture.width * scale)), max(1, int(picture.height * scale)))
+            scaled = picture.resize(size, Image.Resampling.LANCZOS)
         for quality in (92, 85, 75, 60):
             buffer = io.BytesIO()
-            scaled.save(buffer, "JPEG", quality=quality, optimize=True, comment=comment)
+            scaled.save(buffer, "JPEG", quality=quality, optimize=True)
             if buffer.tell() <= limit:
-                return OutputImage(buffer.getvalue(), "jpg", "image/jpeg")
+                return Media(buffer.getvalue(), "image/jpeg")
     raise ValueError(f"cannot fit the image into {limit} bytes")

@@ -1,4 +1,8 @@
-"""The message menu command "Edit with Gemini": edit the pictures of any message."""
+"""The message menu command "Edit with Gemini": edit the pictures of any message.
+
+The form's custom_id names the message, so a form opened before a restart still works; the
+job starts when the form is sent, on the form's own response.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.records import Job, JobRequest, JobState, new_job_id
-from bot.ui.modals import TextModal
-from bot.ui.replies import answer_privately
-from bot.ui.uploads import image_attachments
-from bot.ui.views import Action
+from bot.discord_ui.attachments import image_attachments, uploads_of
+from bot.discord_ui.components import EDIT_MENU_MODAL_ID, TextModal, submitted_text
+from bot.discord_ui.replies import answer_privately, report_exception
+from bot.errors import BotError, InputError
+from bot.jobs.intake import NewJob
+from bot.jobs.records import JobRequest, new_job_id
 
 if TYPE_CHECKING:
-    from bot.app import ImagineBot
+    from bot.discord_ui.app import ImagineBot
 
 EDIT_MENU_NAME = "Edit with Gemini"
 
@@ -37,7 +42,7 @@ class EditMenu(commands.Cog):
     async def edit_with_gemini(
         self, interaction: discord.Interaction, message: discord.Message
     ) -> None:
-        """Message menu: ask what to change, then edit the message's images (see JobActions)."""
+        """Message menu: ask what to change, then edit the message's images."""
         if not image_attachments(message):
             await answer_privately(
                 interaction,
@@ -45,30 +50,62 @@ class EditMenu(commands.Cog):
                 "picture in it.",
             )
             return
-        job = Job(
-            id=new_job_id(),
-            kind="edit",
-            user_id=interaction.user.id,
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id or message.channel.id,
-            state=JobState.PENDING,
-            request=JobRequest(
-                prompt="",
-                model=self.bot.settings.models.default,
-                source_message=(message.channel.id, message.id),
-            ),
-        )
-        await self.bot.store.add_job(job)
         await interaction.response.send_modal(
             TextModal(
-                action=Action.START,
-                job_id=job.id,
+                custom_id=f"editmsg:{message.channel.id}:{message.id}",
                 title="Edit with Gemini",
                 label="What should change?",
                 placeholder="e.g. make it a watercolor, remove the background",
                 max_length=self.bot.settings.prompts.max_chars,
             )
         )
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        data: dict[str, object] = dict(interaction.data or {})
+        match = EDIT_MENU_MODAL_ID.fullmatch(str(data.get("custom_id", "")))
+        if match is None:
+            return
+        try:
+            await self._start(
+                interaction, int(match["channel"]), int(match["message"]), submitted_text(data)
+            )
+        except Exception as exc:
+            await report_exception(interaction, exc, "the Edit with Gemini form")
+
+    async def _start(
+        self, interaction: discord.Interaction, channel_id: int, message_id: int, text: str | None
+    ) -> None:
+        prompt = (text or "").strip()
+        if not prompt:
+            raise InputError("The text was empty, so nothing changed.")
+        callback = await interaction.response.defer(thinking=True)
+        channel = self.bot.get_partial_messageable(channel_id, guild_id=interaction.guild_id)
+        try:
+            message = await channel.fetch_message(message_id)
+        except discord.NotFound:
+            raise InputError(
+                "The message with the image was deleted, so there is nothing to edit."
+            ) from None
+        jobs = self.bot.jobs
+        job_id = new_job_id()
+        jobs.display.bind(job_id, interaction)
+        new = NewJob(
+            request=JobRequest(prompt=prompt, model=self.bot.settings.models.default),
+            kind="edit",
+            user_id=interaction.user.id,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id or channel_id,
+            message_id=callback.message_id if callback else None,
+            job_id=job_id,
+        )
+        try:
+            await jobs.intake.submit(new, uploads_of(image_attachments(message)))
+        except BotError:
+            jobs.display.release(job_id)
+            raise
 
 
 async def setup(bot: ImagineBot) -> None:

@@ -12,10 +12,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.ui.replies import answer_privately, report_exception
+from bot.discord_ui.replies import answer_privately, report_exception
 
 if TYPE_CHECKING:
-    from bot.app import ImagineBot
+    from bot.discord_ui.app import ImagineBot
 
 
 def explain(error: app_commands.AppCommandError) -> str | None:

@@ -1,8 +1,8 @@
 """One slash command per workflow file (`/imagine`, `/edit`, `/logo`, ...).
 
 A command's options are the workflow's form fields; running it compiles the workflow with the
-member's answers and starts the job, or first shows a briefing when the workflow asks for one
-(`autoRun: false`).
+member's answers and hands the job to the pipeline, which shows it on the command's own
+response (or first a briefing, when the workflow asks for one: `autoRun: false`).
 """
 
 from __future__ import annotations
@@ -12,14 +12,16 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
-from bot.errors import InputError
-from bot.ui.commands import Handler, build_command
-from bot.ui.launch import LaunchRequest, launch
-from bot.ui.replies import answer_privately
+from bot.discord_ui.attachments import uploads_of
+from bot.discord_ui.commands import Handler, build_command
+from bot.discord_ui.replies import answer_privately
+from bot.errors import BotError
+from bot.jobs.intake import NewJob
+from bot.jobs.records import new_job_id
 from bot.workflows.engine import command_spec, compile_run
 
 if TYPE_CHECKING:
-    from bot.app import ImagineBot
+    from bot.discord_ui.app import ImagineBot
     from bot.workflows.workflow import Workflow
 
 
@@ -51,16 +53,28 @@ class Workflows(commands.Cog):
     ) -> None:
         try:
             run = compile_run(workflow, values)
-        except InputError as exc:
+        except BotError as exc:
             await answer_privately(interaction, exc.user_message)
             return
-        request = LaunchRequest(
-            run.job_request(),
-            attachments=[values[name] for name in run.image_options],
+        callback = await interaction.response.defer(thinking=True)
+        jobs = self.bot.jobs
+        job_id = new_job_id()
+        jobs.display.bind(job_id, interaction)
+        new = NewJob(
+            request=run.job_request(),
             kind=run.command,
+            user_id=interaction.user.id,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id or 0,
+            message_id=callback.message_id if callback else None,
             confirm=not run.auto_run,
+            job_id=job_id,
         )
-        await launch(self.bot, interaction, request)
+        try:
+            await jobs.intake.submit(new, uploads_of([values[n] for n in run.image_options]))
+        except BotError as exc:
+            jobs.display.release(job_id)
+            await answer_privately(interaction, exc.user_message)
 
 
 async def setup(bot: ImagineBot) -> None:

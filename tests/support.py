@@ -9,13 +9,16 @@ from typing import Any
 
 from bot.config import EXAMPLE_CONFIG, Settings, load_settings
 
-# Tasks discord.py runs per event, command, component interaction or modal.
+# Tasks discord.py runs per event, command, component interaction or modal, and the bot's
+# own per-job tasks (running a job, showing its place in line).
 HANDLER_TASKS = (
     "discord.py: ",
     "CommandTree-invoker",
     "discord-ui-view-dispatch",
     "discord-ui-dynamic-item",
     "discord-ui-modal",
+    "job ",
+    "show ",
 )
 
 
@@ -55,9 +58,11 @@ def settings_against(
 
 
 async def settle(timeout: float = 10) -> None:
-    """Wait until no event, command or component handler of any bot is still running."""
+    """Wait until no event, command or component handler of any bot, and no job, is still
+    running (quiet twice in a row: a finished job may let a queued one start)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    quiet = 0
     while True:
         busy = [
             task
@@ -65,7 +70,12 @@ async def settle(timeout: float = 10) -> None:
             if task is not asyncio.current_task() and task.get_name().startswith(HANDLER_TASKS)
         ]
         if not busy:
-            return
+            quiet += 1
+            if quiet == 2:
+                return
+            await asyncio.sleep(0.02)
+            continue
+        quiet = 0
         if loop.time() > deadline:
             raise AssertionError(f"handlers still running after {timeout}s: {busy}")
         await asyncio.wait(busy, timeout=deadline - loop.time())

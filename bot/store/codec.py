@@ -8,51 +8,45 @@ thought signatures and `thought` parts included.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 
 from google.genai import types
 
-
-@dataclass(frozen=True)
-class ImageBlob:
-    sha256: str
-    mime_type: str
-    data: bytes
-
-    @classmethod
-    def of(cls, data: bytes, mime_type: str) -> ImageBlob:
-        return cls(sha256_hex(data), mime_type, data)
+from bot.media import Media
 
 
 @dataclass(frozen=True)
 class DehydratedContent:
     json: str  # the Content without inline image bytes
     image_refs: str  # JSON object: part index -> sha256 hex
-    images: tuple[ImageBlob, ...]
+    images: tuple[Media, ...]
 
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    @property
+    def image_bytes(self) -> int:
+        return sum(image.size for image in self.images)
 
 
 def dehydrate(content: types.Content) -> DehydratedContent:
-    stripped = content.model_copy(deep=True)
     refs: dict[str, str] = {}
-    blobs: list[ImageBlob] = []
-    for index, part in enumerate(stripped.parts or []):
+    media: list[Media] = []
+    parts = []
+    for index, part in enumerate(content.parts or []):
         blob = part.inline_data
         if blob is None or blob.data is None:
+            parts.append(part)
             continue
-        digest = sha256_hex(blob.data)
-        refs[str(index)] = digest
-        blobs.append(ImageBlob(digest, blob.mime_type or "application/octet-stream", blob.data))
-        blob.data = None
+        image = Media(blob.data, blob.mime_type or "application/octet-stream")
+        refs[str(index)] = image.sha256
+        media.append(image)
+        # A shallow copy without the bytes: the turn is stored without copying the image.
+        stripped = blob.model_copy(update={"data": None})
+        parts.append(part.model_copy(update={"inline_data": stripped}))
+    stored = content.model_copy(update={"parts": parts})
     return DehydratedContent(
-        json=stripped.model_dump_json(exclude_none=True),
+        json=stored.model_dump_json(exclude_none=True),
         image_refs=json.dumps(refs),
-        images=tuple(blobs),
+        images=tuple(media),
     )
 
 
@@ -69,7 +63,3 @@ def rehydrate(content_json: str, image_refs: str, images: dict[str, bytes]) -> t
         assert blob is not None, "a referenced part always has inline_data"
         blob.data = images[digest]
     return content
-
-
-def count_images(content: types.Content) -> int:
-    return sum(1 for part in content.parts or [] if part.inline_data is not None)

@@ -84,4 +84,93 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE jobs ADD COLUMN outputs TEXT NOT NULL DEFAULT '[]';
     """,
+    # 4: the job pipeline. The queue lives here (seq, lane: claimed with compare-and-set, so
+    # it survives restarts and can be shared by several processes); outcomes are stored
+    # before they are posted (shown_at); a conversation is a chain of jobs (parent_job, the
+    # head_job of the conversation) whose exchanges are kept per job (job_turns), which makes
+    # undo and branches exact. Imagen-era requests become Gemini ones; blocked turns, never
+    # sent again, are dropped.
+    """
+    ALTER TABLE jobs ADD COLUMN reply_to INTEGER;
+    ALTER TABLE jobs ADD COLUMN home_channel_id INTEGER;
+    ALTER TABLE jobs ADD COLUMN chosen INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN parent_job TEXT;
+    ALTER TABLE jobs ADD COLUMN seq INTEGER;
+    ALTER TABLE jobs ADD COLUMN lane TEXT;
+    ALTER TABLE jobs ADD COLUMN dedupe TEXT;
+    ALTER TABLE jobs ADD COLUMN shown_at REAL;
+    ALTER TABLE jobs ADD COLUMN report TEXT;
+    UPDATE jobs SET state = 'delivered' WHERE state = 'succeeded';
+    UPDATE jobs SET shown_at = COALESCE(finished_at, created_at)
+        WHERE state NOT IN ('pending', 'queued', 'running');
+    UPDATE jobs SET home_channel_id = (SELECT c.channel_id FROM conversations c
+        WHERE c.thread_id = jobs.thread_id) WHERE thread_id IS NOT NULL;
+    UPDATE jobs SET seq = rowid, lane = CASE WHEN thread_id IS NULL THEN NULL
+        ELSE 'thread:' || thread_id END WHERE state IN ('queued', 'running');
+    UPDATE jobs SET request = json_remove(
+        json_set(request, '$.count', COALESCE(json_extract(request, '$.number_of_images'), 1)),
+        '$.provider', '$.number_of_images', '$.person_generation', '$.negative_prompt');
+    CREATE TABLE job_turns (
+        id          INTEGER PRIMARY KEY,
+        job_id      TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        candidate   INTEGER NOT NULL DEFAULT 0,
+        role        TEXT NOT NULL CHECK (role IN ('user', 'model')),
+        content     TEXT NOT NULL,
+        image_refs  TEXT NOT NULL,
+        image_count INTEGER NOT NULL,
+        image_bytes INTEGER NOT NULL,
+        created_at  REAL NOT NULL
+    );
+    CREATE INDEX job_turns_by_job ON job_turns(job_id, candidate, id);
+    CREATE TABLE job_turn_images (
+        turn_id INTEGER NOT NULL REFERENCES job_turns(id) ON DELETE CASCADE,
+        sha256  TEXT NOT NULL REFERENCES images(sha256),
+        PRIMARY KEY (turn_id, sha256)
+    ) WITHOUT ROWID;
+    CREATE INDEX job_turn_images_by_image ON job_turn_images(sha256);
+    INSERT INTO job_turns (id, job_id, role, content, image_refs, image_count, image_bytes,
+                           created_at)
+        SELECT t.id, t.job_id, t.role, t.content, t.image_refs, t.image_count,
+               COALESCE((SELECT SUM(i.size) FROM turn_images ti JOIN images i
+                         ON i.sha256 = ti.sha256 WHERE ti.turn_id = t.id), 0),
+               t.created_at
+        FROM turns t
+        WHERE t.blocked = 0 AND EXISTS (SELECT 1 FROM jobs j WHERE j.id = t.job_id);
+    INSERT INTO job_turn_images (turn_id, sha256)
+        SELECT turn_id, sha256 FROM turn_images WHERE turn_id IN (SELECT id FROM job_turns);
+    WITH exchanges AS (
+        SELECT thread_id, job_id, MIN(id) AS first_turn FROM turns WHERE blocked = 0
+        GROUP BY thread_id, job_id
+        HAVING SUM(role = 'user') > 0 AND SUM(role = 'model') > 0
+    ), chained AS (
+        SELECT job_id, LAG(job_id) OVER (PARTITION BY thread_id ORDER BY first_turn) AS parent
+        FROM exchanges
+    )
+    UPDATE jobs SET parent_job = (SELECT parent FROM chained WHERE chained.job_id = jobs.id)
+        WHERE id IN (SELECT job_id FROM chained);
+    ALTER TABLE conversations ADD COLUMN head_job TEXT;
+    UPDATE conversations SET head_job = COALESCE(
+        (SELECT t.job_id FROM turns t WHERE t.thread_id = conversations.thread_id
+            AND t.blocked = 0 AND t.role = 'model' ORDER BY t.id DESC LIMIT 1),
+        (SELECT j.id FROM jobs j WHERE j.thread_id = conversations.thread_id
+            AND j.result_image = conversations.last_image ORDER BY j.created_at DESC LIMIT 1),
+        (SELECT j.id FROM jobs j, json_each(j.outputs) e WHERE j.thread_id =
+            conversations.thread_id AND e.value = conversations.last_image
+            ORDER BY j.created_at DESC LIMIT 1));
+    UPDATE jobs SET chosen = COALESCE((SELECT CAST(e.key AS INTEGER)
+        FROM conversations c, json_each(jobs.outputs) e
+        WHERE c.head_job = jobs.id AND e.value = c.last_image), 0);
+    DROP TABLE turn_images;
+    DROP TABLE turns;
+    DROP INDEX jobs_unfinished;
+    CREATE INDEX jobs_waiting ON jobs(seq) WHERE state = 'queued';
+    CREATE INDEX jobs_running ON jobs(user_id) WHERE state = 'running';
+    CREATE INDEX jobs_by_lane ON jobs(lane, seq) WHERE state IN ('queued', 'running');
+    CREATE UNIQUE INDEX jobs_dedupe ON jobs(dedupe)
+        WHERE dedupe IS NOT NULL AND state IN ('queued', 'running');
+    CREATE INDEX jobs_unshown ON jobs(finished_at)
+        WHERE shown_at IS NULL AND state NOT IN ('pending', 'queued', 'running');
+    CREATE INDEX jobs_by_thread ON jobs(thread_id) WHERE thread_id IS NOT NULL;
+    CREATE INDEX jobs_by_parent ON jobs(parent_job) WHERE parent_job IS NOT NULL;
+    """,
 )

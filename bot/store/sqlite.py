@@ -2,42 +2,63 @@
 
 One connection, WAL mode, a busy timeout. One asyncio lock serialises transactions on the
 shared connection, so a transaction never interleaves with another coroutine's statements
-and readers never see half-written state.
+and readers never see half-written state. A transaction that fails, its COMMIT included, is
+rolled back, so one full disk never leaves the connection stuck inside a transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 from google.genai import types
 
-from bot.records import Conversation, Job, JobRequest, JobState, StoredImage
-from bot.store.base import CleanupReport, HistoryLimits
-from bot.store.codec import DehydratedContent, ImageBlob, dehydrate, rehydrate
+from bot.errors import StorageError
+from bot.jobs.records import Conversation, Job, JobRequest, JobState, Report
+from bot.jobs.states import check_transition
+from bot.media import Media
+from bot.store.base import (
+    CleanupReport,
+    DuplicateJobError,
+    HistoryLimits,
+    JobChanges,
+    Outcome,
+    QueuePlace,
+)
+from bot.store.codec import DehydratedContent, dehydrate, rehydrate
 from bot.store.migrations import MIGRATIONS
 
+log = logging.getLogger(__name__)
+
 _JOB_COLUMNS = (
-    "id, kind, state, user_id, guild_id, channel_id, thread_id, message_id, request, "
-    "error_kind, error_message, cost_usd, result_image, outputs, created_at, started_at, "
-    "finished_at"
+    "id, kind, state, user_id, guild_id, channel_id, thread_id, message_id, reply_to, "
+    "home_channel_id, request, "
+    "error_kind, error_message, cost_usd, outputs, chosen, parent_job, seq, lane, dedupe, "
+    "created_at, started_at, finished_at, shown_at, report"
 )
+_JOB_COLUMN_COUNT = _JOB_COLUMNS.count(",") + 1
 _CONVERSATION_COLUMNS = (
     "thread_id, guild_id, channel_id, owner_id, workflow, model, aspect_ratio, image_size, "
-    "last_image, created_at, updated_at"
+    "head_job, created_at, updated_at"
 )
+_ACTIVE = "('queued', 'running')"
+_DELETE_BATCH = 500
+_STORAGE_LOG_INTERVAL_S = 300.0
 
 
 class SQLiteStore:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
         self._lock = asyncio.Lock()
+        self._last_storage_log = -_STORAGE_LOG_INTERVAL_S
 
     @classmethod
     async def open(cls, path: Path | str) -> SQLiteStore:
@@ -65,9 +86,8 @@ class SQLiteStore:
         await self._db.close()
 
     async def schema_version(self) -> int:
-        async with self._db.execute("PRAGMA user_version") as cursor:
-            row = await cursor.fetchone()
-        return int(row[0]) if row else 0
+        rows = await self._fetchall("PRAGMA user_version")
+        return int(rows[0][0]) if rows else 0
 
     async def _migrate(self) -> None:
         current = await self.schema_version()
@@ -83,10 +103,25 @@ class SQLiteStore:
             await self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
-            except BaseException:
-                await self._db.execute("ROLLBACK")
+                await self._db.execute("COMMIT")
+            except BaseException as exc:
+                # Also after a failed COMMIT, which can leave the transaction open.
+                with suppress(sqlite3.Error):
+                    await self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) and not (
+                    isinstance(exc, sqlite3.IntegrityError)
+                ):
+                    raise self._storage_error(exc) from exc
                 raise
-            await self._db.execute("COMMIT")
+
+    def _storage_error(self, exc: sqlite3.Error) -> StorageError:
+        full = "full" in str(exc).lower()
+        now = time.monotonic()
+        if now - self._last_storage_log >= _STORAGE_LOG_INTERVAL_S:
+            self._last_storage_log = now
+            what = "the disk (or database) is full" if full else f"a storage error ({exc})"
+            log.error("cannot write to the database: %s; reads still work", what)
+        return StorageError.full() if full else StorageError.failed()
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
         async with self._lock:
@@ -94,41 +129,204 @@ class SQLiteStore:
 
     # Jobs -------------------------------------------------------------------------------
 
-    async def add_job(self, job: Job, inputs: Sequence[ImageBlob] = ()) -> None:
-        async with self._transaction() as db:
-            await _insert_images(db, inputs)
-            # A pending job (a briefing, a form) is accepted by adding it again: an upsert.
-            await db.execute(
-                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({_marks(17)}) "
-                "ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
-                "request = excluded.request, message_id = excluded.message_id, "
-                "thread_id = excluded.thread_id",
-                _job_row(job),
-            )
-            await _link_job_images(db, job.id, inputs)
-
-    async def save_job(self, job: Job, outputs: Sequence[ImageBlob] = ()) -> None:
-        async with self._transaction() as db:
-            await _insert_images(db, outputs)
-            await _link_job_images(db, job.id, outputs)
-            await _update_job(db, job)
+    async def add_job(self, job: Job, inputs: Sequence[Media] = ()) -> Job:
+        try:
+            async with self._transaction() as db:
+                await _insert_images(db, inputs)
+                if job.state is JobState.QUEUED:
+                    job.seq = await _next_seq(db)
+                await db.execute(
+                    f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({_marks(_JOB_COLUMN_COUNT)})",
+                    _job_row(job),
+                )
+                await _link_job_images(db, job.id, (image.sha256 for image in inputs))
+        except sqlite3.IntegrityError as exc:
+            if job.dedupe and "jobs.dedupe" in str(exc):
+                raise DuplicateJobError(job.dedupe) from None
+            raise
+        return job
 
     async def get_job(self, job_id: str) -> Job | None:
         rows = await self._fetchall(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
         return _job_from_row(rows[0]) if rows else None
 
-    async def unfinished_jobs(self) -> list[Job]:
+    async def transition(
+        self,
+        job_id: str,
+        sources: Iterable[JobState],
+        target: JobState,
+        changes: JobChanges | None = None,
+    ) -> Job | None:
+        sources = tuple(sources)
+        check_transition(sources, target)
+        changes = changes or JobChanges()
+        now = time.time()
+        sets: dict[str, Any] = {"state": target.value}
+        if target is JobState.QUEUED:
+            sets.update(started_at=None, finished_at=None, shown_at=None, error_kind=None)
+            sets.update(error_message=None, cost_usd=0.0, report=None)
+        elif target is not JobState.RUNNING:
+            sets["finished_at"] = now
+        if changes.request is not None:
+            sets["request"] = changes.request.model_dump_json()
+        if changes.message_id is not None:
+            sets["message_id"] = changes.message_id
+        if changes.error_kind is not None:
+            sets.update(error_kind=changes.error_kind, error_message=changes.error_message)
+        if changes.report is not None:
+            sets["report"] = changes.report.model_dump_json()
+        marks = ", ".join(f"{column} = ?" for column in sets)
+        states = _marks(len(sources))
+        async with self._transaction() as db:
+            if target is JobState.QUEUED:
+                sets["seq"] = await _next_seq(db)
+                marks += ", seq = ?"
+            cursor = await db.execute(
+                f"UPDATE jobs SET {marks} WHERE id = ? AND state IN ({states})",
+                (*sets.values(), job_id, *(s.value for s in sources)),
+            )
+            if cursor.rowcount != 1:
+                return None
+            rows = await _rows(db, f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+        return _job_from_row(rows[0])
+
+    async def claim_next(self, *, max_running: int, max_per_user: int) -> Job | None:
+        async with self._transaction() as db:
+            running = await _rows(db, "SELECT COUNT(*) FROM jobs WHERE state = 'running'", ())
+            if running[0][0] >= max_running:
+                return None
+            rows = await _rows(
+                db,
+                f"SELECT {_JOB_COLUMNS} FROM jobs j WHERE j.state = 'queued' "
+                "AND (SELECT COUNT(*) FROM jobs r WHERE r.state = 'running' "
+                "     AND r.user_id = j.user_id) < ? "
+                "AND (j.lane IS NULL OR NOT EXISTS (SELECT 1 FROM jobs e WHERE e.lane = j.lane "
+                f"     AND e.state IN {_ACTIVE} AND e.seq < j.seq)) "
+                "ORDER BY j.seq LIMIT 1",
+                (max_per_user,),
+            )
+            if not rows:
+                return None
+            job = _job_from_row(rows[0])
+            job.state, job.started_at = JobState.RUNNING, time.time()
+            await db.execute(
+                "UPDATE jobs SET state = 'running', started_at = ? WHERE id = ? "
+                "AND state = 'queued'",
+                (job.started_at, job.id),
+            )
+        return job
+
+    async def queue(self) -> list[QueuePlace]:
+        columns = ", ".join(f"j.{column}" for column in _JOB_COLUMNS.split(", "))
         rows = await self._fetchall(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state IN ('queued', 'running') "
-            "ORDER BY created_at"
+            f"SELECT {columns}, EXISTS (SELECT 1 FROM jobs e WHERE e.lane = j.lane "
+            f"AND e.state IN {_ACTIVE} AND e.seq < j.seq) "
+            "FROM jobs j WHERE j.state = 'queued' ORDER BY j.seq"
+        )
+        return [
+            QueuePlace(_job_from_row(row[:-1]), ahead, bool(row[-1]))
+            for ahead, row in enumerate(rows)
+        ]
+
+    async def finish(self, job_id: str, outcome: Outcome) -> Job | None:
+        check_transition([JobState.RUNNING], outcome.state)
+        turns = [
+            (exchange.candidate, role, dehydrate(content))
+            for exchange in outcome.exchanges
+            for role, content in (("user", exchange.user), ("model", exchange.model))
+        ]
+        outputs = [image.sha256 for image in outcome.outputs]
+        now = time.time()
+        async with self._transaction() as db:
+            state = await _rows(db, "SELECT state FROM jobs WHERE id = ?", (job_id,))
+            if not state or state[0][0] != JobState.RUNNING.value:
+                return None
+            await _insert_images(
+                db, [*outcome.outputs, *(image for _, _, turn in turns for image in turn.images)]
+            )
+            await db.execute(
+                "UPDATE jobs SET state = ?, parent_job = ?, outputs = ?, chosen = 0, "
+                "cost_usd = ?, error_kind = ?, error_message = ?, finished_at = ?, "
+                "result_image = ?, report = ? WHERE id = ?",
+                (
+                    outcome.state.value,
+                    outcome.parent_job,
+                    json.dumps(outputs),
+                    outcome.cost_usd,
+                    outcome.error_kind,
+                    outcome.error_message,
+                    now,
+                    outputs[0] if outputs else None,
+                    outcome.report.model_dump_json() if outcome.report else None,
+                    job_id,
+                ),
+            )
+            await _link_job_images(db, job_id, outputs)
+            for candidate, role, turn in turns:
+                await _insert_turn(db, job_id, candidate, role, turn, now)
+            rows = await _rows(db, f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+            job = _job_from_row(rows[0])
+            if job.state is JobState.DELIVERED and job.thread_id is not None:
+                await _move_head(db, job.thread_id, job.id, job.result_image, now)
+        return job
+
+    async def mark_shown(self, job_id: str, message_id: int, channel_id: int) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE jobs SET shown_at = ?, message_id = ?, channel_id = ? WHERE id = ?",
+                (time.time(), message_id, channel_id, job_id),
+            )
+
+    async def set_message(self, job_id: str, message_id: int, channel_id: int) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE jobs SET message_id = ?, channel_id = ? WHERE id = ?",
+                (message_id, channel_id, job_id),
+            )
+
+    async def jobs_in(self, states: Iterable[JobState]) -> list[Job]:
+        values = [state.value for state in states]
+        rows = await self._fetchall(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state IN ({_marks(len(values))}) "
+            "ORDER BY COALESCE(seq, 0), created_at",
+            values,
         )
         return [_job_from_row(row) for row in rows]
 
-    async def get_image(self, sha256: str) -> StoredImage | None:
+    async def unshown_jobs(self) -> list[Job]:
         rows = await self._fetchall(
-            "SELECT sha256, mime_type, data FROM images WHERE sha256 = ?", (sha256,)
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE shown_at IS NULL "
+            "AND state NOT IN ('pending', 'queued', 'running') ORDER BY finished_at"
         )
-        return StoredImage(rows[0][0], rows[0][1], bytes(rows[0][2])) if rows else None
+        return [_job_from_row(row) for row in rows]
+
+    async def revise_pending(self, job_id: str, request: JobRequest) -> Job | None:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE jobs SET request = ? WHERE id = ? AND state = 'pending'",
+                (request.model_dump_json(), job_id),
+            )
+            if cursor.rowcount != 1:
+                return None
+            rows = await _rows(db, f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+        return _job_from_row(rows[0])
+
+    # Images -----------------------------------------------------------------------------
+
+    async def get_image(self, sha256: str) -> Media | None:
+        found = await self.get_images([sha256])
+        return found[0] if found else None
+
+    async def get_images(self, digests: Sequence[str]) -> list[Media]:
+        if not digests:
+            return []
+        unique = list(dict.fromkeys(digests))
+        rows = await self._fetchall(
+            f"SELECT sha256, mime_type, data FROM images WHERE sha256 IN ({_marks(len(unique))})",
+            unique,
+        )
+        found = {row[0]: Media(bytes(row[2]), row[1]) for row in rows}
+        return [found[digest] for digest in digests if digest in found]
 
     # Conversations ----------------------------------------------------------------------
 
@@ -138,71 +336,87 @@ class SQLiteStore:
         )
         return Conversation(*rows[0]) if rows else None
 
-    async def record_turn(
-        self,
-        conversation: Conversation,
-        job: Job,
-        user: types.Content,
-        model: types.Content | None,
-        *,
-        blocked: bool,
-        outputs: Sequence[ImageBlob] = (),
-    ) -> None:
-        turns = [("user", dehydrate(user))]
-        if model is not None:
-            turns.append(("model", dehydrate(model)))
+    async def open_conversation(self, conversation: Conversation, job_id: str) -> None:
         now = time.time()
         async with self._transaction() as db:
-            await _insert_images(
-                db, [*outputs, *(blob for _, turn in turns for blob in turn.images)]
-            )
-            await _link_job_images(db, job.id, outputs)
             await db.execute(
-                f"INSERT INTO conversations ({_CONVERSATION_COLUMNS}) VALUES ({_marks(11)}) "
-                "ON CONFLICT (thread_id) DO UPDATE SET model = excluded.model, "
-                "aspect_ratio = excluded.aspect_ratio, image_size = excluded.image_size, "
-                "last_image = COALESCE(excluded.last_image, last_image), "
-                "updated_at = excluded.updated_at",
-                _conversation_row(conversation, updated_at=now),
+                f"INSERT INTO conversations ({_CONVERSATION_COLUMNS}, last_image) "
+                f"SELECT {_marks(11)}, result_image FROM jobs WHERE id = ?",
+                (*_conversation_row(conversation, head_job=job_id, updated_at=now), job_id),
             )
-            for role, turn in turns:
-                await _insert_turn(db, conversation.thread_id, job.id, role, turn, blocked, now)
-            await _update_job(db, job)
+            await db.execute(
+                "UPDATE jobs SET thread_id = ? WHERE id = ?", (conversation.thread_id, job_id)
+            )
 
-    async def set_current_image(self, thread_id: int, sha256: str) -> None:
+    async def set_head(self, thread_id: int, job_id: str, chosen: int) -> None:
+        now = time.time()
         async with self._transaction() as db:
+            rows = await _rows(db, "SELECT outputs FROM jobs WHERE id = ?", (job_id,))
+            outputs = json.loads(rows[0][0]) if rows else []
+            if not 0 <= chosen < len(outputs):
+                raise ValueError(f"job {job_id} has no image {chosen + 1}")
             await db.execute(
-                "UPDATE conversations SET last_image = ?, updated_at = ? WHERE thread_id = ?",
-                (sha256, time.time(), thread_id),
+                "UPDATE jobs SET chosen = ?, result_image = ? WHERE id = ?",
+                (chosen, outputs[chosen], job_id),
             )
+            await _move_head(db, thread_id, job_id, outputs[chosen], now)
 
-    async def history(
-        self, thread_id: int, limits: HistoryLimits, *, before_job: str | None = None
-    ) -> list[types.Content]:
+    async def history(self, head_job: str, limits: HistoryLimits) -> list[types.Content]:
         async with self._lock:
-            rows = await _recent_turns(self._db, thread_id, limits.max_turns, before_job)
-            chosen = _within_image_budget(_exchanges(rows), limits.max_images)
+            rows = await _rows(
+                self._db,
+                "WITH RECURSIVE chain(id, parent, chosen, depth) AS ("
+                "  SELECT id, parent_job, chosen, 0 FROM jobs WHERE id = ? "
+                "  UNION ALL SELECT j.id, j.parent_job, j.chosen, c.depth + 1 "
+                "  FROM jobs j JOIN chain c ON j.id = c.parent WHERE c.depth < ?) "
+                "SELECT c.depth, t.role, t.content, t.image_refs, t.image_count, t.image_bytes "
+                "FROM chain c JOIN job_turns t ON t.job_id = c.id AND t.candidate = c.chosen "
+                "ORDER BY c.depth, t.id",
+                (head_job, limits.max_turns - 1),
+            )
+            chosen = _within_budget(_exchanges(rows), limits)
             digests = {d for row in chosen for d in json.loads(row["image_refs"]).values()}
             images = await _image_bytes(self._db, digests)
         return [rehydrate(row["content"], row["image_refs"], images) for row in chosen]
 
     async def delete_older_than(self, cutoff: float) -> CleanupReport:
-        async with self._transaction() as db:
-            conversations = await db.execute(
-                "DELETE FROM conversations WHERE updated_at < ?", (cutoff,)
-            )
-            jobs = await db.execute(
-                "DELETE FROM jobs WHERE created_at < ? AND state NOT IN ('queued', 'running')",
-                (cutoff,),
-            )
-            images = await db.execute(
-                "DELETE FROM images WHERE "
-                "NOT EXISTS (SELECT 1 FROM turn_images t WHERE t.sha256 = images.sha256) AND "
-                "NOT EXISTS (SELECT 1 FROM job_images j WHERE j.sha256 = images.sha256) AND "
-                "NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.result_image = images.sha256) AND "
-                "NOT EXISTS (SELECT 1 FROM conversations c WHERE c.last_image = images.sha256)"
-            )
-        return CleanupReport(conversations.rowcount, jobs.rowcount, images.rowcount)
+        conversations = await self._delete_in_batches(
+            "DELETE FROM conversations WHERE thread_id IN (SELECT thread_id FROM conversations "
+            "WHERE updated_at < ? LIMIT ?)",
+            cutoff,
+        )
+        # Finished jobs no live conversation needs; a job others continued from goes after
+        # them (leaves first), so a chain is never cut in the middle.
+        jobs = await self._delete_in_batches(
+            "DELETE FROM jobs WHERE id IN (SELECT j.id FROM jobs j WHERE j.created_at < ? "
+            f"AND j.state NOT IN {_ACTIVE} "
+            "AND (j.thread_id IS NULL OR NOT EXISTS "
+            "     (SELECT 1 FROM conversations c WHERE c.thread_id = j.thread_id)) "
+            "AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.parent_job = j.id) LIMIT ?)",
+            cutoff,
+        )
+        images = await self._delete_in_batches(
+            "DELETE FROM images WHERE sha256 IN (SELECT i.sha256 FROM images i "
+            "WHERE i.created_at < ? AND "
+            "NOT EXISTS (SELECT 1 FROM job_turn_images t WHERE t.sha256 = i.sha256) AND "
+            "NOT EXISTS (SELECT 1 FROM job_images j WHERE j.sha256 = i.sha256) AND "
+            "NOT EXISTS (SELECT 1 FROM conversations c WHERE c.last_image = i.sha256) "
+            "LIMIT ?)",
+            time.time(),
+        )
+        return CleanupReport(conversations, jobs, images)
+
+    async def _delete_in_batches(self, sql: str, cutoff: float) -> int:
+        """Run a `... LIMIT ?` delete until it deletes nothing, one short transaction at a
+        time, so other work gets the database in between."""
+        total = 0
+        while True:
+            async with self._transaction() as db:
+                cursor = await db.execute(sql, (cutoff, _DELETE_BATCH))
+            total += cursor.rowcount
+            if cursor.rowcount == 0:
+                return total
+            await asyncio.sleep(0)
 
 
 async def _rows(db: aiosqlite.Connection, sql: str, params: Iterable[Any]) -> list[aiosqlite.Row]:
@@ -218,88 +432,90 @@ def _marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
-async def _insert_images(db: aiosqlite.Connection, blobs: Iterable[ImageBlob]) -> None:
+async def _next_seq(db: aiosqlite.Connection) -> int:
+    rows = await _rows(db, "SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs", ())
+    return int(rows[0][0])
+
+
+async def _insert_images(db: aiosqlite.Connection, images: Iterable[Media]) -> None:
     now = time.time()
-    unique = {blob.sha256: blob for blob in blobs}
+    unique = {image.sha256: image for image in images}
     await db.executemany(
         "INSERT OR IGNORE INTO images (sha256, mime_type, size, data, created_at) "
         "VALUES (?, ?, ?, ?, ?)",
-        [(b.sha256, b.mime_type, len(b.data), b.data, now) for b in unique.values()],
+        [(i.sha256, i.mime_type, i.size, i.data, now) for i in unique.values()],
     )
 
 
-async def _link_job_images(
-    db: aiosqlite.Connection, job_id: str, blobs: Iterable[ImageBlob]
-) -> None:
+async def _link_job_images(db: aiosqlite.Connection, job_id: str, digests: Iterable[str]) -> None:
     await db.executemany(
         "INSERT OR IGNORE INTO job_images (job_id, sha256) VALUES (?, ?)",
-        [(job_id, blob.sha256) for blob in blobs],
+        [(job_id, digest) for digest in digests],
     )
 
 
 async def _insert_turn(
     db: aiosqlite.Connection,
-    thread_id: int,
     job_id: str,
+    candidate: int,
     role: str,
     turn: DehydratedContent,
-    blocked: bool,
     now: float,
 ) -> None:
     cursor = await db.execute(
-        "INSERT INTO turns (thread_id, job_id, role, content, image_refs, image_count, blocked, "
-        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (thread_id, job_id, role, turn.json, turn.image_refs, len(turn.images), blocked, now),
+        "INSERT INTO job_turns (job_id, candidate, role, content, image_refs, image_count, "
+        "image_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            job_id,
+            candidate,
+            role,
+            turn.json,
+            turn.image_refs,
+            len(turn.images),
+            turn.image_bytes,
+            now,
+        ),
     )
     await db.executemany(
-        "INSERT OR IGNORE INTO turn_images (turn_id, sha256) VALUES (?, ?)",
-        [(cursor.lastrowid, blob.sha256) for blob in turn.images],
+        "INSERT OR IGNORE INTO job_turn_images (turn_id, sha256) VALUES (?, ?)",
+        [(cursor.lastrowid, image.sha256) for image in turn.images],
     )
 
 
-async def _recent_turns(
-    db: aiosqlite.Connection, thread_id: int, max_exchanges: int, before_job: str | None
-) -> list[aiosqlite.Row]:
-    """The newest unblocked turns (before `before_job`'s, if given), newest first: two rows
-    per complete exchange."""
-    before = "AND id < (SELECT MIN(id) FROM turns WHERE job_id = ?) " if before_job else ""
-    params = (thread_id, before_job) if before_job else (thread_id,)
-    return await _rows(
-        db,
-        "SELECT job_id, role, content, image_refs, image_count FROM turns "
-        f"WHERE thread_id = ? AND blocked = 0 {before}ORDER BY id DESC LIMIT ?",
-        (*params, 2 * max_exchanges),
+async def _move_head(
+    db: aiosqlite.Connection, thread_id: int, job_id: str, image: str | None, now: float
+) -> None:
+    await db.execute(
+        "UPDATE conversations SET head_job = ?, last_image = ?, updated_at = ? WHERE thread_id = ?",
+        (job_id, image, now, thread_id),
     )
 
 
-def _exchanges(rows_newest_first: list[aiosqlite.Row]) -> list[tuple[aiosqlite.Row, aiosqlite.Row]]:
-    """Pair rows into (user, model) exchanges, newest first; incomplete ones are skipped."""
-    by_job: dict[str, dict[str, aiosqlite.Row]] = {}
-    order: list[str] = []
+def _exchanges(rows_newest_first: list[aiosqlite.Row]) -> list[list[aiosqlite.Row]]:
+    """The chain's turns grouped per job (newest job first); jobs without a complete
+    user+model exchange are skipped."""
+    by_depth: dict[int, list[aiosqlite.Row]] = {}
     for row in rows_newest_first:
-        if row["job_id"] not in by_job:
-            by_job[row["job_id"]] = {}
-            order.append(row["job_id"])
-        by_job[row["job_id"]][row["role"]] = row
+        by_depth.setdefault(row["depth"], []).append(row)
     return [
-        (by_job[job]["user"], by_job[job]["model"])
-        for job in order
-        if "user" in by_job[job] and "model" in by_job[job]
+        turns
+        for _, turns in sorted(by_depth.items())
+        if {"user", "model"} <= {turn["role"] for turn in turns}
     ]
 
 
-def _within_image_budget(
-    exchanges_newest_first: list[tuple[aiosqlite.Row, aiosqlite.Row]], max_images: int
+def _within_budget(
+    exchanges_newest_first: list[list[aiosqlite.Row]], limits: HistoryLimits
 ) -> list[aiosqlite.Row]:
-    """The longest run of newest exchanges whose images fit `max_images`, oldest first."""
+    """The longest run of newest exchanges within the image and byte limits, oldest first."""
     chosen: list[aiosqlite.Row] = []
-    used = 0
-    for user, model in exchanges_newest_first:
-        cost = user["image_count"] + model["image_count"]
-        if used + cost > max_images:
+    images = size = 0
+    for turns in exchanges_newest_first:
+        images += sum(turn["image_count"] for turn in turns)
+        size += sum(turn["image_bytes"] for turn in turns)
+        if images > limits.max_images or size > limits.max_bytes:
             break
-        used += cost
-        chosen[:0] = [user, model]
+        chosen[:0] = turns
     return chosen
 
 
@@ -312,27 +528,6 @@ async def _image_bytes(db: aiosqlite.Connection, digests: set[str]) -> dict[str,
     return {row[0]: bytes(row[1]) for row in rows}
 
 
-async def _update_job(db: aiosqlite.Connection, job: Job) -> None:
-    await db.execute(
-        "UPDATE jobs SET state = ?, thread_id = ?, message_id = ?, error_kind = ?, "
-        "error_message = ?, cost_usd = ?, result_image = ?, outputs = ?, started_at = ?, "
-        "finished_at = ? WHERE id = ?",
-        (
-            job.state.value,
-            job.thread_id,
-            job.message_id,
-            job.error_kind,
-            job.error_message,
-            job.cost_usd,
-            job.result_image,
-            json.dumps(job.outputs),
-            job.started_at,
-            job.finished_at,
-            job.id,
-        ),
-    )
-
-
 def _job_row(job: Job) -> tuple[Any, ...]:
     return (
         job.id,
@@ -343,21 +538,30 @@ def _job_row(job: Job) -> tuple[Any, ...]:
         job.channel_id,
         job.thread_id,
         job.message_id,
+        job.reply_to,
+        job.home_channel_id,
         job.request.model_dump_json(),
         job.error_kind,
         job.error_message,
         job.cost_usd,
-        job.result_image,
         json.dumps(job.outputs),
+        job.chosen,
+        job.parent_job,
+        job.seq,
+        job.lane,
+        job.dedupe,
         job.created_at,
         job.started_at,
         job.finished_at,
+        job.shown_at,
+        job.report.model_dump_json() if job.report else None,
     )
 
 
 def _job_from_row(row: Sequence[Any]) -> Job:
-    (id_, kind, state, user, guild, channel, thread, message, request, *rest) = row
-    error_kind, error_message, cost, result_image, outputs, created, started, finished = rest
+    (id_, kind, state, user, guild, channel, thread, message, reply_to, home, request, *rest) = row
+    error_kind, error_message, cost, outputs, chosen, parent, seq, lane, dedupe, *times = rest
+    created, started, finished, shown, report = times
     return Job(
         id=id_,
         kind=kind,
@@ -367,19 +571,27 @@ def _job_from_row(row: Sequence[Any]) -> Job:
         request=JobRequest.model_validate_json(request),
         thread_id=thread,
         message_id=message,
+        reply_to=reply_to,
+        home_channel_id=home,
         state=JobState(state),
         error_kind=error_kind,
         error_message=error_message,
         cost_usd=cost,
-        result_image=result_image,
         outputs=tuple(json.loads(outputs)),
+        chosen=chosen,
+        parent_job=parent,
+        seq=seq,
+        lane=lane,
+        dedupe=dedupe,
         created_at=created,
         started_at=started,
         finished_at=finished,
+        shown_at=shown,
+        report=Report.model_validate_json(report) if report else None,
     )
 
 
-def _conversation_row(c: Conversation, *, updated_at: float) -> tuple[Any, ...]:
+def _conversation_row(c: Conversation, *, head_job: str, updated_at: float) -> tuple[Any, ...]:
     return (
         c.thread_id,
         c.guild_id,
@@ -389,7 +601,7 @@ def _conversation_row(c: Conversation, *, updated_at: float) -> tuple[Any, ...]:
         c.model,
         c.aspect_ratio,
         c.image_size,
-        c.last_image,
+        head_job,
         c.created_at,
         updated_at,
     )

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from bot.config import Settings
-from bot.credentials import GeminiAuth
 from bot.workflows.engine import command_spec
-from bot.workflows.loader import read_workflows, vertex_problems, workflows_directory
+from bot.workflows.loader import read_workflows, workflows_directory
 from bot.workflows.problems import WorkflowProblem
 from bot.workflows.workflow import Workflow
 
@@ -18,13 +17,10 @@ class WorkflowCheck(NamedTuple):
     warnings: list[WorkflowProblem]
 
 
-def check_workflows(settings: Settings, auth: GeminiAuth | None) -> WorkflowCheck:
-    """Read every workflow file. Without `auth` (no Gemini credentials set), whether Imagen
-    workflows can run is not checked: the missing credentials are the problem to report."""
+def check_workflows(settings: Settings) -> WorkflowCheck:
+    """Read every workflow file."""
     report = read_workflows(workflows_directory(settings), settings)
     problems = list(report.problems)
-    if auth is not None:
-        problems += vertex_problems(report.workflows, auth)
     summaries = [command_summary(workflow) for workflow in report.workflows]
     return WorkflowCheck(summaries, problems, list(report.warnings))
 

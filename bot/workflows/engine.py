@@ -13,9 +13,9 @@ from typing import Any
 
 from bot.command_spec import CommandSpec, OptionSpec
 from bot.errors import InputError
-from bot.records import JobRequest
+from bot.jobs.records import JobRequest
 from bot.workflows.problems import one_of
-from bot.workflows.schema import Modality, PersonGeneration, Provider
+from bot.workflows.schema import Modality
 from bot.workflows.templates import FieldRef
 from bot.workflows.values import Value, as_text, parse_value
 from bot.workflows.workflow import (
@@ -33,16 +33,14 @@ class CompiledRun:
 
     workflow_id: str
     command: str
-    provider: Provider
     model: str
     model_label: str
-    prompt: str  # the rendered template (for Gemini, with the negative prompt folded in)
+    thinking_level: str | None
+    prompt: str  # the rendered template, with the negative prompt folded in
     aspect_ratio: str | None  # None: the model chooses
     image_size: str | None  # None: the model's default
-    negative_prompt: str | None  # Imagen sends it as such; Gemini has it in `prompt`
-    number_of_images: int
-    person_generation: PersonGeneration | None  # Imagen only
-    response_modalities: tuple[Modality, ...]  # Gemini only
+    count: int  # images side by side
+    response_modalities: tuple[Modality, ...]
     image_options: tuple[str, ...]  # the image options the member filled, in command order
     auto_run: bool  # False: show `briefing()` and ask before generating
     redo_enabled: bool
@@ -50,7 +48,7 @@ class CompiledRun:
 
     def briefing(self) -> str:
         """What will be generated, for the member to confirm when `auto_run` is False."""
-        count = "1 image" if self.number_of_images == 1 else f"{self.number_of_images} images"
+        count = "1 image" if self.count == 1 else f"{self.count} images"
         lines = [f"/{self.command}: {count} with {self.model_label} ({self.model})"]
         lines += [f"{label}: {value}" for label, value in self.answers]
         if self.image_options:
@@ -67,10 +65,8 @@ class CompiledRun:
             image_size=self.image_size,
             workflow=self.workflow_id,
             redo=self.redo_enabled,
-            provider=self.provider,
-            number_of_images=self.number_of_images,
-            person_generation=self.person_generation,
-            negative_prompt=self.negative_prompt if self.provider == "imagen" else None,
+            count=self.count,
+            thinking_level=self.thinking_level,
             response_modalities=self.response_modalities,
         )
 
@@ -146,23 +142,21 @@ def _compile(
     prompt = prompt.strip()
     if not prompt:
         raise InputError("The prompt is empty: describe the image you want.")
-    negative = generation.negative_prompt.strip() or None
-    if negative and generation.provider == "gemini":
+    negative = generation.negative_prompt.strip()
+    if negative:
         prompt = f"{prompt}\n\nAvoid: {negative}"
     info = generation.model_info
     size = _choice(workflow, IMAGE_SIZE_FIELDS, texts)
     return CompiledRun(
         workflow_id=workflow.id,
         command=workflow.command,
-        provider=generation.provider,
         model=generation.model,
         model_label=info.label,
+        thinking_level=generation.thinking_level,
         prompt=prompt,
         aspect_ratio=_choice(workflow, ASPECT_RATIO_FIELDS, texts),
         image_size=size or info.default_size or None,
-        negative_prompt=negative,
-        number_of_images=generation.number_of_images,
-        person_generation=generation.person_generation,
+        count=generation.count,
         response_modalities=generation.response_modalities,
         image_options=image_options,
         auto_run=generation.auto_run,

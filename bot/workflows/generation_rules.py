@@ -17,6 +17,8 @@ from bot.workflows.workflow import (
     Option,
 )
 
+ResolvedModel = tuple[str, ModelInfo, str | None]  # model, its catalog entry, thinking level
+
 
 def check_generation(
     doc: WorkflowFile,
@@ -49,9 +51,9 @@ def check_generation(
     template, prompt_field = _compile_prompt(stage, stages, options, where, found)
     if resolved is None:
         return None
-    model, info = resolved
+    model, info, thinking_level = resolved
     _check_options_for_model(doc, options, model, info, found)
-    if info.provider == "gemini" and "IMAGE" not in image_settings.gemini.response_modalities:
+    if "IMAGE" not in image_settings.gemini.response_modalities:
         found.error(
             f"{where}.imageGenerationSettings.gemini.responseModalities",
             "must include IMAGE, or the model answers with text only.",
@@ -63,18 +65,18 @@ def check_generation(
             "is ignored: the bot posts images to Discord and keeps them in its own database.",
             "Remove it (or set it to false).",
         )
-    imagen = info.provider == "imagen"
+    imagen = image_settings.provider == "imagen"
     return Generation(
         stage=stage.id,
-        provider=info.provider,
         model=model,
         model_info=info,
+        thinking_level=thinking_level,
         template=template,
         prompt_field=prompt_field,
         negative_prompt=image_settings.negative_prompt,
-        number_of_images=image_settings.imagen.number_of_images if imagen else 1,
-        person_generation=image_settings.imagen.person_generation if imagen else None,
-        response_modalities=() if imagen else image_settings.gemini.response_modalities,
+        # An Imagen stage's images come from that many Gemini calls side by side.
+        count=image_settings.imagen.number_of_images if imagen else 1,
+        response_modalities=image_settings.gemini.response_modalities,
         auto_run=stage.auto_run,
         redo_enabled=stage.ai_redo_enabled,
     )
@@ -82,49 +84,43 @@ def check_generation(
 
 def _resolve_model(
     stage: Stage, provider: Provider | None, settings: Settings, where: str, found: Findings
-) -> tuple[str, ModelInfo] | None:
-    """The catalog model the stage uses: its own, or the default for its provider."""
-    catalog = settings.models.catalog
-    if stage.model in catalog:
-        info = catalog[stage.model]
-        if provider is None or provider == info.provider:
-            return stage.model, info
-        others = [m for m, i in catalog.items() if i.provider == provider]
-        found.error(
-            f"{where}.imageGenerationSettings.provider",
-            f'is "{provider}", but "{stage.model}" is a {info.provider} model in the catalog.',
-            f'Set "provider" to "{info.provider}", or "model" to a {provider} model '
-            f"({one_of(others)}).",
-        )
-        return None
-    if provider is None:
-        provider = "gemini" if stage.model else catalog[settings.models.default].provider
-    fallback = _default_model(settings, provider)
-    if fallback is None:
-        found.error(
-            f"{where}.imageGenerationSettings.provider",
-            f'is "{provider}", but the catalog has no {provider} model.',
-            f"Add a {provider} model to [models.catalog] in config.toml, or use another provider.",
-        )
-        return None
-    if stage.model is not None:
-        found.warn(
-            f"{where}.model",
-            f'the model "{stage.model}" is not in the catalog: it is unknown, or retired (Google '
-            f'shuts old models down). This workflow uses "{fallback}" (the default {provider} '
-            "model) instead.",
-            f'Set "model" to a model of the catalog ({one_of(catalog)}), or add the model to '
-            "[models.catalog] in config.toml.",
-        )
-    return fallback, catalog[fallback]
+) -> ResolvedModel | None:
+    """The catalog model the stage runs on: its own; the replacement of a model Google shut
+    down (Imagen included); else the default."""
+    models = settings.models
+    name = stage.model
+    if provider == "imagen" and name not in models.catalog and name not in models.retired:
+        if name is not None:
+            _unknown_model(name, models.imagen_default, where, found)
+        name = models.imagen_default
+    if name is None:
+        return models.default, models.catalog[models.default], None
+    if name in models.catalog:
+        return name, models.catalog[name], None
+    retired = models.retired.get(name)
+    if retired is None:
+        _unknown_model(name, models.default, where, found)
+        return models.default, models.catalog[models.default], None
+    thinking = f" with thinking level {retired.thinking_level}" if retired.thinking_level else ""
+    found.warn(
+        f"{where}.model" if stage.model else f"{where}.imageGenerationSettings.provider",
+        f'"{name}" has been shut down by Google; this workflow runs on its replacement '
+        f'"{retired.replacement}"{thinking}.',
+        f'Set "model" to "{retired.replacement}"'
+        + (' and "provider" to "gemini"' if provider == "imagen" else "")
+        + " to silence this warning.",
+    )
+    return retired.replacement, models.catalog[retired.replacement], retired.thinking_level
 
 
-def _default_model(settings: Settings, provider: Provider) -> str | None:
-    """`[models] default` if it is a `provider` model, else the catalog's first one."""
-    catalog = settings.models.catalog
-    if catalog[settings.models.default].provider == provider:
-        return settings.models.default
-    return next((m for m, info in catalog.items() if info.provider == provider), None)
+def _unknown_model(name: str, instead: str, where: str, found: Findings) -> None:
+    found.warn(
+        f"{where}.model",
+        f'the model "{name}" is not in the catalog: it is unknown, or retired (Google shuts '
+        f'old models down). This workflow uses "{instead}" instead.',
+        'Set "model" to a model of the catalog, or add the model to [models.catalog] in '
+        "config.toml.",
+    )
 
 
 def _compile_prompt(

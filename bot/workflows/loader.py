@@ -17,7 +17,6 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from bot.config import EXAMPLE_CONFIG, Settings
-from bot.credentials import GeminiAuth
 from bot.workflows import jsonc
 from bot.workflows.problems import Findings, WorkflowError, WorkflowProblem, did_you_mean, one_of
 from bot.workflows.rules import build_workflow
@@ -102,25 +101,6 @@ def read_workflow_files(paths: Iterable[Path], settings: Settings) -> WorkflowRe
         warnings += found.warnings
     valid = tuple(w for w in workflows if not any(p.file == str(w.source) for p in problems))
     return WorkflowReport(valid, tuple(problems), tuple(warnings))
-
-
-def vertex_problems(workflows: Iterable[Workflow], auth: GeminiAuth) -> list[WorkflowProblem]:
-    """Imagen needs Vertex AI with the current SDK: say so at start-up, not at first use."""
-    if auth.vertexai:
-        return []
-    return [
-        WorkflowProblem(
-            str(workflow.source),
-            f'imageGenerationSettings.provider (stage "{workflow.generation.stage}")',
-            f"/{workflow.command} uses Imagen ({workflow.generation.model}), which works only "
-            "through Vertex AI, but the bot is set up with a Gemini API key.",
-            "Set GOOGLE_GENAI_USE_VERTEXAI=true, GOOGLE_CLOUD_PROJECT and GOOGLE_CLOUD_LOCATION "
-            '(see the README), or switch the workflow to "provider": "gemini" with a Gemini '
-            "model.",
-        )
-        for workflow in workflows
-        if workflow.generation.provider == "imagen"
-    ]
 
 
 def _read_file(path: Path, settings: Settings, found: Findings) -> Workflow | None:

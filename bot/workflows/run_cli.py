@@ -2,12 +2,14 @@
 
 It lets an operator try a key, a model and a workflow before the bot goes live: the workflow
 is loaded and checked exactly as the bot does, the request goes to the configured API, and
-the first image is written to FILE with its prompt and model in the PNG's metadata.
+the first image is written to FILE exactly as the model made it, with its prompt, model and
+workflow in a sidecar FILE.json.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,19 +22,18 @@ from bot.config import Settings
 from bot.credentials import GeminiAuth
 from bot.errors import ConfigError, GenerationError, InputError
 from bot.gemini import build_client
-from bot.generation import GenerationResult
-from bot.images import ImageInput, UploadLimits
-from bot.providers import produce
+from bot.generation import CallInputs, GenerationResult, generate_many
+from bot.images import UploadLimits
+from bot.media import EXTENSIONS, Media
 from bot.safety import Block
 from bot.workflows.engine import CompiledRun, compile_run
 from bot.workflows.loader import (
     LoadedWorkflows,
     load_workflows,
     read_workflow_files,
-    vertex_problems,
     workflows_directory,
 )
-from bot.workflows.problems import WorkflowError, did_you_mean, one_of
+from bot.workflows.problems import did_you_mean, one_of
 from bot.workflows.workflow import Workflow
 
 # bot.cli's exit statuses (bot.cli imports discord, which this package must not).
@@ -53,9 +54,6 @@ async def run_workflow(
     """Run `workflow` (a command name, an id, or a path to a workflow file) once."""
     try:
         chosen = _choose(settings, workflow)
-        problems = vertex_problems([chosen], auth)
-        if problems:
-            raise WorkflowError(problems)
         if not out.parent.is_dir():
             raise InputError(f"--out {out}: the folder {out.parent} does not exist.")
         values: dict[str, Any] = _values(chosen, sets)
@@ -66,23 +64,27 @@ async def run_workflow(
         return EXIT_CONFIG
     client = build_client(settings.gemini, auth)
     try:
-        result = await _generate(client, run, values)
-    except GenerationError as exc:
-        _say(f"error: {exc.user_message}")
-        return EXIT_FAILED
+        results = await _generate(client, run, values)
     finally:
         await client.aio.aclose()
-    if result.block is not None:
-        _say(explain_block(result.block))
+    made = [r for r in results if isinstance(r, GenerationResult) and r.ok]
+    if not made:
+        first = results[0]
+        if isinstance(first, GenerationError):
+            _say(f"error: {first.user_message}")
+        else:
+            assert first.block is not None
+            _say(explain_block(first.block))
         return EXIT_FAILED
+    result = made[0]
     try:
-        await asyncio.to_thread(_save, result, run, out)
+        saved = await asyncio.to_thread(_save, result.images[-1], result, run, out)
     except OSError as exc:
         _say(f"error: cannot write {out}: {exc.strerror}.")
         return EXIT_FAILED
     if result.text:
         print(result.text)
-    print(_summary(result, run, out))
+    print(_summary(result, len(made), len(results), run, saved))
     return EXIT_OK
 
 
@@ -150,7 +152,7 @@ def _values(workflow: Workflow, sets: Sequence[str]) -> dict[str, Any]:
 
 async def _images(
     workflow: Workflow, paths: Sequence[Path], settings: Settings
-) -> dict[str, ImageInput]:
+) -> dict[str, Media]:
     """Each --image, checked like an upload, as the value of the next image option."""
     options = [o.name for o in workflow.options if o.field.type == "image"]
     if len(paths) > len(options):
@@ -163,7 +165,7 @@ async def _images(
     return dict(zip(options, await asyncio.gather(*read), strict=False))
 
 
-def _read_image(path: Path, limits: UploadLimits) -> ImageInput:
+def _read_image(path: Path, limits: UploadLimits) -> Media:
     """Blocking: read and normalise one image file."""
     try:
         data = path.read_bytes()
@@ -174,24 +176,39 @@ def _read_image(path: Path, limits: UploadLimits) -> ImageInput:
 
 async def _generate(
     client: genai.Client, run: CompiledRun, values: dict[str, Any]
-) -> GenerationResult:
-    return await produce(client, run.job_request(), [values[n] for n in run.image_options])
+) -> list[GenerationResult | GenerationError]:
+    inputs = CallInputs(images=[values[n] for n in run.image_options])
+    return await generate_many(client, run.job_request(), inputs)
 
 
-def _save(result: GenerationResult, run: CompiledRun, out: Path) -> None:
-    """Blocking: the first image, tagged with its prompt, model and workflow, to `out`."""
-    metadata = {"prompt": run.prompt, "model": run.model, "workflow": run.workflow_id}
-    out.write_bytes(images.tag_result(result.images[0].data, metadata=metadata))
+def _save(image: Media, result: GenerationResult, run: CompiledRun, out: Path) -> Path:
+    """Blocking: the image as the model made it, and what made it in `<file>.json` beside it.
+    A file name whose extension says another format gets the right one."""
+    extension = f".{EXTENSIONS.get(image.mime_type, 'bin')}"
+    suffix = out.suffix.lower().replace(".jpeg", ".jpg")
+    if suffix in {f".{e}" for e in EXTENSIONS.values()} and suffix != extension:
+        out = out.with_suffix(extension)
+    out.write_bytes(image.data)
+    sidecar = {
+        "prompt": run.prompt,
+        "model": run.model,
+        "workflow": run.workflow_id,
+        "mime_type": image.mime_type,
+        "text": result.text,
+    }
+    out.with_name(out.name + ".json").write_text(
+        json.dumps(sidecar, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
+    return out
 
 
-def _summary(result: GenerationResult, run: CompiledRun, out: Path) -> str:
-    made = len(result.images)
+def _summary(result: GenerationResult, made: int, asked: int, run: CompiledRun, out: Path) -> str:
     summary = (
         f"/{run.command}: {made} image{'s' if made != 1 else ''} from {run.model} in "
         f"{result.elapsed_s:.1f}s; saved {'the first ' if made > 1 else ''}to {out}"
     )
-    if result.filtered:
-        summary += f"; {len(result.filtered)} withheld by safety filters"
+    if made < asked:
+        summary += f"; {asked - made} withheld or failed"
     return summary
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import ModelInfo
-from bot.workflows.schema import FormField, Modality, PersonGeneration, Provider
+from bot.workflows.schema import FormField, Modality
 from bot.workflows.templates import FieldRef, Template
 
 ASPECT_RATIO_FIELDS = ("aspectRatio", "aspect_ratio")
@@ -42,15 +42,14 @@ class Generation:
     """The stage that makes the image, with its model resolved against the catalog."""
 
     stage: str
-    provider: Provider
     model: str
     model_info: ModelInfo
+    thinking_level: str | None  # a retired model's replacement may need one
     template: Template | None  # None: the prompt is `prompt_field`'s value as is
     prompt_field: FieldRef | None
     negative_prompt: str
-    number_of_images: int
-    person_generation: PersonGeneration | None  # Imagen only
-    response_modalities: tuple[Modality, ...]  # Gemini only
+    count: int  # images side by side (an Imagen stage's numberOfImages)
+    response_modalities: tuple[Modality, ...]
     auto_run: bool
     redo_enabled: bool
 

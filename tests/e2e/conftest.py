@@ -17,9 +17,9 @@ from typing import Any
 import pytest_asyncio
 from PIL import Image
 
-from bot.app import ImagineBot
 from bot.config import Settings
 from bot.credentials import Credentials, GeminiAuth
+from bot.discord_ui.app import ImagineBot
 from bot.workflows.loader import load_workflows, workflows_directory
 from tests.fakes.fake_discord import FakeDiscord, FakeInteraction
 from tests.fakes.fake_gemini import FakeGemini
@@ -90,6 +90,11 @@ class Harness:
         await bot.close()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+    async def kill_bot(self) -> None:
+        """The process dies mid-work: nothing is waited for."""
+        await self.bots[-1].close()
+        await asyncio.gather(self.tasks[-1], return_exceptions=True)
 
     async def imagine(
         self, prompt: str, *, user: Json | None = None, **options: object

@@ -6,12 +6,22 @@ import base64
 import re
 from typing import Any
 
-from bot.store import HistoryLimits
+from google.genai import types
+
+from bot.store import HistoryLimits, Store
 from tests.fakes.fake_gemini import GeminiRequest
 
 Json = dict[str, Any]
 
-WIDE = HistoryLimits(max_turns=50, max_images=50)
+WIDE = HistoryLimits(max_turns=50, max_images=50, max_bytes=1 << 30)
+
+
+async def thread_history(store: Store, thread_id: str | int) -> list[types.Content]:
+    """Everything the conversation in `thread_id` would send back with its next edit."""
+    conversation = await store.get_conversation(int(thread_id))
+    assert conversation is not None
+    assert conversation.head_job is not None
+    return await store.history(conversation.head_job, WIDE)
 
 
 def walk(component: Any) -> list[Json]:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from cogs.actions import UPSCALE_PROMPT
+from bot.jobs.redo import UPSCALE_PROMPT
 from tests.e2e.conftest import Harness
 from tests.e2e.helpers import (
-    WIDE,
     button_labels,
     components,
     custom_id,
     fields,
     job_id,
+    thread_history,
     user_texts,
 )
 from tests.fakes.fake_gemini import hang_reply
@@ -66,8 +65,15 @@ async def test_reroll_makes_a_new_image_of_the_same_prompt_in_the_thread(harness
     assert user_texts(request) == ["a paper boat"]  # the same request, without history
     assert request.all_images() == []  # a new image, not an edit of the first one
     assert rerolled["embeds"][0]["description"] == "a paper boat"
-    history = await harness.bot.store.history(int(thread["id"]), WIDE)
-    assert len(history) == 4  # recorded in the thread's history
+    # The conversation now continues from the new image (the first one stays in its own
+    # branch, for Refine on it).
+    history = await thread_history(harness.bot.jobs.store, thread["id"])
+    assert [c.role for c in history] == ["user", "model"]
+    assert history[1].parts
+    assert history[1].parts[-1].inline_data
+    assert history[1].parts[-1].inline_data.data == harness.discord.attachment_bytes(
+        rerolled["attachments"][0]
+    )
 
 
 async def test_refine_asks_what_to_change_and_edits_the_image(harness: Harness) -> None:
@@ -94,8 +100,9 @@ async def test_refining_an_older_image_edits_that_image(harness: Harness) -> Non
     await harness.discord.submit_modal(opened, {"text": "add a sail"})
     await newest_bot_result(harness, thread["id"], before)
     request = harness.gemini.requests[-1]
-    assert user_texts(request) == ["add a sail"]  # a branch from the first image, no history
-    assert [data for _, data in request.images()] == first_image
+    # A branch from the first image, with the exchange that made it (not "make it night").
+    assert user_texts(request) == ["a paper boat", "add a sail"]
+    assert [i for role, _, i in request.all_images() if role == "model"] == first_image
 
 
 async def test_upscale_asks_for_the_next_size_with_the_image(harness: Harness) -> None:
@@ -182,8 +189,7 @@ async def test_an_interrupted_job_offers_retry_after_the_restart(harness: Harnes
     await harness.discord.wait_for(
         lambda: any("Generating" in (e.get("content") or "") for e in interaction.original_edits)
     )
-    await harness.bots[-1].close()  # the process dies mid-job
-    await asyncio.gather(*harness.tasks, return_exceptions=True)
+    await harness.kill_bot()
     harness.gemini.reset()
     await harness.start_bot()
     assert interaction.original is not None
@@ -194,7 +200,7 @@ async def test_an_interrupted_job_offers_retry_after_the_restart(harness: Harnes
     notice = harness.discord.message(message_id)
     assert notice["embeds"][0]["title"] == "Interrupted by a restart"
     assert notice["content"] == f"<@{harness.discord.alice['id']}>"
-    job = await harness.bot.store.get_job(job_id(notice))
+    job = await harness.bot.jobs.store.get_job(job_id(notice))
     assert job is not None
     assert job.state.value == "interrupted"
     clicked = await harness.discord.click(message_id, custom_id(notice, "Retry"))
@@ -206,7 +212,7 @@ async def test_an_interrupted_job_offers_retry_after_the_restart(harness: Harnes
 
 async def test_a_button_whose_job_is_gone_says_so(harness: Harness) -> None:
     shown, _ = await result(harness)
-    await harness.bot.store.delete_older_than(10**12)  # retention removed everything
+    await harness.bot.jobs.store.delete_older_than(10**12)  # retention removed everything
     clicked = await harness.discord.click(shown["id"], custom_id(shown, "Reroll"))
     await clicked.wait_response()
     assert clicked.ephemeral

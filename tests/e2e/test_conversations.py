@@ -223,9 +223,5 @@ async def test_results_fit_the_servers_upload_limit(harness: Harness) -> None:
 
 
 async def count_jobs(h: Harness) -> int:
-    return len(await h.bot.store.unfinished_jobs()) + await finished_jobs(h)
-
-
-async def finished_jobs(h: Harness) -> int:
-    rows = await h.bot.store._fetchall("SELECT COUNT(*) FROM jobs")  # type: ignore[attr-defined]
+    rows = await h.bot.jobs.store._fetchall("SELECT COUNT(*) FROM jobs")  # type: ignore[attr-defined]
     return int(rows[0][0])

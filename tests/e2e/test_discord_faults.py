@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from PIL import Image
 
-from bot.records import JobState
-from bot.ui.surfaces import InteractionSurface
+from bot.discord_ui.display import DiscordDisplay
+from bot.jobs.records import JobState
 from tests.e2e.conftest import Harness
 from tests.e2e.helpers import button_labels, custom_id, job_id
 from tests.fakes.fake_discord import CREATE_PUBLIC_THREADS
@@ -32,9 +32,9 @@ async def test_without_thread_permission_the_result_stays_in_the_channel(
     assert shown["id"] not in harness.discord.threads
     assert "could not open a thread" in shown["content"]
     assert "Refine" in button_labels(shown)  # the buttons still carry the conversation
-    job = await harness.bot.store.get_job(job_id(shown))
+    job = await harness.bot.jobs.store.get_job(job_id(shown))
     assert job is not None
-    assert job.state is JobState.SUCCEEDED
+    assert job.state is JobState.DELIVERED
     # Reroll posts its result next to the first one, in the channel.
     before = len(harness.discord.channel_messages(channel))
     await harness.discord.click(shown["id"], custom_id(shown, "Reroll"))
@@ -107,7 +107,7 @@ async def test_a_job_that_outlives_its_interaction_token_still_delivers(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Time is compressed: the token lives half a second, the bot stops using it at 0.2 s.
-    monkeypatch.setattr(InteractionSurface, "token_life", timedelta(seconds=0.2))
+    monkeypatch.setattr(DiscordDisplay, "token_life", timedelta(seconds=0.2))
     harness.discord.interaction_token_ttl = 0.5
     try:
         harness.gemini.enqueue(image_reply(delay=0.8))

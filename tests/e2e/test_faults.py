@@ -7,19 +7,20 @@ Retry afterwards succeeds with the conversation's history intact.
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
 import pytest
 
-from bot.records import JobState
+from bot.jobs.records import JobState
 from tests.e2e.conftest import Harness, settings_for
 from tests.e2e.helpers import (
-    WIDE,
     button_labels,
     custom_id,
     fields,
     job_id,
+    thread_history,
     user_texts,
     walk,
 )
@@ -42,17 +43,22 @@ Json = dict[str, Any]
 
 
 async def job_state(h: Harness, message: Json) -> JobState:
-    job = await h.bot.store.get_job(job_id(message))
+    job = await h.bot.jobs.store.get_job(job_id(message))
     assert job is not None
     return job.state
 
 
 async def retry(h: Harness, message: Json) -> Json:
     """Press Retry on `message` and wait for it to show the new outcome."""
-    before = job_id(message)
+    before = copy.deepcopy(h.discord.message(message["id"]))
     clicked = await h.discord.click(message["id"], custom_id(message, "Retry"))
     await clicked.wait_response()
-    await h.discord.wait_for(lambda: job_id(h.discord.message(message["id"])) != before)
+
+    def new_outcome() -> bool:
+        now = h.discord.message(message["id"])
+        return bool(now.get("embeds")) and now != before
+
+    await h.discord.wait_for(new_outcome)
     await settle()
     return h.discord.message(message["id"])
 
@@ -204,7 +210,7 @@ async def test_each_failure_is_explained_with_retry_where_it_helps(
     assert button_labels(shown) == ["Retry"]
     after = await retry(harness, shown)
     assert after["attachments"]
-    assert await job_state(harness, after) is JobState.SUCCEEDED
+    assert await job_state(harness, after) is JobState.DELIVERED
 
 
 async def test_a_time_out_is_explained(harness: Harness, tmp_path: Any) -> None:
@@ -244,9 +250,9 @@ async def test_a_failed_refinement_keeps_the_thread_usable(harness: Harness) -> 
     assert "HTTP 503" in failed["embeds"][0]["description"]
     after = await retry(harness, failed)
     assert after["attachments"]
-    conversation = await harness.bot.store.get_conversation(int(thread["id"]))
+    conversation = await harness.bot.jobs.store.get_conversation(int(thread["id"]))
     assert conversation is not None
-    history = await harness.bot.store.history(int(thread["id"]), WIDE)
+    history = await thread_history(harness.bot.jobs.store, thread["id"])
     assert [c.role for c in history] == ["user", "model", "user", "model"]
 
 
@@ -260,7 +266,7 @@ async def test_an_unexpected_error_gets_an_id_to_quote(
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(harness.bot.service, "run", broken)
+    monkeypatch.setattr(harness.bot.jobs.intake, "submit", broken)
     expect_logged_errors.expected.append(re.compile(r"unexpected error \w+ in /imagine"))
     interaction = await harness.discord.run_command("imagine", {"prompt": "anything"})
     await harness.wait_final(interaction)
@@ -279,7 +285,7 @@ async def test_a_bug_during_generation_still_answers_on_the_message(
     async def broken(*args: object, **kwargs: object) -> None:
         raise KeyError("oops")
 
-    monkeypatch.setattr("bot.ui.service.produce", broken)
+    monkeypatch.setattr(harness.bot.jobs.pipeline, "_generate", broken)
     expect_logged_errors.expected.append(re.compile(r"unexpected error in job [a-z2-9]{8}"))
     interaction = await harness.imagine("a kettle")
     shown = interaction.original

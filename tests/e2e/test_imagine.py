@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.images import read_png_text
 from tests.e2e.conftest import Harness
+from tests.e2e.helpers import answered_content
 from tests.fakes.fake_gemini import image_reply
 
 
@@ -45,10 +45,11 @@ async def test_imagine_posts_the_image_in_a_new_thread(harness: Harness) -> None
     assert result["content"] == "A lighthouse, as requested."
     (attachment,) = result["attachments"]
     assert attachment["filename"].endswith(".png")
-    image = harness.discord.attachment_bytes(attachment)
-    metadata = read_png_text(image)
-    assert metadata["prompt"] == "a lighthouse in a storm, oil painting"
-    assert metadata["model"] == "gemini-3.1-flash-image"
+    # Posted exactly as the model made it: no decode, no re-encode, nothing inserted.
+    (answered,) = [
+        p["inlineData"][1] for p in answered_content(request)["parts"] if "inlineData" in p
+    ]
+    assert harness.discord.attachment_bytes(attachment) == answered
     (embed,) = result["embeds"]
     assert embed["description"] == "a lighthouse in a storm, oil painting"
     fields = {f["name"]: f["value"] for f in embed["fields"]}

@@ -147,15 +147,19 @@ def use_workflow_folder(tmp_path: Path, **files: object) -> None:
     (tmp_path / "config.toml").write_text(f'[workflows]\ndirectory = "{folder}"\n')
 
 
-async def test_imagen_without_vertex_is_refused_at_start_up(tmp_path: Path) -> None:
+async def test_an_imagen_workflow_loads_with_one_warning_naming_the_replacement(
+    tmp_path: Path,
+) -> None:
     from tests.e2e.test_workflows import IMAGEN_WORKFLOW
 
     use_workflow_folder(tmp_path, poster=IMAGEN_WORKFLOW)
-    code, _, err = await run_bot(env=clean_env(DISCORD_TOKEN="x", GEMINI_API_KEY="y"), cwd=tmp_path)
-    assert code == 2
-    assert "Traceback" not in err
-    assert "/poster uses Imagen" in err
-    assert "GOOGLE_GENAI_USE_VERTEXAI" in err
+    env = clean_env(DISCORD_TOKEN="x", GEMINI_API_KEY="y")
+    code, out, err = await run_bot("check", env=env, cwd=tmp_path)
+    assert code == 0, err
+    (warning,) = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert '"imagen-4.0-generate-001" has been shut down by Google' in warning
+    assert '"gemini-3.1-flash-image" with thinking level HIGH' in warning
+    assert "/poster" in out
 
 
 async def test_check_reports_a_broken_workflow_with_file_and_field(tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from tests.e2e.conftest import REPO, Harness, png, settings_for
-from tests.e2e.helpers import button_labels, custom_id, fields, job_id, walk
-from tests.fakes.fake_gemini import imagen_reply
+from tests.e2e.helpers import button_labels, custom_id, fields, job_id, thread_history, walk
+from tests.fakes.fake_gemini import finish_reply, image_reply
 from tests.support import settle
 
 Json = dict[str, Any]
@@ -146,9 +146,9 @@ async def test_a_briefing_can_be_cancelled_and_only_by_its_owner(
     await cancelled.wait_response()
     await settle()
     message = harness.discord.message(shown["id"])
-    assert message["content"].startswith("✖️ Cancelled")
-    assert button_labels(message) == []
-    job = await harness.bot.store.get_job(pending)
+    assert message["embeds"][0]["title"] == "Cancelled"
+    assert button_labels(message) == ["Retry"]  # changed their mind: run it after all
+    job = await harness.bot.jobs.store.get_job(pending)
     assert job is not None
     assert job.state.value == "cancelled"
 
@@ -196,39 +196,46 @@ IMAGEN_WORKFLOW = {
 }
 
 
-async def test_imagen_shows_the_images_that_passed_and_continues_from_the_chosen_one(
+async def test_an_imagen_stage_runs_on_its_replacement_side_by_side(
     harness: Harness, tmp_path: Path
 ) -> None:
     folder = tmp_path / "imagen"
     folder.mkdir()
     (folder / "poster.json").write_text(json.dumps(IMAGEN_WORKFLOW))
-    await use_workflows(harness, folder, vertex=True)
-    harness.gemini.enqueue(imagen_reply(4, filtered={2: "Filtered: contains a famous person"}))
+    await use_workflows(harness, folder)
+    harness.gemini.enqueue(
+        image_reply(), image_reply(), finish_reply("IMAGE_SAFETY"), image_reply()
+    )
     interaction = await harness.discord.run_command("poster", {"idea": "a jazz night"})
     await harness.wait_final(interaction)
 
-    predict = harness.gemini.requests[-1]
-    assert predict.method == "predict"
-    assert predict.body["parameters"]["sampleCount"] == 4
-    assert predict.body["parameters"]["negativePrompt"] == "blurry"
+    calls = harness.gemini.requests[-4:]
+    assert {call.method for call in calls} == {"generateContent"}
+    assert {call.model for call in calls} == {"gemini-3.1-flash-image"}
+    # The SDK spells it thinking_level; the API takes either spelling (proto JSON).
+    levels = {tuple(c.generation_config["thinkingConfig"].values()) for c in calls}
+    assert levels == {("HIGH",)}
+    assert all(call.texts() == ["A poster: a jazz night\n\nAvoid: blurry"] for call in calls)
     shown = interaction.original
     assert shown is not None
-    assert len(shown["attachments"]) == 3  # four made, one withheld
-    assert "famous person" in fields(shown)["Withheld by safety filters: 1"]
+    assert len(shown["attachments"]) == 3  # four asked, one withheld
+    assert "safety filters" in fields(shown)["Missing: 1"]
     assert [b for b in button_labels(shown) if b.startswith("Use")] == ["Use 1", "Use 2", "Use 3"]
 
     await harness.stop_bot()  # the pick works after a restart too
-    await harness.start_bot(harness.bot.settings, vertex=True)
+    await harness.start_bot(harness.bot.settings)
     chosen = await harness.discord.click(shown["id"], custom_id(shown, "Use 2"))
     await chosen.wait_response()
     assert chosen.ephemeral
     second = harness.discord.attachment_bytes(shown["attachments"][1])
     thread = harness.thread_of(interaction)
+    history = await thread_history(harness.bot.jobs.store, thread["id"])
+    assert history[-1].parts
+    assert history[-1].parts[-1].inline_data
+    assert history[-1].parts[-1].inline_data.data == second
     message = await harness.say(thread["id"], "add a saxophone")
     await harness.bot_reply_to(message)
     await settle()
     edit = harness.gemini.requests[-1]
-    assert edit.method == "generateContent"
-    assert edit.model == "gemini-3.1-flash-image"  # Imagen cannot edit: Gemini continues
-    (sent,) = edit.images()
-    assert Image.open(io.BytesIO(sent[1])).tobytes() == Image.open(io.BytesIO(second)).tobytes()
+    (previous,) = [image for role, _, image in edit.all_images() if role == "model"]
+    assert previous == second  # the conversation continues from the chosen image

@@ -1,24 +1,38 @@
-"""The SQLite store: migrations, exact history round-trips, dedup, limits and retention."""
+"""The SQLite store: migrations (also from an older database), the queue and its
+compare-and-set transitions, exact history replay along job chains, budgets, retention, and
+what a failing disk does."""
 
 from __future__ import annotations
 
+import json
+import re
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import pytest
 import pytest_asyncio
 from google.genai import types
 
-from bot.records import Conversation, Job, JobRequest, JobState, new_job_id
-from bot.store import HistoryLimits, SQLiteStore
-from bot.store.codec import ImageBlob, sha256_hex
+from bot.errors import StorageError
+from bot.jobs.records import Basis, Conversation, Job, JobRequest, JobState, new_job_id
+from bot.jobs.states import IllegalTransitionError
+from bot.media import Media, sha256_hex
+from bot.store import (
+    DuplicateJobError,
+    Exchange,
+    HistoryLimits,
+    Outcome,
+    SQLiteStore,
+)
 from bot.store.migrations import MIGRATIONS
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
-WIDE = HistoryLimits(max_turns=50, max_images=50)
+WIDE = HistoryLimits(max_turns=50, max_images=50, max_bytes=1 << 30)
 
 
 @pytest_asyncio.fixture(loop_scope="function")
@@ -28,27 +42,32 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
     await store.close()
 
 
-def job(thread_id: int | None = 1, **request: object) -> Job:
+def job(
+    *,
+    user_id: int = 42,
+    thread_id: int | None = None,
+    state: JobState = JobState.QUEUED,
+    lane: str | None = None,
+    dedupe: str | None = None,
+    **request: Any,
+) -> Job:
     return Job(
         id=new_job_id(),
         kind="imagine",
-        user_id=42,
+        user_id=user_id,
         guild_id=7,
         channel_id=9,
         thread_id=thread_id,
+        state=state,
+        lane=lane,
+        dedupe=dedupe,
         request=JobRequest(prompt="a cat", model="m", **request),
     )
 
 
-def conversation(thread_id: int = 1, **fields: Any) -> Conversation:
+def conversation(thread_id: int = 100) -> Conversation:
     return Conversation(
-        thread_id=thread_id,
-        guild_id=7,
-        channel_id=9,
-        owner_id=42,
-        workflow="imagine",
-        model="m",
-        **fields,
+        thread_id=thread_id, guild_id=7, channel_id=9, owner_id=42, workflow="imagine", model="m"
     )
 
 
@@ -74,6 +93,36 @@ def model(image: bytes, signature: bytes = b"sig") -> types.Content:
     )
 
 
+async def run_to_delivery(
+    store: SQLiteStore,
+    new: Job,
+    exchanges: list[tuple[types.Content, types.Content]],
+    *,
+    parent: str | None = None,
+) -> Job:
+    """Add `new`, claim it and finish it with one output per exchange."""
+    await store.add_job(new)
+    claimed = await store.claim_next(max_running=100, max_per_user=100)
+    assert claimed is not None
+    assert claimed.id == new.id
+    outputs = [Media(m.parts[-1].inline_data.data, "image/png") for _, m in exchanges]  # type: ignore[index, union-attr, arg-type]
+    finished = await store.finish(
+        new.id,
+        Outcome(
+            JobState.DELIVERED,
+            parent_job=parent,
+            outputs=outputs,
+            exchanges=[Exchange(u, m, i) for i, (u, m) in enumerate(exchanges)],
+            cost_usd=0.1,
+        ),
+    )
+    assert finished is not None
+    return finished
+
+
+# Migrations ---------------------------------------------------------------------------
+
+
 async def test_migrations_run_from_empty_and_are_idempotent(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
     first = await SQLiteStore.open(path)
@@ -84,126 +133,341 @@ async def test_migrations_run_from_empty_and_are_idempotent(tmp_path: Path) -> N
     await again.close()
 
 
-async def test_history_round_trips_contents_exactly(store: SQLiteStore) -> None:
-    turns = [(user("draw a cat", b"upload"), model(b"img-1", b"s1"))]
-    turns.append((user("make it blue"), model(b"img-2", b"s2")))
-    for u, m in turns:
-        await store.record_turn(conversation(), job(), u, m, blocked=False)
-    history = await store.history(1, WIDE)
-    assert history == [content for pair in turns for content in pair]
+async def test_a_database_of_the_previous_release_is_upgraded_with_its_history(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.sqlite3"
+    db = await aiosqlite.connect(path, isolation_level=None)
+    for number, script in enumerate(MIGRATIONS[:3], start=1):
+        for statement in (s for s in script.split(";") if s.strip()):
+            await db.execute(statement)
+        await db.execute(f"PRAGMA user_version = {number}")
+    now = time.time()
+    images = {name: sha256_hex(name.encode()) for name in ("img1", "img2")}
+    for name, digest in images.items():
+        await db.execute(
+            "INSERT INTO images VALUES (?, 'image/png', 4, ?, ?)", (digest, name.encode(), now)
+        )
+    await db.execute(
+        "INSERT INTO conversations VALUES (5, 7, 9, 42, 'imagine', 'm', NULL, NULL, ?, ?, ?)",
+        (images["img2"], now, now),
+    )
+    old_request = {
+        "prompt": "p",
+        "model": "imagen-4.0-generate-001",
+        "provider": "imagen",
+        "number_of_images": 4,
+        "person_generation": "allow_adult",
+        "negative_prompt": None,
+    }
+    for job_id, image in (("aaaaaaaa", "img1"), ("bbbbbbbb", "img2")):
+        await db.execute(
+            "INSERT INTO jobs (id, kind, state, user_id, guild_id, channel_id, thread_id, "
+            "message_id, request, created_at, result_image, outputs) "
+            "VALUES (?, 'imagine', 'succeeded', 42, 7, 9, 5, 1, ?, ?, ?, ?)",
+            (job_id, json.dumps(old_request), now, images[image], json.dumps([images[image]])),
+        )
+        for role, content in (("user", user(f"say {job_id}")), ("model", model(image.encode()))):
+            refs = {"2": images[image]} if role == "model" else {}
+            stored = content.model_copy(deep=True)
+            if role == "model":
+                for part in stored.parts or []:
+                    if part.inline_data is not None:
+                        part.inline_data.data = None
+            cursor = await db.execute(
+                "INSERT INTO turns (thread_id, job_id, role, content, image_refs, image_count, "
+                "blocked, created_at) VALUES (5, ?, ?, ?, ?, ?, 0, ?)",
+                (
+                    job_id,
+                    role,
+                    stored.model_dump_json(exclude_none=True),
+                    json.dumps(refs),
+                    len(refs),
+                    now,
+                ),
+            )
+            if refs:
+                await db.execute(
+                    "INSERT INTO turn_images VALUES (?, ?)", (cursor.lastrowid, images[image])
+                )
+    await db.close()
+
+    store = await SQLiteStore.open(path)
+    try:
+        found = await store.get_conversation(5)
+        assert found is not None
+        assert found.head_job == "bbbbbbbb"
+        second = await store.get_job("bbbbbbbb")
+        assert second is not None
+        assert second.state is JobState.DELIVERED
+        assert second.shown_at is not None
+        assert second.parent_job == "aaaaaaaa"
+        assert second.request.count == 4  # Imagen's numberOfImages, as side-by-side calls
+        history = await store.history("bbbbbbbb", WIDE)
+        assert [c.role for c in history] == ["user", "model", "user", "model"]
+        assert history[-1].parts
+        assert history[-1].parts[-1].inline_data
+        assert history[-1].parts[-1].inline_data.data == b"img2"
+    finally:
+        await store.close()
+
+
+# Jobs and the queue -------------------------------------------------------------------
+
+
+async def test_queued_jobs_get_places_in_line_and_pending_ones_do_not(store: SQLiteStore) -> None:
+    first, pending, second = job(), job(state=JobState.PENDING), job()
+    for each in (first, pending, second):
+        await store.add_job(each)
+    assert first.seq is not None
+    assert second.seq is not None
+    assert first.seq < second.seq
+    assert pending.seq is None
+    generated = await store.transition(pending.id, [JobState.PENDING], JobState.QUEUED)
+    assert generated is not None
+    assert generated.seq is not None
+    assert generated.seq > second.seq
+    assert [p.job.id for p in await store.queue()] == [first.id, second.id, pending.id]
+
+
+async def test_a_transition_happens_once(store: SQLiteStore) -> None:
+    added = await store.add_job(job(state=JobState.PENDING))
+    assert await store.transition(added.id, [JobState.PENDING], JobState.QUEUED)
+    assert await store.transition(added.id, [JobState.PENDING], JobState.QUEUED) is None
+    with pytest.raises(IllegalTransitionError):
+        await store.transition(added.id, [JobState.DELIVERED], JobState.QUEUED)
+
+
+async def test_a_duplicate_of_a_waiting_job_is_refused_until_it_is_done(
+    store: SQLiteStore,
+) -> None:
+    await store.add_job(job(dedupe="reroll:x"))
+    with pytest.raises(DuplicateJobError):
+        await store.add_job(job(dedupe="reroll:x"))
+    running = await store.claim_next(max_running=5, max_per_user=5)
+    assert running is not None
+    await store.finish(running.id, Outcome(JobState.FAILED, error_kind="x"))
+    await store.add_job(job(dedupe="reroll:x"))  # the first one is over: a new click counts
+
+
+async def test_claims_respect_the_caps_and_each_lanes_order(store: SQLiteStore) -> None:
+    a1, a2 = job(user_id=1), job(user_id=1)
+    b1 = job(user_id=2, lane="thread:5")
+    c1 = job(user_id=3, lane="thread:5")
+    d1 = job(user_id=4)
+    for each in (a1, a2, b1, c1, d1):
+        await store.add_job(each)
+    claimed = []
+    while (next_job := await store.claim_next(max_running=3, max_per_user=1)) is not None:
+        claimed.append(next_job.id)
+    # a2 waits for its member's slot, c1 for b1 (same lane), and d1 gets the third slot.
+    assert claimed == [a1.id, b1.id, d1.id]
+    places = {p.job.id: p for p in await store.queue()}
+    assert places[c1.id].behind_own_lane
+    assert not places[a2.id].behind_own_lane
+    await store.finish(b1.id, Outcome(JobState.FAILED, error_kind="x"))
+    nxt = await store.claim_next(max_running=3, max_per_user=1)
+    assert nxt is not None
+    assert nxt.id == c1.id
+
+
+async def test_a_cancelled_job_drops_its_late_result(store: SQLiteStore) -> None:
+    added = await store.add_job(job())
+    assert await store.claim_next(max_running=1, max_per_user=1)
+    assert await store.transition(added.id, [JobState.RUNNING], JobState.CANCELLED)
+    late = await store.finish(added.id, Outcome(JobState.DELIVERED, outputs=[Media(b"x", "p")]))
+    assert late is None
+    assert await store.get_image(sha256_hex(b"x")) is None
+
+
+async def test_outcomes_are_unshown_until_marked(store: SQLiteStore) -> None:
+    done = await run_to_delivery(store, job(), [(user("a"), model(b"1"))])
+    assert [j.id for j in await store.unshown_jobs()] == [done.id]
+    await store.mark_shown(done.id, 555, 9)
+    assert await store.unshown_jobs() == []
+    shown = await store.get_job(done.id)
+    assert shown is not None
+    assert shown.message_id == 555
+
+
+# Conversations and history ------------------------------------------------------------
+
+
+async def test_history_replays_the_chain_exactly(store: SQLiteStore) -> None:
+    first = await run_to_delivery(
+        store, job(), [(user("draw a cat", b"upload"), model(b"img-1", b"s1"))]
+    )
+    await store.open_conversation(conversation(), first.id)
+    edit = job(thread_id=100, lane="thread:100", basis=Basis.CONVERSATION)
+    second = await run_to_delivery(
+        store, edit, [(user("make it blue"), model(b"img-2", b"s2"))], parent=first.id
+    )
+    found = await store.get_conversation(100)
+    assert found is not None
+    assert found.head_job == second.id
+    history = await store.history(second.id, WIDE)
+    assert history == [
+        user("draw a cat", b"upload"),
+        model(b"img-1", b"s1"),
+        user("make it blue"),
+        model(b"img-2", b"s2"),
+    ]
     restored = history[-1].parts or []
     assert restored[2].thought_signature == b"s2"
     assert restored[1].thought is True
 
 
-async def test_identical_images_are_stored_once(store: SQLiteStore) -> None:
-    for thread in (1, 2):
-        await store.record_turn(
-            conversation(thread), job(thread), user("x", b"same"), model(b"same"), blocked=False
+async def test_history_keeps_the_newest_exchanges_within_every_budget(store: SQLiteStore) -> None:
+    parent = None
+    for n in range(4):
+        done = await run_to_delivery(
+            store, job(), [(user(f"step {n}"), model(bytes([n]) * 1000))], parent=parent
         )
-    rows = await store._fetchall("SELECT sha256, size FROM images")
-    # "same" (upload and result share bytes) and "thought-same": two rows, whatever the reuse.
+        parent = done.id
+    assert parent is not None
+
+    def texts(history: list[types.Content]) -> list[str]:
+        return [c.parts[-1].text or "" for c in history if c.role == "user" and c.parts]
+
+    turns = HistoryLimits(max_turns=2, max_images=50, max_bytes=1 << 30)
+    assert texts(await store.history(parent, turns)) == ["step 2", "step 3"]
+    images = HistoryLimits(max_turns=50, max_images=5, max_bytes=1 << 30)  # two per exchange
+    assert texts(await store.history(parent, images)) == ["step 2", "step 3"]
+    size = HistoryLimits(max_turns=50, max_images=50, max_bytes=3 * 1010)  # about one exchange
+    assert texts(await store.history(parent, size)) == ["step 3"]
+    nothing = HistoryLimits(max_turns=50, max_images=50, max_bytes=10)
+    assert await store.history(parent, nothing) == []
+
+
+async def test_the_chosen_image_of_several_is_the_one_the_history_continues(
+    store: SQLiteStore,
+) -> None:
+    several = await run_to_delivery(
+        store,
+        job(count=3),
+        [(user("p"), model(b"one")), (user("p"), model(b"two")), (user("p"), model(b"three"))],
+    )
+    await store.open_conversation(conversation(), several.id)
+    await store.set_head(100, several.id, 1)
+    history = await store.history(several.id, WIDE)
+    assert history[-1].parts
+    assert history[-1].parts[-1].inline_data
+    assert history[-1].parts[-1].inline_data.data == b"two"
+    chosen = await store.get_job(several.id)
+    assert chosen is not None
+    assert chosen.result_image == sha256_hex(b"two")
+
+
+async def test_identical_images_are_stored_once(store: SQLiteStore) -> None:
+    for _ in range(2):
+        await run_to_delivery(store, job(), [(user("x", b"same"), model(b"same"))])
+    rows = await store._fetchall("SELECT sha256 FROM images")
     assert sorted(r[0] for r in rows) == sorted({sha256_hex(b"same"), sha256_hex(b"thought-same")})
 
 
-async def test_blocked_turns_are_kept_but_never_sent_back(store: SQLiteStore) -> None:
-    await store.record_turn(conversation(), job(), user("ok"), model(b"a"), blocked=False)
-    await store.record_turn(conversation(), job(), user("bad"), None, blocked=True)
-    blocked_model = types.Content(role="model", parts=[types.Part(text="no")])
-    await store.record_turn(conversation(), job(), user("bad2"), blocked_model, blocked=True)
-    history = await store.history(1, WIDE)
-    assert [c.parts[-1].text for c in history if c.role == "user" and c.parts] == ["ok"]
-    rows = await store._fetchall("SELECT COUNT(*) FROM turns WHERE blocked = 1")
-    assert rows[0][0] == 3
+# Retention ----------------------------------------------------------------------------
 
 
-async def test_history_keeps_the_newest_exchanges_within_the_image_budget(
+async def test_retention_deletes_what_nothing_needs_and_keeps_chains_whole(
     store: SQLiteStore,
 ) -> None:
-    for n in range(5):
-        await store.record_turn(
-            conversation(), job(), user(f"turn {n}"), model(f"img{n}".encode()), blocked=False
-        )
-    # Each exchange carries 2 images (thought + final): a budget of 5 fits the newest two.
-    history = await store.history(1, HistoryLimits(max_turns=10, max_images=5))
-    assert [c.parts[-1].text for c in history if c.role == "user" and c.parts] == [
-        "turn 3",
-        "turn 4",
-    ]
-    history = await store.history(1, HistoryLimits(max_turns=1, max_images=50))
-    assert len(history) == 2
-
-
-async def test_conversation_tracks_the_latest_image(store: SQLiteStore) -> None:
-    await store.record_turn(
-        conversation(last_image=sha256_hex(b"a")), job(), user("1"), model(b"a"), blocked=False
+    old = await run_to_delivery(store, job(), [(user("old"), model(b"old"))])
+    await store.open_conversation(conversation(1), old.id)
+    child = await run_to_delivery(
+        store, job(thread_id=1), [(user("edit"), model(b"edit"))], parent=old.id
     )
-    await store.record_turn(conversation(), job(), user("2"), None, blocked=True)
-    found = await store.get_conversation(1)
-    assert found is not None
-    assert found.last_image == sha256_hex(b"a")
-    assert (found.owner_id, found.workflow) == (42, "imagine")
-    image = await store.get_image(sha256_hex(b"a"))
-    assert image is not None
-    assert image.data == b"a"
-    assert await store.get_conversation(999) is None
-
-
-async def test_jobs_round_trip_and_unfinished_ones_are_found(store: SQLiteStore) -> None:
-    queued = job(None, aspect_ratio="16:9", input_images=(sha256_hex(b"in"),))
-    await store.add_job(queued, [ImageBlob(sha256_hex(b"in"), "image/png", b"in")])
-    done = job(None)
-    await store.add_job(done)
-    done.state, done.finished_at, done.cost_usd = JobState.SUCCEEDED, time.time(), 0.067
-    done.message_id = 555
-    await store.save_job(done)
-    assert await store.get_job(done.id) == done
-    assert [j.id for j in await store.unfinished_jobs()] == [queued.id]
-    loaded = await store.get_job(queued.id)
-    assert loaded is not None
-    assert loaded.request.aspect_ratio == "16:9"
-    assert await store.get_image(sha256_hex(b"in")) is not None
-
-
-async def test_a_failed_transaction_leaves_nothing_behind(store: SQLiteStore) -> None:
-    broken = conversation(last_image="0" * 64)  # refers to an image that does not exist
-    with pytest.raises(Exception, match="FOREIGN KEY"):
-        await store.record_turn(broken, job(), user("x", b"orphan"), None, blocked=False)
-    assert await store.get_image(sha256_hex(b"orphan")) is None
-    assert await store.get_conversation(1) is None
-    assert await store.history(1, WIDE) == []
-
-
-async def test_adding_a_pending_job_again_accepts_it(store: SQLiteStore) -> None:
-    pending = job(None)
-    pending.state = JobState.PENDING
-    await store.add_job(pending)
-    pending.state = JobState.QUEUED
-    pending.request = pending.request.model_copy(update={"prompt": "the real prompt"})
-    await store.add_job(pending, [ImageBlob.of(b"in", "image/png")])
-    loaded = await store.get_job(pending.id)
-    assert loaded is not None
-    assert (loaded.state, loaded.request.prompt) == (JobState.QUEUED, "the real prompt")
-    assert await store.get_image(sha256_hex(b"in")) is not None
-
-
-async def test_retention_deletes_old_conversations_jobs_and_orphaned_images(
-    store: SQLiteStore,
-) -> None:
-    old_job = job()
-    old_job.state = JobState.SUCCEEDED
-    await store.add_job(old_job)
-    await store.record_turn(conversation(1), old_job, user("old"), model(b"old"), blocked=False)
-    await store.record_turn(conversation(2), job(2), user("new"), model(b"new"), blocked=False)
-    cutoff = time.time() + 1  # everything so far counts as old...
-    await store._fetchall(
-        "UPDATE conversations SET updated_at = ? WHERE thread_id = 2", (cutoff + 5,)
-    )
-    report = await store.delete_older_than(cutoff)
+    alive = await run_to_delivery(store, job(), [(user("new"), model(b"new"))])
+    await store.open_conversation(conversation(2), alive.id)
+    waiting = await store.add_job(job())
+    await store._fetchall("SELECT 1")  # nothing pending on the connection
+    async with store._transaction() as db:
+        await db.execute("UPDATE conversations SET updated_at = 0 WHERE thread_id = 1")
+        await db.execute("UPDATE jobs SET created_at = 0")
+    report = await store.delete_older_than(time.time() - 60)
     assert report.conversations == 1
-    assert report.jobs == 1
-    assert report.images == 2  # "old" and "thought-old"; "new" is still referenced
-    assert await store.get_conversation(1) is None
-    assert await store.get_conversation(2) is not None
-    assert await store.history(2, WIDE)
-    assert await store.get_image(sha256_hex(b"new")) is not None
+    assert await store.get_job(old.id) is None
+    assert await store.get_job(child.id) is None
+    assert await store.get_image(sha256_hex(b"old")) is None
+    # The live conversation's job (created long ago) and the waiting job stay.
+    assert await store.get_job(alive.id) is not None
+    assert await store.get_job(waiting.id) is not None
+    assert await store.history(alive.id, WIDE)
+
+
+# A failing disk -----------------------------------------------------------------------
+
+
+class FailingCommit:
+    """The connection, except that the next COMMIT fails as a full disk's would."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        self.fail = True
+
+    async def execute(self, sql: str, *args: Any) -> Any:
+        if sql == "COMMIT" and self.fail:
+            self.fail = False
+            raise sqlite3.OperationalError("disk I/O error")
+        return await self._db.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+
+async def test_a_failed_commit_is_rolled_back_and_the_next_write_works(
+    store: SQLiteStore, expect_logged_errors: Any
+) -> None:
+    expect_logged_errors.expected.append(re.compile("cannot write to the database"))
+    real = store._db
+    store._db = FailingCommit(real)  # type: ignore[assignment]
+    lost = job()
+    with pytest.raises(StorageError, match="could not save"):
+        await store.add_job(lost)
+    store._db = real
+    assert await store.get_job(lost.id) is None  # nothing half-written
+    kept = await store.add_job(job())
+    assert await store.get_job(kept.id) is not None
+    assert len(expect_logged_errors.records) == 1
+
+
+async def test_a_full_disk_says_so_and_reads_keep_working(
+    store: SQLiteStore, expect_logged_errors: Any
+) -> None:
+    expect_logged_errors.expected.append(re.compile("cannot write to the database"))
+    kept = await store.add_job(job())
+    pages = (await store._fetchall("PRAGMA page_count"))[0][0]
+    await store._fetchall(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(StorageError, match="storage is full"):
+        await store.add_job(job(), [Media(bytes(range(256)) * 4000, "image/png")])
+    with pytest.raises(StorageError):  # one log line, not one per failure
+        await store.add_job(job(), [Media(bytes(range(255)) * 4000, "image/png")])
+    assert await store.get_job(kept.id) is not None
+    (record,) = expect_logged_errors.records
+    assert "full" in record.getMessage()
+
+
+# Indexes ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT * FROM jobs WHERE id = 'x'",
+        "SELECT * FROM conversations WHERE thread_id = 1",
+        "SELECT * FROM jobs WHERE state = 'queued' ORDER BY seq",
+        "SELECT COUNT(*) FROM jobs WHERE state = 'running' AND user_id = 1",
+        "SELECT 1 FROM jobs WHERE lane = 'x' AND state IN ('queued', 'running') AND seq < 5",
+        "SELECT * FROM jobs WHERE shown_at IS NULL "
+        "AND state NOT IN ('pending', 'queued', 'running') ORDER BY finished_at",
+        "SELECT * FROM job_turns WHERE job_id = 'x' AND candidate = 0",
+        "SELECT 1 FROM jobs WHERE parent_job = 'x'",
+        "SELECT 1 FROM job_turn_images WHERE sha256 = 'x'",
+        "SELECT 1 FROM job_images WHERE sha256 = 'x'",
+        "SELECT sha256, data FROM images WHERE sha256 IN ('x', 'y')",
+    ],
+)
+async def test_every_lookup_uses_an_index(store: SQLiteStore, query: str) -> None:
+    plan = [str(row[3]) for row in await store._fetchall(f"EXPLAIN QUERY PLAN {query}")]
+    # A search, or a walk along a (partial) index; never a scan of a whole table.
+    full_scans = [step for step in plan if step.startswith("SCAN") and "USING" not in step]
+    assert not full_scans, plan

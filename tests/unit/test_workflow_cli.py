@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import sys
 from pathlib import Path
@@ -13,9 +14,15 @@ from PIL import Image
 
 from bot.config import Settings
 from bot.credentials import GeminiAuth
-from bot.images import read_png_text
 from bot.workflows.run_cli import run_workflow
-from tests.fakes.fake_gemini import FakeGemini, blocked_prompt, error_reply, imagen_reply
+from tests.e2e.helpers import b64
+from tests.fakes.fake_gemini import (
+    FakeGemini,
+    blocked_prompt,
+    error_reply,
+    finish_reply,
+    image_reply,
+)
 from tests.unit.workflow_samples import REPO, SETTINGS, imagen_sample, write
 
 SECRET_VARS = ("DISCORD_TOKEN", "GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI")
@@ -58,13 +65,15 @@ async def test_a_run_writes_the_image_with_its_prompt_and_model(
 
     printed = capsys.readouterr()
     assert code == 0, printed.err
-    metadata = read_png_text(out.read_bytes())
-    assert (metadata["prompt"], metadata["model"], metadata["workflow"]) == (
+    sidecar = json.loads((tmp_path / "out.png.json").read_text())
+    assert (sidecar["prompt"], sidecar["model"], sidecar["workflow"]) == (
         "a red fox",
         "gemini-3.1-flash-image",
         "imagine",
     )
     (request,) = fake.requests
+    answered = json.loads(request.answer)["candidates"][0]["content"]["parts"][-1]
+    assert out.read_bytes() == b64(answered["inlineData"]["data"])  # exactly as made
     assert request.image_config == {"aspectRatio": "16:9", "imageSize": "1K"}
     assert request.texts() == ["a red fox"]
     assert [mime for mime, _ in request.images()] == ["image/png"]
@@ -151,34 +160,16 @@ async def test_wrong_arguments_exit_2_before_any_request(
     assert fake.requests == []
 
 
-async def test_an_imagen_workflow_needs_vertex_ai(
+async def test_an_imagen_workflow_file_runs_on_its_replacement(
     fake: FakeGemini, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(tmp_path, "imagen.json", imagen_sample())
-
-    code = await run_workflow(
-        settings_for(fake),
-        GeminiAuth(api_key=fake.api_key),
-        workflow=str(path),
-        sets=["user_prompt=a fox"],
-        out=tmp_path / "out.png",
-    )
-
-    assert code == 2
-    assert "GOOGLE_GENAI_USE_VERTEXAI" in capsys.readouterr().err
-
-
-@pytest.mark.filterwarnings("ignore:The generate_images method is deprecated")
-async def test_an_imagen_workflow_file_runs_on_vertex_ai(
-    fake: FakeGemini, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    fake.enqueue(imagen_reply(4, filtered={1: "Filtered by RAI."}))
+    fake.enqueue(image_reply(), finish_reply("IMAGE_SAFETY"), image_reply(), image_reply())
     path = write(tmp_path, "imagen.json", imagen_sample())
     out = tmp_path / "out.png"
 
     code = await run_workflow(
         settings_for(fake),
-        GeminiAuth(api_key=fake.api_key, vertexai=True),  # express mode: key, no project
+        GeminiAuth(api_key=fake.api_key),
         workflow=str(path),
         sets=["user_prompt=a fox", "count=2"],
         out=out,
@@ -186,11 +177,32 @@ async def test_an_imagen_workflow_file_runs_on_vertex_ai(
 
     printed = capsys.readouterr()
     assert code == 0, printed.err
-    assert read_png_text(out.read_bytes())["workflow"] == "sample"
-    assert "3 images from imagen-4.0-generate-001" in printed.out
+    assert "shut down by Google" in printed.err
+    assert json.loads((tmp_path / "out.png.json").read_text())["workflow"] == "sample"
+    assert "3 images from gemini-3.1-flash-image" in printed.out
     assert "saved the first to" in printed.out
-    assert "1 withheld by safety filters" in printed.out
-    assert fake.requests[0].texts() == ["Draw a fox x2. Moody light."]
+    assert "1 withheld or failed" in printed.out
+    assert len(fake.requests) == 4
+    assert fake.requests[0].texts() == ["Draw a fox x2. Moody light.\n\nAvoid: text"]
+
+
+async def test_a_jpeg_answer_is_saved_as_jpeg_whatever_the_name_said(
+    fake: FakeGemini, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.enqueue(image_reply(mime="image/jpeg"))
+    code = await run_workflow(
+        settings_for(fake),
+        GeminiAuth(api_key=fake.api_key),
+        workflow="imagine",
+        sets=["prompt=a fox"],
+        out=tmp_path / "fox.png",
+    )
+
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert (tmp_path / "fox.jpg").read_bytes().startswith(b"\xff\xd8")
+    assert not (tmp_path / "fox.png").exists()
+    assert f"saved to {tmp_path / 'fox.jpg'}" in printed.out
 
 
 async def test_python_m_bot_run_end_to_end(fake: FakeGemini, tmp_path: Path) -> None:
@@ -217,6 +229,7 @@ async def test_python_m_bot_run_end_to_end(fake: FakeGemini, tmp_path: Path) -> 
 
     assert process.returncode == 0, err.decode()
     assert "/imagine: 1 image from gemini-3.1-flash-image" in out.decode()
-    image = (tmp_path / "lighthouse.png").read_bytes()
-    assert read_png_text(image)["prompt"] == "a lighthouse"
+    assert (tmp_path / "lighthouse.png").read_bytes().startswith(b"\x89PNG")
+    sidecar = json.loads((tmp_path / "lighthouse.png.json").read_text())
+    assert sidecar["prompt"] == "a lighthouse"
     assert fake.api_key not in out.decode() + err.decode()

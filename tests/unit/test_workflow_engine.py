@@ -53,9 +53,9 @@ def test_defaults_fill_optional_fields(workflow: Workflow) -> None:
     assert run.prompt == "Draw a fox x3. Moody light.\n\nAvoid: text"
     assert run.aspect_ratio == "1:1"  # the select's defaultValue
     assert run.image_size == "1K"  # the model's default_size
-    assert (run.provider, run.model) == ("gemini", "gemini-3.1-flash-image")
+    assert (run.model, run.thinking_level) == ("gemini-3.1-flash-image", None)
     assert run.response_modalities == ("TEXT", "IMAGE")
-    assert (run.number_of_images, run.person_generation) == (1, None)
+    assert run.count == 1
     assert run.answers == (("Prompt", "a fox"), ("Aspect ratio", "1:1"), ("Count", "3"))
     assert (run.auto_run, run.redo_enabled, run.image_options) == (True, False, ())
 
@@ -115,17 +115,17 @@ def test_without_a_template_the_prompt_field_is_the_prompt(tmp_path: Path) -> No
     assert run.prompt == "a fox {{x}}"
 
 
-def test_imagen_runs_keep_the_negative_prompt_apart(tmp_path: Path) -> None:
+def test_an_imagen_run_becomes_side_by_side_gemini_calls(tmp_path: Path) -> None:
     run = compile_run(load_one(tmp_path, imagen_sample()), {"user_prompt": "a fox"})
 
     request = run.job_request()
-    assert request.prompt == "Draw a fox x. Moody light."
-    assert (request.negative_prompt, request.number_of_images) == ("text", 4)
-    assert (request.person_generation, request.aspect_ratio, request.image_size) == (
-        "dont_allow",
-        "1:1",
-        "1K",
+    assert request.prompt == "Draw a fox x. Moody light.\n\nAvoid: text"
+    assert (request.model, request.thinking_level, request.count) == (
+        "gemini-3.1-flash-image",
+        "HIGH",
+        4,
     )
+    assert (request.aspect_ratio, request.image_size) == ("1:1", "1K")
 
 
 def test_the_briefing_shows_the_model_the_answers_and_the_prompt(workflow: Workflow) -> None:

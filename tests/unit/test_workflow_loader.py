@@ -12,13 +12,11 @@ from typing import Any
 
 import pytest
 
-from bot.credentials import GeminiAuth
 from bot.errors import ConfigError
 from bot.workflows.loader import (
     SCHEMA_FILE,
     load_workflows,
     read_workflows,
-    vertex_problems,
     workflows_directory,
 )
 from bot.workflows.problems import WorkflowError, WorkflowProblem
@@ -27,7 +25,6 @@ from tests.unit.workflow_samples import (
     REPO,
     SETTINGS,
     imagen_sample,
-    load_one,
     report_for,
     sample,
     write,
@@ -69,8 +66,8 @@ def test_the_seed_example_loads_with_a_warning_about_its_retired_model(tmp_path:
     (warning,) = loaded.warnings
     assert warning.field == "stages[1].model"
     assert "gemini-2.0-flash-preview-image-generation" in warning.message
-    assert "retired" in warning.message
-    assert f'uses "{SETTINGS.models.default}"' in warning.message
+    assert "has been shut down by Google" in warning.message
+    assert 'its replacement "gemini-3.1-flash-image"' in warning.message
 
 
 def test_the_schema_file_and_subfolders_are_not_workflows(tmp_path: Path) -> None:
@@ -86,11 +83,12 @@ def test_the_editor_schema_is_in_sync_with_the_models() -> None:
     assert written == json_schema_text(), "run: uv run python -m bot.workflows.schema"
 
 
-def test_the_workflow_package_imports_nothing_from_discord() -> None:
+def test_nothing_outside_discord_ui_imports_discord() -> None:
     code = (
-        "import importlib, pkgutil, sys, bot.workflows, bot.imagen\n"
-        "for module in pkgutil.walk_packages(bot.workflows.__path__, 'bot.workflows.'):\n"
-        "    importlib.import_module(module.name)\n"
+        "import importlib, pkgutil, sys, bot\n"
+        "for module in pkgutil.walk_packages(bot.__path__, 'bot.'):\n"
+        "    if not module.name.startswith(('bot.discord_ui', 'bot.cli', 'bot.__main__')):\n"
+        "        importlib.import_module(module.name)\n"
         "assert 'discord' not in sys.modules, 'discord was imported'\n"
         "print('ok')\n"
     )
@@ -209,17 +207,6 @@ MISTAKES: list[tuple[str, Callable[[Data], None], str, str, str]] = [
         "stages[0].formFields[4].options",
         "26 options; Discord allows at most 25 choices",
         "Remove options",
-    ),
-    (
-        "provider that does not match the model",
-        _set(
-            "stages.1.model",
-            "imagen-4.0-generate-001",
-            ("stages.1.imageGenerationSettings.provider", "gemini"),
-        ),
-        "stages[1].imageGenerationSettings.provider",
-        '"imagen-4.0-generate-001" is a imagen model',
-        'Set "provider" to "imagen"',
     ),
     (
         "unknown key close to a known one",
@@ -384,13 +371,14 @@ def test_store_in_firebase_is_accepted_and_ignored_with_a_warning(tmp_path: Path
 
 
 def test_more_image_fields_than_the_model_takes(tmp_path: Path) -> None:
-    data = imagen_sample()
-    data["stages"][0]["formFields"].append({"name": "photo", "type": "image"})
+    data = sample()
+    for n in range(14):
+        data["stages"][0]["formFields"].append({"name": f"photo{n}", "type": "image"})
 
     problem = only_problem(report_for(tmp_path, data).problems)
 
-    assert problem.field == "stages[0].formFields[3]"
-    assert "imagen-4.0-generate-001 does not take input images" in problem.message
+    assert problem.field == "stages[0].formFields[17]"
+    assert "accepts at most 14 input images" in problem.message
 
 
 def test_a_missing_or_empty_folder_is_a_problem(tmp_path: Path) -> None:
@@ -400,40 +388,53 @@ def test_a_missing_or_empty_folder_is_a_problem(tmp_path: Path) -> None:
     assert "has no workflow files" in empty.message
 
 
-# --------------------------------------------------------------------------- models and Vertex
+# --------------------------------------------------------------------------- retired models
 
 
-def test_imagen_needs_vertex_ai(tmp_path: Path) -> None:
-    workflow = load_one(tmp_path, imagen_sample())
-    assert workflow.generation.provider == "imagen"  # from the model's catalog entry
+def test_an_imagen_stage_runs_on_its_replacement_with_one_warning(tmp_path: Path) -> None:
+    report = report_for(tmp_path, imagen_sample())
 
-    problem = only_problem(tuple(vertex_problems([workflow], GeminiAuth(api_key="key"))))
+    assert report.problems == ()
+    generation = report.workflows[0].generation
+    assert (generation.model, generation.thinking_level) == ("gemini-3.1-flash-image", "HIGH")
+    assert generation.count == 4  # numberOfImages, as side-by-side calls
+    (warning,) = report.warnings
+    assert warning.field == "stages[1].model"
+    assert '"imagen-4.0-generate-001" has been shut down by Google' in warning.message
+    assert '"gemini-3.1-flash-image" with thinking level HIGH' in warning.message
 
-    assert "uses Imagen (imagen-4.0-generate-001)" in problem.message
-    for name in ("GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION"):
-        assert name in problem.fix
-    assert '"provider": "gemini"' in problem.fix
-    vertex = GeminiAuth(vertexai=True, project="p", location="us-central1")
-    assert vertex_problems([workflow], vertex) == []
 
-
-def test_provider_alone_picks_the_catalog_model_of_that_provider(tmp_path: Path) -> None:
+def test_provider_imagen_alone_runs_on_the_replacement_of_the_default_imagen(
+    tmp_path: Path,
+) -> None:
     data = imagen_sample()
     del data["stages"][1]["model"]
-    data["stages"][1]["imageGenerationSettings"]["provider"] = "imagen"
 
-    workflow = load_one(tmp_path, data)
+    report = report_for(tmp_path, data)
 
-    assert workflow.generation.model == "imagen-4.0-generate-001"
+    generation = report.workflows[0].generation
+    assert (generation.model, generation.thinking_level) == ("gemini-3.1-flash-image", "HIGH")
+    (warning,) = report.warnings
+    assert warning.field == "stages[1].imageGenerationSettings.provider"
 
 
-def test_an_unknown_imagen_model_falls_back_to_the_catalog_imagen_model(tmp_path: Path) -> None:
+def test_an_unknown_imagen_model_runs_on_the_default_imagens_replacement(tmp_path: Path) -> None:
     data = imagen_sample()
     data["stages"][1]["model"] = "imagen-3.0-generate-002"
-    data["stages"][1]["imageGenerationSettings"]["provider"] = "imagen"
 
     report = report_for(tmp_path, data)
 
     assert report.problems == ()
-    assert report.workflows[0].generation.model == "imagen-4.0-generate-001"
-    assert "the default imagen model" in report.warnings[0].message
+    assert report.workflows[0].generation.model == "gemini-3.1-flash-image"
+    unknown, retired = report.warnings
+    assert '"imagen-3.0-generate-002" is not in the catalog' in unknown.message
+    assert "shut down" in retired.message
+
+
+def test_the_ultra_model_maps_to_the_pro_model(tmp_path: Path) -> None:
+    data = imagen_sample()
+    data["stages"][1]["model"] = "imagen-4.0-ultra-generate-001"
+
+    generation = report_for(tmp_path, data).workflows[0].generation
+
+    assert (generation.model, generation.thinking_level) == ("gemini-3-pro-image", None)

@@ -71,10 +71,12 @@ def sample() -> dict[str, Any]:
 
 
 def imagen_sample() -> dict[str, Any]:
-    """The sample on Imagen: no image field (Imagen takes none), ratios Imagen offers."""
+    """The sample written for Imagen (no image field, ratios Imagen offered), which Google
+    has shut down: it runs on the replacement."""
     data = sample()
     data["stages"][0]["formFields"].pop()  # the image field
     data["stages"][1]["model"] = "imagen-4.0-generate-001"
+    data["stages"][1]["imageGenerationSettings"]["provider"] = "imagen"
     data["stages"][1]["imageGenerationSettings"]["imagen"] = {
         "numberOfImages": 4,
         "personGeneration": "dont_allow",

@@ -1,4 +1,5 @@
-"""What the bot's messages look like: results, block reports, failures. Pure presentation.
+"""What the bot's messages look like: progress, results, block reports, failures, notices.
+Pure presentation of `bot.jobs.display`'s plain data.
 
 Every text that can carry user input is cut to Discord's limits here, and messages are sent
 with AllowedMentions.none() (set on the Bot), so echoed text never pings.
@@ -7,13 +8,11 @@ with AllowedMentions.none() (set on the Bot), so echoed text never pings.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 import discord
 
-from bot.config import ModelInfo
-from bot.errors import GenerationError
-from bot.records import Job
+from bot.jobs.display import BriefingCard, NoticeCard, Progress, ResultCard, Running
+from bot.jobs.records import Job
 from bot.safety import Block
 
 CONTENT_LIMIT = 2000
@@ -21,17 +20,32 @@ EMBED_DESCRIPTION_LIMIT = 4096
 FIELD_LIMIT = 1024
 THREAD_NAME_LIMIT = 100
 
-INTERNAL_ERROR = (
-    "Something went wrong on my side and the image could not be made. Press Retry; if it "
-    "keeps happening, give the bot's operator the job id below."
-)
-
 COLOR_OK = discord.Colour.from_rgb(88, 101, 242)
 COLOR_BLOCKED = discord.Colour.from_rgb(237, 137, 54)
 COLOR_FAILED = discord.Colour.from_rgb(237, 66, 69)
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 _SPACE = re.compile(r"\s+")
+
+
+def progress_text(progress: Progress) -> str:
+    """One status line; elapsed time is a Discord timestamp, which counts by itself."""
+    if isinstance(progress, Running):
+        what = "Editing the image" if progress.editing else "Generating your image"
+        return f"🎨 {what}… (started <t:{int(progress.started_at)}:R>)"
+    if progress.behind_own_lane:
+        text = "⏳ Waiting for the previous change in this thread to finish…"
+    elif progress.ahead <= 0:
+        text = "⏳ Queued: you are next."
+    elif progress.ahead == 1:
+        text = "⏳ Queued: 1 request ahead of you."
+    elif progress.ahead >= 10:
+        text = f"⏳ Queued: {progress.ahead}+ requests ahead of you."
+    else:
+        text = f"⏳ Queued: {progress.ahead} requests ahead of you."
+    if progress.requeued:
+        return f"🔄 The bot restarted; your request is back in line. {text}"
+    return text
 
 
 def clip(text: str, limit: int) -> str:
@@ -58,35 +72,22 @@ def quote(text: str, limit: int) -> str:
     return clip(quoted, limit)
 
 
-def result_embed(
-    job: Job,
-    info: ModelInfo,
-    *,
-    filename: str,
-    elapsed_s: float,
-    withheld: Sequence[str] = (),
-    title: str = "Prompt",
-) -> discord.Embed:
+def result_embed(card: ResultCard, job: Job, *, filename: str) -> discord.Embed:
     """The card under a finished image: prompt, model, options, and the job id to quote."""
-    request = job.request
     embed = discord.Embed(
-        title=title,
-        description=clip(request.prompt, EMBED_DESCRIPTION_LIMIT),
-        colour=COLOR_OK,
+        title="Prompt", description=clip(card.prompt, EMBED_DESCRIPTION_LIMIT), colour=COLOR_OK
     )
-    embed.add_field(name="Model", value=info.label)
-    embed.add_field(name="Aspect ratio", value=request.aspect_ratio or "model default")
-    if request.image_size:
-        embed.add_field(name="Size", value=request.image_size)
-    if withheld:
-        reasons = "\n".join(dict.fromkeys(one_line(reason) for reason in withheld))
+    embed.add_field(name="Model", value=card.model_label)
+    embed.add_field(name="Aspect ratio", value=card.aspect_ratio or "model default")
+    if card.size:
+        embed.add_field(name="Size", value=card.size)
+    if card.withheld:
+        reasons = "\n".join(dict.fromkeys(one_line(reason) for reason in card.withheld))
         embed.add_field(
-            name=f"Withheld by safety filters: {len(withheld)}",
-            value=clip(reasons, FIELD_LIMIT),
-            inline=False,
+            name=f"Missing: {len(card.withheld)}", value=clip(reasons, FIELD_LIMIT), inline=False
         )
     embed.set_image(url=f"attachment://{filename}")
-    embed.set_footer(text=f"Job {job.id} · {elapsed_s:.1f}s")
+    embed.set_footer(text=f"Job {job.id} · {card.elapsed_s:.1f}s · ≈${card.cost_usd:.3f}")
     return embed
 
 
@@ -96,21 +97,20 @@ def result_content(text: str) -> str | None:
     return clip(text, CONTENT_LIMIT) if text else None
 
 
-def briefing_embed(job: Job, info: ModelInfo) -> discord.Embed:
+def briefing_embed(card: BriefingCard, job: Job) -> discord.Embed:
     """What a workflow that asks first is about to generate (the seed's "briefing")."""
-    request = job.request
     embed = discord.Embed(
         title="Ready to generate",
-        description=clip(request.prompt, EMBED_DESCRIPTION_LIMIT),
+        description=clip(card.prompt, EMBED_DESCRIPTION_LIMIT),
         colour=COLOR_OK,
     )
-    count = request.number_of_images
-    embed.add_field(name="Model", value=f"{info.label}" + (f" × {count}" if count > 1 else ""))
-    embed.add_field(name="Aspect ratio", value=request.aspect_ratio or "model default")
-    if request.image_size:
-        embed.add_field(name="Size", value=request.image_size)
-    if request.input_images:
-        embed.add_field(name="Your images", value=str(len(request.input_images)))
+    count = f" × {card.count}" if card.count > 1 else ""
+    embed.add_field(name="Model", value=f"{card.model_label}{count}")
+    embed.add_field(name="Aspect ratio", value=card.aspect_ratio or "model default")
+    if card.size:
+        embed.add_field(name="Size", value=card.size)
+    if card.input_images:
+        embed.add_field(name="Your images", value=str(card.input_images))
     embed.set_footer(text=f"Job {job.id} · press Generate to start, or Edit prompt to change it")
     return embed
 
@@ -140,26 +140,29 @@ def block_embed(block: Block, job: Job) -> discord.Embed:
     return embed
 
 
-def failure_embed(error: GenerationError, job: Job) -> discord.Embed:
+def failure_embed(message: str, job: Job) -> discord.Embed:
     embed = discord.Embed(
         title="The image could not be made",
-        description=clip(error.user_message, EMBED_DESCRIPTION_LIMIT),
+        description=clip(message, EMBED_DESCRIPTION_LIMIT),
         colour=COLOR_FAILED,
     )
     embed.set_footer(text=f"Job {job.id}")
     return embed
 
 
-def interrupted_embed(job: Job) -> discord.Embed:
-    embed = discord.Embed(
-        title="Interrupted by a restart",
-        description=(
-            "The bot restarted while your request was waiting or being made, so it did not "
-            "finish. Press Retry to run it again."
-        ),
-        colour=COLOR_BLOCKED,
-    )
-    embed.add_field(name="Prompt", value=clip(job.request.prompt, FIELD_LIMIT), inline=False)
+def notice_embed(card: NoticeCard, job: Job) -> discord.Embed:
+    if card.kind == "interrupted":
+        title = "Interrupted by a restart"
+        text = (
+            "The bot restarted while your request was being made, so it did not finish. "
+            "Press Retry to run it again."
+        )
+    else:
+        title = "Cancelled"
+        who = f" by <@{card.by_user}>" if card.by_user else ""
+        text = f"This request was cancelled{who}. Press Retry to run it after all."
+    embed = discord.Embed(title=title, description=text, colour=COLOR_BLOCKED)
+    embed.add_field(name="Prompt", value=clip(card.prompt, FIELD_LIMIT), inline=False)
     embed.set_footer(text=f"Job {job.id}")
     return embed
 

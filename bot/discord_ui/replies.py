@@ -8,7 +8,7 @@ import logging
 import discord
 
 from bot.errors import BotError
-from bot.records import new_job_id
+from bot.jobs.records import new_job_id
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,280 @@
+"""`bot.jobs.display.Display` in Discord: each job is one message, edited from progress to
+its outcome.
+
+A job's message is edited through the interaction that made it while that interaction's
+token lives (it needs no channel permissions), else through the channel. A thread edit's
+message is created on its first progress, as a reply to the member. When the job's place is
+gone (a thread deleted or locked, the token expired), the outcome goes to the channel the
+conversation lives in, addressed to the member. A result image is posted as the model made
+it; only one too large for the server's upload limit is re-encoded to fit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import io
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import discord
+
+from bot import images
+from bot.config import Settings
+from bot.discord_ui import messages
+from bot.discord_ui.components import job_view
+from bot.jobs.display import (
+    Action,
+    BlockCard,
+    BriefingCard,
+    Card,
+    FailureCard,
+    NoticeCard,
+    Progress,
+    ResultCard,
+    Shown,
+)
+from bot.jobs.records import Job
+from bot.media import Media
+
+log = logging.getLogger(__name__)
+
+_NONE = discord.AllowedMentions.none()
+_THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440  # a day without messages
+_ARCHIVED_THREAD = 50083
+_INVALID_WEBHOOK_TOKEN = 50027  # an interaction's 15 minutes are over
+
+
+def place_is_gone(exc: discord.HTTPException) -> bool:
+    """The message or thread was deleted or locked, we may no longer post there, or the
+    interaction that owned the message has expired."""
+    return exc.status in (401, 403, 404) or exc.code in (_ARCHIVED_THREAD, _INVALID_WEBHOOK_TOKEN)
+
+
+@dataclass
+class _Message:
+    """What one edit of a job's message sets."""
+
+    content: str | None
+    embed: discord.Embed | None = None
+    view: discord.ui.View | None = None
+    files: list[Media] = field(default_factory=list)
+    filenames: list[str] = field(default_factory=list)
+    mentions: discord.AllowedMentions = _NONE
+
+    def edit_fields(self) -> dict[str, Any]:
+        return {
+            "content": self.content,
+            "embeds": [self.embed] if self.embed else [],
+            "attachments": [
+                discord.File(io.BytesIO(media.data), filename=name)
+                for media, name in zip(self.files, self.filenames, strict=True)
+            ],
+            "view": self.view,
+            "allowed_mentions": self.mentions,
+        }
+
+
+class DiscordDisplay:
+    token_life = datetime.timedelta(minutes=14)  # an interaction's 15, with a minute to spare
+
+    def __init__(self, client: discord.Client, settings: Settings) -> None:
+        self._client = client
+        self._settings = settings
+        self._bound: dict[str, discord.Interaction] = {}
+
+    def bind(self, job_id: str, interaction: discord.Interaction) -> None:
+        """`interaction` answers with the job's message: edit it through its token."""
+        self._bound[job_id] = interaction
+
+    def release(self, job_id: str) -> None:
+        """The job was not accepted after all: forget its interaction."""
+        self._bound.pop(job_id, None)
+
+    # The Display protocol -----------------------------------------------------------------
+
+    async def progress(self, job: Job, progress: Progress) -> Shown | None:
+        text = messages.progress_text(progress)
+        message = _Message(text, view=job_view(job.id, [Action.CANCEL]))
+        if job.message_id is None:
+            return await self._create(job, message)
+        await self._edit(job, message)
+        return None
+
+    async def show(self, job: Job, card: Card) -> Shown:
+        message = await self._compose(job, card)
+        try:
+            sent = await self._edit_fitted(job, message)
+        except discord.HTTPException as exc:
+            if not place_is_gone(exc) or isinstance(card, BriefingCard):
+                raise
+            log.info("job %s: its message is unusable (%s); posting elsewhere", job.id, exc)
+            sent = await self._elsewhere(job, message)
+        if not isinstance(card, BriefingCard):
+            self._bound.pop(job.id, None)
+        thread_id = None
+        if isinstance(card, ResultCard) and card.open_conversation:
+            thread_id = await self._open_thread(sent, job, card)
+        return Shown(sent.id, sent.channel.id, thread_id)
+
+    # Composing ----------------------------------------------------------------------------
+
+    async def _compose(self, job: Job, card: Card) -> _Message:
+        if isinstance(card, ResultCard):
+            return await self._result(job, card)
+        if isinstance(card, BlockCard):
+            embed = messages.block_embed(card.block, job)
+            return _Message(None, embed, job_view(job.id, card.actions))
+        if isinstance(card, FailureCard):
+            embed = messages.failure_embed(card.message, job)
+            return _Message(None, embed, job_view(job.id, card.actions))
+        if isinstance(card, BriefingCard):
+            embed = messages.briefing_embed(card, job)
+            return _Message(None, embed, job_view(job.id, card.actions))
+        return self._notice(job, card)
+
+    def _notice(self, job: Job, card: NoticeCard) -> _Message:
+        view = job_view(job.id, card.actions)
+        embed = messages.notice_embed(card, job)
+        if card.kind == "interrupted":  # the owner is not watching: ping them, and only them
+            owner = discord.AllowedMentions(users=[discord.Object(job.user_id)])
+            return _Message(f"<@{job.user_id}>", embed, view, mentions=owner)
+        return _Message(None, embed, view)
+
+    async def _result(self, job: Job, card: ResultCard) -> _Message:
+        limit = self._upload_limit(job)
+        fitted = await asyncio.to_thread(_fit_all, card.images, limit)
+        names = [
+            messages.image_filename(
+                card.prompt, image.extension, f"-{n}" if len(fitted) > 1 else ""
+            )
+            for n, image in enumerate(fitted, start=1)
+        ]
+        view = job_view(job.id, card.actions, styles=card.styles, choices=card.choices)
+        embed = messages.result_embed(card, job, filename=names[0])
+        return _Message(messages.result_content(card.text), embed, view, fitted, names)
+
+    # Sending ------------------------------------------------------------------------------
+
+    async def _edit_fitted(self, job: Job, message: _Message) -> discord.Message:
+        """Edit the job's message; if Discord still finds a file too large (the server's
+        limit dropped), shrink the files to half and send again."""
+        try:
+            return await self._edit(job, message)
+        except discord.HTTPException as exc:
+            if exc.status != 413 or not message.files:
+                raise
+        smaller = await asyncio.to_thread(_halved, message.files)
+        names = [
+            f"{name.rsplit('.', 1)[0]}.{image.extension}"
+            for image, name in zip(smaller, message.filenames, strict=True)
+        ]
+        log.info("upload refused as too large; sending %d smaller file(s)", len(smaller))
+        if message.embed is not None:
+            message.embed.set_image(url=f"attachment://{names[0]}")
+        message.files, message.filenames = smaller, names
+        return await self._edit(job, message)
+
+    async def _edit(self, job: Job, message: _Message) -> discord.Message:
+        interaction = self._live(job)
+        if interaction is not None:
+            return await interaction.edit_original_response(**message.edit_fields())
+        assert job.message_id is not None
+        channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        return await channel.get_partial_message(job.message_id).edit(**message.edit_fields())
+
+    async def _create(self, job: Job, message: _Message) -> Shown:
+        """The job's first message: a reply to the member's message, or a new message."""
+        channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        try:
+            sent = await self._send(channel, message, reply_to=job.reply_to)
+        except discord.HTTPException as exc:
+            if not place_is_gone(exc):
+                raise
+            sent = await self._elsewhere(job, message)
+        return Shown(sent.id, sent.channel.id)
+
+    async def _elsewhere(self, job: Job, message: _Message) -> discord.Message:
+        """Post in the channel the job's conversation lives in, addressed to the member."""
+        home = job.home_channel_id or job.channel_id
+        channel = self._client.get_partial_messageable(home, guild_id=job.guild_id)
+        mention = f"<@{job.user_id}>"
+        message.content = f"{mention} {message.content}" if message.content else mention
+        message.mentions = discord.AllowedMentions(users=[discord.Object(job.user_id)])
+        return await self._send(channel, message)
+
+    async def _send(
+        self,
+        channel: discord.abc.Messageable,
+        message: _Message,
+        *,
+        reply_to: int | None = None,
+    ) -> discord.Message:
+        fields = message.edit_fields()
+        fields["files"] = fields.pop("attachments")
+        if fields["view"] is None:
+            del fields["view"]
+        if reply_to is not None and isinstance(channel, discord.PartialMessageable):
+            fields["reference"] = channel.get_partial_message(reply_to)
+            fields["mention_author"] = False
+        return await channel.send(**fields)
+
+    def _live(self, job: Job) -> discord.Interaction | None:
+        interaction = self._bound.get(job.id)
+        if interaction is None:
+            return None
+        if discord.utils.utcnow() - interaction.created_at > self.token_life:
+            del self._bound[job.id]
+            return None
+        return interaction
+
+    def _upload_limit(self, job: Job) -> int:
+        interaction = self._live(job)
+        if interaction is not None:
+            return interaction.filesize_limit
+        guild = self._client.get_guild(job.guild_id) if job.guild_id else None
+        return guild.filesize_limit if guild else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+
+    # Conversations ------------------------------------------------------------------------
+
+    async def _open_thread(self, sent: discord.Message, job: Job, card: ResultCard) -> int | None:
+        """A thread on the result for the conversation to continue in; None (and a note on
+        the result) where Discord does not allow one."""
+        if isinstance(sent.channel, discord.Thread):
+            await _add_note(sent, messages.NO_THREAD_IN_THREAD)
+            return None
+        try:
+            thread = await sent.create_thread(
+                name=messages.thread_name(card.prompt),
+                auto_archive_duration=_THREAD_ARCHIVE_MINUTES,
+            )
+        except discord.HTTPException as exc:
+            log.info("no thread for job %s: %s", job.id, exc)
+            await _add_note(sent, messages.no_thread_note(exc))
+            return None
+        anyone = self._settings.conversations.who_can_refine == "anyone"
+        try:
+            await thread.send(messages.thread_welcome(f"<@{job.user_id}>", anyone=anyone))
+        except discord.HTTPException as exc:  # the thread works without its welcome line
+            log.info("no welcome message in thread %s: %s", thread.id, exc)
+        return thread.id
+
+
+def _fit_all(media: list[Media] | tuple[Media, ...], limit: int) -> list[Media]:
+    """Blocking: each image as it is, or re-encoded once to fit `limit` bytes."""
+    return [images.fit_to_limit(image, limit) for image in media]
+
+
+def _halved(media: list[Media]) -> list[Media]:
+    """Blocking: each image re-encoded to half its current size."""
+    return [images.fit_to_limit(image, image.size // 2) for image in media]
+
+
+async def _add_note(message: discord.Message, note: str) -> None:
+    """Append a short note to a result message (best effort: the result is already shown)."""
+    content = f"{message.content}\n\n{note}" if message.content else note
+    try:
+        await message.edit(content=messages.clip(content, messages.CONTENT_LIMIT))
+    except discord.HTTPException as exc:
+        log.info("could not add a note to message %s: %s", message.id, exc)

@@ -1,0 +1,130 @@
+"""Starts queued jobs as slots free up, and keeps waiting members told their place in line.
+
+The queue itself is the store: jobs are claimed there (compare-and-set), so what is waiting
+survives a restart and several processes could share one queue. This loop wakes when work is
+accepted or a job ends, claims every job that may start now, and runs each in its own task.
+Waiting jobs see their place; the text changes rarely (exact near the front, in tens further
+back), so a long queue costs few edits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from bot.jobs.display import Waiting
+from bot.jobs.pipeline import JobPipeline
+from bot.jobs.records import Job
+from bot.store import QueuePlace, Store
+
+log = logging.getLogger(__name__)
+
+_EXACT_PLACES = 10  # places shown exactly; further back, rounded down to tens
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        pipeline: JobPipeline,
+        max_running: Callable[[], int],
+        max_per_user: int,
+        refresh_s: float,
+    ) -> None:
+        self._store = store
+        self._pipeline = pipeline
+        self._max_running = max_running
+        self._max_per_user = max_per_user
+        self._refresh_s = refresh_s
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._shown: dict[str, Waiting] = {}  # what each waiting job's message says
+        self._showing: set[asyncio.Task[None]] = set()
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._loop(), name="dispatcher")
+
+    def wake(self) -> None:
+        """Something was accepted or finished: look at the queue again."""
+        self._wake.set()
+
+    def cancel(self, job_id: str) -> None:
+        """Stop waiting for the model on a job this process runs (its state is already
+        `cancelled` in the store)."""
+        task = self._running.get(job_id)
+        if task is not None:
+            task.cancel()
+
+    async def stop(self) -> None:
+        """Stop claiming and cancel the jobs in progress; they stay `running` in the store
+        (reported as interrupted at the next start) and queued ones stay queued."""
+        tasks = [t for t in (self._loop_task, *self._running.values(), *self._showing) if t]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self._claim_all()
+                await self._show_places()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the store is unwell: try again a little later
+                log.warning("the queue could not be read: %r", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._refresh_s)
+
+    async def _claim_all(self) -> None:
+        while True:
+            job = await self._store.claim_next(
+                max_running=self._max_running(), max_per_user=self._max_per_user
+            )
+            if job is None:
+                return
+            self._shown.pop(job.id, None)
+            self._running[job.id] = asyncio.create_task(self._run(job), name=f"job {job.id}")
+
+    async def _run(self, job: Job) -> None:
+        try:
+            await self._pipeline.run(job)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug past the pipeline's own handling
+            log.error("job %s crashed", job.id, exc_info=exc)
+            await self._pipeline.crashed(job)
+        finally:
+            self._running.pop(job.id, None)
+            self.wake()
+
+    async def _show_places(self) -> None:
+        places = await self._store.queue()
+        waiting = {place.job.id for place in places}
+        for job_id in set(self._shown) - waiting:
+            del self._shown[job_id]
+        for place in places:
+            shown = _waiting(place)
+            if self._shown.get(place.job.id) == shown:
+                continue
+            self._shown[place.job.id] = shown
+            task = asyncio.create_task(
+                self._pipeline.show_progress(place.job, shown), name=f"show {place.job.id}"
+            )
+            self._showing.add(task)
+            task.add_done_callback(self._showing.discard)
+
+
+def _waiting(place: QueuePlace) -> Waiting:
+    ahead = place.ahead
+    if ahead >= _EXACT_PLACES:
+        ahead -= ahead % 10
+    return Waiting(ahead=ahead, behind_own_lane=place.behind_own_lane)

@@ -1,0 +1,118 @@
+"""How a job is shown, as plain data, and the one protocol the Discord side implements.
+
+The pipeline says *what* to show (a place in line, "generating since", a result card, a
+block report, a failure, a notice) and which actions to offer; `bot.discord_ui.display`
+decides how it looks in Discord and which message it edits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal, Protocol
+
+from bot.jobs.records import Job
+from bot.media import Media
+from bot.safety import Block
+
+
+class Action(StrEnum):
+    """What a button (or menu, or form) on a job's message does."""
+
+    RETRY = "retry"
+    EDIT_PROMPT = "edit"
+    REROLL = "reroll"
+    REFINE = "refine"
+    UPSCALE = "upscale"
+    DELETE = "delete"
+    GENERATE = "generate"
+    CANCEL = "cancel"
+    STYLE = "style"  # a menu: the chosen value is the style
+    CHOOSE = "choose"  # one of several images: its number is the value
+
+
+@dataclass(frozen=True)
+class Waiting:
+    ahead: int  # jobs before this one in the queue
+    behind_own_lane: bool  # waiting for the previous change of the same conversation
+    requeued: bool = False  # back in line after a restart
+
+
+@dataclass(frozen=True)
+class Running:
+    started_at: float  # epoch seconds
+    editing: bool  # editing an image (rather than making a new one)
+
+
+Progress = Waiting | Running
+
+
+@dataclass(frozen=True)
+class ResultCard:
+    images: tuple[Media, ...]
+    prompt: str
+    text: str  # the model's words
+    model_label: str
+    aspect_ratio: str | None
+    size: str | None
+    cost_usd: float
+    elapsed_s: float
+    withheld: tuple[str, ...]  # why some of several images are missing
+    actions: tuple[Action, ...]
+    styles: tuple[tuple[str, str], ...]  # (key, label) for the style menu; () for none
+    choices: int  # "Use N" buttons for several images; 0 for none
+    open_conversation: bool  # open a thread for the conversation to continue in
+
+
+@dataclass(frozen=True)
+class BlockCard:
+    block: Block
+    actions: tuple[Action, ...]
+
+
+@dataclass(frozen=True)
+class FailureCard:
+    message: str
+    actions: tuple[Action, ...]
+
+
+@dataclass(frozen=True)
+class NoticeCard:
+    kind: Literal["interrupted", "cancelled"]
+    prompt: str
+    by_user: int | None  # who cancelled
+    actions: tuple[Action, ...]
+
+
+@dataclass(frozen=True)
+class BriefingCard:
+    """A pending job shown for its owner to confirm (a workflow that asks first)."""
+
+    prompt: str
+    model_label: str
+    count: int
+    aspect_ratio: str | None
+    size: str | None
+    input_images: int
+    actions: tuple[Action, ...]
+
+
+Card = ResultCard | BlockCard | FailureCard | NoticeCard | BriefingCard
+
+
+@dataclass(frozen=True)
+class Shown:
+    """Where a job's message is (it may have been created or moved), and the thread opened
+    for a new conversation, if one was asked for and could be opened."""
+
+    message_id: int
+    channel_id: int
+    thread_id: int | None = None
+
+
+class Display(Protocol):
+    async def progress(self, job: Job, progress: Progress) -> Shown | None:
+        """Show the job's progress; returns where, when a message had to be created."""
+
+    async def show(self, job: Job, card: Card) -> Shown:
+        """Show the job's card (replacing its progress); raises when it could not."""

@@ -1,0 +1,299 @@
+"""Accepting work: new jobs from commands, edits written in a conversation's thread, and
+what the buttons on a job's message do. Discord-free.
+
+Accepted means recorded: a job is in the store (with its validated uploads) before anything
+says "queued". Work that continues a conversation is accepted in arrival order, under the
+conversation's turn (`turn`, taken by the caller before any await). Every state change is a
+compare-and-set in the store: a second click finds the job already moved and is told so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
+
+from bot.config import Settings
+from bot.errors import InputError
+from bot.jobs import redo
+from bot.jobs.dispatcher import Dispatcher
+from bot.jobs.display import Action
+from bot.jobs.ordering import Arrivals, Turn
+from bot.jobs.permissions import Actor, may_refine_in_thread, refusal
+from bot.jobs.pipeline import JobPipeline
+from bot.jobs.records import (
+    OUTCOMES,
+    Basis,
+    Conversation,
+    Job,
+    JobRequest,
+    JobState,
+    Report,
+    lane_of,
+    new_job_id,
+)
+from bot.jobs.states import RETRYABLE
+from bot.store import DuplicateJobError, JobChanges, Store
+from bot.uploads import Upload, UploadReader
+
+ATTACHMENTS_ONLY_PROMPT = "Edit the image using the attached image(s)."
+GONE = (
+    "That request is no longer stored (old requests are deleted after a while), so this "
+    "button cannot do anything now. Start again with /imagine."
+)
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A new job as a command asks for it."""
+
+    request: JobRequest
+    kind: str
+    user_id: int
+    guild_id: int | None
+    channel_id: int
+    message_id: int | None = None  # the message that will show it (a command's response)
+    confirm: bool = False  # show a briefing and wait for Generate
+    job_id: str = ""  # chosen by the caller when it needs it before acceptance
+
+
+class Intake:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        settings: Settings,
+        pipeline: JobPipeline,
+        dispatcher: Dispatcher,
+        uploads: UploadReader,
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._pipeline = pipeline
+        self._dispatcher = dispatcher
+        self._uploads = uploads
+        self._arrivals = Arrivals()
+
+    def turn(self, conversation_key: Hashable) -> Turn:
+        """Call when the event arrives, before any await: its place in arrival order."""
+        return self._arrivals.turn(conversation_key)
+
+    # New work -----------------------------------------------------------------------------
+
+    async def submit(self, new: NewJob, uploads: Sequence[Upload] = ()) -> Job:
+        """Record a new job (queued, or pending when it asks first). InputError on bad input."""
+        info = self._settings.models.info(new.request.model)
+        self._uploads.check_count(len(uploads), info.max_input_images, info.label)
+        images = await self._uploads.read(uploads)
+        job = Job(
+            id=new.job_id or new_job_id(),
+            kind=new.kind,
+            user_id=new.user_id,
+            guild_id=new.guild_id,
+            channel_id=new.channel_id,
+            message_id=new.message_id,
+            state=JobState.PENDING if new.confirm else JobState.QUEUED,
+            request=new.request.model_copy(
+                update={"input_images": tuple(image.sha256 for image in images)}
+            ),
+        )
+        await self._store.add_job(job, images)
+        if new.confirm:
+            await self._pipeline.show_card(job)
+        else:
+            self._dispatcher.wake()
+        return job
+
+    async def thread_message(
+        self,
+        thread_id: int,
+        author_id: int,
+        text: str,
+        uploads: Sequence[Upload],
+        *,
+        message_id: int,
+    ) -> Job | None:
+        """A member wrote in a thread: a new edit of its conversation, or None when the
+        thread is not a conversation or the member may not change it (ignored silently)."""
+        conversation = await self._store.get_conversation(thread_id)
+        who = self._settings.conversations.who_can_refine
+        if conversation is None or not may_refine_in_thread(author_id, conversation.owner_id, who):
+            return None
+        info = self._settings.models.info(conversation.model)
+        # One image slot stays free for the conversation's current image.
+        self._uploads.check_count(len(uploads), max(info.max_input_images - 1, 0), info.label)
+        images = await self._uploads.read(uploads)
+        request = JobRequest(
+            prompt=text.strip() or ATTACHMENTS_ONLY_PROMPT,
+            model=conversation.model,
+            aspect_ratio=conversation.aspect_ratio,
+            image_size=conversation.image_size,
+            input_images=tuple(image.sha256 for image in images),
+            workflow=conversation.workflow,
+            basis=Basis.CONVERSATION,
+        )
+        job = Job(
+            id=new_job_id(),
+            kind="refine",
+            user_id=author_id,
+            guild_id=conversation.guild_id,
+            channel_id=thread_id,
+            thread_id=thread_id,
+            reply_to=message_id,
+            home_channel_id=conversation.channel_id,
+            lane=lane_of(thread_id),
+            request=request,
+        )
+        await self._store.add_job(job, images)
+        self._dispatcher.wake()
+        return job
+
+    # Buttons ------------------------------------------------------------------------------
+
+    async def permitted(self, actor: Actor, action: Action, job_id: str) -> Job:
+        """The job, if `actor` may do `action` on it; InputError saying why not otherwise."""
+        job, _ = await self._permitted(actor, action, job_id)
+        return job
+
+    async def act(
+        self, actor: Actor, action: Action, job_id: str, value: str | None = None
+    ) -> str | None:
+        """Do what a button, menu or form on a job's message asks. Returns a private answer
+        for the member, or None when the job's message shows what happened."""
+        job, conversation = await self._permitted(actor, action, job_id)
+        if job.state is JobState.PENDING and action is Action.EDIT_PROMPT:
+            return await self._revise_briefing(job, value)
+        if action is Action.GENERATE:
+            return self._said(await self._requeue(job, [JobState.PENDING]), job)
+        if action is Action.CANCEL:
+            return await self._cancel(job, actor)
+        if action in (Action.RETRY, Action.EDIT_PROMPT):
+            request = None
+            if action is Action.EDIT_PROMPT:
+                request = job.request.model_copy(update={"prompt": _text(value)})
+            return self._said(await self._requeue(job, RETRYABLE, request), job)
+        if action is Action.CHOOSE:
+            return await self._choose(job, conversation, value)
+        if action in redo.REDO_ACTIONS:
+            return await self._redo(actor, action, job, conversation, value)
+        raise ValueError(f"{action} is not something a job's message offers")
+
+    async def _permitted(
+        self, actor: Actor, action: Action, job_id: str
+    ) -> tuple[Job, Conversation | None]:
+        job = await self._store.get_job(job_id)
+        if job is None:
+            raise InputError(GONE)
+        conversation = await self._store.get_conversation(job.thread_id) if job.thread_id else None
+        owner = conversation.owner_id if conversation else job.user_id
+        who = self._settings.conversations.who_can_refine
+        reason = refusal(actor, action, job, owner, who)
+        if reason is not None:
+            raise InputError(reason)
+        return job, conversation
+
+    async def _requeue(
+        self, job: Job, sources: Iterable[JobState], request: JobRequest | None = None
+    ) -> Job | None:
+        moved = await self._store.transition(
+            job.id, sources, JobState.QUEUED, JobChanges(request=request)
+        )
+        if moved is not None:
+            self._dispatcher.wake()
+        return moved
+
+    def _said(self, moved: Job | None, job: Job) -> str | None:
+        return None if moved is not None else _already(job)
+
+    async def _revise_briefing(self, job: Job, value: str | None) -> str | None:
+        revised = await self._store.revise_pending(
+            job.id, job.request.model_copy(update={"prompt": _text(value)})
+        )
+        if revised is None:
+            return _already(job)
+        await self._pipeline.show_card(revised)
+        return None
+
+    async def _cancel(self, job: Job, actor: Actor) -> str | None:
+        cancelled = await self._store.transition(
+            job.id,
+            [JobState.PENDING, JobState.QUEUED, JobState.RUNNING],
+            JobState.CANCELLED,
+            JobChanges(report=Report(by_user=actor.user_id)),
+        )
+        if cancelled is None:
+            return "This request already finished; there is nothing to cancel."
+        self._dispatcher.cancel(job.id)
+        self._dispatcher.wake()
+        await self._pipeline.deliver(cancelled)
+        return None
+
+    async def _choose(
+        self, job: Job, conversation: Conversation | None, value: str | None
+    ) -> str | None:
+        number = int(value or 1)
+        if not 1 <= number <= len(job.outputs):
+            raise InputError("That image is no longer stored.")
+        if conversation is None:
+            raise InputError(
+                "This result has no conversation thread. Use Refine to edit one of its images."
+            )
+        await self._store.set_head(conversation.thread_id, job.id, number - 1)
+        return (
+            f"Image {number} is now the one this conversation edits: write in the thread to "
+            "change it."
+        )
+
+    async def _redo(
+        self,
+        actor: Actor,
+        action: Action,
+        job: Job,
+        conversation: Conversation | None,
+        value: str | None,
+    ) -> str | None:
+        derived = redo.derive(action, job, conversation, value, self._settings)
+        thread_id = conversation.thread_id if conversation else None
+        new = Job(
+            id=new_job_id(),
+            kind=derived.kind,
+            user_id=actor.user_id,
+            guild_id=job.guild_id,
+            # A new message: in the conversation's thread, else beside the job.
+            channel_id=thread_id or job.channel_id,
+            thread_id=thread_id,
+            home_channel_id=conversation.channel_id if conversation else None,
+            lane=lane_of(thread_id),
+            request=derived.request,
+            dedupe=_dedupe(action, job.id, actor.user_id, value),
+        )
+        try:
+            await self._store.add_job(new)
+        except DuplicateJobError:
+            return (
+                f"Already on it: your {derived.kind} of this image is waiting or being made. "
+                "It will appear here shortly."
+            )
+        self._dispatcher.wake()
+        return None
+
+
+def _text(value: str | None) -> str:
+    text = (value or "").strip()
+    if not text:
+        raise InputError("The text was empty, so nothing changed.")
+    return text
+
+
+def _already(job: Job) -> str:
+    if job.state in (JobState.QUEUED, JobState.RUNNING):
+        return "This request is already running: its message shows its progress."
+    if job.state in OUTCOMES or job.state is JobState.DELIVERED:
+        return "This was already used; nothing more to do here."
+    return "This request has moved on; nothing more to do here."
+
+
+def _dedupe(action: Action, job_id: str, user_id: int, value: str | None) -> str:
+    """Two clicks of the same button by the same member while its job waits count once."""
+    digest = hashlib.sha256((value or "").encode()).hexdigest()[:16]
+    return f"{action.value}:{job_id}:{user_id}:{digest}"

@@ -1,0 +1,277 @@
+"""Running one job, top to bottom: inputs -> generate -> keep the outcome -> show it.
+
+`run` takes a job the dispatcher claimed (already `running` in the store). The history is
+read now, not when the job was accepted, so each edit of a conversation sees the one before.
+The outcome (images, the exchange to replay later, the report) is stored before anything is
+posted, in one transaction that succeeds only if the job is still running: a job cancelled
+meanwhile drops its result. Posting is retried; what could not be posted is posted after the
+next restart (`recovery`). Progress is best effort: it can fail in any way without touching
+the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+
+from bot.config import Settings
+from bot.errors import BotError, GenerationError
+from bot.generation import CallInputs, GenerationResult
+from bot.jobs.cards import card_for, is_editing
+from bot.jobs.display import Card, Display, Progress, Running, Shown
+from bot.jobs.ordering import KeyedLocks
+from bot.jobs.records import Basis, Conversation, Job, JobRequest, JobState, Report
+from bot.media import Media
+from bot.store import Exchange, HistoryLimits, Outcome, Store
+
+log = logging.getLogger(__name__)
+
+Generate = Callable[[JobRequest, CallInputs], Awaitable[list[GenerationResult | GenerationError]]]
+
+INTERNAL_ERROR = (
+    "Something went wrong on my side and the image could not be made. Press Retry; if it "
+    "keeps happening, give the bot's operator the job id below."
+)
+# Seconds to wait before each attempt at posting an outcome.
+DELIVERY_DELAYS = (0.0, 1.0, 4.0, 15.0)
+
+
+class JobPipeline:
+    def __init__(
+        self, *, store: Store, display: Display, generate: Generate, settings: Settings
+    ) -> None:
+        self._store = store
+        self._display = display
+        self._generate = generate
+        self._settings = settings
+        # Per job: one display call at a time, and where its message is once known.
+        self._locks = KeyedLocks()
+        self._places: dict[str, Shown] = {}
+
+    # Running ------------------------------------------------------------------------------
+
+    async def run(self, job: Job) -> None:
+        started = job.started_at or 0.0
+        await self.show_progress(job, Running(started, editing=is_editing(job)))
+        outcome, images = await self._outcome(job)
+        finished = await self._store.finish(job.id, outcome)
+        if finished is None:
+            log.info("job %s was cancelled while running; its result is dropped", job.id)
+            return
+        log.info(
+            "job %s %s: user %s, model %s, %.1fs, $%.3f",
+            job.id,
+            finished.state,
+            job.user_id,
+            job.request.model,
+            (finished.finished_at or started) - started,
+            finished.cost_usd,
+        )
+        await self.deliver(finished, images)
+
+    async def crashed(self, job: Job) -> None:
+        """A bug stopped `run`: the job must not stay `running`; its owner gets Retry."""
+        try:
+            outcome = _failed(GenerationError(INTERNAL_ERROR, kind="internal"))
+            failed = await self._store.finish(job.id, outcome)
+            if failed is not None:
+                await self.deliver(failed)
+        except Exception as exc:
+            log.error("job %s: its failure could not be recorded either", job.id, exc_info=exc)
+
+    async def _outcome(self, job: Job) -> tuple[Outcome, list[Media]]:
+        try:
+            parent, inputs = await self._inputs(job)
+            results = await self._generate(job.request, inputs)
+        except GenerationError as exc:
+            return _failed(exc), []
+        except BotError as exc:  # e.g. the image to edit is no longer stored
+            return _failed(GenerationError(exc.user_message, kind="input", retryable=False)), []
+        except Exception as exc:  # a bug: the member still gets an answer, with Retry
+            log.error("unexpected error in job %s", job.id, exc_info=exc)
+            return _failed(GenerationError(INTERNAL_ERROR, kind="internal")), []
+        return self._judge(job, parent, results)
+
+    async def _inputs(self, job: Job) -> tuple[str | None, CallInputs]:
+        """What the model gets besides the prompt: the image this job builds on (with the
+        history that led to it, when that fits) and the job's own uploads."""
+        request = job.request
+        uploads = await self._store.get_images(request.input_images)
+        parent = await self._parent(job)
+        if parent is None:
+            return None, CallInputs(images=uploads)
+        history = []
+        if request.basis is not Basis.IMAGE:
+            info = self._settings.models.info(request.model)
+            budget = self._settings.conversations.history_budget_mb * 1024 * 1024
+            limits = HistoryLimits(
+                max_turns=self._settings.conversations.max_history_turns,
+                max_images=info.max_input_images - len(uploads),
+                max_bytes=int(budget) - sum(image.size for image in uploads),
+            )
+            history = await self._store.history(parent, limits)
+        if history:
+            return parent, CallInputs(images=uploads, history=history)
+        # No history (an upscale), or even the last exchange is too big: send the image.
+        base = await self._store.get_job(parent)
+        image = (
+            await self._store.get_image(base.result_image) if base and base.result_image else None
+        )
+        if image is None:
+            raise BotError(
+                "The image this builds on is no longer stored (old images are deleted after a "
+                "while), so it cannot be changed. Start again with /imagine."
+            )
+        return parent, CallInputs(images=[image, *uploads])
+
+    async def _parent(self, job: Job) -> str | None:
+        request = job.request
+        if request.basis is Basis.CONVERSATION and job.thread_id is not None:
+            conversation = await self._store.get_conversation(job.thread_id)
+            return conversation.head_job if conversation else None
+        if request.basis in (Basis.AFTER, Basis.IMAGE):
+            return request.parent
+        return None
+
+    def _judge(
+        self,
+        job: Job,
+        parent: str | None,
+        results: Sequence[GenerationResult | GenerationError],
+    ) -> tuple[Outcome, list[Media]]:
+        """The job's outcome from its calls: delivered if any image came, else blocked (the
+        first block) or failed (the first failure)."""
+        images: list[Media] = []
+        exchanges: list[Exchange] = []
+        withheld: list[str] = []
+        texts: list[str] = []
+        for result in results:
+            if isinstance(result, GenerationError):
+                withheld.append(result.user_message)
+            elif result.block is not None:
+                withheld.append(result.block.info.category)
+            else:
+                if result.model_turn is not None:
+                    exchanges.append(Exchange(result.user_turn, result.model_turn, len(images)))
+                images.append(result.images[-1])  # earlier ones are drafts
+                texts.append(result.text)
+        elapsed = max((r.elapsed_s for r in results if isinstance(r, GenerationResult)), default=0)
+        if images:
+            info = self._settings.models.catalog.get(job.request.model)
+            price = info.price_for(job.request.image_size) if info else 0.0
+            report = Report(text=texts[0], elapsed_s=elapsed, withheld=tuple(withheld))
+            outcome = Outcome(
+                JobState.DELIVERED,
+                parent_job=parent,
+                outputs=images,
+                exchanges=exchanges,
+                cost_usd=price * len(images),
+                report=report,
+            )
+            return outcome, images
+        blocked = [r for r in results if isinstance(r, GenerationResult) and r.block]
+        if blocked:
+            block = blocked[0].block
+            assert block is not None
+            return Outcome(
+                JobState.BLOCKED,
+                parent_job=parent,
+                error_kind=f"{block.stage}:{block.reason}",
+                report=Report(text=blocked[0].text, elapsed_s=elapsed, block=block),
+            ), []
+        errors = [r for r in results if isinstance(r, GenerationError)]
+        return _failed(errors[0]), []
+
+    # Showing ------------------------------------------------------------------------------
+
+    async def show_progress(self, job: Job, progress: Progress) -> None:
+        """Best effort: a failed progress edit is logged and changes nothing else."""
+        async with self._locks.hold(job.id):
+            try:
+                shown = await self._display.progress(self._located(job), progress)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.info("progress of job %s not shown: %r", job.id, exc)
+                return
+            if shown is not None:
+                await self._moved(job, shown)
+
+    async def show_card(self, job: Job) -> None:
+        """Show a pending job's briefing (it stays pending, nothing to record)."""
+        async with self._locks.hold(job.id):
+            shown = await self._display.show(self._located(job), self._card(job, []))
+            await self._moved(job, shown)
+
+    async def deliver(self, job: Job, images: Sequence[Media] | None = None) -> bool:
+        """Post a stored outcome (retrying), then record that it was shown and open the
+        conversation it starts. False when it could not be posted: it stays unshown."""
+        if images is None:
+            images = await self._store.get_images(job.outputs)
+        card = self._card(job, images)
+        shown = await self._post(job, card)
+        if shown is None:
+            return False
+        await self._store.mark_shown(job.id, shown.message_id, shown.channel_id)
+        self._places.pop(job.id, None)
+        if shown.thread_id is not None and job.thread_id is None:
+            await self._store.open_conversation(_conversation(job, shown), job.id)
+        return True
+
+    async def _post(self, job: Job, card: Card) -> Shown | None:
+        for attempt, delay in enumerate(DELIVERY_DELAYS, start=1):
+            await asyncio.sleep(delay)
+            async with self._locks.hold(job.id):
+                try:
+                    return await self._display.show(self._located(job), card)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning(
+                        "job %s: posting its outcome failed (attempt %d): %r", job.id, attempt, exc
+                    )
+        log.warning("job %s: outcome not posted; it will be posted after a restart", job.id)
+        return None
+
+    def _card(self, job: Job, images: Sequence[Media]) -> Card:
+        return card_for(job, images, self._settings)
+
+    def _located(self, job: Job) -> Job:
+        """The job with its message where it really is (another task may have created it)."""
+        place = self._places.get(job.id)
+        if place is None or place.message_id == job.message_id:
+            return job
+        return replace(job, message_id=place.message_id, channel_id=place.channel_id)
+
+    async def _moved(self, job: Job, shown: Shown) -> None:
+        if (shown.message_id, shown.channel_id) == (job.message_id, job.channel_id):
+            return
+        if self._places.get(job.id) == shown:
+            return
+        self._places[job.id] = shown
+        await self._store.set_message(job.id, shown.message_id, shown.channel_id)
+
+
+def _failed(error: GenerationError) -> Outcome:
+    return Outcome(
+        JobState.FAILED,
+        error_kind=error.kind,
+        error_message=error.user_message,
+        report=Report(retryable=error.retryable),
+    )
+
+
+def _conversation(job: Job, shown: Shown) -> Conversation:
+    assert shown.thread_id is not None
+    return Conversation(
+        thread_id=shown.thread_id,
+        guild_id=job.guild_id,
+        channel_id=shown.channel_id,
+        owner_id=job.user_id,
+        workflow=job.request.workflow,
+        model=job.request.model,
+        aspect_ratio=job.request.aspect_ratio,
+        image_size=job.request.image_size,
+    )

@@ -1,0 +1,53 @@
+"""After a restart: nothing accepted is lost, nothing paid for goes unposted.
+
+- Jobs that were running lost their model call with the process: they become `interrupted`
+  and their owner gets a notice with Retry (a job that never started costs nothing yet, so it
+  simply stays in the queue and runs).
+- Outcomes that were stored but never posted (posting failed, or the bot stopped in between)
+  are posted now.
+- Jobs still waiting are told they are back in line.
+
+`interrupt_running` is quick (store only) and must run before the dispatcher starts claiming;
+`catch_up` talks to Discord and runs in the background.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot.jobs.display import Waiting
+from bot.jobs.pipeline import JobPipeline
+from bot.jobs.records import JobState
+from bot.store import JobChanges, Store
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED_TEXT = "The bot restarted while this was being made."
+
+
+async def interrupt_running(store: Store) -> int:
+    interrupted = 0
+    for job in await store.jobs_in([JobState.RUNNING]):
+        changes = JobChanges(error_kind="interrupted", error_message=INTERRUPTED_TEXT)
+        if await store.transition(job.id, [JobState.RUNNING], JobState.INTERRUPTED, changes):
+            interrupted += 1
+    if interrupted:
+        log.info("%d job(s) were interrupted by the restart", interrupted)
+    return interrupted
+
+
+async def catch_up(store: Store, pipeline: JobPipeline) -> None:
+    unshown = await store.unshown_jobs()
+    for job in unshown:
+        await pipeline.deliver(job)
+    queued = await store.queue()
+    for place in queued:
+        await pipeline.show_progress(
+            place.job, Waiting(place.ahead, place.behind_own_lane, requeued=True)
+        )
+    if unshown or queued:
+        log.info(
+            "after the restart: %d outcome(s) posted, %d job(s) back in line",
+            len(unshown),
+            len(queued),
+        )

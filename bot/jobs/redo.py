@@ -1,0 +1,86 @@
+"""The request of a job derived from a finished one (Reroll, Vary style, Upscale, Refine). Pure.
+
+What each builds on, decided here once:
+- Reroll and Vary style: the same request in the same context the job had (its uploads
+  again, the history that led to it).
+- Upscale: the job's image alone, at the model's next size.
+- Refine: the job's image with what should change; if that image is the conversation's
+  current one, the edit follows the conversation (queued behind edits in progress, it sees
+  them); otherwise it branches from that image. Never the original uploads again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.config import Settings
+from bot.errors import InputError
+from bot.jobs.cards import upscale_size
+from bot.jobs.display import Action
+from bot.jobs.records import Basis, Conversation, Job, JobRequest
+from bot.styles import STYLES, apply_style
+
+UPSCALE_PROMPT = (
+    "Recreate this exact image at a higher resolution. Keep the composition, subjects, "
+    "colours, text and style identical; only add fine detail and sharpness."
+)
+_STYLE_KEYS = {style.key for style in STYLES}
+REDO_ACTIONS = (Action.REROLL, Action.STYLE, Action.UPSCALE, Action.REFINE)
+
+
+@dataclass(frozen=True)
+class Redo:
+    request: JobRequest
+    kind: str
+
+
+def derive(
+    action: Action,
+    job: Job,
+    conversation: Conversation | None,
+    value: str | None,
+    settings: Settings,
+) -> Redo:
+    """The new job's request; InputError when the action cannot apply to this job."""
+    request = _runnable(job.request, settings)
+    if action in (Action.REROLL, Action.STYLE):
+        if action is Action.STYLE:
+            if value not in _STYLE_KEYS:
+                raise InputError("That style is not offered any more; pick another one.")
+            request = request.model_copy(update={"prompt": apply_style(request.prompt, value)})
+        return Redo(_same_context(request, job), action.value)
+    if job.result_image is None:
+        raise InputError("This result has no image to work on any more.")
+    edit = request.model_copy(update={"input_images": (), "count": 1})
+    if action is Action.UPSCALE:
+        bigger = upscale_size(settings, edit.model, edit.image_size)
+        if bigger is None:
+            raise InputError("This image is already at the largest size the model offers.")
+        update = {"prompt": UPSCALE_PROMPT, "image_size": bigger}
+        return Redo(_on(edit, Basis.IMAGE, job.id, **update), "upscale")
+    if action is not Action.REFINE or not value:
+        raise ValueError(f"{action} is not a redo action")
+    if conversation is not None and conversation.head_job == job.id:
+        return Redo(_on(edit, Basis.CONVERSATION, None, prompt=value), "refine")
+    return Redo(_on(edit, Basis.AFTER, job.id, prompt=value), "refine")
+
+
+def _same_context(request: JobRequest, job: Job) -> JobRequest:
+    """A request that starts from where `job` started: the conversation image it continued
+    (recorded when it ran), or its own basis when that was fixed from the start."""
+    if request.basis is Basis.CONVERSATION:
+        if job.parent_job is None:
+            return _on(request, Basis.NEW, None)
+        return _on(request, Basis.AFTER, job.parent_job)
+    return request
+
+
+def _on(request: JobRequest, basis: Basis, parent: str | None, **update: object) -> JobRequest:
+    return request.model_copy(update={"basis": basis, "parent": parent, **update})
+
+
+def _runnable(request: JobRequest, settings: Settings) -> JobRequest:
+    """Requests recorded with a model that has left the catalog run on the default."""
+    if request.model in settings.models.catalog:
+        return request
+    return request.model_copy(update={"model": settings.models.default, "thinking_level": None})
