@@ -1,4 +1,5 @@
-"""Command line: `python -m bot` runs the bot, `python -m bot check` validates everything,
+"""Command line: `python -m bot` runs the bot, `python -m bot check` validates everything
+(`--online`: also asks Discord and Gemini with the credentials),
 `python -m bot run WORKFLOW ...` runs one workflow once against the configured API.
 
 Start-up problems (config, secrets, Discord refusing the token) end with one readable line
@@ -18,7 +19,7 @@ from pathlib import Path
 import discord
 
 from bot.config import Settings, load_settings
-from bot.credentials import credentials_from_env, gemini_auth_from_env
+from bot.credentials import Credentials, credentials_from_env, gemini_auth_from_env
 from bot.errors import ConfigError
 from bot.workflows.loader import LoadedWorkflows, load_workflows, workflows_directory
 
@@ -44,10 +45,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("start", parents=[common], help="run the bot (what no COMMAND does)")
-    commands.add_parser(
+    check_command = commands.add_parser(
         "check",
         parents=[common],
         help="validate settings, secrets and workflows without connecting; list the commands",
+    )
+    check_command.add_argument(
+        "--online",
+        action="store_true",
+        help="also ask Discord and Gemini: token, Message Content intent, key, models",
+    )
+    check_command.add_argument(
+        "--spend",
+        action="store_true",
+        help="with --online: make one real, paid image to confirm the key has quota",
     )
     run = commands.add_parser(
         "run",
@@ -85,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(config_path)
         if args.command == "check":
-            return check(settings)
+            return check(settings, online=args.online or args.spend, spend=args.spend)
         if args.command == "run":
             return run_workflow_once(settings, args)
         credentials = credentials_from_env(os.environ)
@@ -159,13 +170,15 @@ def configure_logging() -> None:
     logging.getLogger("google_genai").setLevel(logging.WARNING)
 
 
-def check(settings: Settings) -> int:
-    """Print what the bot would do with these settings; non-zero when anything is wrong."""
+def check(settings: Settings, *, online: bool = False, spend: bool = False) -> int:
+    """Print what the bot would do with these settings; non-zero when anything is wrong.
+    `online`: also ask Discord and Gemini with the credentials (bot.online_check)."""
     from bot.workflows.check import check_workflows
 
     problems: list[str] = []
     print(f"Default model: {settings.models.default}")
     print(f"Database: {settings.storage.path}")
+    credentials: Credentials | None = None
     try:
         credentials = credentials_from_env(os.environ)
         mode = "Vertex AI" if credentials.gemini.vertexai else "Gemini API key"
@@ -181,5 +194,22 @@ def check(settings: Settings) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     for problem in problems:
         print(f"problem: {problem}", file=sys.stderr)
-    print("OK" if not problems else f"{len(problems)} problem(s) found.")
-    return EXIT_OK if not problems else EXIT_PROBLEM
+    count = len(problems)
+    if online:
+        count += check_online(settings, credentials, spend=spend)
+    print("OK" if not count else f"{count} problem(s) found.")
+    return EXIT_OK if not count else EXIT_PROBLEM
+
+
+def check_online(settings: Settings, credentials: Credentials | None, *, spend: bool) -> int:
+    """Print one line per online check; the number of problems found."""
+    from bot import online_check
+
+    print("Online checks:")
+    if credentials is None:
+        print("  – skipped: the secrets above are missing")
+        return 0
+    findings = online_check.run(settings, credentials, spend=spend)
+    for finding in findings:
+        print(f"  {finding.line()}")
+    return online_check.problems_in(findings)

@@ -19,7 +19,7 @@ from google.genai import types
 from bot import failures, images
 from bot.errors import GenerationError
 from bot.jobs.records import JobRequest
-from bot.media import Media
+from bot.media import Media, sniff_mime
 from bot.safety import Block, assess_response, reason_info
 
 
@@ -130,13 +130,14 @@ async def _read_response(
         )
     content = candidate.content if candidate else None
     parts = content.parts if content and content.parts else []
+    _label_by_content(parts)
     if candidate is not None and not parts and block is None:
         raise GenerationError(
             "Gemini's answer had no image and no text. This is usually temporary: press Retry.",
             kind="empty_response",
         )
     final = [p.inline_data for p in parts if p.inline_data is not None and not p.thought]
-    generated = tuple(Media.sniffed(blob.data, blob.mime_type) for blob in final if blob.data)
+    generated = tuple(Media(blob.data, blob.mime_type or "") for blob in final if blob.data)
     await asyncio.to_thread(check_decodable, generated)
     if not generated and block is None:
         block = Block(stage="response", reason="NO_IMAGE", info=reason_info("response", "NO_IMAGE"))
@@ -157,6 +158,15 @@ async def _read_response(
         response_id=response.response_id,
         elapsed_s=elapsed_s,
     )
+
+
+def _label_by_content(parts: Sequence[types.Part]) -> None:
+    """Gemini sometimes labels a JPEG `image/png`; sent back like that in the history, it is
+    refused. Each image is labelled by what its bytes are, in the turn that is kept too."""
+    for part in parts:
+        blob = part.inline_data
+        if blob is not None and blob.data:
+            blob.mime_type = sniff_mime(blob.data, blob.mime_type)
 
 
 def check_decodable(generated: Sequence[Media]) -> None:

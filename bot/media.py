@@ -69,8 +69,3 @@ class Media:
 
     def __hash__(self) -> int:
         return hash(self.sha256)
-
-    @classmethod
-    def sniffed(cls, data: bytes, declared: str | None = None) -> Media:
-        """Bytes from outside (a model's answer): labelled by what they are, not what was said."""
-        return cls(data, sniff_mime(data, declared))

@@ -42,7 +42,6 @@ def settings_against(
         },
         "gemini": {
             "base_url": gemini_base_url,
-            "api_version": "v1beta",
             "retry_initial_delay_s": 0.01,
             "retry_max_delay_s": 0.02,
         },

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import io
+import itertools
 import json
 import random
 import socket
@@ -18,7 +20,9 @@ from google import genai
 from google.genai import errors, types
 from PIL import Image
 
+from bot.config import EXAMPLE_CONFIG, ModelInfo, load_settings
 from tests.fakes.fake_gemini import (
+    MODEL_TABLE,
     FakeGemini,
     blocked_prompt,
     corrupt_image_reply,
@@ -29,6 +33,7 @@ from tests.fakes.fake_gemini import (
     image_reply,
     imagen_reply,
     no_parts_reply,
+    quota_reply,
     raw_reply,
     safety_rating,
     text_reply,
@@ -157,7 +162,7 @@ async def test_image_follows_aspect_ratio_and_request_is_recorded(
     response = await _generate(client, image_config=types.ImageConfig(aspect_ratio="16:9"))
 
     width, height = _size(_final_image(response))
-    assert height == fake.image_px
+    assert width * height == pytest.approx(1024 * 1024, rel=0.02)  # the model's default: 1K
     assert width / height == pytest.approx(16 / 9, rel=0.01)
     assert all(part.thought_signature for part in _parts(response))
     assert response.usage_metadata is not None
@@ -211,7 +216,7 @@ async def test_response_has_the_real_wire_shape(
     assert set(candidate["content"]["parts"][1]["inlineData"]) == {"mimeType", "data"}
     assert (candidate["finishReason"], candidate["index"]) == ("STOP", 0)
     details = payload["usageMetadata"]["candidatesTokensDetails"]
-    assert {"modality": "IMAGE", "tokenCount": 1290} in details
+    assert {"modality": "IMAGE", "tokenCount": 1120} in details  # Gemini 3 Pro Image at 1K
     assert {"modelVersion", "responseId"} <= set(payload)
 
 
@@ -253,12 +258,17 @@ _INVALID_BODIES = {
         "Base64 decoding failed",
     ),
     "not an image": (_body(_user(_inline(b"hello"))), "Unable to process input image"),
-    "jpeg declared png": (_body(_user(_inline(RED_JPEG))), "Unable to process input image"),
+    "jpeg declared png": (_body(_user(_inline(RED_JPEG))), "mime type: image/jpeg"),
     "gif": (_body(_user(_inline(RED_GIF, "image/gif"))), "Unsupported MIME type"),
     "unknown config key": (_body(_user(_HI), responseModality=["IMAGE"]), "Unknown name"),
     "unknown request key": ({**_body(_user(_HI)), "prompt": "hi"}, "Unknown name"),
     "no IMAGE modality": (_body(_user(_HI), responseModalities=["TEXT"]), "modalities"),
     "bad aspect ratio": (_body(_user(_HI), imageConfig={"aspectRatio": "7:3"}), "aspect ratio"),
+    "ratio of another model": (
+        _body(_user(_HI), imageConfig={"aspectRatio": "8:1"}),  # gemini-3.1-flash-image only
+        "aspect ratio",
+    ),
+    "size of another model": (_body(_user(_HI), imageConfig={"imageSize": "512"}), "image size"),
     "bad image size": (_body(_user(_HI), imageConfig={"imageSize": "1k"}), "image size"),
     "two candidates": (_body(_user(_HI), candidateCount=2), "Multiple candidates"),
 }
@@ -281,6 +291,7 @@ async def test_invalid_request_is_rejected(
 
 
 async def test_too_many_images_for_the_model(fake: FakeGemini, http: aiohttp.ClientSession) -> None:
+    fake.models.add("gemini-2.5-flash-image")  # retired, but its limits are in the table
     four_images = _body(_user(*[_inline(RED_PNG)] * 4, _HI))
 
     status, payload = await _post(http, fake, four_images, model="gemini-2.5-flash-image")
@@ -310,12 +321,14 @@ async def test_unsupported_call_is_a_violation(
 
 
 async def test_oversized_request_is_rejected(fake: FakeGemini, http: aiohttp.ClientSession) -> None:
-    huge = b'{"contents": [{"parts": [{"text": "' + b"x" * (51 * 1024 * 1024) + b'"}]}]}'
+    huge = b'{"contents": [{"parts": [{"text": "' + b"x" * (101 * 1024 * 1024) + b'"}]}]}'
 
     status, payload = await _post(http, fake, huge)
 
     assert status == 400
-    assert "payload size exceeds" in payload["error"]["message"]
+    assert payload["error"]["message"] == (
+        f"Request payload size exceeds the limit: {100 * 1024 * 1024} bytes."
+    )
     assert fake.violations
 
 
@@ -590,7 +603,7 @@ async def test_imagen_in_vertex_express_mode(
     assert images is not None
     assert [image.rai_filtered_reason for image in images] == [None, "Filtered by RAI.", None, None]
     image_bytes = [image.image.image_bytes for image in images if image.image]
-    assert [_size(b) for b in image_bytes if b] == [(114, 64)] * 3
+    assert [_size(b) for b in image_bytes if b] == [(1360, 768)] * 3  # 1K at 16:9
     (request,) = fake.requests
     assert (request.version, request.method) == ("v1beta1", "predict")
     assert request.path.startswith(path_prefix)
@@ -648,3 +661,290 @@ async def test_reset_clears_state_but_keeps_signatures(
 
     assert (len(fake.requests), fake.violations) == (1, [])
     assert _parts(await _generate(client))[-1].inline_data  # the queue was cleared
+
+
+# --------------------------------------------------------------------------- per-model capabilities
+
+
+def _catalog() -> dict[str, ModelInfo]:
+    return load_settings(EXAMPLE_CONFIG).models.catalog
+
+
+GEMINI_CATALOG = {name: info for name, info in _catalog().items() if info.provider == "gemini"}
+
+
+@pytest.mark.parametrize("model", sorted(GEMINI_CATALOG))
+async def test_every_catalog_choice_is_accepted_by_the_model(
+    http: aiohttp.ClientSession, model: str
+) -> None:
+    # The fake's table is written from Google's documentation, independently of the catalog:
+    # a size, ratio or image count the catalog offers but the model refuses fails here.
+    info = GEMINI_CATALOG[model]
+    async with FakeGemini(image_px=8) as tiny:
+        assert model in tiny.models, f"{model} is retired or unknown to the Gemini API"
+        sizes: list[str | None] = [*info.image_sizes] or [None]
+        for size, ratio in itertools.product(sizes, info.aspect_ratios):
+            image_config = {"aspectRatio": ratio} | ({"imageSize": size} if size else {})
+            body = _body(_user(_HI), imageConfig=image_config)
+            status, payload = await _post(http, tiny, body, model=model)
+            assert status == 200, (size, ratio, payload)
+        images = [_inline(RED_PNG)] * info.max_input_images
+        status, payload = await _post(http, tiny, _body(_user(*images, _HI)), model=model)
+        assert status == 200, (info.max_input_images, payload)
+        assert tiny.violations == []
+
+
+def test_the_fake_refuses_what_a_model_does_not_offer() -> None:
+    flash, pro = MODEL_TABLE["gemini-3.1-flash-image"], MODEL_TABLE["gemini-3-pro-image"]
+
+    assert {"1:8", "8:1"} <= flash.aspect_ratios
+    assert not {"1:8", "8:1"} & pro.aspect_ratios
+    assert "512" in flash.image_sizes
+    assert "512" not in pro.image_sizes
+
+
+async def test_a_model_without_grounding_refuses_google_search(
+    fake: FakeGemini, http: aiohttp.ClientSession
+) -> None:
+    fake.models.add("gemini-2.5-flash-image")
+    grounded = {**_body(_user(_HI)), "tools": [{"googleSearch": {}}]}
+
+    status, payload = await _post(http, fake, grounded, model="gemini-2.5-flash-image")
+    assert (status, payload["error"]["status"]) == (400, "INVALID_ARGUMENT")
+    assert "Search Grounding is not supported" in payload["error"]["message"]
+    assert (await _post(http, fake, grounded))[0] == 200  # Gemini 3 Pro Image grounds
+
+
+async def test_input_mime_types_are_per_model(
+    fake: FakeGemini, http: aiohttp.ClientSession
+) -> None:
+    fake.models.add("gemini-2.5-flash-image")
+    heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"
+    body = _body(_user(_inline(heic, "image/heic"), _HI))
+
+    status, payload = await _post(http, fake, body, model="gemini-2.5-flash-image")
+    assert status == 400
+    assert "Unsupported MIME type: image/heic" in payload["error"]["message"]
+    assert (await _post(http, fake, body))[0] == 200
+
+
+async def test_a_text_model_makes_no_images(fake: FakeGemini, http: aiohttp.ClientSession) -> None:
+    status, payload = await _post(http, fake, _body(_user(_HI)), model="gemini-3-flash")
+
+    assert status == 400
+    assert "does not support the requested response modalities" in payload["error"]["message"]
+
+
+@pytest.mark.parametrize("model", ["gemini-3-pro-image-preview", "gemini-2.5-flash-image"])
+async def test_a_retired_model_is_not_found(
+    fake: FakeGemini, client: genai.Client, model: str
+) -> None:
+    with pytest.raises(errors.ClientError) as caught:
+        await client.aio.models.generate_content(model=model, contents="hi", config=IMAGE_CONFIG)
+
+    assert (caught.value.code, caught.value.status) == (404, "NOT_FOUND")
+    assert caught.value.message == (
+        f"models/{model} is not found for API version v1beta, or is not supported for "
+        "generateContent. Call ListModels to see the list of available models and their "
+        "supported methods."
+    )
+
+
+async def test_vertex_limits_each_inline_image(fake: FakeGemini) -> None:
+    noise = Image.frombytes("RGB", (1600, 1600), random.Random(3).randbytes(1600 * 1600 * 3))
+    big = _encode(noise, "PNG")
+    assert len(big) > 7 * 1024 * 1024
+    vertex = genai.Client(
+        vertexai=True, api_key=fake.api_key, http_options=types.HttpOptions(base_url=fake.base_url)
+    )
+    contents: list[types.PartUnion] = [types.Part.from_bytes(data=big, mime_type="image/png"), "hi"]
+
+    async with vertex.aio as aio:
+        with pytest.raises(errors.ClientError) as caught:
+            await aio.models.generate_content(model=MODEL, contents=contents)
+
+    assert caught.value.code == 400
+    assert "at most 7340032 bytes per inline image" in (caught.value.message or "")
+
+
+# --------------------------------------------------------------------------- API versions
+
+
+async def test_v1_refuses_the_image_generation_fields(fake: FakeGemini) -> None:
+    v1 = genai.Client(
+        api_key=fake.api_key,
+        http_options=types.HttpOptions(base_url=fake.base_url, api_version="v1"),
+    )
+    async with v1.aio as aio:
+        with pytest.raises(errors.ClientError) as caught:
+            await aio.models.generate_content(model=MODEL, contents="hi", config=IMAGE_CONFIG)
+        plain = await aio.models.generate_content(model=MODEL, contents="hi")
+
+    assert (caught.value.code, caught.value.status) == (400, "INVALID_ARGUMENT")
+    assert caught.value.message == (
+        'Invalid JSON payload received. Unknown name "responseModalities" at '
+        "'generation_config': Cannot find field."
+    )
+    (bad_request,) = caught.value.details["error"]["details"]
+    assert bad_request["@type"] == "type.googleapis.com/google.rpc.BadRequest"
+    assert bad_request["fieldViolations"] == [
+        {"field": "generation_config", "description": caught.value.message}
+    ]
+    assert plain.candidates  # the same model without image fields answers on v1
+
+
+# --------------------------------------------------------------------------- realistic answers
+
+
+async def test_default_answers_are_real_sized_photos(
+    fake: FakeGemini, client: genai.Client
+) -> None:
+    first, second = [_final_image(await _generate(client)) for _ in range(2)]
+
+    # Gemini 3 models answer PNG or JPEG: the fake alternates, so both show up.
+    assert {first[:2], second[:2]} == {b"\x89P", b"\xff\xd8"}
+    for data in (first, second):
+        assert 1_000_000 < len(data) < 3_500_000  # a 1K result is about 1-3.5 MB
+        assert _size(data) == (1024, 1024)
+    assert hashlib.sha256(first).digest() != hashlib.sha256(second).digest()
+
+
+async def test_bigger_sizes_are_bigger_and_stay_unique(
+    fake: FakeGemini, client: genai.Client
+) -> None:
+    config = types.ImageConfig(aspect_ratio="9:16", image_size="2K")
+    images = [_final_image(await _generate(client, image_config=config)) for _ in range(3)]
+
+    width, height = _size(images[0])
+    assert width * height == pytest.approx(2048 * 2048, rel=0.02)
+    assert height / width == pytest.approx(16 / 9, rel=0.01)
+    assert all(len(data) > 4_000_000 for data in images)
+    assert len(set(images)) == 3
+
+
+async def test_a_jpeg_can_come_labelled_png(fake: FakeGemini, client: genai.Client) -> None:
+    fake.enqueue(image_reply(mime="image/jpeg", declared_mime="image/png"))
+    chat = client.aio.chats.create(model=MODEL, config=IMAGE_CONFIG)
+
+    first = await chat.send_message("draw a cat")
+    final = [p.inline_data for p in _parts(first) if p.inline_data and not p.thought]
+    assert final[0] is not None
+    assert (final[0].mime_type, (final[0].data or b"")[:2]) == ("image/png", b"\xff\xd8")
+
+    # Sent back as it came, Gemini refuses the mismatch.
+    with pytest.raises(errors.ClientError) as caught:
+        await chat.send_message("make it blue")
+    assert "Unhandled generated data mime type: image/jpeg" in (caught.value.message or "")
+
+
+async def test_thought_images_come_when_thoughts_are_asked_for(
+    fake: FakeGemini, client: genai.Client
+) -> None:
+    thinking = types.ThinkingConfig(include_thoughts=True)
+    chat = client.aio.chats.create(
+        model=MODEL, config=IMAGE_CONFIG.model_copy(update={"thinking_config": thinking})
+    )
+
+    plain = await _generate(client)
+    fake.enqueue(image_reply(thought_image_signed=False))
+    first = await chat.send_message("draw a cat")
+    await chat.send_message("make it blue")  # unsigned thought images may go back unsigned
+
+    assert not any(p.thought for p in _parts(plain))
+    draft, *_ = _parts(first)
+    assert draft.thought
+    assert draft.thought_signature is None
+    assert all(p.thought_signature for p in _parts(first)[1:])
+    assert fake.violations == []
+
+
+# --------------------------------------------------------------------------- quota answers
+
+
+@pytest.mark.parametrize(
+    ("kind", "quota_ids", "limit"),
+    [
+        ("per_minute", ["GenerateRequestsPerMinutePerProjectPerModel-FreeTier"], "10"),
+        ("per_day", ["GenerateRequestsPerDayPerProjectPerModel-FreeTier"], "250"),
+        (
+            "no_billing",
+            [
+                "GenerateContentInputTokensPerModelPerMinute-FreeTier",
+                "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+            ],
+            None,  # a zero limit is left out of the JSON, and named in the message
+        ),
+    ],
+)
+async def test_quota_errors_have_the_real_shape(
+    fake: FakeGemini, client: genai.Client, kind: str, quota_ids: list[str], limit: str | None
+) -> None:
+    fake.enqueue(quota_reply(kind, retry_delay=21.7))
+
+    with pytest.raises(errors.ClientError) as caught:
+        await _generate(client)
+
+    assert (caught.value.code, caught.value.status) == (429, "RESOURCE_EXHAUSTED")
+    assert (caught.value.message or "").startswith("You exceeded your current quota")
+    assert (caught.value.message or "").endswith("Please retry in 21.7s.")
+    help_link, quota_failure, retry_info = caught.value.details["error"]["details"]
+    assert help_link["@type"] == "type.googleapis.com/google.rpc.Help"
+    assert quota_failure["@type"] == "type.googleapis.com/google.rpc.QuotaFailure"
+    violations = quota_failure["violations"]
+    assert [v["quotaId"] for v in violations] == quota_ids
+    assert {v.get("quotaValue") for v in violations} == {limit}
+    assert all(v["quotaDimensions"] == {"location": "global", "model": MODEL} for v in violations)
+    assert retry_info == {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "21s"}
+    if limit is None:
+        assert (caught.value.message or "").count("limit: 0, model: gemini-3-pro-image") == 3
+
+
+# --------------------------------------------------------------------------- models.get, .list
+
+
+async def test_models_get_shows_the_model(fake: FakeGemini, client: genai.Client) -> None:
+    model = await client.aio.models.get(model="gemini-3.1-flash-image")
+
+    assert model.name == "models/gemini-3.1-flash-image"
+    assert model.display_name
+    assert model.supported_actions is not None
+    assert "generateContent" in model.supported_actions
+    assert (model.input_token_limit, model.output_token_limit) == (131072, 32768)
+    (request,) = fake.requests
+    assert (request.path, request.method) == ("/v1beta/models/gemini-3.1-flash-image", "get")
+
+
+async def test_models_get_of_a_retired_model_is_not_found(
+    fake: FakeGemini, client: genai.Client
+) -> None:
+    with pytest.raises(errors.ClientError) as caught:
+        await client.aio.models.get(model="gemini-2.5-flash-image-preview")
+
+    assert (caught.value.code, caught.value.status) == (404, "NOT_FOUND")
+
+
+async def test_models_list_pages_through_every_available_model(
+    fake: FakeGemini, client: genai.Client
+) -> None:
+    pager = await client.aio.models.list(config={"page_size": 3})
+    names = [model.name or "" async for model in pager]
+
+    assert sorted(names) == sorted(f"models/{m}" for m in fake.models)
+    assert "models/gemini-3-flash" in names  # text models are listed too
+    assert "models/gemini-3-pro-image-preview" not in names
+    pages = [r for r in fake.requests if r.method == "list"]
+    assert len(pages) == -(-len(fake.models) // 3)
+    assert all(r.path == "/v1beta/models" for r in pages)
+
+
+async def test_models_calls_need_a_valid_key(fake: FakeGemini) -> None:
+    wrong_key = genai.Client(
+        api_key="wrong", http_options=types.HttpOptions(base_url=fake.base_url)
+    )
+    async with wrong_key.aio as aio:
+        with pytest.raises(errors.ClientError) as caught:
+            await aio.models.get(model=MODEL)
+
+    assert (caught.value.code, caught.value.status) == (400, "INVALID_ARGUMENT")
+    assert caught.value.details["error"]["details"][0]["reason"] == "API_KEY_INVALID"

@@ -44,7 +44,7 @@ async def test_two_refinements_send_back_the_history_unchanged(harness: Harness)
     assert model_contents(third) == [answered_content(first), answered_content(second)]
 
     assert reply["embeds"][0]["description"] == "make it winter"
-    assert reply["attachments"][0]["filename"].endswith(".png")
+    assert reply["attachments"][0]["filename"].endswith((".png", ".jpg"))  # as the model made it
     assert reply["message_reference"]["message_id"]  # a reply to the member's message
 
 
@@ -225,3 +225,18 @@ async def test_results_fit_the_servers_upload_limit(harness: Harness) -> None:
 async def count_jobs(h: Harness) -> int:
     rows = await h.bot.jobs.store._fetchall("SELECT COUNT(*) FROM jobs")  # type: ignore[attr-defined]
     return int(rows[0][0])
+
+
+async def test_a_jpeg_labelled_png_is_relabelled_so_the_next_edit_works(harness: Harness) -> None:
+    harness.gemini.enqueue(image_reply(mime="image/jpeg", declared_mime="image/png"))
+    interaction = await harness.imagine("a mislabelled kite")
+    assert interaction.original is not None
+    (attachment,) = interaction.original["attachments"]
+    assert attachment["filename"].endswith(".jpg")  # posted as what it is
+    thread = harness.thread_of(interaction)
+    reply = await refine(harness, thread, "make it red")
+    assert reply["attachments"]  # the fake refuses a JPEG sent back as image/png
+    (previous,) = [
+        mime for role, mime, _ in harness.gemini.requests[-1].all_images() if role == "model"
+    ]
+    assert previous == "image/jpeg"

@@ -171,7 +171,7 @@ async def test_a_block_in_a_thread_never_poisons_the_history(harness: Harness) -
 # -- failures ----------------------------------------------------------------------------
 
 FAILURES: list[tuple[str, list[Reply], str, bool]] = [
-    ("rate limited", [error_reply(429, retry_delay=17)] * 3, "Try again in about 17 seconds", True),
+    ("rate limited", [error_reply(429, retry_delay=17)], "Try again in about 17 seconds", True),
     ("server error", [error_reply(500)] * 3, "internal problem (HTTP 500)", True),
     ("unavailable", [error_reply(503)] * 3, "internal problem (HTTP 503)", True),
     ("malformed", [raw_reply(200, b"{not json")], "could not read", True),

@@ -5,9 +5,13 @@ google-genai SDK against it through ``HttpOptions(base_url=fake.base_url)``. Wir
 quirks: /work/shared/notes/gemini-api.md.
 
 Requests are validated like the real service (400 INVALID_ARGUMENT, and each problem is also
-recorded in ``violations`` so tests can assert there were none). Answers are scripted with the
-``*_reply`` builders; the default answer is ``image_reply()`` (or ``imagen_reply()`` for
-``:predict``).
+recorded in ``violations`` so tests can assert there were none), per model: what each model
+accepts comes from gemini_models.toml, written from Google's documentation. Retired and
+unknown models answer 404 NOT_FOUND; ``v1`` refuses the image-generation fields, as the real
+``v1`` does; ``models.get`` and ``models.list`` answer GETs. Answers are scripted with the
+``*_reply`` builders (``quota_reply`` for real-shaped 429s); the default answer is
+``image_reply()`` (or ``imagen_reply()`` for ``:predict``): a real-sized, photo-like image.
+``FakeGemini(image_px=N)`` answers tiny solid-colour images instead, where a test needs them.
 
     async with FakeGemini() as fake:
         fake.enqueue(error_reply(503), image_reply(thought_image=True))
@@ -36,9 +40,11 @@ import re
 import secrets
 import struct
 import threading
+import tomllib
 import zlib
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 from aiohttp import web
@@ -48,24 +54,17 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from types import TracebackType
 
-DEFAULT_MODELS = frozenset(
-    {
-        "gemini-3.1-flash-image",
-        "gemini-3-pro-image",
-        "gemini-2.5-flash-image",
-        "imagen-4.0-generate-001",
-        "imagen-4.0-fast-generate-001",
-        "imagen-4.0-ultra-generate-001",
-    }
-)
+MODELS_FILE = Path(__file__).with_name("gemini_models.toml")
 API_VERSIONS = frozenset({"v1", "v1beta", "v1alpha", "v1beta1"})
-ASPECT_RATIOS = frozenset(
+# v1 has no image output: its GenerationConfig lacks these fields (Google documents image
+# generation on v1beta only), so v1 answers them with "Unknown name ... Cannot find field".
+V1BETA_ONLY_CONFIG_KEYS = frozenset({"responseModalities", "imageConfig"})
+ALL_ASPECT_RATIOS = frozenset(
     {"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"}
     | {"1:4", "4:1", "1:8", "8:1"}
 )
-IMAGE_SIZES = frozenset({"512", "1K", "2K", "4K"})
 # mime type -> Pillow format name; None: Pillow cannot decode it, check the ISO-BMFF brand.
-ACCEPTED_IMAGE_MIMES: dict[str, str | None] = {
+KNOWN_IMAGE_MIMES: dict[str, str | None] = {
     "image/png": "PNG",
     "image/jpeg": "JPEG",
     "image/webp": "WEBP",
@@ -77,9 +76,106 @@ _GENERATED_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "W
 IMAGEN_ASPECT_RATIOS = frozenset({"1:1", "3:4", "4:3", "9:16", "16:9"})
 IMAGEN_SIZES = frozenset({"1K", "2K"})
 IMAGEN_OUTPUT_MIMES = frozenset({"image/png", "image/jpeg"})
-MAX_REQUEST_BYTES = 50 * 1024 * 1024
-DEFAULT_MAX_IMAGES = 14
-MAX_IMAGES: dict[str, int] = {"gemini-2.5-flash-image": 3}
+# Inline data per request: 100 MB since January 2026 (was 20 MB); Google's blog post
+# "Increased file size limits and expanded inputs support in Gemini API".
+MAX_REQUEST_BYTES = 100 * 1024 * 1024
+# Pixels per size: 512 ~0.25 MP, 1K ~1 MP, 2K ~4 MP, 4K ~16 MP (Vertex AI model pages).
+SIZE_EDGE = {"512": 512, "1K": 1024, "2K": 2048, "4K": 4096}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of gemini_models.toml: what Google documents it accepts and returns."""
+
+    id: str
+    provider: str  # "gemini" (native image), "imagen" (:predict) or "text"
+    label: str
+    max_input_images: int = 0
+    aspect_ratios: frozenset[str] = frozenset()
+    image_sizes: tuple[str, ...] = ()
+    default_size: str = ""
+    input_mimes: frozenset[str] = frozenset()
+    max_inline_image_bytes: int | None = None
+    output_mimes: tuple[str, ...] = ("image/png",)
+    thought_images: bool = False
+    grounding: bool = False
+    image_tokens: dict[str, int] = dataclasses.field(default_factory=dict)
+    input_image_tokens: int = 258
+    methods: tuple[str, ...] = ()
+    version: str = "001"
+    description: str = ""
+    input_token_limit: int = 32768
+    output_token_limit: int = 8192
+    retired: bool = False
+
+    @property
+    def method(self) -> str:
+        """The generation method the bot calls on this model."""
+        return "predict" if self.provider == "imagen" else "generateContent"
+
+    def output_tokens(self, size: str) -> int:
+        return self.image_tokens.get(size, self.image_tokens.get(self.default_size, 1290))
+
+    def resource(self) -> dict[str, Any]:
+        """The model as models.get and models.list show it (ai.google.dev/api/models)."""
+        resource: dict[str, Any] = {
+            "name": f"models/{self.id}",
+            "version": self.version,
+            "displayName": self.label,
+            "description": self.description or self.label,
+            "inputTokenLimit": self.input_token_limit,
+            "outputTokenLimit": self.output_token_limit,
+            "supportedGenerationMethods": list(self.methods),
+        }
+        if self.provider != "imagen":
+            resource |= {"temperature": 1, "topP": 0.95, "topK": 64, "maxTemperature": 2}
+            resource["thinking"] = self.id.startswith("gemini-3")
+        return resource
+
+
+def load_model_table(path: Path = MODELS_FILE) -> dict[str, ModelSpec]:
+    """The models of gemini_models.toml, by id."""
+    with path.open("rb") as fh:
+        tables = tomllib.load(fh)["models"]
+    specs = {}
+    for model_id, table in tables.items():
+        fields = dict(table)
+        mb = fields.pop("max_inline_image_mb", None)
+        fields["max_inline_image_bytes"] = None if mb is None else int(mb * 1024 * 1024)
+        for key in ("aspect_ratios", "input_mimes"):
+            if key in fields:
+                fields[key] = frozenset(fields[key])
+        for key in ("image_sizes", "output_mimes", "methods"):
+            if key in fields:
+                fields[key] = tuple(fields[key])
+        specs[model_id] = ModelSpec(id=model_id, **fields)
+    return specs
+
+
+MODEL_TABLE = load_model_table()
+AVAILABLE_MODELS = frozenset(m for m, spec in MODEL_TABLE.items() if not spec.retired)
+
+
+def _spec_for(model: str) -> ModelSpec:
+    """The table's entry, or a permissive one for a model a test added by hand."""
+    if model in MODEL_TABLE:
+        return MODEL_TABLE[model]
+    if model.startswith("imagen-"):
+        return ModelSpec(model, "imagen", model, methods=("predict",))
+    if "image" not in model:
+        return ModelSpec(model, "text", model, methods=("generateContent",))
+    return ModelSpec(
+        model,
+        "gemini",
+        model,
+        max_input_images=14,
+        aspect_ratios=ALL_ASPECT_RATIOS,
+        image_sizes=tuple(SIZE_EDGE),
+        default_size="1K",
+        input_mimes=frozenset(KNOWN_IMAGE_MIMES),
+        methods=("generateContent", "countTokens"),
+    )
+
 
 # Field names the SDK converters (models.py, Gemini API and Vertex) can put in a request;
 # proto JSON also accepts the snake_case spelling of each.
@@ -163,13 +259,12 @@ _PART_DATA_KEYS = (
     "codeExecutionResult",
 )
 _IMAGE_MODALITIES = frozenset({"TEXT", "IMAGE"})
+_HEIF_MIMES = frozenset({"image/heic", "image/heif"})
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
 # Google documents these as "skip validation" signatures for injected history.
 _DUMMY_SIGNATURES = frozenset(
     {"skip_thought_signature_validator", "context_engineering_is_the_way_to_go"}
 )
-_IMAGE_OUTPUT_TOKENS = 1290
-_IMAGE_INPUT_TOKENS = 258
 _TROUBLESHOOTING = (
     "Please retry or report in https://developers.generativeai.google/guide/troubleshooting"
 )
@@ -282,27 +377,40 @@ def image_reply(
     *,
     text: str | None = "Here is your image.",
     image: bytes | None = None,
-    mime: str = "image/png",
+    mime: str | None = None,
+    declared_mime: str | None = None,
     thought_signature: bool = True,
-    thought_image: bool = False,
+    thought_image: bool | None = None,
+    thought_image_signed: bool = True,
     finish_reason: str = "STOP",
     delay: float | None = None,
 ) -> Reply:
-    """A generated image. ``image=None`` renders a solid-colour image (new colour per request)
-    sized by the requested aspect ratio; ``thought_image`` adds an interim ``thought`` image."""
-    if (image is None or thought_image) and mime not in _GENERATED_FORMATS:
-        raise ValueError(f"can only generate {sorted(_GENERATED_FORMATS)}; pass image= bytes")
+    """A generated image. With ``image=None`` the fake renders one the size the request asked
+    for (aspect ratio and imageSize, else the model's default) in the model's output format
+    (Gemini 3 models alternate PNG and JPEG); ``mime`` forces a format. ``declared_mime``
+    labels the part with another type than its bytes, as Gemini 3 sometimes does.
+    ``thought_image``: True adds an interim ``thought`` image, False never does, None (the
+    default) does what the model does: only when the request sets
+    ``thinkingConfig.includeThoughts`` and the model makes thought images.
+    ``thought_image_signed=False`` sends that interim image without a thoughtSignature."""
+    for forced in (mime, declared_mime):
+        if image is None and forced is not None and forced not in _GENERATED_FORMATS:
+            raise ValueError(f"can only generate {sorted(_GENERATED_FORMATS)}; pass image= bytes")
 
     async def render(ctx: _ReplyContext) -> _Answer:
+        fmt = mime or ("image/png" if image is not None else ctx.output_mime())
+        label = declared_mime or fmt
+        with_draft = ctx.wants_thought_image() if thought_image is None else thought_image
         parts = []
-        if thought_image:
-            draft = await ctx.generated_image(mime, thought=True)
-            parts.append(ctx.image_part(draft, mime, sign=thought_signature, thought=True))
+        if with_draft:
+            draft = await ctx.generated_image(fmt, thought=True)
+            sign = thought_signature and thought_image_signed
+            parts.append(ctx.image_part(draft, label, sign=sign, thought=True))
         if text is not None:
             parts.append(ctx.text_part(text, sign=thought_signature))
-        final = image if image is not None else await ctx.generated_image(mime)
-        parts.append(ctx.image_part(final, mime, sign=thought_signature))
-        usage = ctx.usage(text=text or "", images=1, thought_images=int(thought_image))
+        final = image if image is not None else await ctx.generated_image(fmt)
+        parts.append(ctx.image_part(final, label, sign=thought_signature))
+        usage = ctx.usage(text=text or "", images=1, thought_images=int(with_draft))
         return _json_answer(
             ctx.envelope(candidates=[_candidate(parts, finish_reason)], usage=usage)
         )
@@ -380,6 +488,82 @@ def error_reply(
         return answer
 
     return Reply(render)
+
+
+QUOTA_KINDS = ("per_minute", "per_day", "no_billing")
+_RATE_LIMITS_URL = "https://ai.google.dev/gemini-api/docs/rate-limits"
+_REQUESTS_METRIC = "generativelanguage.googleapis.com/generate_content_free_tier_requests"
+_TOKENS_METRIC = "generativelanguage.googleapis.com/generate_content_free_tier_input_token_count"
+_PER_MINUTE_ID = "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"
+_PER_DAY_ID = "GenerateRequestsPerDayPerProjectPerModel-FreeTier"
+_TOKENS_PER_MINUTE_ID = "GenerateContentInputTokensPerModelPerMinute-FreeTier"
+
+
+def quota_reply(
+    kind: str = "per_minute",
+    *,
+    limit: int | None = None,
+    retry_delay: float = 17.5,
+    model: str | None = None,
+) -> Reply:
+    """429 RESOURCE_EXHAUSTED for an exhausted quota, shaped like the Gemini API's: the
+    message lists each quota with its limit, and ``details`` hold a google.rpc.Help link,
+    google.rpc.QuotaFailure violations (quotaMetric, quotaId, quotaDimensions, quotaValue)
+    and google.rpc.RetryInfo (retryDelay, whole seconds). ``kind``: "per_minute" (requests
+    per minute), "per_day" (requests per day) or "no_billing" (every limit is 0, as for
+    image models on a project without billing). ``model``: the requested one by default."""
+    if kind not in QUOTA_KINDS:
+        raise ValueError(f"kind must be one of {QUOTA_KINDS}")
+
+    async def render(ctx: _ReplyContext) -> _Answer:
+        name = model or ctx.request.model
+        if kind == "per_minute":
+            quotas = [(_REQUESTS_METRIC, _PER_MINUTE_ID, 10 if limit is None else limit)]
+        elif kind == "per_day":
+            quotas = [(_REQUESTS_METRIC, _PER_DAY_ID, 250 if limit is None else limit)]
+        else:
+            quotas = [
+                (_TOKENS_METRIC, _TOKENS_PER_MINUTE_ID, 0),
+                (_REQUESTS_METRIC, _PER_MINUTE_ID, 0),
+                (_REQUESTS_METRIC, _PER_DAY_ID, 0),
+            ]
+        return _quota_answer(name, quotas, retry_delay)
+
+    return Reply(render)
+
+
+def _quota_answer(model: str, quotas: list[tuple[str, str, int]], retry_delay: float) -> _Answer:
+    lines = "".join(
+        f"* Quota exceeded for metric: {metric}, limit: {value}, model: {model}\n"
+        for metric, _, value in quotas
+    )
+    message = (
+        "You exceeded your current quota, please check your plan and billing details. For "
+        f"more information on this error, head to: {_RATE_LIMITS_URL}. To monitor your "
+        f"current usage, head to: https://ai.dev/rate-limit. \n{lines}"
+        f"Please retry in {retry_delay:g}s."
+    )
+    violations = []
+    for metric, quota_id, value in quotas:
+        violation: dict[str, Any] = {
+            "quotaMetric": metric,
+            "quotaId": quota_id,
+            "quotaDimensions": {"location": "global", "model": model},
+        }
+        if value:  # proto3 JSON leaves out a zero int64
+            violation["quotaValue"] = str(value)
+        violations.append(violation)
+    details: list[dict[str, Any]] = [
+        {
+            "@type": "type.googleapis.com/google.rpc.Help",
+            "links": [
+                {"description": "Learn more about Gemini API quotas", "url": _RATE_LIMITS_URL}
+            ],
+        },
+        {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": violations},
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{int(retry_delay)}s"},
+    ]
+    return _error_answer(429, message, details=details)
 
 
 def raw_reply(status: int, body: bytes, content_type: str = "application/json") -> Reply:
@@ -495,6 +679,24 @@ def _error_answer(
     return _json_answer({"error": error}, code)
 
 
+_UNKNOWN_NAME = re.compile(r"Unknown name \"[^\"]+\" at '([^']*)'")
+
+
+def _invalid_argument(problems: list[str]) -> _Answer:
+    """400 INVALID_ARGUMENT; unknown fields also get google.rpc.BadRequest fieldViolations."""
+    violations = [
+        {"field": match.group(1), "description": problem}
+        for problem in problems
+        if (match := _UNKNOWN_NAME.search(problem))
+    ]
+    details = None
+    if violations:
+        details = [
+            {"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": violations}
+        ]
+    return _error_answer(400, "\n".join(problems), details=details)
+
+
 # --------------------------------------------------------------------------- rendering context
 
 
@@ -522,23 +724,49 @@ class _ReplyContext:
             part["thoughtSignature"] = self._fake._signatures.issue(_bytes_fingerprint(data))
         return part
 
+    @property
+    def spec(self) -> ModelSpec:
+        return _spec_for(self.request.model)
+
+    def output_mime(self) -> str:
+        """The model's answer format; models with several alternate between them."""
+        formats = self.spec.output_mimes or ("image/png",)
+        return formats[self._colour_index % len(formats)]
+
+    def wants_thought_image(self) -> bool:
+        thinking = _dict_field(self.request.generation_config, "thinkingConfig")
+        return self.spec.thought_images and bool(_field(thinking, "includeThoughts"))
+
+    def image_size(self) -> str:
+        """The imageSize asked for (Imagen: sampleImageSize), else the model's default."""
+        imagen = _dict_field(self.request.body, "parameters").get("sampleImageSize")
+        asked = _field(self.request.image_config, "imageSize") or imagen
+        return str(asked or self.spec.default_size or "1K")
+
+    def aspect_ratio(self) -> str:
+        imagen = _dict_field(self.request.body, "parameters").get("aspectRatio")
+        return str(_field(self.request.image_config, "aspectRatio") or imagen or "1:1")
+
     async def generated_image(self, mime: str, *, thought: bool = False) -> bytes:
-        """A solid-colour image in the requested aspect ratio (short edge ``image_px``)."""
-        imagen_parameters = _dict_field(self.request.body, "parameters")
-        aspect = _field(self.request.image_config, "aspectRatio") or imagen_parameters.get(
-            "aspectRatio", "1:1"
-        )
-        size = _image_dimensions(aspect, self._fake.image_px)
+        """A photo-like image of the requested size and aspect ratio, unique to this answer;
+        with FakeGemini(image_px=N), a solid-colour image whose short edge is N pixels."""
+        variant = self._colour_index + int(thought)  # the draft differs from the final
+        fmt = _GENERATED_FORMATS[mime]
+        if self._fake.real_images:
+            size = _pixel_size(self.image_size(), self.aspect_ratio())
+            return await asyncio.to_thread(_PHOTOS.unique, fmt, size, variant)
+        size = _image_dimensions(self.aspect_ratio(), self._fake.image_px)
         colour = _colour(self._colour_index)
         if thought:  # the draft gets the complementary colour, so it differs from the final
             colour = (255 - colour[0], 255 - colour[1], 255 - colour[2])
-        return await asyncio.to_thread(_solid_image, size, colour, _GENERATED_FORMATS[mime])
+        return await asyncio.to_thread(_solid_image, size, colour, fmt)
 
     def usage(self, *, text: str = "", images: int = 0, thought_images: int = 0) -> dict[str, Any]:
-        prompt_text, prompt_images = _prompt_tokens(self.request)
+        prompt_text, prompt_images = _prompt_tokens(self.request, self.spec.input_image_tokens)
         text_out = _text_tokens(text)
-        image_out = images * _IMAGE_OUTPUT_TOKENS
-        thoughts = thought_images * _IMAGE_OUTPUT_TOKENS
+        per_image = self.spec.output_tokens(self.image_size())
+        image_out = images * per_image
+        thoughts = thought_images * per_image
         usage: dict[str, Any] = {
             "promptTokenCount": prompt_text + prompt_images,
             "candidatesTokenCount": text_out + image_out,
@@ -564,11 +792,11 @@ def _text_tokens(text: str) -> int:
     return (len(text) + 3) // 4
 
 
-def _prompt_tokens(request: GeminiRequest) -> tuple[int, int]:
+def _prompt_tokens(request: GeminiRequest, per_image: int) -> tuple[int, int]:
     texts = [p.get("text", "") for c in request.contents for p in _parts(c)]
     images = sum(len(_blobs(_parts(c))) for c in request.contents)
     text_tokens = sum(_text_tokens(t) for t in texts if isinstance(t, str))
-    return max(text_tokens, 1), images * _IMAGE_INPUT_TOKENS
+    return max(text_tokens, 1), images * per_image
 
 
 def _modality_counts(**counts: int) -> list[dict[str, Any]]:
@@ -580,6 +808,83 @@ def _image_dimensions(aspect_ratio: str, short_edge: int) -> tuple[int, int]:
     if width >= height:
         return round(short_edge * width / height), short_edge
     return short_edge, round(short_edge * height / width)
+
+
+def _pixel_size(image_size: str, aspect_ratio: str) -> tuple[int, int]:
+    """Width and height of an answer: about SIZE_EDGE² pixels in the aspect ratio, in
+    multiples of 16 (1K 1:1 is 1024 x 1024, 1K 16:9 about 1360 x 768)."""
+    edge = SIZE_EDGE.get(image_size, 1024)
+    width, height = (int(x) for x in aspect_ratio.split(":"))
+    scale = (edge * edge / (width * height)) ** 0.5
+    return max(16, round(width * scale / 16) * 16), max(16, round(height * scale / 16) * 16)
+
+
+class _PhotoPool:
+    """Photo-like images (gradients and colour noise, so they compress like photographs:
+    a 1K PNG is ~2.7 MB, a 1K JPEG ~1.5 MB). Rendering one costs 0.1-1 s, so each
+    (format, size, variant) is rendered once, lazily, and every answer gets a copy made
+    unique by a metadata segment: content-addressed storage sees different images."""
+
+    VARIANTS = 3
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._renders: dict[tuple[str, tuple[int, int], int], bytes] = {}
+        self._render_locks: dict[tuple[str, tuple[int, int], int], threading.Lock] = {}
+        self._serial = itertools.count()
+
+    def unique(self, fmt: str, size: tuple[int, int], variant: int) -> bytes:
+        """Blocking: run it in a worker thread."""
+        if fmt == "WEBP":  # no cheap way to stamp a RIFF container: render each time
+            return _encode(_photo(size, variant), fmt)
+        key = (fmt, size, variant % self.VARIANTS)
+        with self._lock:
+            render_lock = self._render_locks.setdefault(key, threading.Lock())
+        with render_lock:  # concurrent first requests wait for one render
+            if key not in self._renders:
+                self._renders[key] = _encode(_photo(size, key[2]), fmt)
+        stamp = f"fake-gemini {next(self._serial)} {secrets.token_hex(8)}".encode()
+        return _stamped(self._renders[key], fmt, stamp)
+
+
+def _photo(size: tuple[int, int], variant: int) -> Image.Image:
+    width, height = size
+    gradients = [
+        Image.linear_gradient("L").resize(size),
+        Image.linear_gradient("L").rotate(90).resize(size),
+        Image.radial_gradient("L").resize(size),
+    ]
+    shift = variant % len(gradients)
+    base = Image.merge("RGB", gradients[shift:] + gradients[:shift])
+    noise = Image.merge("RGB", [Image.effect_noise((width, height), 40) for _ in range(3)])
+    return Image.blend(base, noise, 0.5)
+
+
+def _encode(image: Image.Image, fmt: str) -> bytes:
+    out = io.BytesIO()
+    if fmt == "PNG":
+        image.save(out, fmt, compress_level=1)
+    elif fmt == "JPEG":
+        image.save(out, fmt, quality=95, subsampling=0)
+    else:
+        image.save(out, fmt)
+    return out.getvalue()
+
+
+def _stamped(data: bytes, fmt: str, stamp: bytes) -> bytes:
+    """The same picture with ``stamp`` in a PNG tEXt chunk or a JPEG COM segment."""
+    if fmt == "PNG":
+        ihdr_end = 8 + 25  # signature, then IHDR is always the first chunk
+        chunk = _png_chunk(b"tEXt", b"Comment\x00" + stamp)
+        return data[:ihdr_end] + chunk + data[ihdr_end:]
+    at = 2  # after SOI, and after a JFIF APP0 segment, which must come first
+    if data[2:4] == b"\xff\xe0":
+        at = 4 + struct.unpack(">H", data[4:6])[0]
+    segment = b"\xff\xfe" + struct.pack(">H", len(stamp) + 2) + stamp
+    return data[:at] + segment + data[at:]
+
+
+_PHOTOS = _PhotoPool()
 
 
 def _colour(index: int) -> tuple[int, int, int]:
@@ -672,7 +977,8 @@ class _Signatures:
             is_image = _field(part, "inlineData") is not None
             with self._lock:
                 was_signed = fingerprint in self._signed_parts
-            if was_signed or (is_image and strict_images):
+            # Interim thought images may come unsigned, and then go back unsigned.
+            if was_signed or (is_image and strict_images and not part.get("thought")):
                 kind = "Image" if is_image else "Text"
                 return f"{kind} part is missing a thought_signature"
             return None
@@ -714,48 +1020,81 @@ def _part_fingerprint(part: dict[str, Any]) -> str | None:
 # --------------------------------------------------------------------------- request validation
 
 
-def _validate_generate_content(
-    body: dict[str, Any], *, model: str, vertex: bool, max_images: int, signatures: _Signatures
-) -> list[str]:
+@dataclass(frozen=True)
+class _CallContext:
+    """What request validation needs to know besides the body."""
+
+    spec: ModelSpec
+    version: str
+    vertex: bool
+    signatures: _Signatures
+
+
+def _validate_generate_content(body: dict[str, Any], call: _CallContext) -> list[str]:
     """Everything the real service would reject with 400 INVALID_ARGUMENT (blocking: decodes
     images, run it in a worker thread)."""
     problems = _unknown_keys(body, _REQUEST_KEYS, "")
-    problems += _check_generation_config(
-        _dict_field(body, "generationConfig"), model=model, vertex=vertex
-    )
+    problems += _check_generation_config(_dict_field(body, "generationConfig"), call)
+    problems += _check_tools(body.get("tools"), call.spec)
     contents = body.get("contents")
     if not isinstance(contents, list) or not contents:
         return [*problems, "* GenerateContentRequest.contents: contents is not specified"]
-    problems += _check_contents(contents)
-    problems += _check_image_count(contents, max_images, model)
-    problems += signatures.check(contents, strict_images=model.startswith("gemini-3"))
+    problems += _check_contents(contents, call)
+    if call.spec.provider == "gemini":
+        problems += _check_image_count(contents, call.spec)
+    strict = call.spec.id.startswith("gemini-3")
+    problems += call.signatures.check(contents, strict_images=strict)
     return problems
 
 
-def _check_generation_config(config: dict[str, Any], *, model: str, vertex: bool) -> list[str]:
-    problems = _unknown_keys(config, _GENERATION_CONFIG_KEYS, "generation_config")
-    if not _is_image_model(model):
-        return problems
+def _check_generation_config(config: dict[str, Any], call: _CallContext) -> list[str]:
+    known = _GENERATION_CONFIG_KEYS
+    if call.version == "v1":
+        known -= V1BETA_ONLY_CONFIG_KEYS
+    problems = _unknown_keys(config, known, "generation_config")
+    spec = call.spec
     modalities = _field(config, "responseModalities")
+    unsupported = f"Model does not support the requested response modalities: {modalities}"
+    if spec.provider == "text":
+        if isinstance(modalities, list) and "IMAGE" in modalities:
+            problems.append(unsupported)
+        return problems
+    if spec.provider != "gemini":
+        return problems
     if modalities is not None and (
         "IMAGE" not in modalities or not _IMAGE_MODALITIES.issuperset(modalities)
     ):
-        problems.append(f"Model does not support the requested response modalities: {modalities}")
+        problems.append(unsupported)
     if _field(config, "candidateCount") not in (None, 1):
-        problems.append(f"Multiple candidates is not enabled for models/{model}")
+        problems.append(f"Multiple candidates is not enabled for models/{spec.id}")
     image_config = _dict_field(config, "imageConfig")
-    allowed = _VERTEX_IMAGE_CONFIG_KEYS if vertex else _IMAGE_CONFIG_KEYS
+    allowed = _VERTEX_IMAGE_CONFIG_KEYS if call.vertex else _IMAGE_CONFIG_KEYS
     problems += _unknown_keys(image_config, allowed, "generation_config.image_config")
     aspect = _field(image_config, "aspectRatio")
-    if aspect is not None and aspect not in ASPECT_RATIOS:
-        problems.append(f"Unsupported aspect ratio: {aspect!r}. Supported: {sorted(ASPECT_RATIOS)}")
+    if aspect is not None and aspect not in spec.aspect_ratios:
+        problems.append(
+            f"Unsupported aspect ratio: {aspect!r}. Supported by models/{spec.id}: "
+            f"{sorted(spec.aspect_ratios)}"
+        )
     size = _field(image_config, "imageSize")
-    if size is not None and size not in IMAGE_SIZES:
-        problems.append(f"Unsupported image size: {size!r}. Supported: {sorted(IMAGE_SIZES)}")
+    if size is not None and size not in spec.image_sizes:
+        problems.append(
+            f"Unsupported image size: {size!r}. Supported by models/{spec.id}: "
+            f"{list(spec.image_sizes)}"
+        )
     return problems
 
 
-def _check_contents(contents: list[Any]) -> list[str]:
+def _check_tools(tools: Any, spec: ModelSpec) -> list[str]:
+    if not isinstance(tools, list):
+        return []
+    searches = [t for t in tools if isinstance(t, dict) and _field(t, "googleSearch") is not None]
+    if searches and not spec.grounding:
+        return [f"Search Grounding is not supported for models/{spec.id}."]
+    return []
+
+
+def _check_contents(contents: list[Any], call: _CallContext) -> list[str]:
     problems = []
     for ci, content in enumerate(contents):
         where = f"contents[{ci}]"
@@ -773,7 +1112,7 @@ def _check_contents(contents: list[Any]) -> list[str]:
             )
             continue
         for pi, part in enumerate(parts):
-            problems += _check_part(part, f"{where}.parts[{pi}]")
+            problems += _check_part(part, f"{where}.parts[{pi}]", call)
     last = contents[-1]
     if isinstance(last, dict) and last.get("role") == "model":
         problems.append(
@@ -783,7 +1122,7 @@ def _check_contents(contents: list[Any]) -> list[str]:
     return problems
 
 
-def _check_part(part: Any, where: str) -> list[str]:
+def _check_part(part: Any, where: str, call: _CallContext) -> list[str]:
     if not isinstance(part, dict):
         return [f"Invalid value at '{where}': a Part object is required"]
     data_fields = [key for key in _PART_DATA_KEYS if _field(part, key) is not None]
@@ -800,10 +1139,10 @@ def _check_part(part: Any, where: str) -> list[str]:
     if "text" in part and not isinstance(part["text"], str):
         return [f"Invalid value at '{where}.text' (TYPE_STRING)"]
     blob = _field(part, "inlineData")
-    return [] if blob is None else _check_blob(blob, f"{where}.inline_data")
+    return [] if blob is None else _check_blob(blob, f"{where}.inline_data", call)
 
 
-def _check_blob(blob: Any, where: str) -> list[str]:
+def _check_blob(blob: Any, where: str, call: _CallContext) -> list[str]:
     if not isinstance(blob, dict):
         return [f"Invalid value at '{where}': a Blob object is required"]
     mime = _field(blob, "mimeType")
@@ -811,14 +1150,26 @@ def _check_blob(blob: Any, where: str) -> list[str]:
         data = _b64decode(blob.get("data"))
     except ValueError:
         return [f"Invalid value at '{where}.data' (TYPE_BYTES), Base64 decoding failed"]
-    if mime not in ACCEPTED_IMAGE_MIMES:
+    accepted = call.spec.input_mimes or frozenset(KNOWN_IMAGE_MIMES)
+    if mime not in accepted:
         return [f"Unsupported MIME type: {mime} (at {where})"]
-    if not _is_image_of(data, mime):
+    # Documented per inline image on Vertex AI only; the Developer API documents the total.
+    limit = call.spec.max_inline_image_bytes
+    if call.vertex and limit is not None and len(data) > limit:
+        return [
+            f"Inline image at {where} is {len(data)} bytes; models/{call.spec.id} accepts "
+            f"at most {limit} bytes per inline image."
+        ]
+    actual = _image_mime(data)
+    if actual is None:
         return [f"Unable to process input image: {where} is not a {mime} image. {_TROUBLESHOOTING}"]
+    if actual != mime and not {actual, mime} <= _HEIF_MIMES:
+        # What Gemini 3.1 Flash Image answers to a JPEG labelled image/png (open-webui #25127).
+        return [f"Unhandled generated data mime type: {actual} (at {where}, declared {mime})"]
     return []
 
 
-def _check_image_count(contents: list[Any], limit: int, model: str) -> list[str]:
+def _check_image_count(contents: list[Any], spec: ModelSpec) -> list[str]:
     # Interim thought images are the model's drafts; they do not count as inputs.
     count = sum(
         1
@@ -827,9 +1178,12 @@ def _check_image_count(contents: list[Any], limit: int, model: str) -> list[str]
         for part in _parts(content)
         if _field(part, "inlineData") is not None and not part.get("thought")
     )
-    if count <= limit:
+    if count <= spec.max_input_images:
         return []
-    return [f"Too many images: {count} inline images, models/{model} accepts at most {limit}."]
+    return [
+        f"Too many images: {count} inline images, models/{spec.id} accepts at most "
+        f"{spec.max_input_images}."
+    ]
 
 
 def _validate_predict(body: dict[str, Any]) -> list[str]:
@@ -856,20 +1210,17 @@ def _validate_predict(body: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _is_image_model(model: str) -> bool:
-    return model.startswith("gemini-") and "image" in model
-
-
-def _is_image_of(data: bytes, mime: str) -> bool:
-    fmt = ACCEPTED_IMAGE_MIMES[mime]
-    if fmt is None:  # HEIC/HEIF: an ISO-BMFF "ftyp" box with a HEIF brand.
-        return data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
+def _image_mime(data: bytes) -> str | None:
+    """The image type the bytes really are (of KNOWN_IMAGE_MIMES), or None."""
+    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:  # HEIC/HEIF: ISO-BMFF brand
+        return "image/heic" if data[8:12].startswith(b"hei") else "image/heif"
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.verify()
-            return image.format == fmt
+            fmt = image.format
     except Exception:  # Pillow raises many types for undecodable input
-        return False
+        return None
+    return next((mime for mime, name in KNOWN_IMAGE_MIMES.items() if name == fmt), None)
 
 
 def _unknown_keys(obj: dict[str, Any], known: frozenset[str], where: str) -> list[str]:
@@ -943,30 +1294,41 @@ class _Route:
 
 
 _METHODS = frozenset({"generateContent", "predict"})
+# POST .../models/{model}:{method}; GET .../models/{model} (models.get), GET .../models (list).
 _MODEL_PATH = re.compile(
     r"(?P<project>projects/[^/]+/locations/[^/]+/)?(?P<publisher>publishers/[^/]+/)?"
-    r"models/(?P<model>[^/:]+):(?P<method>\w+)"
+    r"models(?:/(?P<model>[^/:]+)(?::(?P<method>\w+))?)?"
 )
+LIST_PAGE_SIZE = 50  # models.list: default page size; at most 1000 per page
+MAX_LIST_PAGE_SIZE = 1000
 
 
-def _parse_route(path: str) -> _Route | None:
+def _parse_route(http_method: str, path: str) -> _Route | None:
     version, _, rest = path.lstrip("/").partition("/")
     match = _MODEL_PATH.fullmatch(rest)
     if match is None:
         return None
     vertex = bool(match["project"] or match["publisher"])
-    return _Route(version, match["model"], match["method"], vertex)
+    model, method = match["model"] or "", match["method"]
+    if http_method == "GET" and method is None and not vertex:
+        return _Route(version, model, "get" if model else "list", vertex)
+    if http_method == "POST" and model and method in _METHODS:
+        return _Route(version, model, method, vertex)
+    return None
 
 
 class FakeGemini:
     """The fake server. ``await start()``, point the SDK at ``base_url``, ``await stop()``."""
 
-    def __init__(self, *, api_key: str = "test-gemini-key", image_px: int = 64) -> None:
+    def __init__(self, *, api_key: str = "test-gemini-key", image_px: int | None = None) -> None:
         self.api_key = api_key
-        self.image_px = image_px
+        # Without image_px: real-sized, photo-like answers. With it: solid-colour images whose
+        # short edge is image_px pixels (tiny ones for unit tests, cheap ones for benchmarks).
+        self.real_images = image_px is None
+        self.image_px = image_px or 64
         self.base_url = ""
-        self.models: set[str] = set(DEFAULT_MODELS)
-        self.max_images: dict[str, int] = dict(MAX_IMAGES)
+        # The models that answer; retired ones (in the table) and unknown ones get 404.
+        self.models: set[str] = set(AVAILABLE_MODELS)
         self.requests: list[GeminiRequest] = []
         self.violations: list[str] = []
         self.default_delay = 0.0
@@ -1014,20 +1376,22 @@ class FakeGemini:
             self._queue.extend(replies)
 
     def reset(self) -> None:
-        """Forget requests, violations and scripted replies (issued signatures stay valid)."""
+        """Forget requests, violations and scripted replies, and serve the default models again
+        (issued signatures stay valid)."""
         with self._lock:
             self.requests.clear()
             self.violations.clear()
             self._queue.clear()
+            self.models = set(AVAILABLE_MODELS)
 
     # -- request handling
 
     async def _handle(self, http: web.Request) -> web.Response:
-        route = _parse_route(http.path)
+        route = _parse_route(http.method, http.path)
         raw = await http.read()
         body: dict[str, Any] = {}
         json_problem = None
-        if len(raw) <= MAX_REQUEST_BYTES:
+        if len(raw) <= MAX_REQUEST_BYTES and http.method == "POST":
             body, json_problem = await asyncio.to_thread(_parse_body, raw)
         request = GeminiRequest(
             version=route.version if route else http.path.lstrip("/").partition("/")[0],
@@ -1039,12 +1403,15 @@ class FakeGemini:
         )
         with self._lock:
             self.requests.append(request)
-        if route is None or http.method != "POST" or route.method not in _METHODS:
+        if route is None:
             self._violation(f"{http.method} {http.path}: not a call the fake (or the bot) makes")
             answer = _error_answer(404, f"Method not found: {http.method} {http.path}")
+        elif route.method in ("get", "list"):
+            answer = self._reject_caller(http, route) or self._model_info(http, route)
         else:
             answer = (
-                self._reject_call(http, route)
+                self._reject_caller(http, route)
+                or self._reject_model(route)
                 or await self._reject_body(request, route, raw, json_problem)
                 or await self._scripted_answer(request)
             )
@@ -1056,8 +1423,8 @@ class FakeGemini:
             charset="UTF-8" if answer.content_type == "application/json" else None,
         )
 
-    def _reject_call(self, http: web.Request, route: _Route) -> _Answer | None:
-        """Auth, version and model checks, in the order the real service makes them."""
+    def _reject_caller(self, http: web.Request, route: _Route) -> _Answer | None:
+        """Key and API version, checked first like the real service does."""
         key = http.headers.get("x-goog-api-key") or http.query.get("key")
         if key is None:
             return _error_answer(
@@ -1072,16 +1439,30 @@ class FakeGemini:
         if route.version not in API_VERSIONS:
             self._violation(f"{http.path}: unknown API version {route.version!r}")
             return _error_answer(404, f"API version {route.version} not found.")
-        if route.model not in self.models or route.model.startswith("imagen-") != (
-            route.method == "predict"
-        ):
-            return _error_answer(
-                404,
-                f"models/{route.model} is not found for API version {route.version}, or is not"
-                f" supported for {route.method}. Call ListModels to see the list of available"
-                " models and their supported methods.",
-            )
         return None
+
+    def _reject_model(self, route: _Route) -> _Answer | None:
+        if route.model in self.models and _spec_for(route.model).method == route.method:
+            return None
+        return _not_found(route.model, route.version, route.method)
+
+    def _model_info(self, http: web.Request, route: _Route) -> _Answer:
+        """models.get and models.list (pageSize, pageToken), like ai.google.dev/api/models."""
+        if route.method == "get":
+            if route.model not in self.models:
+                return _not_found(route.model, route.version, "get")
+            return _json_answer(_spec_for(route.model).resource())
+        try:
+            size = int(http.query.get("pageSize", LIST_PAGE_SIZE)) or LIST_PAGE_SIZE
+            start = int(http.query.get("pageToken") or 0)
+        except ValueError:
+            return _error_answer(400, "Invalid pageSize or pageToken.")
+        size = min(size, MAX_LIST_PAGE_SIZE)
+        available = [_spec_for(m) for m in sorted(self.models)]
+        page: dict[str, Any] = {"models": [m.resource() for m in available[start : start + size]]}
+        if start + size < len(available):
+            page["nextPageToken"] = str(start + size)
+        return _json_answer(page)
 
     async def _reject_body(
         self, request: GeminiRequest, route: _Route, raw: bytes, json_problem: str | None
@@ -1093,19 +1474,14 @@ class FakeGemini:
         elif route.method == "predict":
             problems = _validate_predict(request.body)
         else:
-            problems = await asyncio.to_thread(
-                _validate_generate_content,
-                request.body,
-                model=request.model,
-                vertex=route.vertex,
-                max_images=self.max_images.get(request.model, DEFAULT_MAX_IMAGES),
-                signatures=self._signatures,
-            )
+            spec = _spec_for(route.model)
+            call = _CallContext(spec, route.version, route.vertex, self._signatures)
+            problems = await asyncio.to_thread(_validate_generate_content, request.body, call)
         if not problems:
             return None
         for problem in problems:
             self._violation(f"{request.method} {request.model}: {problem}")
-        return _error_answer(400, "\n".join(problems))
+        return _invalid_argument(problems)
 
     async def _scripted_answer(self, request: GeminiRequest) -> _Answer:
         reply = self._next_reply(request.method)
@@ -1129,6 +1505,15 @@ class FakeGemini:
     def _violation(self, message: str) -> None:
         with self._lock:
             self.violations.append(message)
+
+
+def _not_found(model: str, version: str, method: str) -> _Answer:
+    return _error_answer(
+        404,
+        f"models/{model} is not found for API version {version}, or is not supported for"
+        f" {method}. Call ListModels to see the list of available models and their supported"
+        " methods.",
+    )
 
 
 _KEY_INVALID = {

@@ -163,7 +163,8 @@ async def test_wrong_arguments_exit_2_before_any_request(
 async def test_an_imagen_workflow_file_runs_on_its_replacement(
     fake: FakeGemini, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    fake.enqueue(image_reply(), finish_reply("IMAGE_SAFETY"), image_reply(), image_reply())
+    png = image_reply(mime="image/png")
+    fake.enqueue(png, finish_reply("IMAGE_SAFETY"), png, png)
     path = write(tmp_path, "imagen.json", imagen_sample())
     out = tmp_path / "out.png"
 
