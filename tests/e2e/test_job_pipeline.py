@@ -7,14 +7,20 @@ failed on the code before the pipeline was rebuilt.
 from __future__ import annotations
 
 import asyncio
+import re
+import shutil
+import sqlite3
 import struct
 import zlib
+from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import Harness, png
+from bot.jobs.records import JobState
+from tests.e2e.conftest import REPO, Harness, png, settings_for
 from tests.e2e.helpers import (
     answered_content,
     custom_id,
+    job_id,
     model_contents,
     user_texts,
 )
@@ -165,3 +171,160 @@ async def test_waiting_thread_messages_survive_a_restart(harness: Harness) -> No
     assert reply_three["attachments"]
     interrupted = await harness.bot_reply_to(first)
     assert "Interrupted" in interrupted["embeds"][0]["title"]
+
+
+def progress_shown(h: Harness, message_id: str, prefix: str) -> bool:
+    message = h.discord.message(message_id)
+    return (message.get("content") or "").startswith(prefix) and bool(message.get("components"))
+
+
+async def test_cancel_while_queued_never_generates(harness: Harness) -> None:
+    harness.gemini.enqueue(image_reply(delay=0.5))
+    first = await harness.discord.run_command("imagine", {"prompt": "a slow one"})
+    await first.wait_response()
+    second = await harness.discord.run_command("imagine", {"prompt": "never mind"})
+    await second.wait_response()
+    assert second.original is not None
+    waiting = second.original["id"]
+    # One job per member at a time: the second waits, with a Cancel button.
+    await harness.discord.wait_for(lambda: progress_shown(harness, waiting, "⏳ Queued"))
+    message = harness.discord.message(waiting)
+    clicked = await harness.discord.click(waiting, custom_id(message, "Cancel"))
+    await clicked.wait_response()
+    await harness.wait_final(first)
+    await harness.discord.wait_for(lambda: bool(harness.discord.message(waiting).get("embeds")))
+    await settle()
+    cancelled = harness.discord.message(waiting)
+    assert cancelled["embeds"][0]["title"] == "Cancelled"
+    assert [r.texts() for r in harness.gemini.requests] == [["a slow one"]]
+    job = await harness.bot.jobs.store.get_job(job_id(cancelled))
+    assert job is not None
+    assert job.state is JobState.CANCELLED
+
+
+async def test_cancel_while_running_stops_waiting_for_gemini(harness: Harness) -> None:
+    harness.gemini.enqueue(hang_reply(30))
+    interaction = await harness.discord.run_command("imagine", {"prompt": "forever"})
+    await interaction.wait_response()
+    assert interaction.original is not None
+    message_id = interaction.original["id"]
+    await harness.discord.wait_for(lambda: progress_shown(harness, message_id, "🎨"))
+    message = harness.discord.message(message_id)
+    clicked = await harness.discord.click(message_id, custom_id(message, "Cancel"))
+    await clicked.wait_response()
+    await harness.discord.wait_for(lambda: bool(harness.discord.message(message_id)["embeds"]))
+    await settle(5)  # the job's task ended: it did not wait 30 s for Gemini
+    assert harness.discord.message(message_id)["embeds"][0]["title"] == "Cancelled"
+    after = await harness.imagine("the next one")  # the slot is free again
+    assert after.original is not None
+    assert after.original["attachments"]
+
+
+async def test_others_cannot_cancel(harness: Harness) -> None:
+    harness.gemini.enqueue(image_reply(delay=0.4))
+    interaction = await harness.discord.run_command("imagine", {"prompt": "mine"})
+    await interaction.wait_response()
+    assert interaction.original is not None
+    message_id = interaction.original["id"]
+    await harness.discord.wait_for(lambda: progress_shown(harness, message_id, "🎨"))
+    message = harness.discord.message(message_id)
+    refused = await harness.discord.click(
+        message_id, custom_id(message, "Cancel"), user=harness.discord.bob
+    )
+    await refused.wait_response()
+    assert refused.ephemeral
+    await harness.wait_final(interaction)
+    assert harness.discord.message(message_id)["attachments"]
+
+
+async def test_a_double_clicked_generate_on_a_briefing_runs_once(
+    harness: Harness, tmp_path: Path
+) -> None:
+    folder = tmp_path / "workflows"
+    folder.mkdir()
+    shutil.copy(REPO / "workflows" / "examples" / "seed-example.json", folder)
+    await harness.stop_bot()
+    await harness.start_bot(
+        settings_for(
+            harness.discord, harness.gemini, tmp_path / "b.db", workflows={"directory": folder}
+        )
+    )
+    interaction = await harness.discord.run_command(
+        "example-image-workflow", {"user_prompt": "a city of glass and light"}
+    )
+    await harness.wait_final(interaction)
+    assert interaction.original is not None
+    shown = interaction.original
+    before = len(harness.gemini.requests)
+    harness.gemini.enqueue(image_reply(delay=0.3))
+    generate = custom_id(shown, "Generate")
+    first = await harness.discord.click(shown["id"], generate)
+    second = await harness.discord.click(shown["id"], generate)
+    await first.wait_response()
+    await second.wait_response()
+    await harness.discord.wait_for(
+        lambda: bool(harness.discord.message(shown["id"])["attachments"])
+    )
+    await settle()
+    assert len(harness.gemini.requests) == before + 1
+    answers = [m["content"] for m in (*second.followups, second.original or {}) if m]
+    assert any("already" in answer.lower() for answer in answers), answers
+
+
+async def test_edit_prompt_sent_while_the_retry_runs_is_refused(harness: Harness) -> None:
+    harness.gemini.enqueue(blocked_prompt("OTHER"))
+    interaction = await harness.imagine("a blocked idea")
+    shown = interaction.original
+    assert shown is not None
+    opened = await harness.discord.click(shown["id"], custom_id(shown, "Edit prompt"))
+    await opened.wait_response()
+    harness.gemini.enqueue(image_reply(delay=0.4))
+    retried = await harness.discord.click(shown["id"], custom_id(shown, "Retry"))
+    await retried.wait_response()
+    await harness.discord.wait_for(lambda: progress_shown(harness, shown["id"], "🎨"))
+    submitted = await harness.discord.submit_modal(opened, {"text": "a different idea"})
+    await submitted.wait_response()
+    await harness.discord.wait_for(
+        lambda: bool(harness.discord.message(shown["id"])["attachments"])
+    )
+    await settle()
+    answers = [m["content"] for m in (*submitted.followups, submitted.original or {}) if m]
+    assert any("already running" in answer for answer in answers), answers
+    assert [r.texts() for r in harness.gemini.requests[-2:]] == [["a blocked idea"]] * 2
+
+
+class FailingCommit:
+    """The bot's database connection, except that the next COMMIT fails (a full disk)."""
+
+    def __init__(self, db: Any) -> None:
+        self._db = db
+        self.fail = True
+
+    async def execute(self, sql: str, *args: Any) -> Any:
+        if sql == "COMMIT" and self.fail:
+            self.fail = False
+            raise sqlite3.OperationalError("database or disk is full")
+        return await self._db.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+
+async def test_a_failed_commit_is_explained_and_the_next_job_works(
+    harness: Harness, expect_logged_errors: Any
+) -> None:
+    expect_logged_errors.expected.append(re.compile("cannot write to the database"))
+    store = harness.bot.jobs.store
+    real = store._db  # type: ignore[attr-defined]
+    store._db = FailingCommit(real)  # type: ignore[attr-defined]
+    try:
+        refused = await harness.imagine("a lost request")
+    finally:
+        store._db = real  # type: ignore[attr-defined]
+    (answer,) = refused.followups
+    assert answer["flags"] & 64
+    assert "storage is full" in answer["content"]
+    assert harness.gemini.requests == []  # nothing was sent, nothing billed
+    after = await harness.imagine("a kept request")
+    assert after.original is not None
+    assert after.original["attachments"]
