@@ -199,9 +199,14 @@ class Server:
         default_delay: float | None = None,
         image_px: int | None = None,
         unique_image_bytes: int | None = None,
+        real_images: bool | None = None,
     ) -> None:
+        """`real_images`: answer as Gemini does (1K: ~1.5 MB JPEG or ~2.7 MB PNG, photo-like);
+        otherwise solid-colour images of `image_px`."""
         if default_delay is not None:
             self.gemini.default_delay = default_delay
+        if real_images is not None:
+            self.gemini.real_images = real_images
         if image_px is not None:
             self.gemini.image_px = image_px
         if unique_image_bytes is not None:

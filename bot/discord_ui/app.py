@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,11 +22,12 @@ from bot.config import Settings
 from bot.credentials import Credentials
 from bot.discord_ui.display import DiscordDisplay
 from bot.gemini import build_client
+from bot.gemini_workers import WorkerPool
 from bot.generation import generate_many
 from bot.images import UploadLimits
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.intake import Intake
-from bot.jobs.pipeline import JobPipeline
+from bot.jobs.pipeline import Generate, JobPipeline
 from bot.jobs.recovery import catch_up, interrupt_running
 from bot.maintenance import clean_up_forever
 from bot.store import SQLiteStore, Store
@@ -88,6 +90,8 @@ class ImagineBot(commands.Bot):
         self.settings = settings
         self.workflows = workflows
         self.genai = build_client(settings.gemini, credentials.gemini)
+        self._credentials = credentials
+        self._workers: WorkerPool | None = None
         self._jobs: JobServices | None = None
         self._background: list[asyncio.Task[None]] = []
 
@@ -97,15 +101,17 @@ class ImagineBot(commands.Bot):
         return self._jobs
 
     async def setup_hook(self) -> None:
+        started_at = time.time()
         settings = self.settings
         store = await SQLiteStore.open(settings.storage.path)
         display = DiscordDisplay(self, settings)
-        pipeline = JobPipeline(
-            store=store,
-            display=display,
-            generate=functools.partial(generate_many, self.genai),
-            settings=settings,
-        )
+        generate: Generate = functools.partial(generate_many, self.genai)
+        workers = settings.gemini.worker_count()
+        if workers:
+            self._workers = WorkerPool(workers, settings.gemini, self._credentials.gemini)
+            await self._workers.start()
+            generate = self._workers.generate
+        pipeline = JobPipeline(store=store, display=display, generate=generate, settings=settings)
         dispatcher = Dispatcher(
             store=store,
             pipeline=pipeline,
@@ -128,17 +134,17 @@ class ImagineBot(commands.Bot):
         await interrupt_running(store)
         dispatcher.start()
         self._background = [
-            asyncio.create_task(self._catch_up(), name="catch-up"),
+            asyncio.create_task(self._catch_up(started_at), name="catch-up"),
             asyncio.create_task(
                 clean_up_forever(store, settings.storage.retention_days), name="cleanup"
             ),
         ]
 
-    async def _catch_up(self) -> None:
+    async def _catch_up(self, started_at: float) -> None:
         """In the background once connected: post what the last process could not."""
         await self.wait_until_ready()
         try:
-            await catch_up(self.jobs.store, self.jobs.pipeline)
+            await catch_up(self.jobs.store, self.jobs.pipeline, started_at=started_at)
         except Exception as exc:
             log.error("catching up after the restart failed", exc_info=exc)
 
@@ -167,6 +173,8 @@ class ImagineBot(commands.Bot):
         try:
             await super().close()
         finally:
+            if self._workers is not None:
+                await self._workers.close()
             await self.genai.aio.aclose()
             if self._jobs is not None:
                 await self._jobs.store.close()

@@ -11,10 +11,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from google.genai import types
-
 from bot.jobs.records import Conversation, Job, JobRequest, JobState, Report
 from bot.media import Media
+from bot.store.codec import StoredTurn
 
 
 @dataclass(frozen=True)
@@ -35,8 +34,8 @@ class CleanupReport:
 class Exchange:
     """One model call of a job: what was sent and what came back, to replay as history."""
 
-    user: types.Content
-    model: types.Content
+    user: StoredTurn
+    model: StoredTurn
     candidate: int = 0  # which of the job's side-by-side calls
 
 
@@ -141,9 +140,9 @@ class Store(Protocol):
     async def set_head(self, thread_id: int, job_id: str, chosen: int) -> None:
         """Continue the conversation from image `chosen` of `job_id`."""
 
-    async def history(self, head_job: str, limits: HistoryLimits) -> list[types.Content]:
-        """The exchanges that led to `head_job`'s image, it included, oldest first: the
-        newest ones that fit `limits` (older ones are dropped first)."""
+    async def history(self, head_job: str, limits: HistoryLimits) -> list[StoredTurn]:
+        """The turns of the exchanges that led to `head_job`'s image, it included, oldest
+        first: the newest exchanges that fit `limits` (older ones are dropped first)."""
 
     async def delete_older_than(self, cutoff: float) -> CleanupReport:
         """Delete conversations untouched since `cutoff` (epoch seconds), finished jobs no

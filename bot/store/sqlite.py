@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
-from google.genai import types
 
 from bot.errors import StorageError
 from bot.jobs.records import Conversation, Job, JobRequest, JobState, Report
@@ -33,7 +32,7 @@ from bot.store.base import (
     Outcome,
     QueuePlace,
 )
-from bot.store.codec import DehydratedContent, dehydrate, rehydrate
+from bot.store.codec import StoredTurn, referenced_images
 from bot.store.migrations import MIGRATIONS
 
 log = logging.getLogger(__name__)
@@ -231,9 +230,9 @@ class SQLiteStore:
     async def finish(self, job_id: str, outcome: Outcome) -> Job | None:
         check_transition([JobState.RUNNING], outcome.state)
         turns = [
-            (exchange.candidate, role, dehydrate(content))
+            (exchange.candidate, role, turn)
             for exchange in outcome.exchanges
-            for role, content in (("user", exchange.user), ("model", exchange.model))
+            for role, turn in (("user", exchange.user), ("model", exchange.model))
         ]
         outputs = [image.sha256 for image in outcome.outputs]
         now = time.time()
@@ -242,7 +241,11 @@ class SQLiteStore:
             if not state or state[0][0] != JobState.RUNNING.value:
                 return None
             await _insert_images(
-                db, [*outcome.outputs, *(image for _, _, turn in turns for image in turn.images)]
+                db,
+                [
+                    *outcome.outputs,
+                    *(image for _, _, turn in turns for image in turn.images.values()),
+                ],
             )
             await db.execute(
                 "UPDATE jobs SET state = ?, parent_job = ?, outputs = ?, chosen = 0, "
@@ -325,7 +328,7 @@ class SQLiteStore:
             f"SELECT sha256, mime_type, data FROM images WHERE sha256 IN ({_marks(len(unique))})",
             unique,
         )
-        found = {row[0]: Media(bytes(row[2]), row[1]) for row in rows}
+        found = {row[0]: _media(row) for row in rows}
         return [found[digest] for digest in digests if digest in found]
 
     # Conversations ----------------------------------------------------------------------
@@ -361,7 +364,7 @@ class SQLiteStore:
             )
             await _move_head(db, thread_id, job_id, outputs[chosen], now)
 
-    async def history(self, head_job: str, limits: HistoryLimits) -> list[types.Content]:
+    async def history(self, head_job: str, limits: HistoryLimits) -> list[StoredTurn]:
         async with self._lock:
             rows = await _rows(
                 self._db,
@@ -375,9 +378,12 @@ class SQLiteStore:
                 (head_job, limits.max_turns - 1),
             )
             chosen = _within_budget(_exchanges(rows), limits)
-            digests = {d for row in chosen for d in json.loads(row["image_refs"]).values()}
-            images = await _image_bytes(self._db, digests)
-        return [rehydrate(row["content"], row["image_refs"], images) for row in chosen]
+            refs = [referenced_images(row["image_refs"]) for row in chosen]
+            images = await _images(self._db, {d for ref in refs for d in ref.values()})
+        return [
+            StoredTurn(row["content"], {index: images[d] for index, d in ref.items()})
+            for row, ref in zip(chosen, refs, strict=True)
+        ]
 
     async def delete_older_than(self, cutoff: float) -> CleanupReport:
         conversations = await self._delete_in_batches(
@@ -459,7 +465,7 @@ async def _insert_turn(
     job_id: str,
     candidate: int,
     role: str,
-    turn: DehydratedContent,
+    turn: StoredTurn,
     now: float,
 ) -> None:
     cursor = await db.execute(
@@ -478,7 +484,7 @@ async def _insert_turn(
     )
     await db.executemany(
         "INSERT OR IGNORE INTO job_turn_images (turn_id, sha256) VALUES (?, ?)",
-        [(cursor.lastrowid, image.sha256) for image in turn.images],
+        [(cursor.lastrowid, image.sha256) for image in turn.images.values()],
     )
 
 
@@ -519,13 +525,20 @@ def _within_budget(
     return chosen
 
 
-async def _image_bytes(db: aiosqlite.Connection, digests: set[str]) -> dict[str, bytes]:
+async def _images(db: aiosqlite.Connection, digests: set[str]) -> dict[str, Media]:
     if not digests:
         return {}
     rows = await _rows(
-        db, f"SELECT sha256, data FROM images WHERE sha256 IN ({_marks(len(digests))})", digests
+        db,
+        f"SELECT sha256, mime_type, data FROM images WHERE sha256 IN ({_marks(len(digests))})",
+        digests,
     )
-    return {row[0]: bytes(row[1]) for row in rows}
+    return {row[0]: _media(row) for row in rows}
+
+
+def _media(row: Sequence[Any]) -> Media:
+    """A stored image (its sha256 is the key it was read by)."""
+    return Media.stored(bytes(row[2]), row[1], row[0])
 
 
 def _job_row(job: Job) -> tuple[Any, ...]:

@@ -28,6 +28,7 @@ from bot.store import (
     Outcome,
     SQLiteStore,
 )
+from bot.store.codec import StoredTurn, dehydrate, rehydrate
 from bot.store.migrations import MIGRATIONS
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
@@ -112,12 +113,20 @@ async def run_to_delivery(
             JobState.DELIVERED,
             parent_job=parent,
             outputs=outputs,
-            exchanges=[Exchange(u, m, i) for i, (u, m) in enumerate(exchanges)],
+            exchanges=[
+                Exchange(dehydrate(u), dehydrate(m), i) for i, (u, m) in enumerate(exchanges)
+            ],
             cost_usd=0.1,
         ),
     )
     assert finished is not None
     return finished
+
+
+async def contents(store: SQLiteStore, head: str, limits: HistoryLimits) -> list[types.Content]:
+    """The history as the model receives it."""
+    turns: list[StoredTurn] = await store.history(head, limits)
+    return [rehydrate(turn) for turn in turns]
 
 
 # Migrations ---------------------------------------------------------------------------
@@ -203,7 +212,7 @@ async def test_a_database_of_the_previous_release_is_upgraded_with_its_history(
         assert second.shown_at is not None
         assert second.parent_job == "aaaaaaaa"
         assert second.request.count == 4  # Imagen's numberOfImages, as side-by-side calls
-        history = await store.history("bbbbbbbb", WIDE)
+        history = await contents(store, "bbbbbbbb", WIDE)
         assert [c.role for c in history] == ["user", "model", "user", "model"]
         assert history[-1].parts
         assert history[-1].parts[-1].inline_data
@@ -305,7 +314,7 @@ async def test_history_replays_the_chain_exactly(store: SQLiteStore) -> None:
     found = await store.get_conversation(100)
     assert found is not None
     assert found.head_job == second.id
-    history = await store.history(second.id, WIDE)
+    history = await contents(store, second.id, WIDE)
     assert history == [
         user("draw a cat", b"upload"),
         model(b"img-1", b"s1"),
@@ -330,13 +339,13 @@ async def test_history_keeps_the_newest_exchanges_within_every_budget(store: SQL
         return [c.parts[-1].text or "" for c in history if c.role == "user" and c.parts]
 
     turns = HistoryLimits(max_turns=2, max_images=50, max_bytes=1 << 30)
-    assert texts(await store.history(parent, turns)) == ["step 2", "step 3"]
+    assert texts(await contents(store, parent, turns)) == ["step 2", "step 3"]
     images = HistoryLimits(max_turns=50, max_images=5, max_bytes=1 << 30)  # two per exchange
-    assert texts(await store.history(parent, images)) == ["step 2", "step 3"]
+    assert texts(await contents(store, parent, images)) == ["step 2", "step 3"]
     size = HistoryLimits(max_turns=50, max_images=50, max_bytes=3 * 1010)  # about one exchange
-    assert texts(await store.history(parent, size)) == ["step 3"]
+    assert texts(await contents(store, parent, size)) == ["step 3"]
     nothing = HistoryLimits(max_turns=50, max_images=50, max_bytes=10)
-    assert await store.history(parent, nothing) == []
+    assert await contents(store, parent, nothing) == []
 
 
 async def test_the_chosen_image_of_several_is_the_one_the_history_continues(
@@ -349,7 +358,7 @@ async def test_the_chosen_image_of_several_is_the_one_the_history_continues(
     )
     await store.open_conversation(conversation(), several.id)
     await store.set_head(100, several.id, 1)
-    history = await store.history(several.id, WIDE)
+    history = await contents(store, several.id, WIDE)
     assert history[-1].parts
     assert history[-1].parts[-1].inline_data
     assert history[-1].parts[-1].inline_data.data == b"two"
@@ -391,7 +400,7 @@ async def test_retention_deletes_what_nothing_needs_and_keeps_chains_whole(
     # The live conversation's job (created long ago) and the waiting job stay.
     assert await store.get_job(alive.id) is not None
     assert await store.get_job(waiting.id) is not None
-    assert await store.history(alive.id, WIDE)
+    assert await contents(store, alive.id, WIDE)
 
 
 # A failing disk -----------------------------------------------------------------------
