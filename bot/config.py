@@ -120,7 +120,9 @@ class StorageSettings(_Section):
 
 
 class JobSettings(_Section):
-    max_concurrent: PositiveInt
+    max_concurrent: PositiveInt | Literal["auto"]
+    max_concurrent_start: PositiveInt
+    max_concurrent_limit: PositiveInt
     max_concurrent_per_user: PositiveInt
     progress_interval_s: PositiveFloat
 

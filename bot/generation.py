@@ -151,6 +151,8 @@ async def _read_response(
             kind="empty_response",
         )
     model_turn = dehydrate(content) if content and parts else None
+    for image in model_turn.images.values() if model_turn else ():
+        _ = image.sha256  # hashed where the call runs (a worker), not on the bot's loop
     # The final images (interim "thought" images left out), as kept in the model's turn.
     generated = tuple(
         model_turn.images[index]

@@ -25,6 +25,7 @@ from bot.gemini import build_client
 from bot.gemini_workers import WorkerPool
 from bot.generation import generate_many
 from bot.images import UploadLimits
+from bot.jobs.concurrency import concurrency_for
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.intake import Intake
 from bot.jobs.pipeline import Generate, JobPipeline
@@ -115,7 +116,7 @@ class ImagineBot(commands.Bot):
         dispatcher = Dispatcher(
             store=store,
             pipeline=pipeline,
-            max_running=lambda: settings.jobs.max_concurrent,
+            concurrency=concurrency_for(settings.jobs),
             max_per_user=settings.jobs.max_concurrent_per_user,
             refresh_s=settings.jobs.progress_interval_s,
         )

@@ -43,9 +43,18 @@ def progress_text(progress: Progress) -> str:
         text = f"⏳ Queued: {progress.ahead}+ requests ahead of you."
     else:
         text = f"⏳ Queued: {progress.ahead} requests ahead of you."
+    if progress.wait_s and not progress.behind_own_lane:
+        text += f" About {_duration(progress.wait_s)}."
     if progress.requeued:
         return f"🔄 The bot restarted; your request is back in line. {text}"
     return text
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{int(seconds)} seconds"
+    minutes = round(seconds / 60)
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
 
 
 def clip(text: str, limit: int) -> str:

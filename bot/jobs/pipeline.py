@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from bot.config import Settings
 from bot.errors import BotError, GenerationError
@@ -24,11 +24,12 @@ from bot.jobs.display import Card, Display, Progress, Running, Shown
 from bot.jobs.ordering import KeyedLocks
 from bot.jobs.records import Basis, Conversation, Job, JobRequest, JobState, Report
 from bot.media import Media
-from bot.store import Exchange, HistoryLimits, Outcome, Store
+from bot.store import Exchange, HistoryLimits, JobChanges, Outcome, Store
 
 log = logging.getLogger(__name__)
 
-Generate = Callable[[JobRequest, CallInputs], Awaitable[list[GenerationResult | GenerationError]]]
+Answer = GenerationResult | GenerationError  # one model call's result, or why it failed
+Generate = Callable[[JobRequest, CallInputs], Awaitable[list[Answer]]]
 
 INTERNAL_ERROR = (
     "Something went wrong on my side and the image could not be made. Press Retry; if it "
@@ -36,6 +37,9 @@ INTERNAL_ERROR = (
 )
 # Seconds to wait before each attempt at posting an outcome.
 DELIVERY_DELAYS = (0.0, 1.0, 4.0, 15.0)
+# A job that keeps hitting the per-minute quota fails after this many starts.
+MAX_ATTEMPTS = 5
+THROTTLED = "rate_limited"  # bot.failures' kind for a per-minute quota (429)
 
 
 class JobPipeline:
@@ -52,14 +56,24 @@ class JobPipeline:
 
     # Running ------------------------------------------------------------------------------
 
-    async def run(self, job: Job) -> None:
+    async def run(self, job: Job) -> Calls:
+        """Run a claimed job to its end; says how its model calls went (for the limit on
+        how many run at once)."""
         started = job.started_at or 0.0
         await self.show_progress(job, Running(started, editing=is_editing(job)))
-        outcome, images = await self._outcome(job)
+        parent, answers = await self._answers(job)
+        calls = Calls.of(answers)
+        if calls.throttled and job.attempts < MAX_ATTEMPTS:
+            # The per-minute quota ran out: back in line where it was, nothing lost.
+            changes = JobChanges(keep_place=True)
+            await self._store.transition(job.id, [JobState.RUNNING], JobState.QUEUED, changes)
+            log.info("job %s is back in line: Gemini's per-minute quota ran out", job.id)
+            return calls
+        outcome, images = self._judge(job, parent, answers)
         finished = await self._store.finish(job.id, outcome)
         if finished is None:
             log.info("job %s was cancelled while running; its result is dropped", job.id)
-            return
+            return calls
         log.info(
             "job %s %s: user %s, model %s, %.1fs, $%.3f",
             job.id,
@@ -70,6 +84,7 @@ class JobPipeline:
             finished.cost_usd,
         )
         await self.deliver(finished, images)
+        return calls
 
     async def crashed(self, job: Job) -> None:
         """A bug stopped `run`: the job must not stay `running`; its owner gets Retry."""
@@ -81,18 +96,18 @@ class JobPipeline:
         except Exception as exc:
             log.error("job %s: its failure could not be recorded either", job.id, exc_info=exc)
 
-    async def _outcome(self, job: Job) -> tuple[Outcome, list[Media]]:
+    async def _answers(self, job: Job) -> tuple[str | None, Sequence[Answer]]:
+        """The image the job builds on, and what each of its model calls came back with."""
         try:
             parent, inputs = await self._inputs(job)
-            results = await self._generate(job.request, inputs)
+            return parent, await self._generate(job.request, inputs)
         except GenerationError as exc:
-            return _failed(exc), []
+            return None, [exc]
         except BotError as exc:  # e.g. the image to edit is no longer stored
-            return _failed(GenerationError(exc.user_message, kind="input", retryable=False)), []
+            return None, [GenerationError(exc.user_message, kind="input", retryable=False)]
         except Exception as exc:  # a bug: the member still gets an answer, with Retry
             log.error("unexpected error in job %s", job.id, exc_info=exc)
-            return _failed(GenerationError(INTERNAL_ERROR, kind="internal")), []
-        return self._judge(job, parent, results)
+            return None, [GenerationError(INTERNAL_ERROR, kind="internal")]
 
     async def _inputs(self, job: Job) -> tuple[str | None, CallInputs]:
         """What the model gets besides the prompt: the image this job builds on (with the
@@ -136,10 +151,7 @@ class JobPipeline:
         return None
 
     def _judge(
-        self,
-        job: Job,
-        parent: str | None,
-        results: Sequence[GenerationResult | GenerationError],
+        self, job: Job, parent: str | None, results: Sequence[Answer]
     ) -> tuple[Outcome, list[Media]]:
         """The job's outcome from its calls: delivered if any image came, else blocked (the
         first block) or failed (the first failure)."""
@@ -252,6 +264,25 @@ class JobPipeline:
             return
         self._places[job.id] = shown
         await self._store.set_message(job.id, shown.message_id, shown.channel_id)
+
+
+@dataclass(frozen=True)
+class Calls:
+    """How a job's model calls went, for `bot.jobs.concurrency`."""
+
+    latency_s: float | None = None  # the slowest answer, when one came
+    throttled: bool = False  # every call hit the per-minute quota
+    retry_after_s: float | None = None  # Gemini's RetryInfo, when it gave one
+
+    @classmethod
+    def of(cls, answers: Sequence[Answer]) -> Calls:
+        latencies = [a.elapsed_s for a in answers if isinstance(a, GenerationResult)]
+        limited = [a for a in answers if isinstance(a, GenerationError) and a.kind == THROTTLED]
+        return cls(
+            latency_s=max(latencies, default=None),
+            throttled=bool(answers) and len(limited) == len(answers),
+            retry_after_s=max((a.retry_after_s or 0 for a in limited), default=0) or None,
+        )
 
 
 def _failed(error: GenerationError) -> Outcome:

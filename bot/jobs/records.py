@@ -112,6 +112,7 @@ class Job:
     chosen: int = 0  # which of `outputs` a conversation continues from
     parent_job: str | None = None  # the job whose image this one continued (set at start)
     seq: int | None = None  # place in the queue, given when the job is queued
+    attempts: int = 0  # how many times it started running
     lane: str | None = None  # jobs of one lane (a conversation) run one at a time, in order
     dedupe: str | None = None  # two waiting jobs may not share it (a double click)
     created_at: float = field(default_factory=time.time)

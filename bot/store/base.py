@@ -69,6 +69,7 @@ class JobChanges:
     error_kind: str | None = None
     error_message: str | None = None
     report: Report | None = None
+    keep_place: bool = False  # back to queued where it was in line (not at the end)
 
 
 class DuplicateJobError(Exception):

@@ -100,6 +100,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN dedupe TEXT;
     ALTER TABLE jobs ADD COLUMN shown_at REAL;
     ALTER TABLE jobs ADD COLUMN report TEXT;
+    ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
     UPDATE jobs SET state = 'delivered' WHERE state = 'succeeded';
     UPDATE jobs SET shown_at = COALESCE(finished_at, created_at)
         WHERE state NOT IN ('pending', 'queued', 'running');

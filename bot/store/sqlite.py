@@ -39,9 +39,9 @@ log = logging.getLogger(__name__)
 
 _JOB_COLUMNS = (
     "id, kind, state, user_id, guild_id, channel_id, thread_id, message_id, reply_to, "
-    "home_channel_id, request, "
-    "error_kind, error_message, cost_usd, outputs, chosen, parent_job, seq, lane, dedupe, "
-    "created_at, started_at, finished_at, shown_at, report"
+    "home_channel_id, request, error_kind, error_message, cost_usd, outputs, chosen, "
+    "parent_job, seq, attempts, lane, dedupe, created_at, started_at, finished_at, shown_at, "
+    "report"
 )
 _JOB_COLUMN_COUNT = _JOB_COLUMNS.count(",") + 1
 _CONVERSATION_COLUMNS = (
@@ -177,7 +177,7 @@ class SQLiteStore:
         marks = ", ".join(f"{column} = ?" for column in sets)
         states = _marks(len(sources))
         async with self._transaction() as db:
-            if target is JobState.QUEUED:
+            if target is JobState.QUEUED and not changes.keep_place:
                 sets["seq"] = await _next_seq(db)
                 marks += ", seq = ?"
             cursor = await db.execute(
@@ -208,9 +208,10 @@ class SQLiteStore:
                 return None
             job = _job_from_row(rows[0])
             job.state, job.started_at = JobState.RUNNING, time.time()
+            job.attempts += 1
             await db.execute(
-                "UPDATE jobs SET state = 'running', started_at = ? WHERE id = ? "
-                "AND state = 'queued'",
+                "UPDATE jobs SET state = 'running', started_at = ?, attempts = attempts + 1 "
+                "WHERE id = ? AND state = 'queued'",
                 (job.started_at, job.id),
             )
         return job
@@ -561,6 +562,7 @@ def _job_row(job: Job) -> tuple[Any, ...]:
         job.chosen,
         job.parent_job,
         job.seq,
+        job.attempts,
         job.lane,
         job.dedupe,
         job.created_at,
@@ -573,8 +575,10 @@ def _job_row(job: Job) -> tuple[Any, ...]:
 
 def _job_from_row(row: Sequence[Any]) -> Job:
     (id_, kind, state, user, guild, channel, thread, message, reply_to, home, request, *rest) = row
-    error_kind, error_message, cost, outputs, chosen, parent, seq, lane, dedupe, *times = rest
-    created, started, finished, shown, report = times
+    error_kind, error_message, cost, outputs, chosen, parent, seq, attempts, lane, dedupe, *rest = (
+        rest
+    )
+    created, started, finished, shown, report = rest
     return Job(
         id=id_,
         kind=kind,
@@ -594,6 +598,7 @@ def _job_from_row(row: Sequence[Any]) -> Job:
         chosen=chosen,
         parent_job=parent,
         seq=seq,
+        attempts=attempts,
         lane=lane,
         dedupe=dedupe,
         created_at=created,
