@@ -86,7 +86,6 @@ async def _burst(
     gaps = [b - a for a, b in itertools.pairwise(beats)]
     return {
         "total_s": max(t["marks"]["thread"] for t in tracks) - first,
-        "total_to_welcome_s": max(t["marks"]["welcome"] for t in tracks) - first,
         "all_ok": all(t["ok"] for t in tracks),
         "job_s": summary([t["marks"]["thread"] - t["started"] for t in tracks], 1, 3),
         "initial_response_s": summary([t["marks"]["ack"] - t["started"] for t in tracks], 1, 3),

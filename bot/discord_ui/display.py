@@ -153,7 +153,15 @@ class DiscordDisplay:
         ]
         view = job_view(job.id, card.actions, styles=card.styles, choices=card.choices)
         embed = messages.result_embed(card, job, filename=names[0])
-        return _Message(messages.result_content(card.text), embed, view, fitted, names)
+        note = None
+        if card.open_conversation:
+            in_thread = isinstance(self._client.get_channel(job.channel_id), discord.Thread)
+            note = messages.NO_THREAD_IN_THREAD if in_thread else self._hint(job)
+        return _Message(messages.result_content(card.text, note), embed, view, fitted, names)
+
+    def _hint(self, job: Job) -> str:
+        anyone = self._settings.conversations.who_can_refine == "anyone"
+        return messages.conversation_hint(job.user_id, anyone=anyone)
 
     # Sending ------------------------------------------------------------------------------
 
@@ -239,11 +247,10 @@ class DiscordDisplay:
     # Conversations ------------------------------------------------------------------------
 
     async def _open_thread(self, sent: discord.Message, job: Job, card: ResultCard) -> int | None:
-        """A thread on the result for the conversation to continue in; None (and a note on
-        the result) where Discord does not allow one."""
+        """A thread on the result for the conversation to continue in (the result says how);
+        None, and a note instead, where Discord does not allow one."""
         if isinstance(sent.channel, discord.Thread):
-            await _add_note(sent, messages.NO_THREAD_IN_THREAD)
-            return None
+            return None  # the result already says so
         try:
             thread = await sent.create_thread(
                 name=messages.thread_name(card.prompt),
@@ -251,13 +258,13 @@ class DiscordDisplay:
             )
         except discord.HTTPException as exc:
             log.info("no thread for job %s: %s", job.id, exc)
-            await _add_note(sent, messages.no_thread_note(exc))
+            note = messages.no_thread_note(exc)
+            content = messages.result_content(card.text, note)
+            try:
+                await sent.edit(content=content, allowed_mentions=_NONE)
+            except discord.HTTPException as failed:  # the result is shown all the same
+                log.info("could not add a note to message %s: %s", sent.id, failed)
             return None
-        anyone = self._settings.conversations.who_can_refine == "anyone"
-        try:
-            await thread.send(messages.thread_welcome(f"<@{job.user_id}>", anyone=anyone))
-        except discord.HTTPException as exc:  # the thread works without its welcome line
-            log.info("no welcome message in thread %s: %s", thread.id, exc)
         return thread.id
 
 
@@ -269,12 +276,3 @@ def _fit_all(media: list[Media] | tuple[Media, ...], limit: int) -> list[Media]:
 def _halved(media: list[Media]) -> list[Media]:
     """Blocking: each image re-encoded to half its current size."""
     return [images.fit_to_limit(image, image.size // 2) for image in media]
-
-
-async def _add_note(message: discord.Message, note: str) -> None:
-    """Append a short note to a result message (best effort: the result is already shown)."""
-    content = f"{message.content}\n\n{note}" if message.content else note
-    try:
-        await message.edit(content=messages.clip(content, messages.CONTENT_LIMIT))
-    except discord.HTTPException as exc:
-        log.info("could not add a note to message %s: %s", message.id, exc)

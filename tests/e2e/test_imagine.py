@@ -42,7 +42,7 @@ async def test_imagine_posts_the_image_in_a_new_thread(harness: Harness) -> None
 
     result = interaction.original
     assert result is not None
-    assert result["content"] == "A lighthouse, as requested."
+    assert result["content"].startswith("A lighthouse, as requested.\n\n-# 💬")
     (attachment,) = result["attachments"]
     assert attachment["filename"].endswith(".png")
     # Posted exactly as the model made it: no decode, no re-encode, nothing inserted.
@@ -59,8 +59,9 @@ async def test_imagine_posts_the_image_in_a_new_thread(harness: Harness) -> None
 
     thread = harness.thread_of(interaction)
     assert thread["name"] == "a lighthouse in a storm, oil painting"
-    welcome = harness.discord.channel_messages(thread["id"])
-    assert "writing in this thread" in welcome[-1]["content"]
+    # The result itself says how to go on (no separate message in the thread).
+    assert "can write in the thread below" in result["content"]
+    assert f"<@{harness.discord.alice['id']}>" in result["content"]  # named, never pinged
 
 
 async def test_progress_edits_one_message(harness: Harness) -> None:
