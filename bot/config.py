@@ -125,6 +125,7 @@ class JobSettings(_Section):
     max_concurrent_limit: PositiveInt
     max_concurrent_per_user: PositiveInt
     progress_interval_s: PositiveFloat
+    running_edit_after_s: Annotated[float, Field(ge=0)]
 
 
 class PromptSettings(_Section):

@@ -33,6 +33,7 @@ from bot.jobs.display import (
     NoticeCard,
     Progress,
     ResultCard,
+    Running,
     Shown,
 )
 from bot.jobs.records import Job
@@ -83,10 +84,16 @@ class DiscordDisplay:
         self._client = client
         self._settings = settings
         self._bound: dict[str, discord.Interaction] = {}
+        self._pending: dict[str, asyncio.Task[None]] = {}  # progress edits made later
 
     def bind(self, job_id: str, interaction: discord.Interaction) -> None:
         """`interaction` answers with the job's message: edit it through its token."""
         self._bound[job_id] = interaction
+
+    async def close(self) -> None:
+        """Drop progress edits still waiting (shutting down)."""
+        for job_id in list(self._pending):
+            await self._stop_pending(job_id)
 
     def release(self, job_id: str) -> None:
         """The job was not accepted after all: forget its interaction."""
@@ -99,10 +106,42 @@ class DiscordDisplay:
         message = _Message(text, view=job_view(job.id, [Action.CANCEL]))
         if job.message_id is None:
             return await self._create(job, message)
+        await self._stop_pending(job.id)
+        if isinstance(progress, Running) and self._thinking(job):
+            # A command's response already says "thinking…": a result that comes quickly
+            # replaces it directly, a slow one shows its progress (and Cancel) after a moment.
+            delay = self._settings.jobs.running_edit_after_s
+            self._pending[job.id] = asyncio.create_task(
+                self._edit_later(job, message, delay), name=f"show {job.id}"
+            )
+            return None
         await self._edit(job, message)
         return None
 
+    def _thinking(self, job: Job) -> bool:
+        interaction = self._live(job)
+        return (
+            interaction is not None
+            and interaction.type is not discord.InteractionType.component
+            and job.attempts <= 1
+        )
+
+    async def _edit_later(self, job: Job, message: _Message, delay: float) -> None:
+        await asyncio.sleep(delay)
+        try:
+            await self._edit(job, message)
+        except (discord.HTTPException, OSError, TimeoutError) as exc:  # progress: best effort
+            log.info("progress of job %s not shown: %r", job.id, exc)
+
+    async def _stop_pending(self, job_id: str) -> None:
+        """A newer state replaces a progress edit still waiting (or in flight)."""
+        pending = self._pending.pop(job_id, None)
+        if pending is not None:
+            pending.cancel()
+            await asyncio.gather(pending, return_exceptions=True)
+
     async def show(self, job: Job, card: Card) -> Shown:
+        await self._stop_pending(job.id)
         message = await self._compose(job, card)
         try:
             sent = await self._edit_fitted(job, message)
@@ -144,7 +183,9 @@ class DiscordDisplay:
 
     async def _result(self, job: Job, card: ResultCard) -> _Message:
         limit = self._upload_limit(job)
-        fitted = await asyncio.to_thread(_fit_all, card.images, limit)
+        fitted = list(card.images)
+        if any(image.size > limit for image in fitted):  # re-encoding: off the event loop
+            fitted = await asyncio.to_thread(_fit_all, card.images, limit)
         names = [
             messages.image_filename(
                 card.prompt, image.extension, f"-{n}" if len(fitted) > 1 else ""

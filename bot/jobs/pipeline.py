@@ -226,10 +226,11 @@ class JobPipeline:
         shown = await self._post(job, card)
         if shown is None:
             return False
-        await self._store.mark_shown(job.id, shown.message_id, shown.channel_id)
-        self._places.pop(job.id, None)
+        conversation = None
         if shown.thread_id is not None and job.thread_id is None:
-            await self._store.open_conversation(_conversation(job, shown), job.id)
+            conversation = _conversation(job, shown)
+        await self._store.mark_shown(job.id, shown.message_id, shown.channel_id, conversation)
+        self._places.pop(job.id, None)
         return True
 
     async def _post(self, job: Job, card: Card) -> Shown | None:

@@ -112,8 +112,16 @@ class Store(Protocol):
         """A running job's outcome, with its images and exchanges; a delivered job of a
         conversation becomes its head. None when the job is no longer running (cancelled)."""
 
-    async def mark_shown(self, job_id: str, message_id: int, channel_id: int) -> None:
-        """The outcome is posted (as this message, which may have moved elsewhere)."""
+    async def mark_shown(
+        self,
+        job_id: str,
+        message_id: int,
+        channel_id: int,
+        conversation: Conversation | None = None,
+    ) -> None:
+        """The outcome is posted (as this message, which may have moved elsewhere); with
+        `conversation`, in the same transaction, a new conversation whose head is the job,
+        which joins it."""
 
     async def set_message(self, job_id: str, message_id: int, channel_id: int) -> None:
         """The message that shows the job (created after it was accepted)."""
@@ -134,9 +142,6 @@ class Store(Protocol):
 
     # Conversations ------------------------------------------------------------------------
     async def get_conversation(self, thread_id: int) -> Conversation | None: ...
-
-    async def open_conversation(self, conversation: Conversation, job_id: str) -> None:
-        """A new conversation whose head is `job_id`, which joins it."""
 
     async def set_head(self, thread_id: int, job_id: str, chosen: int) -> None:
         """Continue the conversation from image `chosen` of `job_id`."""

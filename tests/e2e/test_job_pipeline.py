@@ -317,8 +317,13 @@ async def test_a_failed_commit_is_explained_and_the_next_job_works(
     store = harness.bot.jobs.store
     real = store._db  # type: ignore[attr-defined]
     store._db = FailingCommit(real)  # type: ignore[attr-defined]
-    try:
-        refused = await harness.imagine("a lost request")
+    try:  # with a photo: the job and its upload are written in one transaction
+        refused = await harness.discord.run_command(
+            "imagine",
+            {"prompt": "a lost request", "image": "p"},
+            attachments={"p": ("photo.png", png((40, 40)), "image/png")},
+        )
+        await harness.wait_final(refused)
     finally:
         store._db = real  # type: ignore[attr-defined]
     (answer,) = refused.followups

@@ -731,7 +731,10 @@ class _ReplyContext:
         return _spec_for(self.request.model)
 
     def output_mime(self) -> str:
-        """The model's answer format; models with several alternate between them."""
+        """The model's answer format; models with several alternate between them (unless
+        the fake's `output_mime` fixes one, for benchmarks)."""
+        if self._fake.output_mime is not None:
+            return self._fake.output_mime
         formats = self.spec.output_mimes or ("image/png",)
         return formats[self._colour_index % len(formats)]
 
@@ -1334,6 +1337,7 @@ class FakeGemini:
         self.requests: list[GeminiRequest] = []
         self.violations: list[str] = []
         self.default_delay = 0.0
+        self.output_mime: str | None = None  # None: each model's own formats
         self.quota_refusals = 0  # 429s sent by the per-minute quota (see `limit_requests`)
         self._quota: tuple[int, float] | None = None
         self._calls: deque[float] = deque()  # when each counted call was made

@@ -306,7 +306,7 @@ async def test_history_replays_the_chain_exactly(store: SQLiteStore) -> None:
     first = await run_to_delivery(
         store, job(), [(user("draw a cat", b"upload"), model(b"img-1", b"s1"))]
     )
-    await store.open_conversation(conversation(), first.id)
+    await store.mark_shown(first.id, 1, 9, conversation())
     edit = job(thread_id=100, lane="thread:100", basis=Basis.CONVERSATION)
     second = await run_to_delivery(
         store, edit, [(user("make it blue"), model(b"img-2", b"s2"))], parent=first.id
@@ -356,7 +356,7 @@ async def test_the_chosen_image_of_several_is_the_one_the_history_continues(
         job(count=3),
         [(user("p"), model(b"one")), (user("p"), model(b"two")), (user("p"), model(b"three"))],
     )
-    await store.open_conversation(conversation(), several.id)
+    await store.mark_shown(several.id, 1, 9, conversation())
     await store.set_head(100, several.id, 1)
     history = await contents(store, several.id, WIDE)
     assert history[-1].parts
@@ -381,12 +381,12 @@ async def test_retention_deletes_what_nothing_needs_and_keeps_chains_whole(
     store: SQLiteStore,
 ) -> None:
     old = await run_to_delivery(store, job(), [(user("old"), model(b"old"))])
-    await store.open_conversation(conversation(1), old.id)
+    await store.mark_shown(old.id, 1, 9, conversation(1))
     child = await run_to_delivery(
         store, job(thread_id=1), [(user("edit"), model(b"edit"))], parent=old.id
     )
     alive = await run_to_delivery(store, job(), [(user("new"), model(b"new"))])
-    await store.open_conversation(conversation(2), alive.id)
+    await store.mark_shown(alive.id, 1, 9, conversation(2))
     waiting = await store.add_job(job())
     await store._fetchall("SELECT 1")  # nothing pending on the connection
     async with store._transaction() as db:
@@ -431,7 +431,7 @@ async def test_a_failed_commit_is_rolled_back_and_the_next_write_works(
     store._db = FailingCommit(real)  # type: ignore[assignment]
     lost = job()
     with pytest.raises(StorageError, match="could not save"):
-        await store.add_job(lost)
+        await store.add_job(lost, [Media(b"an upload", "image/png")])  # a transaction
     store._db = real
     assert await store.get_job(lost.id) is None  # nothing half-written
     kept = await store.add_job(job())
@@ -470,7 +470,6 @@ async def test_a_full_disk_says_so_and_reads_keep_working(
         "AND state NOT IN ('pending', 'queued', 'running') ORDER BY finished_at",
         "SELECT * FROM job_turns WHERE job_id = 'x' AND candidate = 0",
         "SELECT 1 FROM jobs WHERE parent_job = 'x'",
-        "SELECT 1 FROM job_turn_images WHERE sha256 = 'x'",
         "SELECT 1 FROM job_images WHERE sha256 = 'x'",
         "SELECT sha256, data FROM images WHERE sha256 IN ('x', 'y')",
     ],
