@@ -85,6 +85,9 @@ class ImagineBot(commands.Bot):
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
+            # No cache of recent messages: nothing reads it, and every message the bot or a
+            # member posts or edits would be copied into it.
+            max_messages=None,
             **options,
         )
         point_discord_at(settings)
