@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import collections
 import cProfile
-import os
 import pstats
 import resource
 import tempfile
@@ -28,8 +27,10 @@ from benchmarks.harness import (
     bot_running,
     bot_settings,
     fakes_running,
+    process_cpu_s,
     progress,
     settle,
+    worker_pids,
 )
 
 NAME = "cpu"
@@ -42,30 +43,19 @@ def _own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _process_cpu(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _worker_pids(running: RunningBot) -> list[int]:
-    pool = running.bot._workers  # the benchmark looks inside on purpose
-    return [w.process.pid for w in pool._workers if w.process.pid] if pool else []
-
-
 async def _measure(fakes: Fakes, running: RunningBot, jobs: int, label: str) -> Json:
     for n in range(3):
         await fakes.call("imagine", prompt=f"warm-up {label} {n}")
     await settle()
-    pids = _worker_pids(running)
-    workers_before = sum(_process_cpu(pid) for pid in pids)
+    pids = worker_pids(running)
+    workers_before = sum(process_cpu_s(pid) for pid in pids)
     own_before, started = _own_cpu(), time.perf_counter()
     for n in range(jobs):
         await fakes.call("imagine", prompt=f"a lighthouse at dusk, {label} {n}")
     await settle()
     own = _own_cpu() - own_before
     wall = time.perf_counter() - started
-    workers = sum(_process_cpu(pid) for pid in pids) - workers_before
+    workers = sum(process_cpu_s(pid) for pid in pids) - workers_before
     return {
         "jobs": jobs,
         "bot_cpu_ms_per_job": round(own * 1000 / jobs, 2),

@@ -36,6 +36,8 @@ from bot.jobs.records import JobRequest
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct("!Q")
+_READY = -1  # the call id of the message a worker sends once it can take calls
+_START_TIMEOUT_S = 120.0
 Results = list[GenerationResult | GenerationError]
 
 
@@ -78,6 +80,7 @@ async def _serve(sock: socket.socket, settings: GeminiSettings, auth: GeminiAuth
     reader, writer = await asyncio.open_unix_connection(sock=sock)
     calls: dict[int, asyncio.Task[None]] = {}
     sending = asyncio.Lock()
+    await _send(writer, (_READY, None))  # imports done, client built: calls may come
 
     async def answer(call_id: int, request: JobRequest, inputs: CallInputs) -> None:
         try:
@@ -139,8 +142,20 @@ class WorkerPool:
         self._replacing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        for _ in range(self._count):
-            await self._add(await self._spawn())
+        """Start every worker and wait until each can take calls (importing the SDK takes a
+        few seconds), so the first jobs never wait for a worker to boot."""
+        started = await asyncio.gather(
+            *(self._spawn() for _ in range(self._count)), return_exceptions=True
+        )
+        for outcome in started:
+            if isinstance(outcome, _Worker):
+                await self._add(outcome)
+            elif isinstance(outcome, RuntimeError):
+                log.warning("%s", outcome)
+            else:
+                raise outcome
+        if not self._workers:
+            raise RuntimeError("no Gemini worker process started")
 
     async def _add(self, worker: _Worker) -> None:
         async with self._changed:
@@ -158,13 +173,26 @@ class WorkerPool:
         await asyncio.to_thread(process.start)
         theirs.close()
         reader, writer = await asyncio.open_unix_connection(sock=ours)
+        try:
+            ready = await asyncio.wait_for(_receive(reader), _START_TIMEOUT_S)
+        except (TimeoutError, asyncio.IncompleteReadError) as exc:
+            process.kill()
+            raise RuntimeError(
+                f"a Gemini worker process did not start (exit code {process.exitcode})"
+            ) from exc
+        assert ready == (_READY, None), ready
         worker = _Worker(process, writer)
         worker.reader_task = asyncio.create_task(self._read(worker, reader), name="worker-read")
         return worker
 
     async def generate(self, request: JobRequest, inputs: CallInputs) -> Results:
         async with self._changed:  # while a lost worker is being replaced, there may be none
-            await self._changed.wait_for(lambda: bool(self._workers))
+            try:
+                await asyncio.wait_for(
+                    self._changed.wait_for(lambda: bool(self._workers)), _START_TIMEOUT_S
+                )
+            except TimeoutError:
+                return [_worker_lost()]
             worker = min(self._workers, key=lambda w: len(w.pending))
         call_id = next(self._ids)
         future: asyncio.Future[Results] = asyncio.get_running_loop().create_future()
@@ -211,8 +239,15 @@ class WorkerPool:
             "a Gemini worker process ended (exit code %s); starting another",
             old.process.exitcode,
         )
-        if not self._closing:
-            await self._add(await self._spawn())
+        delay = 1.0
+        while not self._closing:
+            try:
+                await self._add(await self._spawn())
+                return
+            except RuntimeError as exc:
+                log.warning("%s; trying again in %.0f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
 
     async def close(self) -> None:
         self._closing = True

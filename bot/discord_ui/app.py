@@ -112,9 +112,14 @@ class ImagineBot(commands.Bot):
         generate: Generate = functools.partial(generate_many, self.genai)
         workers = settings.gemini.worker_count()
         if workers:
-            self._workers = WorkerPool(workers, settings.gemini, self._credentials.gemini)
-            await self._workers.start()
-            generate = self._workers.generate
+            pool = WorkerPool(workers, settings.gemini, self._credentials.gemini)
+            try:
+                await pool.start()
+            except RuntimeError as exc:
+                log.warning("%s: Gemini calls run in the bot's own process instead", exc)
+                await pool.close()
+            else:
+                self._workers, generate = pool, pool.generate
         pipeline = JobPipeline(store=store, display=display, generate=generate, settings=settings)
         dispatcher = Dispatcher(
             store=store,
