@@ -37,6 +37,9 @@ INTERNAL_ERROR = (
 )
 # Seconds to wait before each attempt at posting an outcome.
 DELIVERY_DELAYS = (0.0, 1.0, 4.0, 15.0)
+# How many outcomes are posted at once: a burst of finished jobs then holds a few images in
+# memory (and in upload buffers) at a time, not hundreds.
+POSTING_AT_ONCE = 8
 # A job that keeps hitting the per-minute quota fails after this many starts.
 MAX_ATTEMPTS = 5
 THROTTLED = "rate_limited"  # bot.failures' kind for a per-minute quota (429)
@@ -53,6 +56,7 @@ class JobPipeline:
         # Per job: one display call at a time, and where its message is once known.
         self._locks = KeyedLocks()
         self._places: dict[str, Shown] = {}
+        self._posting = asyncio.Semaphore(POSTING_AT_ONCE)
 
     # Running ------------------------------------------------------------------------------
 
@@ -71,6 +75,7 @@ class JobPipeline:
             return calls
         outcome, images = self._judge(job, parent, answers)
         finished = await self._store.finish(job.id, outcome)
+        del answers, outcome  # the images are in the store now; keep at most one reference
         if finished is None:
             log.info("job %s was cancelled while running; its result is dropped", job.id)
             return calls
@@ -83,7 +88,8 @@ class JobPipeline:
             (finished.finished_at or started) - started,
             finished.cost_usd,
         )
-        await self.deliver(finished, images)
+        # Waiting for a turn to post, a result does not hold its images: they are read back.
+        await self.deliver(finished, None if self._posting.locked() else images)
         return calls
 
     async def crashed(self, job: Job) -> None:
@@ -219,12 +225,20 @@ class JobPipeline:
 
     async def deliver(self, job: Job, images: Sequence[Media] | None = None) -> bool:
         """Post a stored outcome (retrying), then record that it was shown and open the
-        conversation it starts. False when it could not be posted: it stays unshown."""
-        if images is None:
-            images = await self._store.get_images(job.outputs)
-        card = self._card(job, images)
-        shown = await self._post(job, card)
+        conversation it starts. False when it could not be posted: it stays unshown.
+        `images`: the job's outputs when the caller has them (else read from the store)."""
+        shown = None
+        for attempt, delay in enumerate(DELIVERY_DELAYS, start=1):
+            await asyncio.sleep(delay)
+            async with self._posting:
+                if images is None:
+                    images = await self._store.get_images(job.outputs)
+                shown = await self._post(job, self._card(job, images), attempt)
+            if shown is not None:
+                break
+            images = None  # not held while waiting to try again
         if shown is None:
+            log.warning("job %s: outcome not posted; it will be posted after a restart", job.id)
             return False
         conversation = None
         if shown.thread_id is not None and job.thread_id is None:
@@ -233,20 +247,17 @@ class JobPipeline:
         self._places.pop(job.id, None)
         return True
 
-    async def _post(self, job: Job, card: Card) -> Shown | None:
-        for attempt, delay in enumerate(DELIVERY_DELAYS, start=1):
-            await asyncio.sleep(delay)
-            async with self._locks.hold(job.id):
-                try:
-                    return await self._display.show(self._located(job), card)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.warning(
-                        "job %s: posting its outcome failed (attempt %d): %r", job.id, attempt, exc
-                    )
-        log.warning("job %s: outcome not posted; it will be posted after a restart", job.id)
-        return None
+    async def _post(self, job: Job, card: Card, attempt: int) -> Shown | None:
+        async with self._locks.hold(job.id):
+            try:
+                return await self._display.show(self._located(job), card)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "job %s: posting its outcome failed (attempt %d): %r", job.id, attempt, exc
+                )
+                return None
 
     def _card(self, job: Job, images: Sequence[Media]) -> Card:
         return card_for(job, images, self._settings)
