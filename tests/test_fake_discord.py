@@ -9,6 +9,7 @@ protocol violation it did not expect.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 from typing import TYPE_CHECKING, Any
@@ -173,8 +174,9 @@ def _point_discord_py_at(patch: pytest.MonkeyPatch, fake: FakeDiscord) -> None:
     patch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(fake.gateway_url))
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def bot(fake: FakeDiscord) -> AsyncIterator[FakeTestBot]:
+@contextlib.asynccontextmanager
+async def running_bot(fake: FakeDiscord) -> AsyncIterator[FakeTestBot]:
+    """The minimal test bot, logged in to ``fake`` until the block ends."""
     with pytest.MonkeyPatch.context() as patch:
         _point_discord_py_at(patch, fake)
         bot = FakeTestBot()
@@ -184,9 +186,17 @@ async def bot(fake: FakeDiscord) -> AsyncIterator[FakeTestBot]:
         if runner.done():
             runner.result()  # raises what stopped the bot from starting
         assert ready.done(), "the bot did not become ready within 5 s"
+        try:
+            yield bot
+        finally:
+            await bot.close()
+            await runner
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def bot(fake: FakeDiscord) -> AsyncIterator[FakeTestBot]:
+    async with running_bot(fake) as bot:
         yield bot
-        await bot.close()
-        await runner
 
 
 @pytest.fixture(autouse=True)
@@ -198,6 +208,13 @@ def _no_errors_or_violations(fake: FakeDiscord, discord_errors: _ErrorRecords) -
     fake.violations.clear()  # so one failure does not fail every later test
     assert logged == []
     assert violations == []
+
+
+async def new_text_channel(fake: FakeDiscord, bot: FakeTestBot, name: str) -> discord.TextChannel:
+    """A new text channel (with fresh rate-limit buckets), once the bot has seen it."""
+    channel_id = fake.add_text_channel(name)
+    await fake.wait_for(lambda: bot.get_channel(int(channel_id)) is not None)
+    return _text_channel(bot, channel_id)
 
 
 def _text_channel(bot: FakeTestBot, channel_id: str) -> discord.TextChannel:
@@ -387,8 +404,9 @@ async def test_limits_are_enforced_and_recorded(
     make_kwargs: Callable[[], dict[str, Any]],
     field: str,
 ) -> None:
+    channel = await new_text_channel(fake, bot, "limits")  # refusals count in the bucket too
     with pytest.raises(discord.HTTPException) as raised:
-        await _text_channel(bot, fake.channel_id).send(**make_kwargs())
+        await channel.send(**make_kwargs())
     assert (raised.value.status, raised.value.code) == (400, 50035)
     assert len(fake.violations) == 1
     assert field in fake.violations[0]

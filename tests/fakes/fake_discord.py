@@ -9,11 +9,17 @@ The fake keeps a small world (one guild with text channels, threads, members and
 answers like Discord (including its error JSON) and records every REST request in ``requests``
 and every protocol violation it detects in ``violations``, so tests can assert there were none.
 Tests act as users through the driver coroutines (``run_command``, ``click``, ``post_message``...).
+
+REST answers follow Discord's rate limits (per-route buckets and the global limit, with their
+headers; see discord_rate_limits): ``rate_limited`` lists every 429 the fake sent, so a test or a
+benchmark can assert there was none. ``fail_next`` injects errors, dropped connections and
+stalled answers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http
 import inspect
 import io
@@ -22,20 +28,33 @@ import mimetypes
 import re
 import secrets
 import socket
+import struct
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from urllib.parse import quote
 
 from aiohttp import BodyPartReader, WSMsgType, web
 from PIL import Image
 
+from tests.fakes.discord_rate_limits import (
+    VIA,
+    MajorParameter,
+    RateLimitedError,
+    RateLimiter,
+    RateLimitEvent,
+    Scope,
+)
+
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Collection, Iterator, Mapping
 
 Json = dict[str, Any]
+# How fail_next drops a connection: "close" (FIN: aiohttp raises ServerDisconnectedError) or
+# "reset" (RST: ClientOSError, errno ECONNRESET).
+Disconnect = Literal["close", "reset"]
 
 API_PREFIX = "/api/v10"
 DISCORD_EPOCH_MS = 1_420_070_400_000
@@ -80,6 +99,11 @@ EVERYONE_PERMISSIONS = (
 )
 MODERATOR_PERMISSIONS = EVERYONE_PERMISSIONS | MANAGE_MESSAGES | MANAGE_THREADS
 BOT_PERMISSIONS = EVERYONE_PERMISSIONS | MANAGE_THREADS | CREATE_PRIVATE_THREADS | MENTION_EVERYONE
+
+# Rate limits a default FakeDiscord counts (in rate_limits.overruns) but does not enforce: the
+# bot overwrites its slash commands at every start and each end-to-end test starts a bot, while
+# Discord allows 2 overwrites per 60 s per guild. Pass relaxed_limits=() to enforce every limit.
+RELAXED_BY_DEFAULT: frozenset[str] = frozenset({"command-overwrite"})
 
 # Gateway intents.
 INTENT_GUILDS = 1 << 0
@@ -168,7 +192,8 @@ class RecordedRequest:
     json: Any  # the parsed JSON body, or the payload_json of a multipart body
     files: list[UploadedFile]
     headers: dict[str, str]
-    status: int = 0  # the status the fake answered with
+    status: int = 0  # the status the fake answered with; 0: none (fail_next dropped it)
+    received_at: float = field(default_factory=time.monotonic)
 
 
 class FieldError(NamedTuple):
@@ -768,6 +793,26 @@ async def _read_multipart(request: web.Request) -> tuple[Any, dict[int, Uploaded
     return payload, uploads
 
 
+def _major_value(major: MajorParameter | None, params: Mapping[str, str]) -> str | None:
+    """The top-level resource a route's bucket counts per (None: per bot)."""
+    if major == "webhook":
+        return f"{params['app']}/{params['token']}"
+    return params.get(major) if major is not None else None
+
+
+def _drop_connection(request: web.Request, how: Disconnect) -> web.Response:
+    """Closes the client's connection without an answer (the returned response goes nowhere)."""
+    transport = request.transport
+    if transport is not None:
+        if how == "reset":  # linger 0: close() sends RST instead of FIN
+            sock = transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+        else:
+            transport.close()
+    return web.Response(status=204)
+
+
 def _describe(predicate: Callable[[], object]) -> str:
     try:
         return inspect.getsource(predicate).strip()
@@ -893,6 +938,8 @@ class _ApiCall:
     record: RecordedRequest
     uploads: dict[int, UploadedFile]
     params: dict[str, str] = field(default_factory=dict)
+    fault: _Fault | None = None  # armed by fail_next for this call
+    rate_headers: dict[str, str] = field(default_factory=dict)  # set once the call is admitted
 
     @property
     def body(self) -> Json:
@@ -904,26 +951,30 @@ class _Route:
     method: str
     pattern: re.Pattern[str]
     handler: Callable[[_ApiCall], object]
-    needs_auth: bool
+    needs_auth: bool = True
+    limit: str | None = None  # a key of DEFAULT_LIMITS; None: only the global limit applies
+    interaction: bool = False  # an interaction endpoint: no bot token, exempt from the global limit
 
 
 @dataclass
 class _Fault:
+    """What ``FakeDiscord.fail_next`` arms: for the next ``remaining`` matching requests, wait
+    ``stall`` seconds, then drop the connection or answer with an error (or normally)."""
+
     method: str
     pattern: re.Pattern[str]
-    status: int
-    code: int
-    message: str
     remaining: int
+    status: int | None = None
+    code: int = 0
+    message: str = ""
+    scope: Scope = "user"
+    retry_after: float = 0.05
+    disconnect: Disconnect | None = None
+    handled: bool = False
+    stall: float = 0.0
 
-    def error(self) -> DiscordError:
-        if self.status != 429:
-            return DiscordError(self.status, self.code, self.message)
-        # discord.py treats a 429 without Via as a Cloudflare ban; with it, it waits and retries.
-        extra = {"retry_after": 0.05, "global": False}
-        return DiscordError(
-            429, self.code, self.message, extra=extra, headers={"Via": "1.1 google"}
-        )
+    def matches(self, record: RecordedRequest) -> bool:
+        return self.method == record.method and self.pattern.search(record.path) is not None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -940,6 +991,8 @@ class FakeDiscord:
         message_content_intent: bool = True,
         upload_limit: int = 10 * 1024 * 1024,
         members_intent: bool = True,
+        rate_limits: bool = True,
+        relaxed_limits: Collection[str] = RELAXED_BY_DEFAULT,
     ) -> None:
         self.token = token
         self.message_content_intent = message_content_intent
@@ -949,6 +1002,8 @@ class FakeDiscord:
         self.interaction_token_ttl = 15 * 60.0  # seconds the token works for follow-ups
         self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []
+        # Per-route and global limits, adjustable per test (see discord_rate_limits).
+        self.rate_limits = RateLimiter(enabled=rate_limits, relaxed=set(relaxed_limits))
         self.commands: dict[str | None, list[Json]] = {}
         self.threads: dict[str, Json] = {}
         self.interactions: dict[str, FakeInteraction] = {}
@@ -971,6 +1026,7 @@ class FakeDiscord:
         self._sessions: dict[str, _GatewaySession] = {}
         self._connections: set[_Connection] = set()
         self._identified = asyncio.Event()
+        self._stopping = asyncio.Event()  # ends stalled answers when the fake stops
         self._routes = self._build_routes()
         self._seed_world()
 
@@ -1080,22 +1136,50 @@ class FakeDiscord:
         method: str,
         path_regex: str,
         *,
-        status: int,
+        status: int | None = None,
         code: int = 0,
         message: str = "",
         times: int = 1,
+        scope: Scope = "user",
+        retry_after: float = 0.05,
+        disconnect: Disconnect | None = None,
+        handled: bool = False,
+        stall: float = 0.0,
     ) -> None:
-        """The next ``times`` REST calls whose path (re.search, no /api/v10) matches fail."""
+        """The next ``times`` REST calls whose path (re.search, no /api/v10) matches misbehave.
+
+        ``status``: answer with that error (a 429 in Discord's shape, with ``scope`` and
+        ``retry_after``). ``disconnect``: read the request, then drop the connection without an
+        answer, ``"close"`` (FIN) or ``"reset"`` (RST); with ``handled`` the request takes effect
+        first (a lost answer), without it the request is lost. ``stall``: wait that many seconds
+        before answering (or dropping), to outlast a client's timeout.
+        """
+        if status is None and disconnect is None and not stall:
+            raise ValueError("fail_next needs a status, a disconnect or a stall")
+        if status is not None and disconnect is not None:
+            raise ValueError("a dropped connection has no status")
+        if handled and disconnect is None:
+            raise ValueError("handled= only applies to a disconnect")
         self._faults.append(
             _Fault(
                 method.upper(),
                 re.compile(path_regex),
-                status,
-                code,
-                message or http.HTTPStatus(status).phrase,
                 times,
+                status=status,
+                code=code,
+                message=message or (http.HTTPStatus(status).phrase if status else ""),
+                scope=scope,
+                retry_after=retry_after,
+                disconnect=disconnect,
+                handled=handled,
+                stall=stall,
             )
         )
+
+    @property
+    def rate_limited(self) -> list[RateLimitEvent]:
+        """Every 429 the fake sent (route limit, global limit or injected), oldest first."""
+        return self.rate_limits.hits
 
     def delete_channel(self, channel_id: str) -> None:
         if channel_id in self.threads:
@@ -1209,6 +1293,7 @@ class FakeDiscord:
         self._port = sock.getsockname()[1]
 
     async def stop(self) -> None:
+        self._stopping.set()
         for connection in list(self._connections):
             await connection.close(1001, "The fake is stopping")
         if self._runner is not None:
@@ -1228,49 +1313,66 @@ class FakeDiscord:
     # -- REST pipeline -------------------------------------------------------------------------
 
     def _build_routes(self) -> list[_Route]:
+        guild = r"/guilds/(?P<guild>\d+)"
         channel = r"/channels/(?P<channel>\d+)"
         message = channel + r"/messages/(?P<message>\d+)"
         webhook = r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)"
         webhook_message = webhook + r"/messages/(?P<message>@original|\d+)"
         commands = r"/applications/(?P<app>\d+)(?:/guilds/(?P<guild>\d+))?/commands"
         thread_member = channel + r"/thread-members/(?P<user>@me|\d+)"
-        table: list[tuple[str, str, Callable[[_ApiCall], object], bool]] = [
-            ("GET", r"/users/@me", self._get_current_user, True),
-            ("GET", r"/users/(?P<user>\d+)", self._get_user, True),
-            ("GET", r"/oauth2/applications/@me", self._get_application, True),
-            ("GET", r"/gateway", self._get_gateway, False),
-            ("GET", r"/gateway/bot", self._get_gateway_bot, True),
-            ("GET", commands, self._get_commands, True),
-            ("PUT", commands, self._put_commands, True),
-            (
-                "POST",
-                r"/interactions/(?P<interaction>\d+)/(?P<token>[^/]+)/callback",
-                self._interaction_callback,
-                False,
-            ),
-            ("POST", webhook, self._execute_webhook, False),
-            ("GET", webhook_message, self._get_webhook_message, False),
-            ("PATCH", webhook_message, self._edit_webhook_message, False),
-            ("DELETE", webhook_message, self._delete_webhook_message, False),
-            ("GET", r"/guilds/(?P<guild>\d+)", self._get_guild, True),
-            ("GET", r"/guilds/(?P<guild>\d+)/channels", self._get_guild_channels, True),
-            ("GET", r"/guilds/(?P<guild>\d+)/members/(?P<user>\d+)", self._get_member, True),
-            ("GET", channel, self._get_channel, True),
-            ("PATCH", channel, self._edit_channel, True),
-            ("DELETE", channel, self._delete_channel_route, True),
-            ("GET", channel + "/messages", self._get_history, True),
-            ("POST", channel + "/messages", self._create_channel_message, True),
-            ("GET", message, self._get_channel_message, True),
-            ("PATCH", message, self._edit_channel_message, True),
-            ("DELETE", message, self._delete_channel_message, True),
-            ("POST", channel + "/typing", self._typing, True),
-            ("POST", message + "/threads", self._thread_from_message, True),
-            ("POST", channel + "/threads", self._thread_without_message, True),
-            ("PUT", thread_member, self._add_thread_member, True),
-            ("DELETE", thread_member, self._remove_thread_member, True),
-        ]
+        callback = r"/interactions/(?P<interaction>\d+)/(?P<token>[^/]+)/callback"
+
+        def route(
+            method: str,
+            path: str,
+            handler: Callable[[_ApiCall], object],
+            limit: str | None = None,
+            *,
+            needs_auth: bool = True,
+            interaction: bool = False,
+        ) -> _Route:
+            return _Route(method, re.compile(path), handler, needs_auth, limit, interaction)
+
+        def interaction_route(
+            method: str, path: str, handler: Callable[[_ApiCall], object], limit: str | None
+        ) -> _Route:
+            return route(method, path, handler, limit, needs_auth=False, interaction=True)
+
         return [
-            _Route(method, re.compile(path), handler, auth) for method, path, handler, auth in table
+            route("GET", r"/users/@me", self._get_current_user),
+            route("GET", r"/users/(?P<user>\d+)", self._get_user, "user-get"),
+            route("GET", r"/oauth2/applications/@me", self._get_application),
+            route("GET", r"/gateway", self._get_gateway, needs_auth=False),
+            route("GET", r"/gateway/bot", self._get_gateway_bot, "gateway-bot"),
+            route("GET", commands, self._get_commands),
+            route("PUT", commands, self._put_commands, "command-overwrite"),
+            interaction_route("POST", callback, self._interaction_callback, None),
+            interaction_route("POST", webhook, self._execute_webhook, "interaction-webhook"),
+            interaction_route(
+                "GET", webhook_message, self._get_webhook_message, "interaction-webhook"
+            ),
+            interaction_route(
+                "PATCH", webhook_message, self._edit_webhook_message, "interaction-webhook"
+            ),
+            interaction_route(
+                "DELETE", webhook_message, self._delete_webhook_message, "interaction-webhook"
+            ),
+            route("GET", guild, self._get_guild),
+            route("GET", guild + "/channels", self._get_guild_channels),
+            route("GET", guild + r"/members/(?P<user>\d+)", self._get_member, "member-get"),
+            route("GET", channel, self._get_channel),
+            route("PATCH", channel, self._edit_channel, "channel-edit"),
+            route("DELETE", channel, self._delete_channel_route),
+            route("GET", channel + "/messages", self._get_history, "message-history"),
+            route("POST", channel + "/messages", self._create_channel_message, "message-create"),
+            route("GET", message, self._get_channel_message, "message-get"),
+            route("PATCH", message, self._edit_channel_message, "message-edit"),
+            route("DELETE", message, self._delete_channel_message, "message-delete"),
+            route("POST", channel + "/typing", self._typing, "typing"),
+            route("POST", message + "/threads", self._thread_from_message, "thread-create"),
+            route("POST", channel + "/threads", self._thread_without_message, "thread-create"),
+            route("PUT", thread_member, self._add_thread_member, "thread-member"),
+            route("DELETE", thread_member, self._remove_thread_member, "thread-member"),
         ]
 
     async def _handle_http(self, request: web.Request) -> web.StreamResponse:
@@ -1279,22 +1381,19 @@ class FakeDiscord:
             return _json_response(404, {"message": "404: Not Found", "code": 0})
         call, error = await self._read_call(request)
         self.requests.append(call.record)
-        headers: dict[str, str] = {}
-        try:
-            if error is not None:
-                raise error
-            status, body = self._dispatch_call(call)
-        except DiscordError as exc:
-            if exc.violation:
-                self._violate(exc.violation)
-            status, body, headers = exc.status, exc.body(), exc.headers
-        except Exception as exc:
-            # A body the fake cannot digest fails loudly, but not with a 500: discord.py
-            # would retry that for half a minute.
-            self._violate(f"{call.record.method} {call.record.path}: the fake failed: {exc!r}")
-            status, body = 400, {"message": "400: Bad Request", "code": 0}
+        fault = call.fault = self._take_fault(call.record)
+        if fault is not None and fault.stall:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), fault.stall)
+            if self._stopping.is_set():  # the fake stopped meanwhile: no answer
+                return _drop_connection(request, "close")
+        if fault is not None and fault.disconnect and not fault.handled:
+            return _drop_connection(request, fault.disconnect)
+        status, body, headers = self._answer(call, error)
+        if fault is not None and fault.disconnect:
+            return _drop_connection(request, fault.disconnect)
         call.record.status = status
-        return _json_response(status, body, headers)
+        return _json_response(status, body, {**headers, "Via": VIA})
 
     async def _read_call(self, request: web.Request) -> tuple[_ApiCall, DiscordError | None]:
         path = request.path.removeprefix(API_PREFIX)
@@ -1324,14 +1423,45 @@ class FakeDiscord:
             error = DiscordError(413, 40005, "Request entity too large")
         return _ApiCall(record, uploads), error
 
+    def _take_fault(self, record: RecordedRequest) -> _Fault | None:
+        fault = next((fault for fault in self._faults if fault.matches(record)), None)
+        if fault is not None:
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                self._faults.remove(fault)
+        return fault
+
+    def _answer(
+        self, call: _ApiCall, error: DiscordError | None
+    ) -> tuple[int, object, dict[str, str]]:
+        """Status, body and headers for a request."""
+        try:
+            if error is not None:
+                raise error
+            status, body = self._dispatch_call(call)
+        except RateLimitedError as exc:
+            return 429, exc.body, exc.headers
+        except DiscordError as exc:
+            if exc.violation:
+                self._violate(exc.violation)
+            return exc.status, exc.body(), {**call.rate_headers, **exc.headers}
+        except Exception as exc:
+            # A body the fake cannot digest fails loudly, but not with a 500: discord.py
+            # would retry that for half a minute.
+            self._violate(f"{call.record.method} {call.record.path}: the fake failed: {exc!r}")
+            return 400, {"message": "400: Bad Request", "code": 0}, call.rate_headers
+        return status, body, call.rate_headers
+
     def _dispatch_call(self, call: _ApiCall) -> tuple[int, object]:
-        record = call.record
-        for fault in self._faults:
-            if fault.method == record.method and fault.pattern.search(record.path):
-                fault.remaining -= 1
-                if fault.remaining <= 0:
-                    self._faults.remove(fault)
-                raise fault.error()
+        """Routes one call: its rate limits, an injected error, then the route's handler."""
+        route, call.params = self._route_for(call.record)
+        call.rate_headers = self._admit(call, route)
+        if call.fault is not None and call.fault.status is not None:
+            raise self._fault_error(call.record, call.fault, call.rate_headers)
+        result = route.handler(call)
+        return (204, None) if result is None else (200, result)
+
+    def _route_for(self, record: RecordedRequest) -> tuple[_Route, dict[str, str]]:
         for route in self._routes:
             if route.method != record.method:
                 continue
@@ -1340,13 +1470,41 @@ class FakeDiscord:
                 continue
             if route.needs_auth:
                 self._check_auth(record)
-            call.params = {
-                key: value for key, value in match.groupdict().items() if value is not None
-            }
-            result = route.handler(call)
-            return (204, None) if result is None else (200, result)
+            params = {key: value for key, value in match.groupdict().items() if value is not None}
+            return route, params
         violation = f"unknown route {record.method} {record.path} (not implemented by the fake?)"
         raise DiscordError(404, 0, "404: Not Found", violation=violation)
+
+    def _admit(self, call: _ApiCall, route: _Route) -> dict[str, str]:
+        """Counts the request against its route's bucket and the global limit."""
+        major = None
+        if route.limit is not None:
+            major = _major_value(self.rate_limits.limits[route.limit].major, call.params)
+        return self.rate_limits.admit(
+            call.record.method,
+            call.record.path,
+            limit_name=route.limit,
+            major=major,
+            global_exempt=route.interaction,
+        )
+
+    def _fault_error(
+        self, record: RecordedRequest, fault: _Fault, rate_headers: dict[str, str]
+    ) -> Exception:
+        assert fault.status is not None
+        if fault.status != 429:
+            return DiscordError(fault.status, fault.code, fault.message)
+        headers = {} if fault.scope == "global" else dict(rate_headers)
+        if fault.scope == "user" and headers:
+            headers["X-RateLimit-Remaining"] = "0"  # a shared limit leaves the bot's own count
+        return self.rate_limits.reject(
+            record.method,
+            record.path,
+            scope=fault.scope,
+            retry_after=fault.retry_after,
+            code=fault.code,
+            headers=headers,
+        )
 
     def _check_auth(self, record: RecordedRequest) -> None:
         sent = next((v for k, v in record.headers.items() if k.lower() == "authorization"), None)
