@@ -128,6 +128,7 @@ class FakeTestBot(commands.Bot):
         intents.message_content = True
         super().__init__(command_prefix="!", intents=intents, guild_ready_timeout=0.05)
         self.received: dict[int, tuple[discord.Message, list[bytes]]] = {}
+        self.edits: list[discord.RawMessageUpdateEvent] = []
         self.failures: list[discord.HTTPException] = []
         self.slow_delay = 0.0
 
@@ -141,6 +142,9 @@ class FakeTestBot(commands.Bot):
         if message.author.bot:
             return
         self.received[message.id] = (message, [await a.read() for a in message.attachments])
+
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        self.edits.append(payload)
 
 
 class _ErrorRecords(logging.Handler):
@@ -289,6 +293,23 @@ async def test_slash_command_defers_edits_and_opens_a_thread(
     [note] = fake.channel_messages(thread["id"])
     assert note["author"]["id"] == fake.bot_user["id"]
     assert thread["message_count"] == 1
+
+
+async def test_a_thread_from_a_message_updates_that_message(
+    fake: FakeDiscord, bot: FakeTestBot
+) -> None:
+    starter = await _text_channel(bot, fake.channel_id).send("start a thread here")
+    assert not starter.flags.has_thread
+    thread = await starter.create_thread(name="from a message")
+    await fake.wait_for(lambda: any(edit.message_id == starter.id for edit in bot.edits))
+    [update] = [edit for edit in bot.edits if edit.message_id == starter.id]
+    assert update.data["thread"]["id"] == str(thread.id)
+    assert update.data["thread"]["member"]["user_id"] == fake.bot_user["id"]
+    assert update.data["content"] == "start a thread here"  # the whole message, as for an edit
+    assert update.message.flags.has_thread
+    cached = discord.utils.get(bot.cached_messages, id=starter.id)
+    assert cached is not None
+    assert cached.flags.has_thread
 
 
 async def test_user_message_in_thread_reaches_on_message(

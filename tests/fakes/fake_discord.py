@@ -119,6 +119,7 @@ APP_FLAG_MESSAGE_CONTENT_LIMITED = 1 << 19
 
 # Message flags.
 FLAG_SUPPRESS_EMBEDS = 1 << 2
+FLAG_HAS_THREAD = 1 << 5
 FLAG_EPHEMERAL = 1 << 6
 FLAG_LOADING = 1 << 7
 FLAG_SUPPRESS_NOTIFICATIONS = 1 << 12
@@ -2051,7 +2052,11 @@ class FakeDiscord:
                 violation=violation,
             )
         thread = self._open_thread(channel, call.body, thread_id=message["id"], thread_type=11)
+        # Documented: "Fires a Thread Create and a Message Update Gateway event"; the message
+        # gains the thread (with the creator's thread member) and the HAS_THREAD flag.
         message["thread"] = thread
+        message["flags"] |= FLAG_HAS_THREAD
+        self._broadcast("MESSAGE_UPDATE", self._message_event(message))
         return thread
 
     def _thread_without_message(self, call: _ApiCall) -> object:
