@@ -23,7 +23,12 @@ from discord import app_commands
 from discord.ext import commands
 from PIL import Image
 
-from tests.fakes.fake_discord import CREATE_PUBLIC_THREADS, FakeDiscord, validate_commands
+from tests.fakes.fake_discord import (
+    CREATE_PUBLIC_THREADS,
+    FakeDiscord,
+    RecordedRequest,
+    validate_commands,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
@@ -156,8 +161,12 @@ class _ErrorRecords(logging.Handler):
         self.records.append(record)
 
 
-@pytest.fixture(scope="module")
-def discord_errors() -> Iterator[_ErrorRecords]:
+# The fixtures are named so that the other test_fake_discord_* modules can import them (each
+# module then gets its own fake and bot).
+
+
+@pytest.fixture(name="discord_errors", scope="module")
+def discord_errors_fixture() -> Iterator[_ErrorRecords]:
     handler = _ErrorRecords()
     logger = logging.getLogger("discord")
     logger.addHandler(handler)
@@ -165,8 +174,8 @@ def discord_errors() -> Iterator[_ErrorRecords]:
     logger.removeHandler(handler)
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def fake() -> AsyncIterator[FakeDiscord]:
+@pytest_asyncio.fixture(name="fake", scope="module", loop_scope="module")
+async def fake_fixture() -> AsyncIterator[FakeDiscord]:
     fake = FakeDiscord()
     await fake.start()
     yield fake
@@ -197,14 +206,16 @@ async def running_bot(fake: FakeDiscord) -> AsyncIterator[FakeTestBot]:
             await runner
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def bot(fake: FakeDiscord) -> AsyncIterator[FakeTestBot]:
+@pytest_asyncio.fixture(name="bot", scope="module", loop_scope="module")
+async def bot_fixture(fake: FakeDiscord) -> AsyncIterator[FakeTestBot]:
     async with running_bot(fake) as bot:
         yield bot
 
 
-@pytest.fixture(autouse=True)
-def _no_errors_or_violations(fake: FakeDiscord, discord_errors: _ErrorRecords) -> Iterator[None]:
+@pytest.fixture(name="no_errors_or_violations", autouse=True)
+def no_errors_or_violations_fixture(
+    fake: FakeDiscord, discord_errors: _ErrorRecords
+) -> Iterator[None]:
     yield
     logged = [logging.Formatter().format(record) for record in discord_errors.records]
     violations = list(fake.violations)
@@ -219,6 +230,12 @@ async def new_text_channel(fake: FakeDiscord, bot: FakeTestBot, name: str) -> di
     channel_id = fake.add_text_channel(name)
     await fake.wait_for(lambda: bot.get_channel(int(channel_id)) is not None)
     return _text_channel(bot, channel_id)
+
+
+def channel_posts(fake: FakeDiscord, channel: discord.abc.Snowflake) -> list[RecordedRequest]:
+    """The message creations the fake received for ``channel``, oldest first."""
+    path = f"/channels/{channel.id}/messages"
+    return [r for r in fake.requests if r.method == "POST" and r.path == path]
 
 
 def _text_channel(bot: FakeTestBot, channel_id: str) -> discord.TextChannel:

@@ -5,45 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import errno
-from typing import TYPE_CHECKING
 
 import aiohttp
 import discord
 import pytest
-import pytest_asyncio
 
-from tests.fakes.fake_discord import FakeDiscord, RecordedRequest
-from tests.test_fake_discord import FakeTestBot, new_text_channel, running_bot
-
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def fake() -> AsyncIterator[FakeDiscord]:
-    fake = FakeDiscord()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def bot(fake: FakeDiscord) -> AsyncIterator[FakeTestBot]:
-    async with running_bot(fake) as bot:
-        yield bot
-
-
-@pytest.fixture(autouse=True)
-def _no_violations(fake: FakeDiscord) -> Iterator[None]:
-    yield
-    violations = list(fake.violations)
-    fake.violations.clear()
-    assert violations == []
-
-
-def _posts(fake: FakeDiscord, channel: discord.abc.Snowflake) -> list[RecordedRequest]:
-    path = f"/channels/{channel.id}/messages"
-    return [r for r in fake.requests if r.method == "POST" and r.path == path]
+from tests.fakes.fake_discord import FakeDiscord
+from tests.test_fake_discord import (  # noqa: F401 (the fixtures serve this module too)
+    FakeTestBot,
+    bot_fixture,
+    channel_posts,
+    discord_errors_fixture,
+    fake_fixture,
+    new_text_channel,
+    no_errors_or_violations_fixture,
+)
 
 
 async def test_a_closed_connection_reaches_the_caller_as_server_disconnected(
@@ -53,7 +29,7 @@ async def test_a_closed_connection_reaches_the_caller_as_server_disconnected(
     fake.fail_next("POST", rf"/channels/{channel.id}/messages$", disconnect="close")
     with pytest.raises(aiohttp.ServerDisconnectedError):
         await channel.send("lost")
-    [post] = _posts(fake, channel)
+    [post] = channel_posts(fake, channel)
     assert post.status == 0  # read, never answered
     assert fake.channel_messages(str(channel.id)) == []  # and never applied
     await channel.send("the next one goes through")

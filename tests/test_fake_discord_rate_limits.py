@@ -6,12 +6,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
-import discord
 import pytest
-import pytest_asyncio
 
 from tests.fakes.discord_rate_limits import (
     DEFAULT_LIMITS,
@@ -19,11 +17,16 @@ from tests.fakes.discord_rate_limits import (
     RateLimiter,
     RateLimitEvent,
 )
-from tests.fakes.fake_discord import RELAXED_BY_DEFAULT, FakeDiscord, RecordedRequest
-from tests.test_fake_discord import FakeTestBot, new_text_channel, running_bot
-
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+from tests.fakes.fake_discord import RELAXED_BY_DEFAULT, FakeDiscord
+from tests.test_fake_discord import (  # noqa: F401 (the fixtures serve this module too)
+    FakeTestBot,
+    bot_fixture,
+    channel_posts,
+    discord_errors_fixture,
+    fake_fixture,
+    new_text_channel,
+    no_errors_or_violations_fixture,
+)
 
 WALL = 1_700_000_000.0
 MESSAGE_WRITE_BUCKET = hashlib.md5(b"message-write", usedforsecurity=False).hexdigest()
@@ -159,33 +162,10 @@ def test_set_changes_one_limit_and_starts_its_windows_afresh() -> None:
 # The real discord.py against the limits
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def fake() -> AsyncIterator[FakeDiscord]:
-    fake = FakeDiscord()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def bot(fake: FakeDiscord) -> AsyncIterator[FakeTestBot]:
-    async with running_bot(fake) as bot:
-        yield bot
-
-
 @pytest.fixture(autouse=True)
-def _fresh_limits(fake: FakeDiscord) -> Iterator[None]:
-    """Each test starts with fresh default limits and no recorded events or violations."""
+def _fresh_limits(fake: FakeDiscord) -> None:
+    """Each test starts with fresh default limits and no recorded events."""
     fake.rate_limits = RateLimiter(relaxed=set(RELAXED_BY_DEFAULT))
-    yield
-    violations = list(fake.violations)
-    fake.violations.clear()
-    assert violations == []
-
-
-def _posts(fake: FakeDiscord, channel: discord.abc.Snowflake) -> list[RecordedRequest]:
-    path = f"/channels/{channel.id}/messages"
-    return [r for r in fake.requests if r.method == "POST" and r.path == path]
 
 
 async def test_discord_py_waits_when_a_bucket_runs_dry(fake: FakeDiscord, bot: FakeTestBot) -> None:
@@ -193,7 +173,7 @@ async def test_discord_py_waits_when_a_bucket_runs_dry(fake: FakeDiscord, bot: F
     channel = await new_text_channel(fake, bot, "paced")
     for number in range(3):
         await channel.send(f"paced {number}")
-    posts = _posts(fake, channel)
+    posts = channel_posts(fake, channel)
     assert [post.status for post in posts] == [200, 200, 200]
     assert fake.rate_limited == []  # it waited instead of being refused
     assert [event.limit for event in fake.rate_limits.drained] == ["message-create"]
@@ -212,7 +192,7 @@ async def test_discord_py_waits_out_a_429_and_retries(fake: FakeDiscord, bot: Fa
     ):
         assert answer.headers["X-RateLimit-Remaining"] == "0"
     message = await channel.send("second")
-    posts = _posts(fake, channel)
+    posts = channel_posts(fake, channel)
     assert [post.status for post in posts] == [200, 429, 200]
     [hit] = fake.rate_limited
     assert (hit.limit, hit.scope, hit.bucket) == ("message-create", "user", MESSAGE_WRITE_BUCKET)
@@ -224,7 +204,7 @@ async def test_discord_py_retries_an_injected_429(fake: FakeDiscord, bot: FakeTe
     channel = await new_text_channel(fake, bot, "injected")
     fake.fail_next("POST", rf"/channels/{channel.id}/messages$", status=429, retry_after=0.2)
     await channel.send("despite a 429")
-    posts = _posts(fake, channel)
+    posts = channel_posts(fake, channel)
     assert [post.status for post in posts] == [429, 200]
     assert posts[1].received_at - posts[0].received_at >= 0.2
     assert [(hit.limit, hit.scope) for hit in fake.rate_limited] == [("injected", "user")]
@@ -237,7 +217,7 @@ async def test_a_global_429_pauses_discord_py_and_every_request_gets_through(
     fake.rate_limits.global_per_second = 2
     await asyncio.sleep(1.0)  # a fresh one-second window
     await asyncio.gather(*(channel.send("at once") for channel in channels))
-    assert all(post.status == 200 for c in channels for post in _posts(fake, c)[-1:])
+    assert all(post.status == 200 for c in channels for post in channel_posts(fake, c)[-1:])
     assert fake.rate_limited
     assert {(hit.limit, hit.scope) for hit in fake.rate_limited} == {("global", "global")}
 

@@ -62,11 +62,12 @@ HEARTBEAT_INTERVAL_MS = 41_250
 MAX_REQUEST_BYTES = 1 << 30
 BACKLOG_EVENTS = 10_000  # dispatches kept per gateway session for RESUME
 
-# Permission bits.
+# Permission bits (docs/topics/permissions).
 CREATE_INSTANT_INVITE = 1 << 0
 ADMINISTRATOR = 1 << 3
 MANAGE_CHANNELS = 1 << 4
 ADD_REACTIONS = 1 << 6
+STREAM = 1 << 9
 VIEW_CHANNEL = 1 << 10
 SEND_MESSAGES = 1 << 11
 MANAGE_MESSAGES = 1 << 13
@@ -75,30 +76,56 @@ ATTACH_FILES = 1 << 15
 READ_MESSAGE_HISTORY = 1 << 16
 MENTION_EVERYONE = 1 << 17
 USE_EXTERNAL_EMOJIS = 1 << 18
+CONNECT = 1 << 20
+SPEAK = 1 << 21
+USE_VAD = 1 << 25
 CHANGE_NICKNAME = 1 << 26
 USE_APPLICATION_COMMANDS = 1 << 31
+REQUEST_TO_SPEAK = 1 << 32
 MANAGE_THREADS = 1 << 34
 CREATE_PUBLIC_THREADS = 1 << 35
 CREATE_PRIVATE_THREADS = 1 << 36
+USE_EXTERNAL_STICKERS = 1 << 37
 SEND_MESSAGES_IN_THREADS = 1 << 38
+USE_EMBEDDED_ACTIVITIES = 1 << 39
 ALL_PERMISSIONS = (1 << 51) - 1
 
+# @everyone in a server created with Discord's defaults: 1071698660929, the value real servers
+# report for their @everyone role (GET /guilds/{id}) and Discord-compatible servers (Spacebar,
+# Yepcord) use as the default. Servers may grant @everyone less; see set_everyone_permissions.
 EVERYONE_PERMISSIONS = (
     CREATE_INSTANT_INVITE
     | ADD_REACTIONS
+    | STREAM
     | VIEW_CHANNEL
     | SEND_MESSAGES
     | EMBED_LINKS
     | ATTACH_FILES
     | READ_MESSAGE_HISTORY
+    | MENTION_EVERYONE
     | USE_EXTERNAL_EMOJIS
+    | CONNECT
+    | SPEAK
+    | USE_VAD
     | CHANGE_NICKNAME
     | USE_APPLICATION_COMMANDS
+    | REQUEST_TO_SPEAK
     | CREATE_PUBLIC_THREADS
+    | CREATE_PRIVATE_THREADS
+    | USE_EXTERNAL_STICKERS
     | SEND_MESSAGES_IN_THREADS
+    | USE_EMBEDDED_ACTIVITIES
 )
 MODERATOR_PERMISSIONS = EVERYONE_PERMISSIONS | MANAGE_MESSAGES | MANAGE_THREADS
-BOT_PERMISSIONS = EVERYONE_PERMISSIONS | MANAGE_THREADS | CREATE_PRIVATE_THREADS | MENTION_EVERYONE
+# The bot's managed role holds exactly what the README's invite link asks for.
+BOT_PERMISSIONS = (
+    SEND_MESSAGES
+    | SEND_MESSAGES_IN_THREADS
+    | CREATE_PUBLIC_THREADS
+    | ATTACH_FILES
+    | EMBED_LINKS
+    | READ_MESSAGE_HISTORY
+)
 
 # Rate limits a default FakeDiscord counts (in rate_limits.overruns) but does not enforce: the
 # bot overwrites its slash commands at every start and each end-to-end test starts a bot, while
@@ -1129,6 +1156,12 @@ class FakeDiscord:
         channel["permission_overwrites"] = overwrites
         self._broadcast("CHANNEL_UPDATE", channel)
 
+    def set_everyone_permissions(self, permissions: int) -> None:
+        """What @everyone may do in the server (Discord's default: EVERYONE_PERMISSIONS)."""
+        role = self._roles[self.guild_id]
+        role["permissions"] = str(permissions)
+        self._broadcast("GUILD_ROLE_UPDATE", {"guild_id": self.guild_id, "role": role})
+
     def set_upload_limit(self, n: int) -> None:
         self.upload_limit = n
 
@@ -1955,7 +1988,11 @@ class FakeDiscord:
     def _create_channel_message(self, call: _ApiCall) -> object:
         channel = self._channel_or_404(call.params["channel"])
         self._require_send(channel, with_files=bool(call.uploads))
-        payload = call.body
+        payload = self._permitted_embeds(channel, call.body)
+        if payload is not call.body and _is_empty({**payload, "attachments": call.uploads}):
+            raise _missing_permissions()  # an embed-only message without Embed Links
+        if payload.get("message_reference") is not None:
+            self._require_history_for_reply(channel)
         reference = self._reply_reference(channel, payload.get("message_reference"))
         message = self._compose(
             channel,
@@ -1971,6 +2008,19 @@ class FakeDiscord:
         self._ensure_postable(channel)
         self._store_message(message, ephemeral=False)
         return message
+
+    def _permitted_embeds(self, channel: Json, payload: Json) -> Json:
+        """Without Embed Links Discord drops a bot's embeds and keeps the rest of the message
+        (discord-api-docs#2601, #5648); the payload itself when nothing is dropped."""
+        if not payload.get("embeds") or self._bot_permissions(channel["id"]) & EMBED_LINKS:
+            return payload
+        return {**payload, "embeds": []}
+
+    def _require_history_for_reply(self, channel: Json) -> None:
+        if not self._bot_permissions(channel["id"]) & READ_MESSAGE_HISTORY:
+            raise DiscordError(
+                403, 160002, "Cannot reply without permission to read message history"
+            )
 
     def _reply_reference(self, channel: Json, reference: object) -> Json | None:
         if not isinstance(reference, dict):
@@ -2014,7 +2064,7 @@ class FakeDiscord:
             raise DiscordError(
                 403, 50005, "Cannot edit a message authored by another user", violation=violation
             )
-        return self._edit_message(message, call.body, call.uploads)
+        return self._edit_message(message, self._permitted_embeds(channel, call.body), call.uploads)
 
     def _delete_channel_message(self, call: _ApiCall) -> object:
         channel = self._channel_or_404(call.params["channel"])
