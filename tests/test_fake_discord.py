@@ -152,7 +152,7 @@ class FakeTestBot(commands.Bot):
         self.edits.append(payload)
 
 
-class _ErrorRecords(logging.Handler):
+class DiscordErrorRecords(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.ERROR)
         self.records: list[logging.LogRecord] = []
@@ -166,8 +166,8 @@ class _ErrorRecords(logging.Handler):
 
 
 @pytest.fixture(name="discord_errors", scope="module")
-def discord_errors_fixture() -> Iterator[_ErrorRecords]:
-    handler = _ErrorRecords()
+def discord_errors_fixture() -> Iterator[DiscordErrorRecords]:
+    handler = DiscordErrorRecords()
     logger = logging.getLogger("discord")
     logger.addHandler(handler)
     yield handler
@@ -214,7 +214,7 @@ async def bot_fixture(fake: FakeDiscord) -> AsyncIterator[FakeTestBot]:
 
 @pytest.fixture(name="no_errors_or_violations", autouse=True)
 def no_errors_or_violations_fixture(
-    fake: FakeDiscord, discord_errors: _ErrorRecords
+    fake: FakeDiscord, discord_errors: DiscordErrorRecords
 ) -> Iterator[None]:
     yield
     logged = [logging.Formatter().format(record) for record in discord_errors.records]

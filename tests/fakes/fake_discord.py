@@ -286,6 +286,11 @@ def _missing_permissions() -> DiscordError:
     return DiscordError(403, 50013, "Missing Permissions")
 
 
+def _thread_archived(status: int) -> DiscordError:
+    """Discord's answer for writing in an archived thread (400) or a locked one (403)."""
+    return DiscordError(status, 50083, "Thread is archived")
+
+
 # ---------------------------------------------------------------------------------------------
 # Payload validation (pure functions returning the problems found)
 
@@ -1232,7 +1237,12 @@ class FakeDiscord:
         self._broadcast("CHANNEL_DELETE", channel)  # clients drop the threads themselves
 
     def archive_thread(self, thread_id: str, *, locked: bool = False) -> None:
+        """A moderator archives (and with ``locked`` also locks) a thread."""
         self._set_archived(self.threads[thread_id], archived=True, locked=locked)
+
+    def lock_thread(self, thread_id: str) -> None:
+        """A moderator locks a thread and leaves it active."""
+        self._set_archived(self.threads[thread_id], archived=False, locked=True)
 
     def _set_archived(self, thread: Json, *, archived: bool, locked: bool | None = None) -> None:
         metadata = thread["thread_metadata"]
@@ -1833,10 +1843,7 @@ class FakeDiscord:
                 "interaction_metadata": self._interaction_metadata(interaction, followup=followup),
             },
         )
-        ephemeral = bool(flags & FLAG_EPHEMERAL)
-        if not ephemeral:
-            self._ensure_postable(channel)
-        self._store_message(message, ephemeral=ephemeral)
+        self._post(message, ephemeral=bool(flags & FLAG_EPHEMERAL))
         return message
 
     def _create_loading_message(self, interaction: FakeInteraction, data: Json) -> Json:
@@ -1902,7 +1909,9 @@ class FakeDiscord:
 
     def _delete_webhook_message(self, call: _ApiCall) -> object:
         interaction = self._interaction_for_webhook(call)
-        self._remove_message(self._webhook_target(interaction, call.params["message"]))
+        message = self._webhook_target(interaction, call.params["message"])
+        self._require_deletable(message)
+        self._remove_message(message)
         return None
 
     # -- REST: channels and messages -------------------------------------------------------------
@@ -1929,15 +1938,11 @@ class FakeDiscord:
         return channel
 
     def _edit_thread(self, thread: Json, body: Json) -> Json:
-        permissions = self._bot_permissions(thread["id"])
         metadata = thread["thread_metadata"]
-        may_manage = bool(permissions & MANAGE_THREADS)
-        if not may_manage and ("locked" in body or thread["owner_id"] != self.bot_user["id"]):
-            raise _missing_permissions()
-        if metadata["archived"] and body.get("archived") is not False:
-            raise DiscordError(400, 50083, "Thread is archived")
-        if metadata["archived"] and metadata["locked"] and not may_manage:
-            raise _missing_permissions()
+        unarchiving = body.get("archived") is False
+        if metadata["archived"] and not unarchiving:  # only active threads change
+            raise _thread_archived(400)
+        self._require_thread_edit(thread, body, unarchiving=unarchiving)
         errors: list[FieldError] = []
         _check_length(errors, "name", body.get("name", thread["name"]), 100, 1)
         duration = body.get("auto_archive_duration", metadata["auto_archive_duration"])
@@ -1957,6 +1962,26 @@ class FakeDiscord:
             metadata["archive_timestamp"] = _now()
         self._broadcast("THREAD_UPDATE", thread)
         return thread
+
+    def _require_thread_edit(self, thread: Json, body: Json, *, unarchiving: bool) -> None:
+        """docs/topics/threads.md, "Editing & Deleting Threads": locked, rate_limit_per_user
+        (and invitable, flags) need Manage Threads; name, archiving and auto_archive_duration
+        need it or being the thread's creator; unarchiving needs thread membership, and for a
+        locked thread being its creator or Manage Threads."""
+        bot_id = self.bot_user["id"]
+        self._require(thread["id"])
+        manages = bool(self._bot_permissions(thread["id"]) & MANAGE_THREADS)
+        owns = thread["owner_id"] == bot_id
+        moderator_keys = {"locked", "rate_limit_per_user", "invitable", "flags"}
+        owner_keys = {"name", "auto_archive_duration"}
+        if not manages and moderator_keys & body.keys():
+            raise _missing_permissions()
+        if not (manages or owns) and (owner_keys & body.keys() or body.get("archived") is True):
+            raise _missing_permissions()
+        if unarchiving and bot_id not in self._thread_members.get(thread["id"], set()):
+            raise _missing_permissions()
+        if unarchiving and thread["thread_metadata"]["locked"] and not (manages or owns):
+            raise _missing_permissions()
 
     def _delete_channel_route(self, call: _ApiCall) -> object:
         channel = self._channel_or_404(call.params["channel"])
@@ -2005,8 +2030,7 @@ class FakeDiscord:
         )
         if payload.get("nonce") is not None:
             message["nonce"] = payload["nonce"]
-        self._ensure_postable(channel)
-        self._store_message(message, ephemeral=False)
+        self._post(message)
         return message
 
     def _permitted_embeds(self, channel: Json, payload: Json) -> Json:
@@ -2071,6 +2095,7 @@ class FakeDiscord:
         message = self._channel_message_or_404(channel, call.params["message"])
         if message["author"]["id"] != self.bot_user["id"]:
             self._require(channel["id"], MANAGE_MESSAGES)
+        self._require_deletable(message)
         self._remove_message(message)
         return None
 
@@ -2170,8 +2195,15 @@ class FakeDiscord:
             raise _unknown("Channel", 10003)
         return thread
 
+    def _active_thread_or_404(self, channel_id: str) -> Json:
+        """Joining, leaving, adding and removing members need an active thread."""
+        thread = self._thread_or_404(channel_id)
+        if thread["thread_metadata"]["archived"]:
+            raise _thread_archived(400)
+        return thread
+
     def _add_thread_member(self, call: _ApiCall) -> object:
-        thread = self._thread_or_404(call.params["channel"])
+        thread = self._active_thread_or_404(call.params["channel"])
         user_id = call.params["user"]
         if user_id == "@me":
             user_id = self.bot_user["id"]
@@ -2183,7 +2215,7 @@ class FakeDiscord:
         return None
 
     def _remove_thread_member(self, call: _ApiCall) -> object:
-        thread = self._thread_or_404(call.params["channel"])
+        thread = self._active_thread_or_404(call.params["channel"])
         user_id = self.bot_user["id"] if call.params["user"] == "@me" else call.params["user"]
         if user_id != self.bot_user["id"]:
             self._require(thread["id"], MANAGE_THREADS)
@@ -2248,6 +2280,7 @@ class FakeDiscord:
 
     def _edit_message(self, message: Json, payload: Json, uploads: dict[int, UploadedFile]) -> Json:
         """Applies an edit in place (so every holder sees it) and dispatches MESSAGE_UPDATE."""
+        self._require_writable(message, self.bot_user["id"], editing=True)
         where = f"edit of message {message['id']}"
         flags = message["flags"] & ~FLAG_LOADING
         if payload.get("flags") is not None:
@@ -2411,14 +2444,37 @@ class FakeDiscord:
                 f"(allowed_mentions={message.get('allowed_mentions')!r}; send {{'parse': []}})"
             )
 
-    def _ensure_postable(self, channel: Json) -> None:
-        """Posting in an archived thread unarchives it, unless it is locked."""
-        metadata = channel.get("thread_metadata")
-        if metadata is None or not metadata["archived"]:
+    def _require_writable(self, message: Json, user_id: str, *, editing: bool) -> None:
+        """docs/topics/threads.md: without Manage Threads nobody creates or updates messages in a
+        locked thread (Discord answers 403 50083, discord-api-docs#6884, #7707), and nobody edits
+        messages in an archived thread (400 50083). Ephemeral messages are nobody else's."""
+        thread = self.threads.get(message["channel_id"])
+        if thread is None or message["flags"] & FLAG_EPHEMERAL:
             return
-        if metadata["locked"]:
-            raise DiscordError(400, 50083, "Thread is archived")
-        self._set_archived(channel, archived=False)
+        metadata = thread["thread_metadata"]
+        if metadata["locked"] and not self._permissions(user_id, thread["id"]) & MANAGE_THREADS:
+            raise _thread_archived(403)
+        if editing and metadata["archived"]:
+            raise _thread_archived(400)
+
+    def _post(self, message: Json, *, ephemeral: bool = False) -> None:
+        """Stores a new message; one in an archived (unlocked) thread unarchives it."""
+        self._require_writable(message, message["author"]["id"], editing=False)
+        thread = self.threads.get(message["channel_id"])
+        if not ephemeral and thread is not None and thread["thread_metadata"]["archived"]:
+            self._set_archived(thread, archived=False)
+        self._store_message(message, ephemeral=ephemeral)
+
+    def _require_deletable(self, message: Json) -> None:
+        """Deleting works in archived threads, and in locked ones only while they are active or
+        for Manage Threads (docs/topics/threads.md, "Locked Threads")."""
+        thread = self.threads.get(message["channel_id"])
+        if thread is None or not thread["thread_metadata"]["archived"]:
+            return
+        if thread["thread_metadata"]["locked"] and not (
+            self._bot_permissions(thread["id"]) & MANAGE_THREADS
+        ):
+            raise _thread_archived(403)
 
     def _store_message(self, message: Json, *, ephemeral: bool) -> None:
         self._report_pings(message)
@@ -3012,9 +3068,6 @@ class FakeDiscord:
         """A user posts a message (a reply when ``reply_to`` is given)."""
         author = self._driver_user(author)
         channel = self._driver_channel(channel_id)
-        metadata = channel.get("thread_metadata")
-        if metadata and metadata["archived"] and metadata["locked"]:
-            raise AssertionError(f"users cannot post in locked thread {channel_id}")
         uploads = {
             index: UploadedFile(filename, content_type, data)
             for index, (filename, data, content_type) in enumerate(attachments or [])
@@ -3029,10 +3082,15 @@ class FakeDiscord:
             message_type=MESSAGE_REPLY if reference else MESSAGE_DEFAULT,
             extra=reference,
         )
-        self._ensure_postable(channel)
+        try:
+            self._require_writable(message, author["id"], editing=False)
+        except DiscordError as exc:  # Discord's client does not let them try
+            raise AssertionError(
+                f"{author['username']} cannot post in {channel_id}: {exc}"
+            ) from None
         if channel["type"] in THREAD_TYPES:
             self._join_thread(channel, author["id"])
-        self._store_message(message, ephemeral=False)
+        self._post(message)
         return message
 
 
