@@ -134,6 +134,7 @@ class FakeTestBot(commands.Bot):
         super().__init__(command_prefix="!", intents=intents, guild_ready_timeout=0.05)
         self.received: dict[int, tuple[discord.Message, list[bytes]]] = {}
         self.edits: list[discord.RawMessageUpdateEvent] = []
+        self.interactions: list[discord.Interaction] = []
         self.failures: list[discord.HTTPException] = []
         self.slow_delay = 0.0
 
@@ -150,6 +151,9 @@ class FakeTestBot(commands.Bot):
 
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
         self.edits.append(payload)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        self.interactions.append(interaction)
 
 
 class DiscordErrorRecords(logging.Handler):
@@ -475,18 +479,36 @@ def test_invalid_commands_are_named(command: dict[str, Any], field: str) -> None
     assert [error.path for error in validate_commands([command])] == [field]
 
 
-async def test_upload_over_the_limit_gets_413_without_a_violation(
+async def test_the_upload_limit_is_10_mib_per_file_and_interactions_say_so(
     fake: FakeDiscord, bot: FakeTestBot
 ) -> None:
-    fake.set_upload_limit(1000)
+    limit = 10 * 1024 * 1024
+    interaction = await fake.run_command("perms")
+    await interaction.wait_response()
+    guild = bot.get_guild(int(fake.guild_id))
+    assert guild is not None
+    assert bot.interactions[-1].filesize_limit == guild.filesize_limit == limit
+    channel = await new_text_channel(fake, bot, "uploads")
+    await channel.send(files=[discord.File(io.BytesIO(b"x" * limit), f"{n}.bin") for n in "ab"])
+    with pytest.raises(discord.HTTPException) as raised:  # expected: not a violation
+        await channel.send(file=discord.File(io.BytesIO(b"x" * (limit + 1)), "big.bin"))
+    assert (raised.value.status, raised.value.code) == (413, 40005)
+
+
+async def test_boosts_raise_the_upload_limit_everywhere(
+    fake: FakeDiscord, bot: FakeTestBot
+) -> None:
+    guild = bot.get_guild(int(fake.guild_id))
+    assert guild is not None
+    fake.set_upload_limit(50 * 1024 * 1024)
     try:
-        with pytest.raises(discord.HTTPException) as raised:
-            await _text_channel(bot, fake.channel_id).send(
-                file=discord.File(io.BytesIO(b"x" * 1001), "big.bin")
-            )
+        await fake.wait_for(lambda: guild.filesize_limit == 50 * 1024 * 1024)  # GUILD_UPDATE
+        interaction = await fake.run_command("perms")
+        await interaction.wait_response()
+        assert bot.interactions[-1].filesize_limit == 50 * 1024 * 1024
     finally:
         fake.set_upload_limit(10 * 1024 * 1024)
-    assert (raised.value.status, raised.value.code) == (413, 40005)
+    await fake.wait_for(lambda: guild.filesize_limit == 10 * 1024 * 1024)
 
 
 async def test_everyone_ping_is_a_violation_unless_suppressed(

@@ -60,6 +60,10 @@ API_PREFIX = "/api/v10"
 DISCORD_EPOCH_MS = 1_420_070_400_000
 HEARTBEAT_INTERVAL_MS = 41_250
 MAX_REQUEST_BYTES = 1 << 30
+# Upload limit per file (docs/reference, "Uploading Files": "The default limit is 10 MiB"), and
+# what server boosts raise it to (discord.py's Guild._PREMIUM_GUILD_LIMITS).
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+BOOSTED_UPLOAD_LIMITS = {2: 50 * 1024 * 1024, 3: 100 * 1024 * 1024}
 BACKLOG_EVENTS = 10_000  # dispatches kept per gateway session for RESUME
 
 # Permission bits (docs/topics/permissions).
@@ -777,10 +781,11 @@ def _apply_overwrite(permissions: int, overwrite: Json | None) -> int:
 
 
 def _premium_tier(upload_limit: int) -> int:
-    """The boost tier whose upload limit discord.py's ``Guild.filesize_limit`` reports."""
-    if upload_limit >= 100 * 1024 * 1024:
+    """The boost tier whose upload limit discord.py's ``Guild.filesize_limit`` reports: 10 MiB
+    without boosts (and at tier 1), 50 MiB at tier 2, 100 MiB at tier 3."""
+    if upload_limit >= BOOSTED_UPLOAD_LIMITS[3]:
         return 3
-    return 2 if upload_limit >= 50 * 1024 * 1024 else 0
+    return 2 if upload_limit >= BOOSTED_UPLOAD_LIMITS[2] else 0
 
 
 def _json_response(
@@ -1022,7 +1027,7 @@ class FakeDiscord:
         *,
         token: str = "test-discord-token",
         message_content_intent: bool = True,
-        upload_limit: int = 10 * 1024 * 1024,
+        upload_limit: int = DEFAULT_UPLOAD_LIMIT,
         members_intent: bool = True,
         rate_limits: bool = True,
         relaxed_limits: Collection[str] = RELAXED_BY_DEFAULT,
@@ -1168,7 +1173,13 @@ class FakeDiscord:
         self._broadcast("GUILD_ROLE_UPDATE", {"guild_id": self.guild_id, "role": role})
 
     def set_upload_limit(self, n: int) -> None:
+        """The largest file the server accepts (each file of a request). Interactions report it
+        as ``attachment_size_limit``; when it crosses a boost tier, GUILD_UPDATE tells
+        discord.py's ``Guild.filesize_limit``. Limits between tiers are for tests only."""
+        boosts_changed = _premium_tier(n) != _premium_tier(self.upload_limit)
         self.upload_limit = n
+        if boosts_changed:
+            self._broadcast("GUILD_UPDATE", self._guild_object())
 
     def fail_next(
         self,
