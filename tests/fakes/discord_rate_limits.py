@@ -150,7 +150,9 @@ class RateLimiter:
     hits: list[RateLimitEvent] = field(default_factory=list)
     drained: list[RateLimitEvent] = field(default_factory=list)
     overruns: list[RateLimitEvent] = field(default_factory=list)
-    _windows: dict[tuple[str, str | None], _Window] = field(default_factory=dict)
+    _windows: dict[tuple[str, str | None], _Window] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def set(self, name: str, *, limit: int | None = None, per: float | None = None) -> None:
         """Changes one route limit (tests of the fake use short windows)."""

@@ -1550,8 +1550,8 @@ class FakeDiscord:
         if fault.status != 429:
             return DiscordError(fault.status, fault.code, fault.message)
         headers = {} if fault.scope == "global" else dict(rate_headers)
-        if fault.scope == "user" and headers:
-            headers["X-RateLimit-Remaining"] = "0"  # a shared limit leaves the bot's own count
+        if fault.scope == "user" and headers:  # the bot's own bucket is empty; a shared limit
+            headers["X-RateLimit-Remaining"] = "0"  # leaves the bot's count as it was
         return self.rate_limits.reject(
             record.method,
             record.path,
