@@ -28,7 +28,7 @@ from bot.jobs.intake import Intake
 from bot.jobs.pipeline import JobPipeline
 from bot.jobs.recovery import catch_up, interrupt_running
 from bot.maintenance import clean_up_forever
-from bot.store import SQLiteStore, Store
+from bot.store import Store, open_store
 from bot.uploads import UploadReader
 from bot.workflows.loader import LoadedWorkflows
 
@@ -88,6 +88,7 @@ class ImagineBot(commands.Bot):
         self.settings = settings
         self.workflows = workflows
         self.genai = build_client(settings.gemini, credentials.gemini)
+        self._database_url = credentials.database_url
         self._jobs: JobServices | None = None
         self._background: list[asyncio.Task[None]] = []
 
@@ -98,7 +99,7 @@ class ImagineBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         settings = self.settings
-        store = await SQLiteStore.open(settings.storage.path)
+        store = await open_store(settings.storage, self._database_url)
         display = DiscordDisplay(self, settings)
         pipeline = JobPipeline(
             store=store,
