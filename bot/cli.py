@@ -19,7 +19,12 @@ from pathlib import Path
 import discord
 
 from bot.config import Settings, load_settings
-from bot.credentials import Credentials, credentials_from_env, gemini_auth_from_env
+from bot.credentials import (
+    Credentials,
+    credentials_from_env,
+    database_url_from_env,
+    gemini_auth_from_env,
+)
 from bot.errors import ConfigError
 from bot.workflows.loader import LoadedWorkflows, load_workflows, workflows_directory
 
@@ -119,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "Discord refused the connection: the Message Content intent is off. Turn on "
                     "'Message Content Intent' on the Bot page of the Discord developer portal."
                 )
+            except ConfigError as exc:  # found while starting, e.g. an unreachable database
+                return fail(exc.user_message)
         return EXIT_OK
 
     try:
@@ -173,18 +180,23 @@ def configure_logging() -> None:
 def check(settings: Settings, *, online: bool = False, spend: bool = False) -> int:
     """Print what the bot would do with these settings; non-zero when anything is wrong.
     `online`: also ask Discord and Gemini with the credentials (bot.online_check)."""
+    from bot.store import describe_store
     from bot.workflows.check import check_workflows
 
     problems: list[str] = []
     print(f"Default model: {settings.models.default}")
-    print(f"Database: {settings.storage.path}")
+    try:
+        print(f"Database: {describe_store(settings.storage, database_url_from_env(os.environ))}")
+    except ConfigError as exc:
+        problems.append(exc.user_message)
     credentials: Credentials | None = None
     try:
         credentials = credentials_from_env(os.environ)
         mode = "Vertex AI" if credentials.gemini.vertexai else "Gemini API key"
         print(f"Secrets: DISCORD_TOKEN set; Gemini via {mode}")
     except ConfigError as exc:
-        problems.append(exc.user_message)
+        if exc.user_message not in problems:  # a wrong DATABASE_URL is named once
+            problems.append(exc.user_message)
     workflows = check_workflows(settings)
     problems += [str(problem) for problem in workflows.problems]
     print("Slash commands:")

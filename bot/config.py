@@ -12,8 +12,9 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot.database_url import has_password, is_postgres_url
 from bot.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -116,7 +117,17 @@ class ModelsSettings(_Section):
 
 class StorageSettings(_Section):
     path: Path
+    url: str  # PostgreSQL instead of SQLite at `path`, when set
     retention_days: PositiveInt
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_postgres(cls, url: str) -> str:
+        if url and not is_postgres_url(url):
+            raise ValueError(
+                "must be a postgresql:// URL, or empty to use SQLite at [storage] path"
+            )
+        return url
 
 
 class JobSettings(_Section):
@@ -176,6 +187,7 @@ def load_settings(path: Path | None = None) -> Settings:
         return _validate(defaults, EXAMPLE_CONFIG)
     overrides = _read_toml(path)
     _refuse_secrets(overrides, path)
+    _refuse_database_password(overrides, path)
     return _validate(_merge(defaults, overrides), path)
 
 
@@ -214,6 +226,18 @@ def _refuse_secrets(data: dict[str, Any], path: Path, where: tuple[str, ...] = (
                 "read from files. Delete it from the file and set the environment variable "
                 "instead (DISCORD_TOKEN, GEMINI_API_KEY); see the README."
             )
+
+
+def _refuse_database_password(data: dict[str, Any], path: Path) -> None:
+    storage = data.get("storage")
+    url = storage.get("url") if isinstance(storage, dict) else None
+    if isinstance(url, str) and has_password(url):
+        # The message never repeats the URL: it holds the password.
+        raise ConfigError(
+            f"{path}: [storage] url contains a password, and passwords are never read from "
+            "files. Remove it from the URL and set PGPASSWORD in the environment (or put the "
+            "whole URL in DATABASE_URL instead); see the README."
+        )
 
 
 def _validate(data: dict[str, Any], path: Path) -> Settings:

@@ -31,7 +31,7 @@ from bot.jobs.intake import Intake
 from bot.jobs.pipeline import Generate, JobPipeline
 from bot.jobs.recovery import catch_up, interrupt_running
 from bot.maintenance import clean_up_forever
-from bot.store import SQLiteStore, Store
+from bot.store import Store, open_store
 from bot.uploads import UploadReader
 from bot.workflows.loader import LoadedWorkflows
 
@@ -107,7 +107,7 @@ class ImagineBot(commands.Bot):
     async def setup_hook(self) -> None:
         started_at = time.time()
         settings = self.settings
-        store = await SQLiteStore.open(settings.storage.path)
+        store = await open_store(settings.storage, self._credentials.database_url)
         display = DiscordDisplay(self, settings)
         generate: Generate = functools.partial(generate_many, self.genai)
         workers = settings.gemini.worker_count()

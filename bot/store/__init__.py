@@ -1,4 +1,5 @@
-"""Persistence behind one interface (`Store`); `SQLiteStore` is the implementation in use."""
+"""Persistence behind one interface (`Store`): `SQLiteStore` for one process (the default),
+`PostgresStore` for several sharing one database; `open_store` picks by the settings."""
 
 from bot.store.base import (
     CleanupReport,
@@ -10,6 +11,8 @@ from bot.store.base import (
     QueuePlace,
     Store,
 )
+from bot.store.factory import describe_store, open_store
+from bot.store.postgres import PostgresStore
 from bot.store.sqlite import SQLiteStore
 
 __all__ = [
@@ -19,7 +22,10 @@ __all__ = [
     "HistoryLimits",
     "JobChanges",
     "Outcome",
+    "PostgresStore",
     "QueuePlace",
     "SQLiteStore",
     "Store",
+    "describe_store",
+    "open_store",
 ]

@@ -167,5 +167,9 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE shown_at IS NULL AND state NOT IN ('pending', 'queued', 'running');
     CREATE INDEX jobs_by_thread ON jobs(thread_id) WHERE thread_id IS NOT NULL;
     CREATE INDEX jobs_by_parent ON jobs(parent_job) WHERE parent_job IS NOT NULL;
+    -- The next place in line is MAX(seq) + 1, and the retention sweep asks which images a
+    -- conversation still shows.
+    CREATE INDEX jobs_by_seq ON jobs(seq);
+    CREATE INDEX conversations_by_last_image ON conversations(last_image);
     """,
 )

@@ -21,7 +21,7 @@ from typing import Any
 import aiosqlite
 
 from bot.errors import StorageError
-from bot.jobs.records import Conversation, Job, JobRequest, JobState, Report
+from bot.jobs.records import Conversation, Job, JobRequest, JobState
 from bot.jobs.states import check_transition
 from bot.media import Media
 from bot.store.base import (
@@ -34,24 +34,24 @@ from bot.store.base import (
 )
 from bot.store.codec import StoredTurn, referenced_images
 from bot.store.migrations import MIGRATIONS
+from bot.store.rows import (
+    ACTIVE,
+    CONVERSATION_COLUMNS,
+    DELETE_BATCH,
+    JOB_COLUMNS,
+    SEQ_COLUMN,
+    conversation_row,
+    exchanges,
+    job_from_row,
+    job_row,
+    transition_values,
+    within_budget,
+)
 
 log = logging.getLogger(__name__)
 
-_JOB_COLUMNS = (
-    "id, kind, state, user_id, guild_id, channel_id, thread_id, message_id, reply_to, "
-    "home_channel_id, request, error_kind, error_message, cost_usd, outputs, chosen, "
-    "parent_job, seq, attempts, lane, dedupe, created_at, started_at, finished_at, shown_at, "
-    "report"
-)
-_CONVERSATION_COLUMNS = (
-    "thread_id, guild_id, channel_id, owner_id, workflow, model, aspect_ratio, image_size, "
-    "head_job, created_at, updated_at"
-)
-_ACTIVE = "('queued', 'running')"
-_SEQ = _JOB_COLUMNS.split(", ").index("seq")
-_NEXT_SEQ = "(SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs)"
-_DELETE_BATCH = 500
 _STORAGE_LOG_INTERVAL_S = 300.0
+_NEXT_SEQ = "(SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs)"
 
 
 class _NotRunningError(Exception):
@@ -144,12 +144,12 @@ class SQLiteStore:
     # Jobs -------------------------------------------------------------------------------
 
     async def add_job(self, job: Job, inputs: Sequence[Media] = ()) -> Job:
-        values = list(_job_row(job))
+        values = list(job_row(job))
         marks = ["?"] * len(values)
         if job.state is JobState.QUEUED:  # its place in line, given in the same statement
-            marks[_SEQ] = _NEXT_SEQ
-            del values[_SEQ]
-        insert = f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({', '.join(marks)}) RETURNING seq"
+            marks[SEQ_COLUMN] = _NEXT_SEQ
+            del values[SEQ_COLUMN]
+        insert = f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({', '.join(marks)}) RETURNING seq"
         try:
             if not inputs:
                 rows = await self._statement(insert, values)
@@ -166,8 +166,8 @@ class SQLiteStore:
         return job
 
     async def get_job(self, job_id: str) -> Job | None:
-        rows = await self._fetchall(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
-        return _job_from_row(rows[0]) if rows else None
+        rows = await self._fetchall(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+        return job_from_row(rows[0]) if rows else None
 
     async def transition(
         self,
@@ -179,29 +179,16 @@ class SQLiteStore:
         sources = tuple(sources)
         check_transition(sources, target)
         changes = changes or JobChanges()
-        sets: dict[str, Any] = {"state": target.value}
-        if target is JobState.QUEUED:
-            sets.update(started_at=None, finished_at=None, shown_at=None, error_kind=None)
-            sets.update(error_message=None, cost_usd=0.0, report=None)
-        elif target is not JobState.RUNNING:
-            sets["finished_at"] = time.time()
-        if changes.request is not None:
-            sets["request"] = changes.request.model_dump_json()
-        if changes.message_id is not None:
-            sets["message_id"] = changes.message_id
-        if changes.error_kind is not None:
-            sets.update(error_kind=changes.error_kind, error_message=changes.error_message)
-        if changes.report is not None:
-            sets["report"] = changes.report.model_dump_json()
+        sets = transition_values(target, changes, time.time())
         marks = ", ".join(f"{column} = ?" for column in sets)
         if target is JobState.QUEUED and not changes.keep_place:
             marks += f", seq = {_NEXT_SEQ}"  # at the end of the line
         rows = await self._statement(
             f"UPDATE jobs SET {marks} WHERE id = ? AND state IN ({_marks(len(sources))}) "
-            f"RETURNING {_JOB_COLUMNS}",
+            f"RETURNING {JOB_COLUMNS}",
             (*sets.values(), job_id, *(source.value for source in sources)),
         )
-        return _job_from_row(rows[0]) if rows else None
+        return job_from_row(rows[0]) if rows else None
 
     async def claim_next(self, *, max_running: int, max_per_user: int) -> Job | None:
         # One statement: the choice and the claim are one atomic step.
@@ -212,22 +199,22 @@ class SQLiteStore:
             "  AND (SELECT COUNT(*) FROM jobs r WHERE r.state = 'running' "
             "       AND r.user_id = j.user_id) < ? "
             "  AND (j.lane IS NULL OR NOT EXISTS (SELECT 1 FROM jobs e WHERE e.lane = j.lane "
-            f"       AND e.state IN {_ACTIVE} AND e.seq < j.seq)) "
+            f"       AND e.state IN {ACTIVE} AND e.seq < j.seq)) "
             "  ORDER BY j.seq LIMIT 1) "
-            f"RETURNING {_JOB_COLUMNS}",
+            f"RETURNING {JOB_COLUMNS}",
             (time.time(), max_running, max_per_user),
         )
-        return _job_from_row(rows[0]) if rows else None
+        return job_from_row(rows[0]) if rows else None
 
     async def queue(self) -> list[QueuePlace]:
-        columns = ", ".join(f"j.{column}" for column in _JOB_COLUMNS.split(", "))
+        columns = ", ".join(f"j.{column}" for column in JOB_COLUMNS.split(", "))
         rows = await self._fetchall(
             f"SELECT {columns}, EXISTS (SELECT 1 FROM jobs e WHERE e.lane = j.lane "
-            f"AND e.state IN {_ACTIVE} AND e.seq < j.seq) "
+            f"AND e.state IN {ACTIVE} AND e.seq < j.seq) "
             "FROM jobs j WHERE j.state = 'queued' ORDER BY j.seq"
         )
         return [
-            QueuePlace(_job_from_row(row[:-1]), ahead, bool(row[-1]))
+            QueuePlace(job_from_row(row[:-1]), ahead, bool(row[-1]))
             for ahead, row in enumerate(rows)
         ]
 
@@ -250,7 +237,7 @@ class SQLiteStore:
                     "UPDATE jobs SET state = ?, parent_job = ?, outputs = ?, chosen = 0, "
                     "cost_usd = ?, error_kind = ?, error_message = ?, finished_at = ?, "
                     "result_image = ?, report = ? WHERE id = ? AND state = 'running' "
-                    f"RETURNING {_JOB_COLUMNS}",
+                    f"RETURNING {JOB_COLUMNS}",
                     (
                         outcome.state.value,
                         outcome.parent_job,
@@ -266,7 +253,7 @@ class SQLiteStore:
                 )
                 if not rows:
                     raise _NotRunningError
-                job = _job_from_row(rows[0])
+                job = job_from_row(rows[0])
                 await _link_job_images(db, job_id, (image.sha256 for image in images))
                 await _insert_turns(db, job_id, turns, now)
                 if job.state is JobState.DELIVERED and job.thread_id is not None:
@@ -293,9 +280,9 @@ class SQLiteStore:
         async with self._transaction() as db:
             await db.execute(*shown)
             await db.execute(
-                f"INSERT INTO conversations ({_CONVERSATION_COLUMNS}, last_image) "
+                f"INSERT INTO conversations ({CONVERSATION_COLUMNS}, last_image) "
                 f"SELECT {_marks(11)}, result_image FROM jobs WHERE id = ?",
-                (*_conversation_row(conversation, head_job=job_id, updated_at=now), job_id),
+                (*conversation_row(conversation, head_job=job_id, updated_at=now), job_id),
             )
             await db.execute(
                 "UPDATE jobs SET thread_id = ? WHERE id = ?", (conversation.thread_id, job_id)
@@ -310,26 +297,26 @@ class SQLiteStore:
     async def jobs_in(self, states: Iterable[JobState]) -> list[Job]:
         values = [state.value for state in states]
         rows = await self._fetchall(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state IN ({_marks(len(values))}) "
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE state IN ({_marks(len(values))}) "
             "ORDER BY COALESCE(seq, 0), created_at",
             values,
         )
-        return [_job_from_row(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     async def unshown_jobs(self) -> list[Job]:
         rows = await self._fetchall(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE shown_at IS NULL "
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE shown_at IS NULL "
             "AND state NOT IN ('pending', 'queued', 'running') ORDER BY finished_at"
         )
-        return [_job_from_row(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     async def revise_pending(self, job_id: str, request: JobRequest) -> Job | None:
         rows = await self._statement(
             f"UPDATE jobs SET request = ? WHERE id = ? AND state = 'pending' "
-            f"RETURNING {_JOB_COLUMNS}",
+            f"RETURNING {JOB_COLUMNS}",
             (request.model_dump_json(), job_id),
         )
-        return _job_from_row(rows[0]) if rows else None
+        return job_from_row(rows[0]) if rows else None
 
     # Images -----------------------------------------------------------------------------
 
@@ -352,7 +339,7 @@ class SQLiteStore:
 
     async def get_conversation(self, thread_id: int) -> Conversation | None:
         rows = await self._fetchall(
-            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE thread_id = ?", (thread_id,)
+            f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE thread_id = ?", (thread_id,)
         )
         return Conversation(*rows[0]) if rows else None
 
@@ -382,7 +369,7 @@ class SQLiteStore:
                 "ORDER BY c.depth, t.id",
                 (head_job, limits.max_turns - 1),
             )
-            chosen = _within_budget(_exchanges(rows), limits)
+            chosen = within_budget(exchanges(rows), limits)
             refs = [referenced_images(row["image_refs"]) for row in chosen]
             images = await _images(self._db, {d for ref in refs for d in ref.values()})
         return [
@@ -400,7 +387,7 @@ class SQLiteStore:
         # them (leaves first), so a chain is never cut in the middle.
         jobs = await self._delete_in_batches(
             "DELETE FROM jobs WHERE id IN (SELECT j.id FROM jobs j WHERE j.created_at < ? "
-            f"AND j.state NOT IN {_ACTIVE} "
+            f"AND j.state NOT IN {ACTIVE} "
             "AND (j.thread_id IS NULL OR NOT EXISTS "
             "     (SELECT 1 FROM conversations c WHERE c.thread_id = j.thread_id)) "
             "AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.parent_job = j.id) LIMIT ?)",
@@ -422,7 +409,7 @@ class SQLiteStore:
         total = 0
         while True:
             async with self._transaction() as db:
-                cursor = await db.execute(sql, (cutoff, _DELETE_BATCH))
+                cursor = await db.execute(sql, (cutoff, DELETE_BATCH))
             total += cursor.rowcount
             if cursor.rowcount == 0:
                 return total
@@ -490,34 +477,6 @@ async def _move_head(
     )
 
 
-def _exchanges(rows_newest_first: list[aiosqlite.Row]) -> list[list[aiosqlite.Row]]:
-    """The chain's turns grouped per job (newest job first); jobs without a complete
-    user+model exchange are skipped."""
-    by_depth: dict[int, list[aiosqlite.Row]] = {}
-    for row in rows_newest_first:
-        by_depth.setdefault(row["depth"], []).append(row)
-    return [
-        turns
-        for _, turns in sorted(by_depth.items())
-        if {"user", "model"} <= {turn["role"] for turn in turns}
-    ]
-
-
-def _within_budget(
-    exchanges_newest_first: list[list[aiosqlite.Row]], limits: HistoryLimits
-) -> list[aiosqlite.Row]:
-    """The longest run of newest exchanges within the image and byte limits, oldest first."""
-    chosen: list[aiosqlite.Row] = []
-    images = size = 0
-    for turns in exchanges_newest_first:
-        images += sum(turn["image_count"] for turn in turns)
-        size += sum(turn["image_bytes"] for turn in turns)
-        if images > limits.max_images or size > limits.max_bytes:
-            break
-        chosen[:0] = turns
-    return chosen
-
-
 async def _images(db: aiosqlite.Connection, digests: set[str]) -> dict[str, Media]:
     if not digests:
         return {}
@@ -532,86 +491,3 @@ async def _images(db: aiosqlite.Connection, digests: set[str]) -> dict[str, Medi
 def _media(row: Sequence[Any]) -> Media:
     """A stored image (its sha256 is the key it was read by)."""
     return Media.stored(bytes(row[2]), row[1], row[0])
-
-
-def _job_row(job: Job) -> tuple[Any, ...]:
-    return (
-        job.id,
-        job.kind,
-        job.state.value,
-        job.user_id,
-        job.guild_id,
-        job.channel_id,
-        job.thread_id,
-        job.message_id,
-        job.reply_to,
-        job.home_channel_id,
-        job.request.model_dump_json(),
-        job.error_kind,
-        job.error_message,
-        job.cost_usd,
-        json.dumps(job.outputs),
-        job.chosen,
-        job.parent_job,
-        job.seq,
-        job.attempts,
-        job.lane,
-        job.dedupe,
-        job.created_at,
-        job.started_at,
-        job.finished_at,
-        job.shown_at,
-        job.report.model_dump_json() if job.report else None,
-    )
-
-
-def _job_from_row(row: Sequence[Any]) -> Job:
-    (id_, kind, state, user, guild, channel, thread, message, reply_to, home, request, *rest) = row
-    error_kind, error_message, cost, outputs, chosen, parent, seq, attempts, lane, dedupe, *rest = (
-        rest
-    )
-    created, started, finished, shown, report = rest
-    return Job(
-        id=id_,
-        kind=kind,
-        user_id=user,
-        guild_id=guild,
-        channel_id=channel,
-        request=JobRequest.model_validate_json(request),
-        thread_id=thread,
-        message_id=message,
-        reply_to=reply_to,
-        home_channel_id=home,
-        state=JobState(state),
-        error_kind=error_kind,
-        error_message=error_message,
-        cost_usd=cost,
-        outputs=tuple(json.loads(outputs)),
-        chosen=chosen,
-        parent_job=parent,
-        seq=seq,
-        attempts=attempts,
-        lane=lane,
-        dedupe=dedupe,
-        created_at=created,
-        started_at=started,
-        finished_at=finished,
-        shown_at=shown,
-        report=Report.model_validate_json(report) if report else None,
-    )
-
-
-def _conversation_row(c: Conversation, *, head_job: str, updated_at: float) -> tuple[Any, ...]:
-    return (
-        c.thread_id,
-        c.guild_id,
-        c.channel_id,
-        c.owner_id,
-        c.workflow,
-        c.model,
-        c.aspect_ratio,
-        c.image_size,
-        head_job,
-        c.created_at,
-        updated_at,
-    )

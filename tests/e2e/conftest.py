@@ -61,6 +61,7 @@ class Harness:
     discord: FakeDiscord
     gemini: FakeGemini
     settings: Settings
+    database_url: str | None = None  # PostgreSQL (as DATABASE_URL) instead of SQLite
     bots: list[ImagineBot] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -75,6 +76,7 @@ class Harness:
         credentials = Credentials(
             discord_token=self.discord.token,
             gemini=GeminiAuth(api_key=self.gemini.api_key, vertexai=vertex),
+            database_url=self.database_url,
         )
         settings = settings or self.settings
         workflows = load_workflows(workflows_directory(settings), settings)

@@ -59,6 +59,7 @@ def test_a_model_can_be_added_to_the_catalog(in_tmp: Path) -> None:
         ("[conversations]\nwho_can_refine = 'everyone'\n", "'owner' or 'anyone'"),
         ("[models]\ndefault = 'gemini-1.0-retired'\n", "is not in the catalog"),
         ("[gemini\n", "is not valid TOML"),
+        ("[storage]\nurl = 'mysql://db/bot'\n", "must be a postgresql:// URL"),
     ],
 )
 def test_invalid_settings_name_the_file_and_the_setting(
@@ -78,6 +79,23 @@ def test_secrets_in_the_file_are_refused(in_tmp: Path, key: str) -> None:
     path = write(in_tmp / "config.toml", f'[discord]\n{key} = "abc"\n')
     with pytest.raises(ConfigError, match="environment variable"):
         load_settings(path)
+
+
+def test_a_postgresql_url_without_a_password_is_accepted(in_tmp: Path) -> None:
+    path = write(in_tmp / "config.toml", '[storage]\nurl = "postgresql://bot@db:5432/bot"\n')
+    assert load_settings(path).storage.url == "postgresql://bot@db:5432/bot"
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://bot:hunter2@db/bot", "postgres://db/bot?user=bot&password=hunter2"]
+)
+def test_a_database_password_in_the_file_is_refused_without_repeating_it(
+    in_tmp: Path, url: str
+) -> None:
+    path = write(in_tmp / "config.toml", f'[storage]\nurl = "{url}"\n')
+    with pytest.raises(ConfigError, match="PGPASSWORD") as caught:
+        load_settings(path)
+    assert "hunter2" not in caught.value.user_message
 
 
 def test_a_missing_config_path_is_reported(in_tmp: Path) -> None:
