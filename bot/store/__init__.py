@@ -6,9 +6,12 @@ from bot.store.base import (
     Exchange,
     HistoryLimits,
     JobChanges,
+    MemberStanding,
     Outcome,
     QueuePlace,
+    QuotaExceededError,
     Store,
+    UsageLine,
 )
 from bot.store.sqlite import SQLiteStore
 
@@ -18,8 +21,11 @@ __all__ = [
     "Exchange",
     "HistoryLimits",
     "JobChanges",
+    "MemberStanding",
     "Outcome",
     "QueuePlace",
+    "QuotaExceededError",
     "SQLiteStore",
     "Store",
+    "UsageLine",
 ]

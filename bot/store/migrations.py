@@ -173,4 +173,44 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX jobs_by_thread ON jobs(thread_id) WHERE thread_id IS NOT NULL;
     CREATE INDEX jobs_by_parent ON jobs(parent_job) WHERE parent_job IS NOT NULL;
     """,
+    # 5: guard rails. A job's reservation against the quotas (what it reserved and when it was
+    # accepted: usage is summed over these per window); jobs from before count from when they
+    # were created. Admin controls per server: a pause, bans, limits set per member or role.
+    """
+    ALTER TABLE jobs ADD COLUMN reserved_usd REAL NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN reserved_images INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN charged_at REAL;
+    UPDATE jobs SET charged_at = created_at WHERE state != 'pending';
+    UPDATE jobs SET reserved_images = COALESCE(json_extract(request, '$.count'), 1)
+        WHERE state IN ('queued', 'running');
+    CREATE INDEX jobs_charged ON jobs(charged_at) WHERE charged_at IS NOT NULL;
+    CREATE INDEX jobs_charged_by_member ON jobs(user_id, charged_at)
+        WHERE charged_at IS NOT NULL;
+    CREATE INDEX jobs_charged_by_guild ON jobs(guild_id, charged_at)
+        WHERE charged_at IS NOT NULL;
+    CREATE TABLE guild_pauses (
+        guild_id   INTEGER PRIMARY KEY,
+        message    TEXT NOT NULL,
+        by_user    INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE bans (
+        guild_id   INTEGER NOT NULL,
+        user_id    INTEGER NOT NULL,
+        by_user    INTEGER NOT NULL,
+        reason     TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (guild_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE quota_overrides (
+        guild_id   INTEGER NOT NULL,
+        target     TEXT NOT NULL CHECK (target IN ('member', 'role')),
+        target_id  INTEGER NOT NULL,
+        name       TEXT NOT NULL,
+        value      REAL NOT NULL,
+        by_user    INTEGER NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (guild_id, target, target_id, name)
+    ) WITHOUT ROWID;
+    """,
 )

@@ -22,6 +22,8 @@ import aiosqlite
 from google.genai import types
 
 from bot.errors import StorageError
+from bot.jobs import quotas
+from bot.jobs.quotas import Admission, Limit, Limits, Override, Usage, Window
 from bot.jobs.records import Conversation, Job, JobRequest, JobState, Report
 from bot.jobs.states import check_transition
 from bot.media import Media
@@ -30,8 +32,11 @@ from bot.store.base import (
     DuplicateJobError,
     HistoryLimits,
     JobChanges,
+    MemberStanding,
     Outcome,
     QueuePlace,
+    QuotaExceededError,
+    UsageLine,
 )
 from bot.store.codec import DehydratedContent, dehydrate, rehydrate
 from bot.store.migrations import MIGRATIONS
@@ -42,7 +47,8 @@ _JOB_COLUMNS = (
     "id, kind, state, user_id, guild_id, channel_id, thread_id, message_id, reply_to, "
     "home_channel_id, request, "
     "error_kind, error_message, cost_usd, outputs, chosen, parent_job, seq, lane, dedupe, "
-    "created_at, started_at, finished_at, shown_at, report"
+    "created_at, started_at, finished_at, shown_at, report, "
+    "reserved_usd, reserved_images, charged_at"
 )
 _JOB_COLUMN_COUNT = _JOB_COLUMNS.count(",") + 1
 _CONVERSATION_COLUMNS = (
@@ -50,6 +56,15 @@ _CONVERSATION_COLUMNS = (
     "head_job, created_at, updated_at"
 )
 _ACTIVE = "('queued', 'running')"
+# What a job counts for in the usage of the window it was accepted in, by its state.
+_COUNTED_USD = (
+    "CASE state WHEN 'delivered' THEN cost_usd WHEN 'queued' THEN reserved_usd "
+    "WHEN 'running' THEN reserved_usd ELSE 0 END"
+)
+_COUNTED_IMAGES = (
+    "CASE state WHEN 'delivered' THEN json_array_length(outputs) "
+    "WHEN 'queued' THEN reserved_images WHEN 'running' THEN reserved_images ELSE 0 END"
+)
 _DELETE_BATCH = 500
 _STORAGE_LOG_INTERVAL_S = 300.0
 
@@ -129,9 +144,15 @@ class SQLiteStore:
 
     # Jobs -------------------------------------------------------------------------------
 
-    async def add_job(self, job: Job, inputs: Sequence[Media] = ()) -> Job:
+    async def add_job(
+        self, job: Job, inputs: Sequence[Media] = (), admission: Admission | None = None
+    ) -> Job:
         try:
             async with self._transaction() as db:
+                if admission is not None and job.state is JobState.QUEUED:
+                    await _admit(db, admission)
+                    job.reserved_usd, job.reserved_images = admission.usd, admission.images
+                    job.charged_at = admission.now
                 await _insert_images(db, inputs)
                 if job.state is JobState.QUEUED:
                     job.seq = await _next_seq(db)
@@ -156,6 +177,7 @@ class SQLiteStore:
         sources: Iterable[JobState],
         target: JobState,
         changes: JobChanges | None = None,
+        admission: Admission | None = None,
     ) -> Job | None:
         sources = tuple(sources)
         check_transition(sources, target)
@@ -179,6 +201,14 @@ class SQLiteStore:
         states = _marks(len(sources))
         async with self._transaction() as db:
             if target is JobState.QUEUED:
+                if admission is not None:
+                    await _admit(db, admission)
+                    sets.update(
+                        reserved_usd=admission.usd,
+                        reserved_images=admission.images,
+                        charged_at=admission.now,
+                    )
+                    marks += ", reserved_usd = ?, reserved_images = ?, charged_at = ?"
                 sets["seq"] = await _next_seq(db)
                 marks += ", seq = ?"
             cursor = await db.execute(
@@ -202,6 +232,7 @@ class SQLiteStore:
                 "     AND r.user_id = j.user_id) < ? "
                 "AND (j.lane IS NULL OR NOT EXISTS (SELECT 1 FROM jobs e WHERE e.lane = j.lane "
                 f"     AND e.state IN {_ACTIVE} AND e.seq < j.seq)) "
+                "AND NOT EXISTS (SELECT 1 FROM guild_pauses p WHERE p.guild_id = j.guild_id) "
                 "ORDER BY j.seq LIMIT 1",
                 (max_per_user,),
             )
@@ -220,11 +251,12 @@ class SQLiteStore:
         columns = ", ".join(f"j.{column}" for column in _JOB_COLUMNS.split(", "))
         rows = await self._fetchall(
             f"SELECT {columns}, EXISTS (SELECT 1 FROM jobs e WHERE e.lane = j.lane "
-            f"AND e.state IN {_ACTIVE} AND e.seq < j.seq) "
-            "FROM jobs j WHERE j.state = 'queued' ORDER BY j.seq"
+            f"AND e.state IN {_ACTIVE} AND e.seq < j.seq), p.message "
+            "FROM jobs j LEFT JOIN guild_pauses p ON p.guild_id = j.guild_id "
+            "WHERE j.state = 'queued' ORDER BY j.seq"
         )
         return [
-            QueuePlace(_job_from_row(row[:-1]), ahead, bool(row[-1]))
+            QueuePlace(_job_from_row(row[:-2]), ahead, bool(row[-2]), row[-1])
             for ahead, row in enumerate(rows)
         ]
 
@@ -310,6 +342,108 @@ class SQLiteStore:
                 return None
             rows = await _rows(db, f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
         return _job_from_row(rows[0])
+
+    # Quotas and admin controls -----------------------------------------------------------
+
+    async def usage(self, user_id: int, guild_id: int | None, window: Window) -> Usage:
+        async with self._lock:
+            return await _usage(self._db, user_id, guild_id, window)
+
+    async def usage_lines(self, guild_id: int, window: Window) -> list[UsageLine]:
+        rows = await self._fetchall(
+            f"SELECT user_id, json_extract(request, '$.model'), COUNT(*), "
+            f"SUM({_COUNTED_IMAGES}), SUM({_COUNTED_USD}) FROM jobs "
+            "WHERE guild_id = ? AND charged_at >= ? AND charged_at < ? "
+            "AND state IN ('delivered', 'queued', 'running') GROUP BY 1, 2",
+            (guild_id, window.start, window.end),
+        )
+        lines = [UsageLine(*row) for row in rows]
+        spent: dict[int, float] = {}
+        for line in lines:
+            spent[line.user_id] = spent.get(line.user_id, 0.0) + line.usd
+        return sorted(lines, key=lambda line: (-spent[line.user_id], line.user_id, line.model))
+
+    async def charged_jobs(self, guild_id: int, window: Window) -> list[Job]:
+        rows = await self._fetchall(
+            f"SELECT {_JOB_COLUMNS} FROM jobs "
+            "WHERE guild_id = ? AND charged_at >= ? AND charged_at < ? ORDER BY charged_at",
+            (guild_id, window.start, window.end),
+        )
+        return [_job_from_row(row) for row in rows]
+
+    async def quota_overrides(self, guild_id: int) -> list[Override]:
+        rows = await self._fetchall(
+            "SELECT target, target_id, name, value FROM quota_overrides WHERE guild_id = ? "
+            "ORDER BY updated_at",
+            (guild_id,),
+        )
+        return [Override(row[0], row[1], Limit(row[2]), row[3]) for row in rows]
+
+    async def set_quota_override(
+        self, guild_id: int, override: Override, *, by_user: int, now: float
+    ) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO quota_overrides (guild_id, target, target_id, name, "
+                "value, by_user, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    guild_id,
+                    override.target,
+                    override.target_id,
+                    override.limit.value,
+                    override.value,
+                    by_user,
+                    now,
+                ),
+            )
+
+    async def clear_quota_override(self, guild_id: int, override: Override) -> bool:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "DELETE FROM quota_overrides WHERE guild_id = ? AND target = ? "
+                "AND target_id = ? AND name = ?",
+                (guild_id, override.target, override.target_id, override.limit.value),
+            )
+        return cursor.rowcount > 0
+
+    async def standing(self, guild_id: int | None, user_id: int) -> MemberStanding:
+        rows = await self._fetchall(
+            "SELECT (SELECT message FROM guild_pauses WHERE guild_id = ?), "
+            "EXISTS (SELECT 1 FROM bans WHERE guild_id = ? AND user_id = ?)",
+            (guild_id, guild_id, user_id),
+        )
+        return MemberStanding(paused=rows[0][0], banned=bool(rows[0][1]))
+
+    async def pause(self, guild_id: int, message: str, *, by_user: int, now: float) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO guild_pauses (guild_id, message, by_user, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (guild_id, message, by_user, now),
+            )
+
+    async def resume(self, guild_id: int) -> bool:
+        async with self._transaction() as db:
+            cursor = await db.execute("DELETE FROM guild_pauses WHERE guild_id = ?", (guild_id,))
+        return cursor.rowcount > 0
+
+    async def ban(
+        self, guild_id: int, user_id: int, *, by_user: int, reason: str, now: float
+    ) -> bool:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO bans (guild_id, user_id, by_user, reason, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (guild_id, user_id, by_user, reason, now),
+            )
+        return cursor.rowcount > 0
+
+    async def unban(self, guild_id: int, user_id: int) -> bool:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "DELETE FROM bans WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+            )
+        return cursor.rowcount > 0
 
     # Images -----------------------------------------------------------------------------
 
@@ -430,6 +564,74 @@ def _statements(script: str) -> Iterable[str]:
 
 def _marks(n: int) -> str:
     return ", ".join("?" * n)
+
+
+async def _admit(db: aiosqlite.Connection, admission: Admission) -> None:
+    """Inside the caller's transaction: QuotaExceededError when the job does not fit."""
+    if not admission.limits.any:
+        return
+    usage = await _usage(
+        db, admission.user_id, admission.guild_id, admission.window, admission.limits
+    )
+    hit = quotas.check(admission, usage)
+    if hit is not None:
+        raise QuotaExceededError(hit)
+
+
+async def _usage(
+    db: aiosqlite.Connection,
+    user_id: int,
+    guild_id: int | None,
+    window: Window,
+    needed: Limits | None = None,
+) -> Usage:
+    """One query for the usage figures `needed` limits check (all of them when None); the
+    others stay 0. Each sum reads only its scope's jobs of the window, through an index."""
+
+    def wanted(*limits: Limit) -> bool:
+        return needed is None or any(needed.of(limit) for limit in limits)
+
+    member = "user_id = ? AND guild_id IS ?"
+    window_of = "charged_at >= ? AND charged_at < ?"
+    span = (window.start, window.end)
+    figures: list[tuple[str, tuple[Any, ...]]] = []  # (scalar subquery, its parameters)
+    if wanted(Limit.MEMBER_IMAGES, Limit.MEMBER_USD):
+        for counted in (_COUNTED_IMAGES, _COUNTED_USD):
+            sql = f"SELECT SUM({counted}) FROM jobs WHERE {member} AND {window_of}"
+            figures.append((sql, (user_id, guild_id, *span)))
+    else:
+        figures += [("SELECT 0", ()), ("SELECT 0", ())]
+    if wanted(Limit.GUILD_USD) and guild_id is not None:
+        sql = f"SELECT SUM({_COUNTED_USD}) FROM jobs WHERE guild_id = ? AND {window_of}"
+        figures.append((sql, (guild_id, *span)))
+    else:
+        figures.append(("SELECT 0", ()))
+    if wanted(Limit.BOT_USD):
+        figures.append((f"SELECT SUM({_COUNTED_USD}) FROM jobs WHERE {window_of}", span))
+    else:
+        figures.append(("SELECT 0", ()))
+    if wanted(Limit.WAITING):
+        sql = f"SELECT COUNT(*) FROM jobs WHERE {member} AND state IN {_ACTIVE}"
+        figures.append((sql, (user_id, guild_id)))
+    else:
+        figures.append(("SELECT 0", ()))
+    if wanted(Limit.COOLDOWN):
+        sql = f"SELECT MAX(charged_at) FROM jobs WHERE {member} AND charged_at IS NOT NULL"
+        figures.append((sql, (user_id, guild_id)))
+    else:
+        figures.append(("SELECT NULL", ()))
+    select = ", ".join(f"({sql})" for sql, _ in figures)
+    params = [param for _, values in figures for param in values]
+    rows = await _rows(db, f"SELECT {select}", params)
+    images, member_usd, guild_usd, bot_usd, waiting, last = rows[0]
+    return Usage(
+        member_images=int(images or 0),
+        member_usd=member_usd or 0.0,
+        guild_usd=guild_usd or 0.0,
+        bot_usd=bot_usd or 0.0,
+        member_waiting=int(waiting or 0),
+        member_last_at=last,
+    )
 
 
 async def _next_seq(db: aiosqlite.Connection) -> int:
@@ -555,13 +757,16 @@ def _job_row(job: Job) -> tuple[Any, ...]:
         job.finished_at,
         job.shown_at,
         job.report.model_dump_json() if job.report else None,
+        job.reserved_usd,
+        job.reserved_images,
+        job.charged_at,
     )
 
 
 def _job_from_row(row: Sequence[Any]) -> Job:
     (id_, kind, state, user, guild, channel, thread, message, reply_to, home, request, *rest) = row
     error_kind, error_message, cost, outputs, chosen, parent, seq, lane, dedupe, *times = rest
-    created, started, finished, shown, report = times
+    created, started, finished, shown, report, reserved_usd, reserved_images, charged_at = times
     return Job(
         id=id_,
         kind=kind,
@@ -588,6 +793,9 @@ def _job_from_row(row: Sequence[Any]) -> Job:
         finished_at=finished,
         shown_at=shown,
         report=Report.model_validate_json(report) if report else None,
+        reserved_usd=reserved_usd,
+        reserved_images=reserved_images,
+        charged_at=charged_at,
     )
 
 

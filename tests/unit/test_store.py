@@ -203,6 +203,7 @@ async def test_a_database_of_the_previous_release_is_upgraded_with_its_history(
         assert second.shown_at is not None
         assert second.parent_job == "aaaaaaaa"
         assert second.request.count == 4  # Imagen's numberOfImages, as side-by-side calls
+        assert second.charged_at == second.created_at  # counts in the usage of its day
         history = await store.history("bbbbbbbb", WIDE)
         assert [c.role for c in history] == ["user", "model", "user", "model"]
         assert history[-1].parts
@@ -464,6 +465,14 @@ async def test_a_full_disk_says_so_and_reads_keep_working(
         "SELECT 1 FROM job_turn_images WHERE sha256 = 'x'",
         "SELECT 1 FROM job_images WHERE sha256 = 'x'",
         "SELECT sha256, data FROM images WHERE sha256 IN ('x', 'y')",
+        "SELECT SUM(cost_usd) FROM jobs WHERE user_id = 1 AND guild_id IS 2 "
+        "AND charged_at >= 0 AND charged_at < 5",
+        "SELECT SUM(cost_usd) FROM jobs WHERE guild_id = 2 AND charged_at >= 0 AND charged_at < 5",
+        "SELECT SUM(cost_usd) FROM jobs WHERE charged_at >= 0 AND charged_at < 5",
+        "SELECT MAX(charged_at) FROM jobs WHERE user_id = 1 AND guild_id IS 2 "
+        "AND charged_at IS NOT NULL",
+        "SELECT COUNT(*) FROM jobs WHERE user_id = 1 AND guild_id IS 2 "
+        "AND state IN ('queued', 'running')",
     ],
 )
 async def test_every_lookup_uses_an_index(store: SQLiteStore, query: str) -> None:
