@@ -127,4 +127,4 @@ def _waiting(place: QueuePlace) -> Waiting:
     ahead = place.ahead
     if ahead >= _EXACT_PLACES:
         ahead -= ahead % 10
-    return Waiting(ahead=ahead, behind_own_lane=place.behind_own_lane)
+    return Waiting(ahead=ahead, behind_own_lane=place.behind_own_lane, paused=place.paused)

@@ -43,7 +43,8 @@ async def catch_up(store: Store, pipeline: JobPipeline) -> None:
     queued = await store.queue()
     for place in queued:
         await pipeline.show_progress(
-            place.job, Waiting(place.ahead, place.behind_own_lane, requeued=True)
+            place.job,
+            Waiting(place.ahead, place.behind_own_lane, requeued=True, paused=place.paused),
         )
     if unshown or queued:
         log.info(
