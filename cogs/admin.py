@@ -25,7 +25,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_ui import messages
-from bot.discord_ui.replies import answer_privately
+from bot.discord_ui.replies import Refused
 from bot.jobs import access
 from bot.jobs.cards import model_label
 from bot.jobs.guard import DEFAULT_PAUSE
@@ -57,10 +57,9 @@ class Admin(commands.Cog):
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         """Outside `[access] guild_ids` the bot does not answer here at all."""
-        if access.server_allowed(self.bot.settings.access, interaction.guild_id):
-            return True
-        await answer_privately(interaction, access.NOT_ENABLED)
-        return False
+        if not access.server_allowed(self.bot.settings.access, interaction.guild_id):
+            raise Refused(access.NOT_ENABLED)
+        return True
 
     # Limits -------------------------------------------------------------------------------
 

@@ -60,11 +60,21 @@ async def command(
     return interaction
 
 
+async def ask(
+    h: Harness, name: str, options: dict[str, object] | None = None, *, user: Json | None = None
+) -> FakeInteraction:
+    """Run a slash command and wait for its private answer only (jobs may still run)."""
+    interaction = await h.discord.run_command(name, options, user=user)
+    await h.discord.wait_for(lambda: bool(private_text(interaction)))
+    return interaction
+
+
 def private_text(interaction: FakeInteraction) -> str:
     """Everything the member was told privately (content and embed texts)."""
     texts = []
-    for message in (interaction.original, *interaction.followups):
-        if message is not None and message.get("flags", 0) & EPHEMERAL:
+    messages = {m["id"]: m for m in (interaction.original, *interaction.followups) if m}
+    for message in messages.values():
+        if message.get("flags", 0) & EPHEMERAL:
             texts.append(message.get("content") or "")
             for embed in message.get("embeds") or []:
                 texts.append(embed.get("description") or "")
