@@ -123,7 +123,7 @@ def _for(override: Override, limit: Limit, target: str, ids: set[int]) -> bool:
 
 @dataclass(frozen=True)
 class Window:
-    """[start, end) in epoch seconds."""
+    """[start, end) in epoch seconds, on whole hours (the store keeps hourly totals)."""
 
     start: float
     end: float

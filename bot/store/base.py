@@ -5,11 +5,13 @@ processes lives behind it as transactions: the queue (jobs are claimed, not hand
 memory), each job's state (compare-and-set transitions), conversations, and the quotas (a
 job's reservation is checked and written in the transaction that queues it).
 
-Usage is not kept in counters: it is summed over the jobs of a window (`charged_at`), each
-counting by its state: waiting or running, its reservation (`reserved_usd`,
-`reserved_images`); delivered, its cost and the images it showed; otherwise nothing. So a
-job that ends without a result gives its reservation back by the same state change that
-ends it.
+Usage counts the jobs accepted in a window (`charged_at`), each by its state: waiting or
+running, its reservation (`reserved_usd`, `reserved_images`); delivered, its cost and the
+images it showed; otherwise nothing. So a job that ends without a result gives its
+reservation back by the same state change that ends it. A member's usage is summed over
+their own jobs; a server's and the bot's over hourly totals that `finish` adds each
+delivered job to (by the hour of its `charged_at`), plus their active jobs, so checking a
+limit costs the same however busy the day was. Windows start and end on whole hours.
 """
 
 from __future__ import annotations
@@ -160,7 +162,9 @@ class Store(Protocol):
 
     async def finish(self, job_id: str, outcome: Outcome) -> Job | None:
         """A running job's outcome, with its images and exchanges; a delivered job of a
-        conversation becomes its head. None when the job is no longer running (cancelled)."""
+        conversation becomes its head, and its cost joins the hourly usage totals of the bot
+        and its server, in the same transaction. None when the job is no longer running
+        (cancelled)."""
 
     async def mark_shown(self, job_id: str, message_id: int, channel_id: int) -> None:
         """The outcome is posted (as this message, which may have moved elsewhere)."""
@@ -240,4 +244,5 @@ class Store(Protocol):
 
     async def delete_older_than(self, cutoff: float) -> CleanupReport:
         """Delete conversations untouched since `cutoff` (epoch seconds), finished jobs no
-        conversation needs, and images nothing refers to, in small batches."""
+        conversation needs, images nothing refers to and hourly usage totals before it, in
+        small batches."""

@@ -65,6 +65,7 @@ _COUNTED_IMAGES = (
     "CASE state WHEN 'delivered' THEN json_array_length(outputs) "
     "WHEN 'queued' THEN reserved_images WHEN 'running' THEN reserved_images ELSE 0 END"
 )
+_WHOLE_BOT = 0  # usage_hours.guild_id of the whole bot's totals
 _DELETE_BATCH = 500
 _STORAGE_LOG_INTERVAL_S = 300.0
 
@@ -298,8 +299,10 @@ class SQLiteStore:
                 await _insert_turn(db, job_id, candidate, role, turn, now)
             rows = await _rows(db, f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
             job = _job_from_row(rows[0])
-            if job.state is JobState.DELIVERED and job.thread_id is not None:
-                await _move_head(db, job.thread_id, job.id, job.result_image, now)
+            if job.state is JobState.DELIVERED:
+                await _add_to_hourly_usage(db, job)
+                if job.thread_id is not None:
+                    await _move_head(db, job.thread_id, job.id, job.result_image, now)
         return job
 
     async def mark_shown(self, job_id: str, message_id: int, channel_id: int) -> None:
@@ -538,6 +541,11 @@ class SQLiteStore:
             "LIMIT ?)",
             time.time(),
         )
+        await self._delete_in_batches(
+            "DELETE FROM usage_hours WHERE (guild_id, hour) IN (SELECT guild_id, hour "
+            "FROM usage_hours WHERE hour < CAST(? / 3600 AS INTEGER) LIMIT ?)",
+            cutoff,
+        )
         return CleanupReport(conversations, jobs, images)
 
     async def _delete_in_batches(self, sql: str, cutoff: float) -> int:
@@ -594,20 +602,25 @@ async def _usage(
     member = "user_id = ? AND guild_id IS ?"
     window_of = "charged_at >= ? AND charged_at < ?"
     span = (window.start, window.end)
+    hours = (window.start // 3600, window.end // 3600)
     figures: list[tuple[str, tuple[Any, ...]]] = []  # (scalar subquery, its parameters)
-    if wanted(Limit.MEMBER_IMAGES, Limit.MEMBER_USD):
+    if wanted(Limit.MEMBER_IMAGES, Limit.MEMBER_USD):  # the member's own jobs of the window
         for counted in (_COUNTED_IMAGES, _COUNTED_USD):
             sql = f"SELECT SUM({counted}) FROM jobs WHERE {member} AND {window_of}"
             figures.append((sql, (user_id, guild_id, *span)))
     else:
         figures += [("SELECT 0", ()), ("SELECT 0", ())]
+    # A server's and the bot's spend: hourly totals of delivered jobs, plus active jobs.
+    delivered = "SELECT SUM(usd) FROM usage_hours WHERE guild_id = ? AND hour >= ? AND hour < ?"
+    active = f"SELECT SUM(reserved_usd) FROM jobs WHERE state IN {_ACTIVE} AND {window_of}"
     if wanted(Limit.GUILD_USD) and guild_id is not None:
-        sql = f"SELECT SUM({_COUNTED_USD}) FROM jobs WHERE guild_id = ? AND {window_of}"
-        figures.append((sql, (guild_id, *span)))
+        sql = f"SELECT COALESCE(({delivered}), 0) + COALESCE(({active} AND guild_id = ?), 0)"
+        figures.append((sql, (guild_id, *hours, *span, guild_id)))
     else:
         figures.append(("SELECT 0", ()))
     if wanted(Limit.BOT_USD):
-        figures.append((f"SELECT SUM({_COUNTED_USD}) FROM jobs WHERE {window_of}", span))
+        sql = f"SELECT COALESCE(({delivered}), 0) + COALESCE(({active}), 0)"
+        figures.append((sql, (_WHOLE_BOT, *hours, *span)))
     else:
         figures.append(("SELECT 0", ()))
     if wanted(Limit.WAITING):
@@ -631,6 +644,20 @@ async def _usage(
         bot_usd=bot_usd or 0.0,
         member_waiting=int(waiting or 0),
         member_last_at=last,
+    )
+
+
+async def _add_to_hourly_usage(db: aiosqlite.Connection, job: Job) -> None:
+    """A delivered job's cost, in the hourly totals of the bot and of its server."""
+    if job.charged_at is None:  # recorded without a reservation: counts nowhere
+        return
+    hour = int(job.charged_at // 3600)
+    scopes = [_WHOLE_BOT] if job.guild_id is None else [_WHOLE_BOT, job.guild_id]
+    await db.executemany(
+        "INSERT INTO usage_hours (guild_id, hour, images, usd) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (guild_id, hour) DO UPDATE SET images = images + excluded.images, "
+        "usd = usd + excluded.usd",
+        [(scope, hour, len(job.outputs), job.cost_usd) for scope in scopes],
     )
 
 

@@ -18,6 +18,7 @@ import pytest_asyncio
 from google.genai import types
 
 from bot.errors import StorageError
+from bot.jobs.quotas import Window
 from bot.jobs.records import Basis, Conversation, Job, JobRequest, JobState, new_job_id
 from bot.jobs.states import IllegalTransitionError
 from bot.media import Media, sha256_hex
@@ -163,8 +164,8 @@ async def test_a_database_of_the_previous_release_is_upgraded_with_its_history(
     for job_id, image in (("aaaaaaaa", "img1"), ("bbbbbbbb", "img2")):
         await db.execute(
             "INSERT INTO jobs (id, kind, state, user_id, guild_id, channel_id, thread_id, "
-            "message_id, request, created_at, result_image, outputs) "
-            "VALUES (?, 'imagine', 'succeeded', 42, 7, 9, 5, 1, ?, ?, ?, ?)",
+            "message_id, request, created_at, result_image, outputs, cost_usd) "
+            "VALUES (?, 'imagine', 'succeeded', 42, 7, 9, 5, 1, ?, ?, ?, ?, 0.1)",
             (job_id, json.dumps(old_request), now, images[image], json.dumps([images[image]])),
         )
         for role, content in (("user", user(f"say {job_id}")), ("model", model(image.encode()))):
@@ -204,6 +205,10 @@ async def test_a_database_of_the_previous_release_is_upgraded_with_its_history(
         assert second.parent_job == "aaaaaaaa"
         assert second.request.count == 4  # Imagen's numberOfImages, as side-by-side calls
         assert second.charged_at == second.created_at  # counts in the usage of its day
+        day = Window(now // 3600 * 3600, now // 3600 * 3600 + 86400)
+        usage = await store.usage(42, 7, day)
+        assert usage.member_images == 2
+        assert usage.member_usd == usage.guild_usd == usage.bot_usd == pytest.approx(0.2)
         history = await store.history("bbbbbbbb", WIDE)
         assert [c.role for c in history] == ["user", "model", "user", "model"]
         assert history[-1].parts
@@ -468,7 +473,10 @@ async def test_a_full_disk_says_so_and_reads_keep_working(
         "SELECT SUM(cost_usd) FROM jobs WHERE user_id = 1 AND guild_id IS 2 "
         "AND charged_at >= 0 AND charged_at < 5",
         "SELECT SUM(cost_usd) FROM jobs WHERE guild_id = 2 AND charged_at >= 0 AND charged_at < 5",
-        "SELECT SUM(cost_usd) FROM jobs WHERE charged_at >= 0 AND charged_at < 5",
+        "SELECT SUM(reserved_usd) FROM jobs WHERE state IN ('queued', 'running') "
+        "AND charged_at >= 0 AND charged_at < 5",
+        "SELECT SUM(usd) FROM usage_hours WHERE guild_id = 0 AND hour >= 1 AND hour < 5",
+        "SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs",
         "SELECT MAX(charged_at) FROM jobs WHERE user_id = 1 AND guild_id IS 2 "
         "AND charged_at IS NOT NULL",
         "SELECT COUNT(*) FROM jobs WHERE user_id = 1 AND guild_id IS 2 "

@@ -19,7 +19,7 @@ from bot.store import JobChanges, Outcome, QuotaExceededError, SQLiteStore
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
 GUILD = 7
-DAY = Window(1_000_000.0, 1_086_400.0)
+DAY = Window(300 * 3600.0, 324 * 3600.0)
 NOW = DAY.start + 3600
 
 
@@ -231,3 +231,18 @@ async def test_the_server_report_sums_per_member_and_model(store: SQLiteStore) -
     assert {line.model for line in lines} == {"m"}
     assert len(await store.charged_jobs(GUILD, DAY)) == 3  # the cancelled one too
     assert await store.charged_jobs(GUILD, Window(0, DAY.start)) == []
+
+
+async def test_hourly_totals_follow_deliveries_and_leave_with_retention(
+    store: SQLiteStore,
+) -> None:
+    limits = Limits(bot_daily_usd=100)
+    done = await store.add_job(job(), admission=admission(limits))
+    await deliver(store, done.id, cost=0.05)
+    other = await store.add_job(job(guild_id=8), admission=admission(limits, guild_id=8))
+    await deliver(store, other.id, cost=0.02)
+    usage = await store.usage(42, GUILD, DAY)
+    assert usage.guild_usd == pytest.approx(0.05)
+    assert usage.bot_usd == pytest.approx(0.07)  # both servers
+    await store.delete_older_than(DAY.end)
+    assert (await store.usage(42, GUILD, DAY)).bot_usd == 0.0
