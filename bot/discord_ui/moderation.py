@@ -3,7 +3,8 @@
 Each result is posted with its images, prompt, member, job id and cost; each block and each
 prompt refused for a blocked term with the prompt and the member. Nothing here raises: when
 the bot may not post in the channel (or it is gone) it says so once in the log, and keeps
-saying nothing until a copy gets through again, so generation never notices.
+saying nothing until a copy gets through again, so generation never notices. A refused
+prompt's copy is posted in the background: the member's answer never waits for it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from bot.media import Media
 log = logging.getLogger(__name__)
 
 _NONE = discord.AllowedMentions.none()
+COPY_TASK = "moderation copy"
 
 
 class ModerationLog:
@@ -35,6 +37,7 @@ class ModerationLog:
         self._settings = settings
         self._channel_id = settings.moderation.log_channel_id
         self._failing = False  # the last copy could not be posted (already logged)
+        self._background: set[asyncio.Task[None]] = set()
 
     async def outcome(self, job: Job, images: Sequence[Media]) -> None:
         if job.state is JobState.DELIVERED:
@@ -51,7 +54,9 @@ class ModerationLog:
     async def refused_prompt(self, user_id: int, place: Place, prompt: str) -> None:
         embed = self._embed("Prompt refused: blocked term", prompt, user_id, None)
         embed.add_field(name="Where", value=f"<#{place.channel_id}>")
-        await self._post(embed, (), "a refused prompt")
+        task = asyncio.create_task(self._post(embed, (), "a refused prompt"), name=COPY_TASK)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _embed(
         self,

@@ -71,6 +71,17 @@ async def test_outside_the_allowed_channels_commands_refuse_and_threads_are_igno
     assert replies_to(harness, ignored) == []
     assert len(harness.gemini.requests) == before
 
+    assert made.original is not None
+    menu = await d.run_message_command("Edit with Gemini", made.original["id"])
+    await menu.wait_response()
+    assert private_text(menu) == NOT_ENABLED  # refused before the form opens
+    assert menu.modal is None
+    reroll = await d.click(made.original["id"], custom_id(made.original, "Reroll"))
+    await reroll.wait_response()
+    await settle()
+    assert private_text(reroll) == NOT_ENABLED
+    assert len(harness.gemini.requests) == before
+
     allowed = await harness.discord.run_command("imagine", {"prompt": "a ship"}, channel_id=art)
     await harness.wait_final(allowed)
     assert allowed.original is not None
@@ -85,7 +96,8 @@ async def test_only_members_with_an_allowed_role_can_use_the_bot(harness: Harnes
     d = harness.discord
     artists = d.add_role("Artists")
     await d.wait_for(lambda: harness.bot.guilds[0].get_role(int(artists)) is not None)
-    await restart(harness, access={"role_ids": [int(artists)]})
+    anyone = {"who_can_refine": "anyone"}  # so others' presses reach the access check
+    await restart(harness, access={"role_ids": [int(artists)]}, conversations=anyone)
     refused = await command(harness, "imagine", {"prompt": "a ship"})
     assert private_text(refused) == NOT_ENABLED
     assert await nothing_recorded(harness)
@@ -93,6 +105,13 @@ async def test_only_members_with_an_allowed_role_can_use_the_bot(harness: Harnes
     allowed = await harness.imagine("a ship")
     assert allowed.original is not None
     assert allowed.original["attachments"]
+    reroll = await d.click(
+        allowed.original["id"], custom_id(allowed.original, "Reroll"), user=d.bob
+    )
+    await reroll.wait_response()
+    await settle()
+    assert private_text(reroll) == NOT_ENABLED  # buttons too
+    assert len(harness.gemini.requests) == 1
 
 
 async def test_in_a_server_that_is_not_allowed_nothing_works(harness: Harness) -> None:

@@ -208,6 +208,17 @@ async def test_an_expensive_request_shows_its_price_with_generate_first(harness:
     await settle()
     assert len(harness.gemini.requests) == 2
 
+    result = harness.discord.message(briefing["id"])  # a button's job asks first too
+    before = len(harness.discord.channel_messages(thread["id"]))
+    await harness.discord.click(result["id"], custom_id(result, "Reroll"))
+    await settle()
+    (asking,) = harness.discord.channel_messages(thread["id"])[before:]
+    assert "Estimated cost" in fields(asking)
+    await harness.discord.click(asking["id"], custom_id(asking, "Cancel"))
+    await settle()
+    assert harness.discord.message(asking["id"])["embeds"][0]["title"] == "Cancelled"
+    assert len(harness.gemini.requests) == 2
+
 
 async def test_a_price_beyond_what_is_left_is_refused_without_a_generate_button(
     harness: Harness,
