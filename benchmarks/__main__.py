@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 # name -> module; each module has `async def run(quick: bool) -> BenchResult`.
 BENCHMARKS: dict[str, str] = {
     "overhead": "benchmarks.overhead",
+    "cpu": "benchmarks.cpu",
     "concurrency": "benchmarks.concurrency",
     "images": "benchmarks.image_pipeline",
     "store": "benchmarks.store",

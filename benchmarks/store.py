@@ -391,7 +391,7 @@ async def _run_job(
         JobState.DELIVERED,
         parent_job=parent,
         outputs=[Media(image.data, "image/png")],
-        exchanges=[StoredExchange(user, model)],
+        exchanges=[StoredExchange(dehydrate(user), dehydrate(model))],
     )
     assert await store.finish(claimed.id, outcome) is not None
 

@@ -7,6 +7,7 @@ Secrets are refused here; they come from the environment (`bot.credentials`).
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -50,10 +51,19 @@ class DiscordSettings(_Section):
 class GeminiSettings(_Section):
     base_url: str
     api_version: str
+    worker_processes: Annotated[int, Field(ge=0, le=64)] | Literal["auto"]
     timeout_s: PositiveFloat
     retry_attempts: Annotated[int, Field(ge=1, le=10)]
     retry_initial_delay_s: Annotated[float, Field(ge=0)]
     retry_max_delay_s: Annotated[float, Field(ge=0)]
+
+    def worker_count(self, cpus: int | None = None) -> int:
+        """How many worker processes make Gemini calls: "auto" leaves one core to the bot's
+        event loop and uses the others (none on a single core)."""
+        if self.worker_processes != "auto":
+            return self.worker_processes
+        cpus = cpus if cpus is not None else (os.cpu_count() or 1)
+        return max(0, cpus - 1)
 
 
 class ModelInfo(_Section):
@@ -127,9 +137,12 @@ class StorageSettings(_Section):
 
 
 class JobSettings(_Section):
-    max_concurrent: PositiveInt
+    max_concurrent: PositiveInt | Literal["auto"]
+    max_concurrent_start: PositiveInt
+    max_concurrent_limit: PositiveInt
     max_concurrent_per_user: PositiveInt
     progress_interval_s: PositiveFloat
+    running_edit_after_s: Annotated[float, Field(ge=0)]
 
 
 class PromptSettings(_Section):

@@ -45,6 +45,9 @@ def settings_against(
             "base_url": gemini_base_url,
             "retry_initial_delay_s": 0.01,
             "retry_max_delay_s": 0.02,
+            # In-process calls: starting worker processes for each test's bot would cost
+            # more than the test (tests/e2e/test_gemini_workers.py covers the workers).
+            "worker_processes": 0,
         },
         "storage": {"path": db_path},
     }

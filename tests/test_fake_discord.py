@@ -9,6 +9,7 @@ protocol violation it did not expect.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from tests.fakes.fake_discord import (
     CREATE_PUBLIC_THREADS,
     MANAGE_GUILD,
     FakeDiscord,
+    RecordedRequest,
     validate_commands,
 )
 
@@ -142,6 +144,8 @@ class FakeTestBot(commands.Bot):
         intents.message_content = True
         super().__init__(command_prefix="!", intents=intents, guild_ready_timeout=0.05)
         self.received: dict[int, tuple[discord.Message, list[bytes]]] = {}
+        self.edits: list[discord.RawMessageUpdateEvent] = []
+        self.interactions: list[discord.Interaction] = []
         self.failures: list[discord.HTTPException] = []
         self.slow_delay = 0.0
 
@@ -156,8 +160,14 @@ class FakeTestBot(commands.Bot):
             return
         self.received[message.id] = (message, [await a.read() for a in message.attachments])
 
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        self.edits.append(payload)
 
-class _ErrorRecords(logging.Handler):
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        self.interactions.append(interaction)
+
+
+class DiscordErrorRecords(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.ERROR)
         self.records: list[logging.LogRecord] = []
@@ -166,17 +176,21 @@ class _ErrorRecords(logging.Handler):
         self.records.append(record)
 
 
-@pytest.fixture(scope="module")
-def discord_errors() -> Iterator[_ErrorRecords]:
-    handler = _ErrorRecords()
+# The fixtures are named so that the other test_fake_discord_* modules can import them (each
+# module then gets its own fake and bot).
+
+
+@pytest.fixture(name="discord_errors", scope="module")
+def discord_errors_fixture() -> Iterator[DiscordErrorRecords]:
+    handler = DiscordErrorRecords()
     logger = logging.getLogger("discord")
     logger.addHandler(handler)
     yield handler
     logger.removeHandler(handler)
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def fake() -> AsyncIterator[FakeDiscord]:
+@pytest_asyncio.fixture(name="fake", scope="module", loop_scope="module")
+async def fake_fixture() -> AsyncIterator[FakeDiscord]:
     fake = FakeDiscord()
     await fake.start()
     yield fake
@@ -188,8 +202,9 @@ def _point_discord_py_at(patch: pytest.MonkeyPatch, fake: FakeDiscord) -> None:
     patch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(fake.gateway_url))
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def bot(fake: FakeDiscord) -> AsyncIterator[FakeTestBot]:
+@contextlib.asynccontextmanager
+async def running_bot(fake: FakeDiscord) -> AsyncIterator[FakeTestBot]:
+    """The minimal test bot, logged in to ``fake`` until the block ends."""
     with pytest.MonkeyPatch.context() as patch:
         _point_discord_py_at(patch, fake)
         bot = FakeTestBot()
@@ -199,13 +214,23 @@ async def bot(fake: FakeDiscord) -> AsyncIterator[FakeTestBot]:
         if runner.done():
             runner.result()  # raises what stopped the bot from starting
         assert ready.done(), "the bot did not become ready within 5 s"
+        try:
+            yield bot
+        finally:
+            await bot.close()
+            await runner
+
+
+@pytest_asyncio.fixture(name="bot", scope="module", loop_scope="module")
+async def bot_fixture(fake: FakeDiscord) -> AsyncIterator[FakeTestBot]:
+    async with running_bot(fake) as bot:
         yield bot
-        await bot.close()
-        await runner
 
 
-@pytest.fixture(autouse=True)
-def _no_errors_or_violations(fake: FakeDiscord, discord_errors: _ErrorRecords) -> Iterator[None]:
+@pytest.fixture(name="no_errors_or_violations", autouse=True)
+def no_errors_or_violations_fixture(
+    fake: FakeDiscord, discord_errors: DiscordErrorRecords
+) -> Iterator[None]:
     yield
     logged = [logging.Formatter().format(record) for record in discord_errors.records]
     violations = list(fake.violations)
@@ -213,6 +238,19 @@ def _no_errors_or_violations(fake: FakeDiscord, discord_errors: _ErrorRecords) -
     fake.violations.clear()  # so one failure does not fail every later test
     assert logged == []
     assert violations == []
+
+
+async def new_text_channel(fake: FakeDiscord, bot: FakeTestBot, name: str) -> discord.TextChannel:
+    """A new text channel (with fresh rate-limit buckets), once the bot has seen it."""
+    channel_id = fake.add_text_channel(name)
+    await fake.wait_for(lambda: bot.get_channel(int(channel_id)) is not None)
+    return _text_channel(bot, channel_id)
+
+
+def channel_posts(fake: FakeDiscord, channel: discord.abc.Snowflake) -> list[RecordedRequest]:
+    """The message creations the fake received for ``channel``, oldest first."""
+    path = f"/channels/{channel.id}/messages"
+    return [r for r in fake.requests if r.method == "POST" and r.path == path]
 
 
 def _text_channel(bot: FakeTestBot, channel_id: str) -> discord.TextChannel:
@@ -287,6 +325,23 @@ async def test_slash_command_defers_edits_and_opens_a_thread(
     [note] = fake.channel_messages(thread["id"])
     assert note["author"]["id"] == fake.bot_user["id"]
     assert thread["message_count"] == 1
+
+
+async def test_a_thread_from_a_message_updates_that_message(
+    fake: FakeDiscord, bot: FakeTestBot
+) -> None:
+    starter = await _text_channel(bot, fake.channel_id).send("start a thread here")
+    assert not starter.flags.has_thread
+    thread = await starter.create_thread(name="from a message")
+    await fake.wait_for(lambda: any(edit.message_id == starter.id for edit in bot.edits))
+    [update] = [edit for edit in bot.edits if edit.message_id == starter.id]
+    assert update.data["thread"]["id"] == str(thread.id)
+    assert update.data["thread"]["member"]["user_id"] == fake.bot_user["id"]
+    assert update.data["content"] == "start a thread here"  # the whole message, as for an edit
+    assert update.message.flags.has_thread
+    cached = discord.utils.get(bot.cached_messages, id=starter.id)
+    assert cached is not None
+    assert cached.flags.has_thread
 
 
 async def test_user_message_in_thread_reaches_on_message(
@@ -402,8 +457,9 @@ async def test_limits_are_enforced_and_recorded(
     make_kwargs: Callable[[], dict[str, Any]],
     field: str,
 ) -> None:
+    channel = await new_text_channel(fake, bot, "limits")  # refusals count in the bucket too
     with pytest.raises(discord.HTTPException) as raised:
-        await _text_channel(bot, fake.channel_id).send(**make_kwargs())
+        await channel.send(**make_kwargs())
     assert (raised.value.status, raised.value.code) == (400, 50035)
     assert len(fake.violations) == 1
     assert field in fake.violations[0]
@@ -458,18 +514,36 @@ async def test_subcommands_follow_default_member_permissions_and_roles(
     assert bob.original["content"] == "now: ['Managers']"
 
 
-async def test_upload_over_the_limit_gets_413_without_a_violation(
+async def test_the_upload_limit_is_10_mib_per_file_and_interactions_say_so(
     fake: FakeDiscord, bot: FakeTestBot
 ) -> None:
-    fake.set_upload_limit(1000)
+    limit = 10 * 1024 * 1024
+    interaction = await fake.run_command("perms")
+    await interaction.wait_response()
+    guild = bot.get_guild(int(fake.guild_id))
+    assert guild is not None
+    assert bot.interactions[-1].filesize_limit == guild.filesize_limit == limit
+    channel = await new_text_channel(fake, bot, "uploads")
+    await channel.send(files=[discord.File(io.BytesIO(b"x" * limit), f"{n}.bin") for n in "ab"])
+    with pytest.raises(discord.HTTPException) as raised:  # expected: not a violation
+        await channel.send(file=discord.File(io.BytesIO(b"x" * (limit + 1)), "big.bin"))
+    assert (raised.value.status, raised.value.code) == (413, 40005)
+
+
+async def test_boosts_raise_the_upload_limit_everywhere(
+    fake: FakeDiscord, bot: FakeTestBot
+) -> None:
+    guild = bot.get_guild(int(fake.guild_id))
+    assert guild is not None
+    fake.set_upload_limit(50 * 1024 * 1024)
     try:
-        with pytest.raises(discord.HTTPException) as raised:
-            await _text_channel(bot, fake.channel_id).send(
-                file=discord.File(io.BytesIO(b"x" * 1001), "big.bin")
-            )
+        await fake.wait_for(lambda: guild.filesize_limit == 50 * 1024 * 1024)  # GUILD_UPDATE
+        interaction = await fake.run_command("perms")
+        await interaction.wait_response()
+        assert bot.interactions[-1].filesize_limit == 50 * 1024 * 1024
     finally:
         fake.set_upload_limit(10 * 1024 * 1024)
-    assert (raised.value.status, raised.value.code) == (413, 40005)
+    await fake.wait_for(lambda: guild.filesize_limit == 10 * 1024 * 1024)
 
 
 async def test_everyone_ping_is_a_violation_unless_suppressed(

@@ -23,12 +23,14 @@ from bot.credentials import Credentials
 from bot.discord_ui.display import DiscordDisplay
 from bot.discord_ui.moderation import ModerationLog
 from bot.gemini import build_client
+from bot.gemini_workers import WorkerPool
 from bot.generation import generate_many
 from bot.images import UploadLimits
+from bot.jobs.concurrency import concurrency_for
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.guard import Clock, Guard
 from bot.jobs.intake import Intake
-from bot.jobs.pipeline import JobPipeline
+from bot.jobs.pipeline import Generate, JobPipeline
 from bot.jobs.recovery import catch_up, interrupt_running
 from bot.maintenance import clean_up_forever
 from bot.store import SQLiteStore, Store
@@ -96,6 +98,9 @@ class ImagineBot(commands.Bot):
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
+            # No cache of recent messages: nothing reads it, and every message the bot or a
+            # member posts or edits would be copied into it.
+            max_messages=None,
             **options,
         )
         point_discord_at(settings)
@@ -103,6 +108,8 @@ class ImagineBot(commands.Bot):
         self.workflows = workflows
         self.clock = clock
         self.genai = build_client(settings.gemini, credentials.gemini)
+        self._credentials = credentials
+        self._workers: WorkerPool | None = None
         self._jobs: JobServices | None = None
         self._background: list[asyncio.Task[None]] = []
 
@@ -112,21 +119,33 @@ class ImagineBot(commands.Bot):
         return self._jobs
 
     async def setup_hook(self) -> None:
+        started_at = time.time()
         settings = self.settings
         store = await SQLiteStore.open(settings.storage.path)
         display = DiscordDisplay(self, settings)
         moderation = ModerationLog(self, settings) if settings.moderation.log_channel_id else None
+        generate: Generate = functools.partial(generate_many, self.genai)
+        workers = settings.gemini.worker_count()
+        if workers:
+            pool = WorkerPool(workers, settings.gemini, self._credentials.gemini)
+            try:
+                await pool.start()
+            except RuntimeError as exc:
+                log.warning("%s: Gemini calls run in the bot's own process instead", exc)
+                await pool.close()
+            else:
+                self._workers, generate = pool, pool.generate
         pipeline = JobPipeline(
             store=store,
             display=display,
-            generate=functools.partial(generate_many, self.genai),
+            generate=generate,
             settings=settings,
             moderation=moderation,
         )
         dispatcher = Dispatcher(
             store=store,
             pipeline=pipeline,
-            max_running=lambda: settings.jobs.max_concurrent,
+            concurrency=concurrency_for(settings.jobs),
             max_per_user=settings.jobs.max_concurrent_per_user,
             refresh_s=settings.jobs.progress_interval_s,
         )
@@ -147,17 +166,17 @@ class ImagineBot(commands.Bot):
         await interrupt_running(store)
         dispatcher.start()
         self._background = [
-            asyncio.create_task(self._catch_up(), name="catch-up"),
+            asyncio.create_task(self._catch_up(started_at), name="catch-up"),
             asyncio.create_task(
                 clean_up_forever(store, settings.storage.retention_days), name="cleanup"
             ),
         ]
 
-    async def _catch_up(self) -> None:
+    async def _catch_up(self, started_at: float) -> None:
         """In the background once connected: post what the last process could not."""
         await self.wait_until_ready()
         try:
-            await catch_up(self.jobs.store, self.jobs.pipeline)
+            await catch_up(self.jobs.store, self.jobs.pipeline, started_at=started_at)
         except Exception as exc:
             log.error("catching up after the restart failed", exc_info=exc)
 
@@ -197,9 +216,12 @@ class ImagineBot(commands.Bot):
         await asyncio.gather(*self._background, return_exceptions=True)
         if self._jobs is not None:
             await self._jobs.dispatcher.stop()
+            await self._jobs.display.close()
         try:
             await super().close()
         finally:
+            if self._workers is not None:
+                await self._workers.close()
             await self.genai.aio.aclose()
             if self._jobs is not None:
                 await self._jobs.store.close()

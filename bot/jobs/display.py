@@ -36,6 +36,7 @@ class Waiting:
     ahead: int  # jobs before this one in the queue
     behind_own_lane: bool  # waiting for the previous change of the same conversation
     requeued: bool = False  # back in line after a restart
+    wait_s: float | None = None  # about how long until it starts (None: unknown yet)
     paused: str | None = None  # the server's admins paused the bot (with this message)
 
 

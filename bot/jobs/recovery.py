@@ -36,11 +36,12 @@ async def interrupt_running(store: Store) -> int:
     return interrupted
 
 
-async def catch_up(store: Store, pipeline: JobPipeline) -> None:
+async def catch_up(store: Store, pipeline: JobPipeline, *, started_at: float) -> None:
+    """`started_at`: when this process started; newer jobs were not held up by a restart."""
     unshown = await store.unshown_jobs()
     for job in unshown:
         await pipeline.deliver(job)
-    queued = await store.queue()
+    queued = [place for place in await store.queue() if place.job.created_at < started_at]
     for place in queued:
         await pipeline.show_progress(
             place.job,

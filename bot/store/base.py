@@ -20,11 +20,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from google.genai import types
-
 from bot.jobs.quotas import Admission, LimitHit, Override, Usage, Window
 from bot.jobs.records import Conversation, Job, JobRequest, JobState, Report
 from bot.media import Media
+from bot.store.codec import StoredTurn
 
 
 @dataclass(frozen=True)
@@ -45,8 +44,8 @@ class CleanupReport:
 class Exchange:
     """One model call of a job: what was sent and what came back, to replay as history."""
 
-    user: types.Content
-    model: types.Content
+    user: StoredTurn
+    model: StoredTurn
     candidate: int = 0  # which of the job's side-by-side calls
 
 
@@ -100,6 +99,7 @@ class JobChanges:
     error_kind: str | None = None
     error_message: str | None = None
     report: Report | None = None
+    keep_place: bool = False  # back to queued where it was in line (not at the end)
 
 
 class QuotaExceededError(Exception):
@@ -166,8 +166,16 @@ class Store(Protocol):
         and its server, in the same transaction. None when the job is no longer running
         (cancelled)."""
 
-    async def mark_shown(self, job_id: str, message_id: int, channel_id: int) -> None:
-        """The outcome is posted (as this message, which may have moved elsewhere)."""
+    async def mark_shown(
+        self,
+        job_id: str,
+        message_id: int,
+        channel_id: int,
+        conversation: Conversation | None = None,
+    ) -> None:
+        """The outcome is posted (as this message, which may have moved elsewhere); with
+        `conversation`, in the same transaction, a new conversation whose head is the job,
+        which joins it."""
 
     async def set_message(self, job_id: str, message_id: int, channel_id: int) -> None:
         """The message that shows the job (created after it was accepted)."""
@@ -232,15 +240,12 @@ class Store(Protocol):
     # Conversations ------------------------------------------------------------------------
     async def get_conversation(self, thread_id: int) -> Conversation | None: ...
 
-    async def open_conversation(self, conversation: Conversation, job_id: str) -> None:
-        """A new conversation whose head is `job_id`, which joins it."""
-
     async def set_head(self, thread_id: int, job_id: str, chosen: int) -> None:
         """Continue the conversation from image `chosen` of `job_id`."""
 
-    async def history(self, head_job: str, limits: HistoryLimits) -> list[types.Content]:
-        """The exchanges that led to `head_job`'s image, it included, oldest first: the
-        newest ones that fit `limits` (older ones are dropped first)."""
+    async def history(self, head_job: str, limits: HistoryLimits) -> list[StoredTurn]:
+        """The turns of the exchanges that led to `head_job`'s image, it included, oldest
+        first: the newest exchanges that fit `limits` (older ones are dropped first)."""
 
     async def delete_older_than(self, cutoff: float) -> CleanupReport:
         """Delete conversations untouched since `cutoff` (epoch seconds), finished jobs no

@@ -87,9 +87,9 @@ MIGRATIONS: tuple[str, ...] = (
     # 4: the job pipeline. The queue lives here (seq, lane: claimed with compare-and-set, so
     # it survives restarts and can be shared by several processes); outcomes are stored
     # before they are posted (shown_at); a conversation is a chain of jobs (parent_job, the
-    # head_job of the conversation) whose exchanges are kept per job (job_turns), which makes
-    # undo and branches exact. Imagen-era requests become Gemini ones; blocked turns, never
-    # sent again, are dropped.
+    # head_job of the conversation) whose exchanges are kept per job (job_turns; every image
+    # a job's turns use is linked in job_images), which makes undo and branches exact.
+    # Imagen-era requests become Gemini ones; blocked turns, never sent again, are dropped.
     """
     ALTER TABLE jobs ADD COLUMN reply_to INTEGER;
     ALTER TABLE jobs ADD COLUMN home_channel_id INTEGER;
@@ -100,6 +100,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN dedupe TEXT;
     ALTER TABLE jobs ADD COLUMN shown_at REAL;
     ALTER TABLE jobs ADD COLUMN report TEXT;
+    ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
     UPDATE jobs SET state = 'delivered' WHERE state = 'succeeded';
     UPDATE jobs SET shown_at = COALESCE(finished_at, created_at)
         WHERE state NOT IN ('pending', 'queued', 'running');
@@ -122,12 +123,6 @@ MIGRATIONS: tuple[str, ...] = (
         created_at  REAL NOT NULL
     );
     CREATE INDEX job_turns_by_job ON job_turns(job_id, candidate, id);
-    CREATE TABLE job_turn_images (
-        turn_id INTEGER NOT NULL REFERENCES job_turns(id) ON DELETE CASCADE,
-        sha256  TEXT NOT NULL REFERENCES images(sha256),
-        PRIMARY KEY (turn_id, sha256)
-    ) WITHOUT ROWID;
-    CREATE INDEX job_turn_images_by_image ON job_turn_images(sha256);
     INSERT INTO job_turns (id, job_id, role, content, image_refs, image_count, image_bytes,
                            created_at)
         SELECT t.id, t.job_id, t.role, t.content, t.image_refs, t.image_count,
@@ -136,8 +131,8 @@ MIGRATIONS: tuple[str, ...] = (
                t.created_at
         FROM turns t
         WHERE t.blocked = 0 AND EXISTS (SELECT 1 FROM jobs j WHERE j.id = t.job_id);
-    INSERT INTO job_turn_images (turn_id, sha256)
-        SELECT turn_id, sha256 FROM turn_images WHERE turn_id IN (SELECT id FROM job_turns);
+    INSERT OR IGNORE INTO job_images (job_id, sha256)
+        SELECT t.job_id, ti.sha256 FROM turn_images ti JOIN job_turns t ON t.id = ti.turn_id;
     WITH exchanges AS (
         SELECT thread_id, job_id, MIN(id) AS first_turn FROM turns WHERE blocked = 0
         GROUP BY thread_id, job_id

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
-from google.genai import types
 
 from bot.errors import StorageError
 from bot.jobs import quotas
@@ -38,24 +37,24 @@ from bot.store.base import (
     QuotaExceededError,
     UsageLine,
 )
-from bot.store.codec import DehydratedContent, dehydrate, rehydrate
+from bot.store.codec import StoredTurn, referenced_images
 from bot.store.migrations import MIGRATIONS
 
 log = logging.getLogger(__name__)
 
 _JOB_COLUMNS = (
     "id, kind, state, user_id, guild_id, channel_id, thread_id, message_id, reply_to, "
-    "home_channel_id, request, "
-    "error_kind, error_message, cost_usd, outputs, chosen, parent_job, seq, lane, dedupe, "
-    "created_at, started_at, finished_at, shown_at, report, "
-    "reserved_usd, reserved_images, charged_at"
+    "home_channel_id, request, error_kind, error_message, cost_usd, outputs, chosen, "
+    "parent_job, seq, attempts, lane, dedupe, created_at, started_at, finished_at, shown_at, "
+    "report, reserved_usd, reserved_images, charged_at"
 )
-_JOB_COLUMN_COUNT = _JOB_COLUMNS.count(",") + 1
 _CONVERSATION_COLUMNS = (
     "thread_id, guild_id, channel_id, owner_id, workflow, model, aspect_ratio, image_size, "
     "head_job, created_at, updated_at"
 )
 _ACTIVE = "('queued', 'running')"
+_SEQ = _JOB_COLUMNS.split(", ").index("seq")
+_NEXT_SEQ = "(SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs)"
 # What a job counts for in the usage of the window it was accepted in, by its state.
 _COUNTED_USD = (
     "CASE state WHEN 'delivered' THEN cost_usd WHEN 'queued' THEN reserved_usd "
@@ -68,6 +67,10 @@ _COUNTED_IMAGES = (
 _WHOLE_BOT = 0  # usage_hours.guild_id of the whole bot's totals
 _DELETE_BATCH = 500
 _STORAGE_LOG_INTERVAL_S = 300.0
+
+
+class _NotRunningError(Exception):
+    """The job to finish was cancelled meanwhile: undo what the transaction wrote."""
 
 
 class SQLiteStore:
@@ -143,29 +146,47 @@ class SQLiteStore:
         async with self._lock:
             return await _rows(self._db, sql, params)
 
+    async def _statement(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        """One writing statement, a transaction by itself: one hop to the database thread."""
+        async with self._lock:
+            try:
+                return await _rows(self._db, sql, params)
+            except sqlite3.IntegrityError:
+                raise
+            except sqlite3.DatabaseError as exc:
+                raise self._storage_error(exc) from exc
+
     # Jobs -------------------------------------------------------------------------------
 
     async def add_job(
         self, job: Job, inputs: Sequence[Media] = (), admission: Admission | None = None
     ) -> Job:
+        if job.state is not JobState.QUEUED:
+            admission = None  # a pending job reserves nothing (until Generate)
+        if admission is not None:
+            job.reserved_usd, job.reserved_images = admission.usd, admission.images
+            job.charged_at = admission.now
+        values = list(_job_row(job))
+        marks = ["?"] * len(values)
+        if job.state is JobState.QUEUED:  # its place in line, given in the same statement
+            marks[_SEQ] = _NEXT_SEQ
+            del values[_SEQ]
+        insert = f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({', '.join(marks)}) RETURNING seq"
         try:
-            async with self._transaction() as db:
-                if admission is not None and job.state is JobState.QUEUED:
-                    await _admit(db, admission)
-                    job.reserved_usd, job.reserved_images = admission.usd, admission.images
-                    job.charged_at = admission.now
-                await _insert_images(db, inputs)
-                if job.state is JobState.QUEUED:
-                    job.seq = await _next_seq(db)
-                await db.execute(
-                    f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({_marks(_JOB_COLUMN_COUNT)})",
-                    _job_row(job),
-                )
-                await _link_job_images(db, job.id, (image.sha256 for image in inputs))
+            if not inputs and admission is None:
+                rows = await self._statement(insert, values)
+            else:
+                async with self._transaction() as db:
+                    if admission is not None:  # the check and the insert: one transaction
+                        await _admit(db, admission)
+                    await _insert_images(db, inputs)
+                    rows = await _rows(db, insert, values)
+                    await _link_job_images(db, job.id, (image.sha256 for image in inputs))
         except sqlite3.IntegrityError as exc:
             if job.dedupe and "jobs.dedupe" in str(exc):
                 raise DuplicateJobError(job.dedupe) from None
             raise
+        job.seq = rows[0][0]
         return job
 
     async def get_job(self, job_id: str) -> Job | None:
@@ -183,13 +204,12 @@ class SQLiteStore:
         sources = tuple(sources)
         check_transition(sources, target)
         changes = changes or JobChanges()
-        now = time.time()
         sets: dict[str, Any] = {"state": target.value}
         if target is JobState.QUEUED:
             sets.update(started_at=None, finished_at=None, shown_at=None, error_kind=None)
             sets.update(error_message=None, cost_usd=0.0, report=None)
         elif target is not JobState.RUNNING:
-            sets["finished_at"] = now
+            sets["finished_at"] = time.time()
         if changes.request is not None:
             sets["request"] = changes.request.model_dump_json()
         if changes.message_id is not None:
@@ -199,54 +219,50 @@ class SQLiteStore:
         if changes.report is not None:
             sets["report"] = changes.report.model_dump_json()
         marks = ", ".join(f"{column} = ?" for column in sets)
-        states = _marks(len(sources))
-        async with self._transaction() as db:
-            if target is JobState.QUEUED:
-                if admission is not None:
-                    await _admit(db, admission)
-                    sets.update(
-                        reserved_usd=admission.usd,
-                        reserved_images=admission.images,
-                        charged_at=admission.now,
-                    )
-                    marks += ", reserved_usd = ?, reserved_images = ?, charged_at = ?"
-                sets["seq"] = await _next_seq(db)
-                marks += ", seq = ?"
-            cursor = await db.execute(
-                f"UPDATE jobs SET {marks} WHERE id = ? AND state IN ({states})",
-                (*sets.values(), job_id, *(s.value for s in sources)),
+        if target is JobState.QUEUED and admission is not None:
+            sets.update(
+                reserved_usd=admission.usd,
+                reserved_images=admission.images,
+                charged_at=admission.now,
             )
-            if cursor.rowcount != 1:
-                return None
-            rows = await _rows(db, f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
-        return _job_from_row(rows[0])
+        else:
+            admission = None
+        marks = ", ".join(f"{column} = ?" for column in sets)
+        if target is JobState.QUEUED and not changes.keep_place:
+            marks += f", seq = {_NEXT_SEQ}"  # at the end of the line
+        states = [source.value for source in sources]
+        update = (
+            f"UPDATE jobs SET {marks} WHERE id = ? AND state IN ({_marks(len(sources))}) "
+            f"RETURNING {_JOB_COLUMNS}"
+        )
+        params = (*sets.values(), job_id, *states)
+        if admission is None:
+            rows = await self._statement(update, params)
+        else:
+            async with self._transaction() as db:
+                found = await _rows(db, "SELECT state FROM jobs WHERE id = ?", (job_id,))
+                if not found or found[0][0] not in states:
+                    return None  # moved on already: nothing to check
+                await _admit(db, admission)
+                rows = await _rows(db, update, params)
+        return _job_from_row(rows[0]) if rows else None
 
     async def claim_next(self, *, max_running: int, max_per_user: int) -> Job | None:
-        async with self._transaction() as db:
-            running = await _rows(db, "SELECT COUNT(*) FROM jobs WHERE state = 'running'", ())
-            if running[0][0] >= max_running:
-                return None
-            rows = await _rows(
-                db,
-                f"SELECT {_JOB_COLUMNS} FROM jobs j WHERE j.state = 'queued' "
-                "AND (SELECT COUNT(*) FROM jobs r WHERE r.state = 'running' "
-                "     AND r.user_id = j.user_id) < ? "
-                "AND (j.lane IS NULL OR NOT EXISTS (SELECT 1 FROM jobs e WHERE e.lane = j.lane "
-                f"     AND e.state IN {_ACTIVE} AND e.seq < j.seq)) "
-                "AND NOT EXISTS (SELECT 1 FROM guild_pauses p WHERE p.guild_id = j.guild_id) "
-                "ORDER BY j.seq LIMIT 1",
-                (max_per_user,),
-            )
-            if not rows:
-                return None
-            job = _job_from_row(rows[0])
-            job.state, job.started_at = JobState.RUNNING, time.time()
-            await db.execute(
-                "UPDATE jobs SET state = 'running', started_at = ? WHERE id = ? "
-                "AND state = 'queued'",
-                (job.started_at, job.id),
-            )
-        return job
+        # One statement: the choice and the claim are one atomic step.
+        rows = await self._statement(
+            "UPDATE jobs SET state = 'running', started_at = ?, attempts = attempts + 1 "
+            "WHERE id = (SELECT j.id FROM jobs j WHERE j.state = 'queued' "
+            "  AND (SELECT COUNT(*) FROM jobs r WHERE r.state = 'running') < ? "
+            "  AND (SELECT COUNT(*) FROM jobs r WHERE r.state = 'running' "
+            "       AND r.user_id = j.user_id) < ? "
+            "  AND (j.lane IS NULL OR NOT EXISTS (SELECT 1 FROM jobs e WHERE e.lane = j.lane "
+            f"       AND e.state IN {_ACTIVE} AND e.seq < j.seq)) "
+            "  AND NOT EXISTS (SELECT 1 FROM guild_pauses p WHERE p.guild_id = j.guild_id) "
+            "  ORDER BY j.seq LIMIT 1) "
+            f"RETURNING {_JOB_COLUMNS}",
+            (time.time(), max_running, max_per_user),
+        )
+        return _job_from_row(rows[0]) if rows else None
 
     async def queue(self) -> list[QueuePlace]:
         columns = ", ".join(f"j.{column}" for column in _JOB_COLUMNS.split(", "))
@@ -264,60 +280,80 @@ class SQLiteStore:
     async def finish(self, job_id: str, outcome: Outcome) -> Job | None:
         check_transition([JobState.RUNNING], outcome.state)
         turns = [
-            (exchange.candidate, role, dehydrate(content))
+            (exchange.candidate, role, turn)
             for exchange in outcome.exchanges
-            for role, content in (("user", exchange.user), ("model", exchange.model))
+            for role, turn in (("user", exchange.user), ("model", exchange.model))
         ]
+        images = [*outcome.outputs, *(image for _, _, t in turns for image in t.images.values())]
         outputs = [image.sha256 for image in outcome.outputs]
         now = time.time()
-        async with self._transaction() as db:
-            state = await _rows(db, "SELECT state FROM jobs WHERE id = ?", (job_id,))
-            if not state or state[0][0] != JobState.RUNNING.value:
-                return None
-            await _insert_images(
-                db, [*outcome.outputs, *(image for _, _, turn in turns for image in turn.images)]
-            )
-            await db.execute(
-                "UPDATE jobs SET state = ?, parent_job = ?, outputs = ?, chosen = 0, "
-                "cost_usd = ?, error_kind = ?, error_message = ?, finished_at = ?, "
-                "result_image = ?, report = ? WHERE id = ?",
-                (
-                    outcome.state.value,
-                    outcome.parent_job,
-                    json.dumps(outputs),
-                    outcome.cost_usd,
-                    outcome.error_kind,
-                    outcome.error_message,
-                    now,
-                    outputs[0] if outputs else None,
-                    outcome.report.model_dump_json() if outcome.report else None,
-                    job_id,
-                ),
-            )
-            await _link_job_images(db, job_id, outputs)
-            for candidate, role, turn in turns:
-                await _insert_turn(db, job_id, candidate, role, turn, now)
-            rows = await _rows(db, f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
-            job = _job_from_row(rows[0])
-            if job.state is JobState.DELIVERED:
-                await _add_to_hourly_usage(db, job)
-                if job.thread_id is not None:
-                    await _move_head(db, job.thread_id, job.id, job.result_image, now)
+        try:
+            async with self._transaction() as db:
+                # Images first (the job refers to them); all undone if the job moved on.
+                await _insert_images(db, images)
+                rows = await _rows(
+                    db,
+                    "UPDATE jobs SET state = ?, parent_job = ?, outputs = ?, chosen = 0, "
+                    "cost_usd = ?, error_kind = ?, error_message = ?, finished_at = ?, "
+                    "result_image = ?, report = ? WHERE id = ? AND state = 'running' "
+                    f"RETURNING {_JOB_COLUMNS}",
+                    (
+                        outcome.state.value,
+                        outcome.parent_job,
+                        json.dumps(outputs),
+                        outcome.cost_usd,
+                        outcome.error_kind,
+                        outcome.error_message,
+                        now,
+                        outputs[0] if outputs else None,
+                        outcome.report.model_dump_json() if outcome.report else None,
+                        job_id,
+                    ),
+                )
+                if not rows:
+                    raise _NotRunningError
+                job = _job_from_row(rows[0])
+                await _link_job_images(db, job_id, (image.sha256 for image in images))
+                await _insert_turns(db, job_id, turns, now)
+                if job.state is JobState.DELIVERED:
+                    await _add_to_hourly_usage(db, job)
+                    if job.thread_id is not None:
+                        await _move_head(db, job.thread_id, job.id, job.result_image, now)
+        except _NotRunningError:
+            return None
         return job
 
-    async def mark_shown(self, job_id: str, message_id: int, channel_id: int) -> None:
+    async def mark_shown(
+        self,
+        job_id: str,
+        message_id: int,
+        channel_id: int,
+        conversation: Conversation | None = None,
+    ) -> None:
+        shown = (
+            "UPDATE jobs SET shown_at = ?, message_id = ?, channel_id = ? WHERE id = ?",
+            (time.time(), message_id, channel_id, job_id),
+        )
+        if conversation is None:
+            await self._statement(*shown)
+            return
+        now = time.time()
         async with self._transaction() as db:
+            await db.execute(*shown)
             await db.execute(
-                "UPDATE jobs SET shown_at = ?, message_id = ?, channel_id = ? WHERE id = ?",
-                (time.time(), message_id, channel_id, job_id),
+                f"INSERT INTO conversations ({_CONVERSATION_COLUMNS}, last_image) "
+                f"SELECT {_marks(11)}, result_image FROM jobs WHERE id = ?",
+                (*_conversation_row(conversation, head_job=job_id, updated_at=now), job_id),
+            )
+            await db.execute(
+                "UPDATE jobs SET thread_id = ? WHERE id = ?", (conversation.thread_id, job_id)
             )
 
     async def set_message(self, job_id: str, message_id: int, channel_id: int) -> None:
-        async with self._transaction() as db:
-            await db.execute(
-                "UPDATE jobs SET message_id = ?, channel_id = ? WHERE id = ?",
-                (message_id, channel_id, job_id),
-            )
+        await self._statement(
+            "UPDATE jobs SET message_id = ?, channel_id = ? WHERE id = ?",
+            (message_id, channel_id, job_id),
+        )
 
     async def jobs_in(self, states: Iterable[JobState]) -> list[Job]:
         values = [state.value for state in states]
@@ -336,15 +372,12 @@ class SQLiteStore:
         return [_job_from_row(row) for row in rows]
 
     async def revise_pending(self, job_id: str, request: JobRequest) -> Job | None:
-        async with self._transaction() as db:
-            cursor = await db.execute(
-                "UPDATE jobs SET request = ? WHERE id = ? AND state = 'pending'",
-                (request.model_dump_json(), job_id),
-            )
-            if cursor.rowcount != 1:
-                return None
-            rows = await _rows(db, f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
-        return _job_from_row(rows[0])
+        rows = await self._statement(
+            f"UPDATE jobs SET request = ? WHERE id = ? AND state = 'pending' "
+            f"RETURNING {_JOB_COLUMNS}",
+            (request.model_dump_json(), job_id),
+        )
+        return _job_from_row(rows[0]) if rows else None
 
     # Quotas and admin controls -----------------------------------------------------------
 
@@ -462,7 +495,7 @@ class SQLiteStore:
             f"SELECT sha256, mime_type, data FROM images WHERE sha256 IN ({_marks(len(unique))})",
             unique,
         )
-        found = {row[0]: Media(bytes(row[2]), row[1]) for row in rows}
+        found = {row[0]: _media(row) for row in rows}
         return [found[digest] for digest in digests if digest in found]
 
     # Conversations ----------------------------------------------------------------------
@@ -472,18 +505,6 @@ class SQLiteStore:
             f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE thread_id = ?", (thread_id,)
         )
         return Conversation(*rows[0]) if rows else None
-
-    async def open_conversation(self, conversation: Conversation, job_id: str) -> None:
-        now = time.time()
-        async with self._transaction() as db:
-            await db.execute(
-                f"INSERT INTO conversations ({_CONVERSATION_COLUMNS}, last_image) "
-                f"SELECT {_marks(11)}, result_image FROM jobs WHERE id = ?",
-                (*_conversation_row(conversation, head_job=job_id, updated_at=now), job_id),
-            )
-            await db.execute(
-                "UPDATE jobs SET thread_id = ? WHERE id = ?", (conversation.thread_id, job_id)
-            )
 
     async def set_head(self, thread_id: int, job_id: str, chosen: int) -> None:
         now = time.time()
@@ -498,7 +519,7 @@ class SQLiteStore:
             )
             await _move_head(db, thread_id, job_id, outputs[chosen], now)
 
-    async def history(self, head_job: str, limits: HistoryLimits) -> list[types.Content]:
+    async def history(self, head_job: str, limits: HistoryLimits) -> list[StoredTurn]:
         async with self._lock:
             rows = await _rows(
                 self._db,
@@ -512,9 +533,12 @@ class SQLiteStore:
                 (head_job, limits.max_turns - 1),
             )
             chosen = _within_budget(_exchanges(rows), limits)
-            digests = {d for row in chosen for d in json.loads(row["image_refs"]).values()}
-            images = await _image_bytes(self._db, digests)
-        return [rehydrate(row["content"], row["image_refs"], images) for row in chosen]
+            refs = [referenced_images(row["image_refs"]) for row in chosen]
+            images = await _images(self._db, {d for ref in refs for d in ref.values()})
+        return [
+            StoredTurn(row["content"], {index: images[d] for index, d in ref.items()})
+            for row, ref in zip(chosen, refs, strict=True)
+        ]
 
     async def delete_older_than(self, cutoff: float) -> CleanupReport:
         conversations = await self._delete_in_batches(
@@ -535,7 +559,6 @@ class SQLiteStore:
         images = await self._delete_in_batches(
             "DELETE FROM images WHERE sha256 IN (SELECT i.sha256 FROM images i "
             "WHERE i.created_at < ? AND "
-            "NOT EXISTS (SELECT 1 FROM job_turn_images t WHERE t.sha256 = i.sha256) AND "
             "NOT EXISTS (SELECT 1 FROM job_images j WHERE j.sha256 = i.sha256) AND "
             "NOT EXISTS (SELECT 1 FROM conversations c WHERE c.last_image = i.sha256) "
             "LIMIT ?)",
@@ -661,14 +684,11 @@ async def _add_to_hourly_usage(db: aiosqlite.Connection, job: Job) -> None:
     )
 
 
-async def _next_seq(db: aiosqlite.Connection) -> int:
-    rows = await _rows(db, "SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs", ())
-    return int(rows[0][0])
-
-
 async def _insert_images(db: aiosqlite.Connection, images: Iterable[Media]) -> None:
     now = time.time()
     unique = {image.sha256: image for image in images}
+    if not unique:
+        return
     await db.executemany(
         "INSERT OR IGNORE INTO images (sha256, mime_type, size, data, created_at) "
         "VALUES (?, ?, ?, ?, ?)",
@@ -677,37 +697,29 @@ async def _insert_images(db: aiosqlite.Connection, images: Iterable[Media]) -> N
 
 
 async def _link_job_images(db: aiosqlite.Connection, job_id: str, digests: Iterable[str]) -> None:
-    await db.executemany(
-        "INSERT OR IGNORE INTO job_images (job_id, sha256) VALUES (?, ?)",
-        [(job_id, digest) for digest in digests],
-    )
+    """Every image a job shows or whose turns use: kept while the job is."""
+    links = [(job_id, digest) for digest in dict.fromkeys(digests)]
+    if links:
+        await db.executemany(
+            "INSERT OR IGNORE INTO job_images (job_id, sha256) VALUES (?, ?)", links
+        )
 
 
-async def _insert_turn(
+async def _insert_turns(
     db: aiosqlite.Connection,
     job_id: str,
-    candidate: int,
-    role: str,
-    turn: DehydratedContent,
+    turns: Sequence[tuple[int, str, StoredTurn]],
     now: float,
 ) -> None:
-    cursor = await db.execute(
+    if not turns:
+        return
+    await db.executemany(
         "INSERT INTO job_turns (job_id, candidate, role, content, image_refs, image_count, "
         "image_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            job_id,
-            candidate,
-            role,
-            turn.json,
-            turn.image_refs,
-            len(turn.images),
-            turn.image_bytes,
-            now,
-        ),
-    )
-    await db.executemany(
-        "INSERT OR IGNORE INTO job_turn_images (turn_id, sha256) VALUES (?, ?)",
-        [(cursor.lastrowid, image.sha256) for image in turn.images],
+        [
+            (job_id, candidate, role, t.json, t.image_refs, len(t.images), t.image_bytes, now)
+            for candidate, role, t in turns
+        ],
     )
 
 
@@ -748,13 +760,20 @@ def _within_budget(
     return chosen
 
 
-async def _image_bytes(db: aiosqlite.Connection, digests: set[str]) -> dict[str, bytes]:
+async def _images(db: aiosqlite.Connection, digests: set[str]) -> dict[str, Media]:
     if not digests:
         return {}
     rows = await _rows(
-        db, f"SELECT sha256, data FROM images WHERE sha256 IN ({_marks(len(digests))})", digests
+        db,
+        f"SELECT sha256, mime_type, data FROM images WHERE sha256 IN ({_marks(len(digests))})",
+        digests,
     )
-    return {row[0]: bytes(row[1]) for row in rows}
+    return {row[0]: _media(row) for row in rows}
+
+
+def _media(row: Sequence[Any]) -> Media:
+    """A stored image (its sha256 is the key it was read by)."""
+    return Media.stored(bytes(row[2]), row[1], row[0])
 
 
 def _job_row(job: Job) -> tuple[Any, ...]:
@@ -777,6 +796,7 @@ def _job_row(job: Job) -> tuple[Any, ...]:
         job.chosen,
         job.parent_job,
         job.seq,
+        job.attempts,
         job.lane,
         job.dedupe,
         job.created_at,
@@ -792,8 +812,10 @@ def _job_row(job: Job) -> tuple[Any, ...]:
 
 def _job_from_row(row: Sequence[Any]) -> Job:
     (id_, kind, state, user, guild, channel, thread, message, reply_to, home, request, *rest) = row
-    error_kind, error_message, cost, outputs, chosen, parent, seq, lane, dedupe, *times = rest
-    created, started, finished, shown, report, reserved_usd, reserved_images, charged_at = times
+    error_kind, error_message, cost, outputs, chosen, parent, seq, attempts, lane, dedupe, *rest = (
+        rest
+    )
+    created, started, finished, shown, report, reserved_usd, reserved_images, charged_at = rest
     return Job(
         id=id_,
         kind=kind,
@@ -813,6 +835,7 @@ def _job_from_row(row: Sequence[Any]) -> Job:
         chosen=chosen,
         parent_job=parent,
         seq=seq,
+        attempts=attempts,
         lane=lane,
         dedupe=dedupe,
         created_at=created,

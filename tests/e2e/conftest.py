@@ -43,7 +43,7 @@ def settings_for(
     """Settings pointed at the fakes, with fast progress updates; `sections` override."""
     defaults: dict[str, dict[str, Any]] = {
         "gemini": {"timeout_s": 10.0},
-        "jobs": {"progress_interval_s": 0.05},
+        "jobs": {"progress_interval_s": 0.05, "running_edit_after_s": 0.0},
     }
     for name, values in sections.items():
         defaults[name] = {**defaults.get(name, {}), **values}

@@ -29,6 +29,7 @@ from bot.store import (
     Outcome,
     SQLiteStore,
 )
+from bot.store.codec import StoredTurn, dehydrate, rehydrate
 from bot.store.migrations import MIGRATIONS
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
@@ -113,12 +114,20 @@ async def run_to_delivery(
             JobState.DELIVERED,
             parent_job=parent,
             outputs=outputs,
-            exchanges=[Exchange(u, m, i) for i, (u, m) in enumerate(exchanges)],
+            exchanges=[
+                Exchange(dehydrate(u), dehydrate(m), i) for i, (u, m) in enumerate(exchanges)
+            ],
             cost_usd=0.1,
         ),
     )
     assert finished is not None
     return finished
+
+
+async def contents(store: SQLiteStore, head: str, limits: HistoryLimits) -> list[types.Content]:
+    """The history as the model receives it."""
+    turns: list[StoredTurn] = await store.history(head, limits)
+    return [rehydrate(turn) for turn in turns]
 
 
 # Migrations ---------------------------------------------------------------------------
@@ -209,7 +218,7 @@ async def test_a_database_of_the_previous_release_is_upgraded_with_its_history(
         usage = await store.usage(42, 7, day)
         assert usage.member_images == 2
         assert usage.member_usd == usage.guild_usd == usage.bot_usd == pytest.approx(0.2)
-        history = await store.history("bbbbbbbb", WIDE)
+        history = await contents(store, "bbbbbbbb", WIDE)
         assert [c.role for c in history] == ["user", "model", "user", "model"]
         assert history[-1].parts
         assert history[-1].parts[-1].inline_data
@@ -303,7 +312,7 @@ async def test_history_replays_the_chain_exactly(store: SQLiteStore) -> None:
     first = await run_to_delivery(
         store, job(), [(user("draw a cat", b"upload"), model(b"img-1", b"s1"))]
     )
-    await store.open_conversation(conversation(), first.id)
+    await store.mark_shown(first.id, 1, 9, conversation())
     edit = job(thread_id=100, lane="thread:100", basis=Basis.CONVERSATION)
     second = await run_to_delivery(
         store, edit, [(user("make it blue"), model(b"img-2", b"s2"))], parent=first.id
@@ -311,7 +320,7 @@ async def test_history_replays_the_chain_exactly(store: SQLiteStore) -> None:
     found = await store.get_conversation(100)
     assert found is not None
     assert found.head_job == second.id
-    history = await store.history(second.id, WIDE)
+    history = await contents(store, second.id, WIDE)
     assert history == [
         user("draw a cat", b"upload"),
         model(b"img-1", b"s1"),
@@ -336,13 +345,13 @@ async def test_history_keeps_the_newest_exchanges_within_every_budget(store: SQL
         return [c.parts[-1].text or "" for c in history if c.role == "user" and c.parts]
 
     turns = HistoryLimits(max_turns=2, max_images=50, max_bytes=1 << 30)
-    assert texts(await store.history(parent, turns)) == ["step 2", "step 3"]
+    assert texts(await contents(store, parent, turns)) == ["step 2", "step 3"]
     images = HistoryLimits(max_turns=50, max_images=5, max_bytes=1 << 30)  # two per exchange
-    assert texts(await store.history(parent, images)) == ["step 2", "step 3"]
+    assert texts(await contents(store, parent, images)) == ["step 2", "step 3"]
     size = HistoryLimits(max_turns=50, max_images=50, max_bytes=3 * 1010)  # about one exchange
-    assert texts(await store.history(parent, size)) == ["step 3"]
+    assert texts(await contents(store, parent, size)) == ["step 3"]
     nothing = HistoryLimits(max_turns=50, max_images=50, max_bytes=10)
-    assert await store.history(parent, nothing) == []
+    assert await contents(store, parent, nothing) == []
 
 
 async def test_the_chosen_image_of_several_is_the_one_the_history_continues(
@@ -353,9 +362,9 @@ async def test_the_chosen_image_of_several_is_the_one_the_history_continues(
         job(count=3),
         [(user("p"), model(b"one")), (user("p"), model(b"two")), (user("p"), model(b"three"))],
     )
-    await store.open_conversation(conversation(), several.id)
+    await store.mark_shown(several.id, 1, 9, conversation())
     await store.set_head(100, several.id, 1)
-    history = await store.history(several.id, WIDE)
+    history = await contents(store, several.id, WIDE)
     assert history[-1].parts
     assert history[-1].parts[-1].inline_data
     assert history[-1].parts[-1].inline_data.data == b"two"
@@ -378,12 +387,12 @@ async def test_retention_deletes_what_nothing_needs_and_keeps_chains_whole(
     store: SQLiteStore,
 ) -> None:
     old = await run_to_delivery(store, job(), [(user("old"), model(b"old"))])
-    await store.open_conversation(conversation(1), old.id)
+    await store.mark_shown(old.id, 1, 9, conversation(1))
     child = await run_to_delivery(
         store, job(thread_id=1), [(user("edit"), model(b"edit"))], parent=old.id
     )
     alive = await run_to_delivery(store, job(), [(user("new"), model(b"new"))])
-    await store.open_conversation(conversation(2), alive.id)
+    await store.mark_shown(alive.id, 1, 9, conversation(2))
     waiting = await store.add_job(job())
     await store._fetchall("SELECT 1")  # nothing pending on the connection
     async with store._transaction() as db:
@@ -397,7 +406,7 @@ async def test_retention_deletes_what_nothing_needs_and_keeps_chains_whole(
     # The live conversation's job (created long ago) and the waiting job stay.
     assert await store.get_job(alive.id) is not None
     assert await store.get_job(waiting.id) is not None
-    assert await store.history(alive.id, WIDE)
+    assert await contents(store, alive.id, WIDE)
 
 
 # A failing disk -----------------------------------------------------------------------
@@ -428,7 +437,7 @@ async def test_a_failed_commit_is_rolled_back_and_the_next_write_works(
     store._db = FailingCommit(real)  # type: ignore[assignment]
     lost = job()
     with pytest.raises(StorageError, match="could not save"):
-        await store.add_job(lost)
+        await store.add_job(lost, [Media(b"an upload", "image/png")])  # a transaction
     store._db = real
     assert await store.get_job(lost.id) is None  # nothing half-written
     kept = await store.add_job(job())
@@ -467,7 +476,6 @@ async def test_a_full_disk_says_so_and_reads_keep_working(
         "AND state NOT IN ('pending', 'queued', 'running') ORDER BY finished_at",
         "SELECT * FROM job_turns WHERE job_id = 'x' AND candidate = 0",
         "SELECT 1 FROM jobs WHERE parent_job = 'x'",
-        "SELECT 1 FROM job_turn_images WHERE sha256 = 'x'",
         "SELECT 1 FROM job_images WHERE sha256 = 'x'",
         "SELECT sha256, data FROM images WHERE sha256 IN ('x', 'y')",
         "SELECT SUM(cost_usd) FROM jobs WHERE user_id = 1 AND guild_id IS 2 "
