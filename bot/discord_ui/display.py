@@ -77,6 +77,13 @@ class _Message:
         }
 
 
+class _Later:
+    """A progress edit that waits a moment before it is sent."""
+
+    task: asyncio.Task[None]
+    sending = False
+
+
 class DiscordDisplay:
     token_life = datetime.timedelta(minutes=14)  # an interaction's 15, with a minute to spare
 
@@ -84,7 +91,7 @@ class DiscordDisplay:
         self._client = client
         self._settings = settings
         self._bound: dict[str, discord.Interaction] = {}
-        self._pending: dict[str, asyncio.Task[None]] = {}  # progress edits made later
+        self._pending: dict[str, _Later] = {}  # progress edits made after a moment
 
     def bind(self, job_id: str, interaction: discord.Interaction) -> None:
         """`interaction` answers with the job's message: edit it through its token."""
@@ -110,10 +117,11 @@ class DiscordDisplay:
         if isinstance(progress, Running) and self._thinking(job):
             # A command's response already says "thinking…": a result that comes quickly
             # replaces it directly, a slow one shows its progress (and Cancel) after a moment.
-            delay = self._settings.jobs.running_edit_after_s
-            self._pending[job.id] = asyncio.create_task(
-                self._edit_later(job, message, delay), name=f"show {job.id}"
+            later = _Later()
+            later.task = asyncio.create_task(
+                self._edit_later(job, message, later), name=f"show {job.id}"
             )
+            self._pending[job.id] = later
             return None
         await self._edit(job, message)
         return None
@@ -126,19 +134,23 @@ class DiscordDisplay:
             and job.attempts <= 1
         )
 
-    async def _edit_later(self, job: Job, message: _Message, delay: float) -> None:
-        await asyncio.sleep(delay)
+    async def _edit_later(self, job: Job, message: _Message, later: _Later) -> None:
+        await asyncio.sleep(self._settings.jobs.running_edit_after_s)
+        later.sending = True
         try:
             await self._edit(job, message)
         except (discord.HTTPException, OSError, TimeoutError) as exc:  # progress: best effort
             log.info("progress of job %s not shown: %r", job.id, exc)
 
     async def _stop_pending(self, job_id: str) -> None:
-        """A newer state replaces a progress edit still waiting (or in flight)."""
-        pending = self._pending.pop(job_id, None)
-        if pending is not None:
-            pending.cancel()
-            await asyncio.gather(pending, return_exceptions=True)
+        """A newer state replaces a progress edit still waiting; one already being sent is
+        let through first (it must never land after the newer state)."""
+        later = self._pending.pop(job_id, None)
+        if later is None:
+            return
+        if not later.sending:
+            later.task.cancel()
+        await asyncio.gather(later.task, return_exceptions=True)
 
     async def show(self, job: Job, card: Card) -> Shown:
         await self._stop_pending(job.id)
