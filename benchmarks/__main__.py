@@ -39,6 +39,7 @@ BENCHMARKS: dict[str, str] = {
     "images": "benchmarks.image_pipeline",
     "store": "benchmarks.store",
     "memory": "benchmarks.memory",
+    "quotas": "benchmarks.quotas",
 }
 RESULTS = Path(__file__).resolve().parent / "results.json"
 SCHEMA_VERSION = 2

@@ -12,7 +12,14 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.database_url import has_password, is_postgres_url
 from bot.errors import ConfigError
@@ -23,9 +30,13 @@ DEFAULT_CONFIG_NAME = "config.toml"
 
 # Keys that look like secrets. Finding one in a TOML file is an error, whatever its table.
 _SECRET_WORDS = ("token", "api_key", "apikey", "secret", "password", "credential")
+# ...except counts of model tokens, such as `input_image_tokens`.
+_NOT_SECRET = "tokens"
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
 
 
 class _Section(BaseModel):
@@ -64,6 +75,8 @@ class ModelInfo(_Section):
     image_sizes: list[str]
     default_size: str
     price_usd: dict[str, Annotated[float, Field(ge=0)]]
+    input_usd_per_mtok: NonNegativeFloat = 0.0  # per million input tokens (0: not priced)
+    input_image_tokens: NonNegativeInt = 0  # input tokens one image counts as
 
     @model_validator(mode="after")
     def _sizes_are_consistent(self) -> ModelInfo:
@@ -79,6 +92,10 @@ class ModelInfo(_Section):
         """Approximate price of one output image of `size` (the default size when None)."""
         key = size or self.default_size or "default"
         return self.price_usd.get(key, max(self.price_usd.values(), default=0.0))
+
+    def input_price(self, tokens: int) -> float:
+        """Price of `tokens` input tokens (text and images)."""
+        return tokens * self.input_usd_per_mtok / 1_000_000
 
 
 class RetiredModel(_Section):
@@ -163,6 +180,49 @@ class WorkflowSettings(_Section):
     directory: Path
 
 
+class RoleQuota(_Section):
+    """What members with one role get instead of the default; unset limits keep it."""
+
+    member_daily_images: NonNegativeInt | None = None
+    member_daily_usd: NonNegativeFloat | None = None
+    member_max_waiting: NonNegativeInt | None = None
+    cooldown_s: NonNegativeFloat | None = None
+
+
+class QuotaSettings(_Section):
+    member_daily_images: NonNegativeInt
+    member_daily_usd: NonNegativeFloat
+    guild_daily_usd: NonNegativeFloat
+    bot_daily_usd: NonNegativeFloat
+    member_max_waiting: NonNegativeInt
+    cooldown_s: NonNegativeFloat
+    reset_hour_utc: Annotated[int, Field(ge=0, le=23)]
+    confirm_above_usd: NonNegativeFloat
+    roles: dict[str, RoleQuota] = {}
+
+    @field_validator("roles")
+    @classmethod
+    def _roles_are_ids(cls, roles: dict[str, RoleQuota]) -> dict[str, RoleQuota]:
+        for key in roles:
+            if not key.isdigit():
+                raise ValueError(
+                    f'tables are named by role id (a number, as [quotas.roles."1234..."]), '
+                    f"and {key!r} is not one; copy the id with Developer Mode on"
+                )
+        return roles
+
+
+class AccessSettings(_Section):
+    guild_ids: list[int]
+    channel_ids: list[int]
+    role_ids: list[int]
+    blocked_terms: list[Annotated[str, Field(min_length=1)]]
+
+
+class ModerationSettings(_Section):
+    log_channel_id: NonNegativeInt
+
+
 class Settings(_Section):
     discord: DiscordSettings
     gemini: GeminiSettings
@@ -173,6 +233,9 @@ class Settings(_Section):
     conversations: ConversationSettings
     uploads: UploadSettings
     workflows: WorkflowSettings
+    quotas: QuotaSettings
+    access: AccessSettings
+    moderation: ModerationSettings
 
 
 def load_settings(path: Path | None = None) -> Settings:
@@ -220,7 +283,7 @@ def _refuse_secrets(data: dict[str, Any], path: Path, where: tuple[str, ...] = (
     for key, value in data.items():
         if isinstance(value, dict):
             _refuse_secrets(value, path, (*where, key))
-        elif any(word in key.lower() for word in _SECRET_WORDS):
+        elif any(word in key.lower().replace(_NOT_SECRET, "") for word in _SECRET_WORDS):
             raise ConfigError(
                 f"{path}: {_describe((*where, key))} looks like a secret, and secrets are never "
                 "read from files. Delete it from the file and set the environment variable "

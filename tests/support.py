@@ -10,7 +10,7 @@ from typing import Any
 from bot.config import EXAMPLE_CONFIG, Settings, load_settings
 
 # Tasks discord.py runs per event, command, component interaction or modal, and the bot's
-# own per-job tasks (running a job, showing its place in line).
+# own background tasks (running a job, showing its place in line, a moderation log copy).
 HANDLER_TASKS = (
     "discord.py: ",
     "CommandTree-invoker",
@@ -19,6 +19,7 @@ HANDLER_TASKS = (
     "discord-ui-modal",
     "job ",
     "show ",
+    "moderation copy",
 )
 
 

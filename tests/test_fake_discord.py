@@ -25,6 +25,7 @@ from PIL import Image
 
 from tests.fakes.fake_discord import (
     CREATE_PUBLIC_THREADS,
+    MANAGE_GUILD,
     FakeDiscord,
     RecordedRequest,
     validate_commands,
@@ -118,13 +119,23 @@ async def describe(interaction: discord.Interaction, message: discord.Message) -
     await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
 
 
-APP_COMMANDS: tuple[app_commands.Command[Any, ..., None] | app_commands.ContextMenu, ...] = (
-    imagine,
-    panel,
-    perms,
-    slow,
-    describe,
+team = app_commands.Group(
+    name="team",
+    description="Subcommands only members who manage the server see",
+    default_permissions=discord.Permissions(manage_guild=True),
 )
+
+
+@team.command(name="show", description="Say who ran it, with which roles")
+async def team_show(interaction: discord.Interaction, note: str) -> None:
+    assert isinstance(interaction.user, discord.Member)
+    roles = sorted(role.name for role in interaction.user.roles if not role.is_default())
+    await interaction.response.send_message(f"{note}: {roles}", ephemeral=True)
+
+
+APP_COMMANDS: tuple[
+    app_commands.Command[Any, ..., None] | app_commands.ContextMenu | app_commands.Group, ...
+] = (imagine, panel, perms, slow, describe, team)
 
 
 class FakeTestBot(commands.Bot):
@@ -267,7 +278,7 @@ async def test_login_syncs_commands_and_identifies(fake: FakeDiscord, bot: FakeT
     assert str(bot.user.id) == fake.bot_user["id"]
     assert bot.get_guild(int(fake.guild_id)) is not None
     synced = {command["name"]: command for command in fake.commands[None]}
-    assert set(synced) == {"imagine", "panel", "perms", "slow", "Describe message"}
+    assert set(synced) == {"imagine", "panel", "perms", "slow", "team", "Describe message"}
     assert synced["Describe message"]["type"] == 3
     assert fake.intents is not None
     assert fake.intents & discord.Intents(message_content=True).value
@@ -473,10 +484,34 @@ async def test_limits_are_enforced_and_recorded(
             },
             "0.options.1.required",
         ),
+        (
+            {"name": "x", "description": "d", "default_member_permissions": "manage"},
+            "0.default_member_permissions",
+        ),
     ],
 )
 def test_invalid_commands_are_named(command: dict[str, Any], field: str) -> None:
     assert [error.path for error in validate_commands([command])] == [field]
+
+
+async def test_subcommands_follow_default_member_permissions_and_roles(
+    fake: FakeDiscord, bot: FakeTestBot
+) -> None:
+    owner = await fake.run_command("team show", {"note": "hi"}, user=fake.owner)
+    await owner.wait_response()
+    assert owner.original is not None
+    assert owner.original["content"] == "hi: []"
+    with pytest.raises(PermissionError, match="cannot use /team"):
+        await fake.run_command("team show", {"note": "hi"}, user=fake.bob)
+    with pytest.raises(ValueError, match="no subcommand 'hide'"):
+        await fake.run_command("team hide", user=fake.owner)
+    managers = fake.add_role("Managers", MANAGE_GUILD)
+    await fake.wait_for(lambda: bot.guilds[0].get_role(int(managers)) is not None)
+    fake.give_role(fake.bob, managers)
+    bob = await fake.run_command("team show", {"note": "now"}, user=fake.bob)
+    await bob.wait_response()
+    assert bob.original is not None
+    assert bob.original["content"] == "now: ['Managers']"
 
 
 async def test_the_upload_limit_is_10_mib_per_file_and_interactions_say_so(

@@ -21,28 +21,38 @@ from discord.ext import commands
 from bot.config import Settings
 from bot.credentials import Credentials
 from bot.discord_ui.display import DiscordDisplay
+from bot.discord_ui.moderation import ModerationLog
 from bot.gemini import build_client
 from bot.gemini_workers import WorkerPool
 from bot.generation import generate_many
 from bot.images import UploadLimits
 from bot.jobs.concurrency import concurrency_for
 from bot.jobs.dispatcher import Dispatcher
+from bot.jobs.guard import Clock, Guard
 from bot.jobs.intake import Intake
 from bot.jobs.pipeline import Generate, JobPipeline
 from bot.jobs.recovery import catch_up, interrupt_running
 from bot.maintenance import clean_up_forever
 from bot.store import Store, open_store
 from bot.uploads import UploadReader
-from bot.workflows.loader import LoadedWorkflows
+from bot.workflows.loader import (
+    LoadedWorkflows,
+    WorkflowReport,
+    read_workflows,
+    workflows_directory,
+)
 
 log = logging.getLogger(__name__)
 
+WORKFLOW_COMMANDS = "cogs.workflows"  # reloaded by /admin reload
 EXTENSIONS = (
     "cogs.errors",
-    "cogs.workflows",
+    WORKFLOW_COMMANDS,
     "cogs.edit_menu",
     "cogs.conversations",
     "cogs.actions",
+    "cogs.usage",
+    "cogs.admin",
 )
 
 
@@ -59,13 +69,14 @@ def point_discord_at(settings: Settings) -> None:
 @dataclass(frozen=True)
 class JobServices:
     """What the cogs use: the store (to read), the intake (to accept work), the display
-    (to bind an interaction to the job it answers)."""
+    (to bind an interaction to the job it answers), the guard (access, limits, the clock)."""
 
     store: Store
     intake: Intake
     display: DiscordDisplay
     dispatcher: Dispatcher
     pipeline: JobPipeline
+    guard: Guard
 
 
 class ImagineBot(commands.Bot):
@@ -74,10 +85,12 @@ class ImagineBot(commands.Bot):
         settings: Settings,
         credentials: Credentials,
         workflows: LoadedWorkflows,
+        *,
+        clock: Clock = time.time,
         **options: Any,
     ) -> None:
-        """`workflows` become the slash commands; `options` go to discord.Client as they are
-        (e.g. guild_ready_timeout)."""
+        """`workflows` become the slash commands; `clock` tells the quotas the time (tests
+        move it); `options` go to discord.Client as they are (e.g. guild_ready_timeout)."""
         intents = discord.Intents.default()
         intents.message_content = True  # privileged: thread replies need their text
         super().__init__(
@@ -93,6 +106,7 @@ class ImagineBot(commands.Bot):
         point_discord_at(settings)
         self.settings = settings
         self.workflows = workflows
+        self.clock = clock
         self.genai = build_client(settings.gemini, credentials.gemini)
         self._credentials = credentials
         self._workers: WorkerPool | None = None
@@ -109,6 +123,7 @@ class ImagineBot(commands.Bot):
         settings = self.settings
         store = await open_store(settings.storage, self._credentials.database_url)
         display = DiscordDisplay(self, settings)
+        moderation = ModerationLog(self, settings) if settings.moderation.log_channel_id else None
         generate: Generate = functools.partial(generate_many, self.genai)
         workers = settings.gemini.worker_count()
         if workers:
@@ -120,7 +135,13 @@ class ImagineBot(commands.Bot):
                 await pool.close()
             else:
                 self._workers, generate = pool, pool.generate
-        pipeline = JobPipeline(store=store, display=display, generate=generate, settings=settings)
+        pipeline = JobPipeline(
+            store=store,
+            display=display,
+            generate=generate,
+            settings=settings,
+            moderation=moderation,
+        )
         dispatcher = Dispatcher(
             store=store,
             pipeline=pipeline,
@@ -128,14 +149,16 @@ class ImagineBot(commands.Bot):
             max_per_user=settings.jobs.max_concurrent_per_user,
             refresh_s=settings.jobs.progress_interval_s,
         )
+        guard = Guard(store=store, settings=settings, clock=self.clock, moderation=moderation)
         intake = Intake(
             store=store,
             settings=settings,
             pipeline=pipeline,
             dispatcher=dispatcher,
             uploads=UploadReader(UploadLimits.of(settings.uploads)),
+            guard=guard,
         )
-        self._jobs = JobServices(store, intake, display, dispatcher, pipeline)
+        self._jobs = JobServices(store, intake, display, dispatcher, pipeline, guard)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands()
@@ -166,9 +189,23 @@ class ImagineBot(commands.Bot):
             return
         for guild_id in guild_ids:
             guild = discord.Object(id=guild_id)
+            self.tree.clear_commands(guild=guild)  # copies of commands since removed go too
             self.tree.copy_global_to(guild=guild)
             synced = await self.tree.sync(guild=guild)
             log.info("synced %d commands to guild %d", len(synced), guild_id)
+
+    async def reload_workflows(self) -> WorkflowReport:
+        """Read the workflow files again; when they have no problems, their commands replace
+        the current ones (synced with Discord). The report says what was found either way."""
+        directory = workflows_directory(self.settings)
+        report = await asyncio.to_thread(read_workflows, directory, self.settings)
+        if report.problems:
+            return report
+        self.workflows = report.loaded()
+        await self.reload_extension(WORKFLOW_COMMANDS)
+        await self.sync_commands()
+        log.info("workflows reloaded: %d command(s)", len(self.workflows.workflows))
+        return report
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No text commands: cogs listen to the messages they care about themselves."""

@@ -241,8 +241,9 @@ class DiscordDisplay:
         interaction = self._live(job)
         if interaction is not None:
             return await interaction.edit_original_response(**message.edit_fields())
-        assert job.message_id is not None
         channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        if job.message_id is None:  # a job shown with its card first (its price to confirm)
+            return await self._send(channel, message, reply_to=job.reply_to)
         return await channel.get_partial_message(job.message_id).edit(**message.edit_fields())
 
     async def _create(self, job: Job, message: _Message) -> Shown:

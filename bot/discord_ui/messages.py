@@ -12,6 +12,8 @@ import re
 import discord
 
 from bot.jobs.display import BriefingCard, NoticeCard, Progress, ResultCard, Running
+from bot.jobs.guard import paused_text
+from bot.jobs.quotas import usd
 from bot.jobs.records import Job
 from bot.safety import Block
 
@@ -33,6 +35,11 @@ def progress_text(progress: Progress) -> str:
     if isinstance(progress, Running):
         what = "Editing the image" if progress.editing else "Generating your image"
         return f"🎨 {what}… (started <t:{int(progress.started_at)}:R>)"
+    if progress.paused is not None:
+        return (
+            f"{paused_text(clip(one_line(progress.paused), 300))}\n-# Your request keeps its "
+            "place in line and starts when they resume the bot."
+        )
     if progress.behind_own_lane:
         text = "⏳ Waiting for the previous change in this thread to finish…"
     elif progress.ahead <= 0:
@@ -122,6 +129,10 @@ def briefing_embed(card: BriefingCard, job: Job) -> discord.Embed:
         embed.add_field(name="Size", value=card.size)
     if card.input_images:
         embed.add_field(name="Your images", value=str(card.input_images))
+    cost = f"about {usd(card.cost_usd)}"
+    if card.confirm_above_usd and card.cost_usd > card.confirm_above_usd:
+        cost += f" (more than {usd(card.confirm_above_usd)}: it starts when you press Generate)"
+    embed.add_field(name="Estimated cost", value=cost, inline=False)
     embed.set_footer(text=f"Job {job.id} · press Generate to start, or Edit prompt to change it")
     return embed
 

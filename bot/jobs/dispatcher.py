@@ -139,6 +139,7 @@ class Dispatcher:
             ahead=ahead,
             behind_own_lane=place.behind_own_lane,
             wait_s=self._estimate(place.ahead),
+            paused=place.paused,
         )
 
     def _estimate(self, ahead: int) -> float | None:

@@ -6,7 +6,8 @@ The outcome (images, the exchange to replay later, the report) is stored before 
 posted, in one transaction that succeeds only if the job is still running: a job cancelled
 meanwhile drops its result. Posting is retried; what could not be posted is posted after the
 next restart (`recovery`). Progress is best effort: it can fail in any way without touching
-the job.
+the job. Once a result or a block is posted, the moderators get a copy (when a moderation
+log is set up); that copy can fail without touching anything either.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from bot.errors import BotError, GenerationError
 from bot.generation import CallInputs, GenerationResult
 from bot.jobs.cards import card_for, is_editing
 from bot.jobs.display import Card, Display, Progress, Running, Shown
+from bot.jobs.moderation import Moderation
 from bot.jobs.ordering import KeyedLocks
+from bot.jobs.pricing import settled_usd
 from bot.jobs.records import Basis, Conversation, Job, JobRequest, JobState, Report
 from bot.media import Media
 from bot.store import Exchange, HistoryLimits, JobChanges, Outcome, Store
@@ -47,12 +50,19 @@ THROTTLED = "rate_limited"  # bot.failures' kind for a per-minute quota (429)
 
 class JobPipeline:
     def __init__(
-        self, *, store: Store, display: Display, generate: Generate, settings: Settings
+        self,
+        *,
+        store: Store,
+        display: Display,
+        generate: Generate,
+        settings: Settings,
+        moderation: Moderation | None = None,
     ) -> None:
         self._store = store
         self._display = display
         self._generate = generate
         self._settings = settings
+        self._moderation = moderation
         # Per job: one display call at a time, and where its message is once known.
         self._locks = KeyedLocks()
         self._places: dict[str, Shown] = {}
@@ -175,17 +185,18 @@ class JobPipeline:
                     exchanges.append(Exchange(result.user_turn, result.model_turn, len(images)))
                 images.append(result.images[-1])  # earlier ones are drafts
                 texts.append(result.text)
-        elapsed = max((r.elapsed_s for r in results if isinstance(r, GenerationResult)), default=0)
+        answered = [r for r in results if isinstance(r, GenerationResult)]
+        elapsed = max((r.elapsed_s for r in answered), default=0)
         if images:
             info = self._settings.models.catalog.get(job.request.model)
-            price = info.price_for(job.request.image_size) if info else 0.0
+            tokens = sum(r.usage.prompt_tokens for r in answered)
             report = Report(text=texts[0], elapsed_s=elapsed, withheld=tuple(withheld))
             outcome = Outcome(
                 JobState.DELIVERED,
                 parent_job=parent,
                 outputs=images,
                 exchanges=exchanges,
-                cost_usd=price * len(images),
+                cost_usd=settled_usd(info, job.request.image_size, len(images), tokens),
                 report=report,
             )
             return outcome, images
@@ -245,6 +256,8 @@ class JobPipeline:
             conversation = _conversation(job, shown)
         await self._store.mark_shown(job.id, shown.message_id, shown.channel_id, conversation)
         self._places.pop(job.id, None)
+        if self._moderation is not None and job.state in (JobState.DELIVERED, JobState.BLOCKED):
+            await self._moderation.outcome(job, images or ())
         return True
 
     async def _post(self, job: Job, card: Card, attempt: int) -> Shown | None:

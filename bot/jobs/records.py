@@ -116,6 +116,11 @@ class Job:
     attempts: int = 0  # how many times it started running
     lane: str | None = None  # jobs of one lane (a conversation) run one at a time, in order
     dedupe: str | None = None  # two waiting jobs may not share it (a double click)
+    # What the job reserved against the quotas when it was accepted (or put back in line),
+    # and when: it counts in that day's usage (see `bot.jobs.quotas`).
+    reserved_usd: float = 0.0
+    reserved_images: int = 0
+    charged_at: float | None = None
     created_at: float = field(default_factory=time.time)
     started_at: float | None = None
     finished_at: float | None = None

@@ -44,7 +44,8 @@ async def catch_up(store: Store, pipeline: JobPipeline, *, started_at: float) ->
     queued = [place for place in await store.queue() if place.job.created_at < started_at]
     for place in queued:
         await pipeline.show_progress(
-            place.job, Waiting(place.ahead, place.behind_own_lane, requeued=True)
+            place.job,
+            Waiting(place.ahead, place.behind_own_lane, requeued=True, paused=place.paused),
         )
     if unshown or queued:
         log.info(

@@ -7,9 +7,12 @@ from bot.store.base import (
     Exchange,
     HistoryLimits,
     JobChanges,
+    MemberStanding,
     Outcome,
     QueuePlace,
+    QuotaExceededError,
     Store,
+    UsageLine,
 )
 from bot.store.factory import describe_store, open_store
 from bot.store.postgres import PostgresStore
@@ -21,11 +24,14 @@ __all__ = [
     "Exchange",
     "HistoryLimits",
     "JobChanges",
+    "MemberStanding",
     "Outcome",
     "PostgresStore",
     "QueuePlace",
+    "QuotaExceededError",
     "SQLiteStore",
     "Store",
+    "UsageLine",
     "describe_store",
     "open_store",
 ]

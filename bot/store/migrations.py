@@ -172,4 +172,63 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX jobs_by_seq ON jobs(seq);
     CREATE INDEX conversations_by_last_image ON conversations(last_image);
     """,
+    # 5: guard rails. A job's reservation against the quotas (what it reserved and when it was
+    # accepted: usage is summed per window, over the member's own jobs, and for a server or
+    # the whole bot over hourly totals of delivered jobs plus the jobs still active); jobs
+    # from before count from when they were created. Admin controls per server: a pause,
+    # bans, limits set per member or role.
+    """
+    ALTER TABLE jobs ADD COLUMN reserved_usd REAL NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN reserved_images INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN charged_at REAL;
+    UPDATE jobs SET charged_at = created_at WHERE state != 'pending';
+    UPDATE jobs SET reserved_images = COALESCE(json_extract(request, '$.count'), 1)
+        WHERE state IN ('queued', 'running');
+    CREATE INDEX jobs_charged_by_member ON jobs(user_id, guild_id, charged_at)
+        WHERE charged_at IS NOT NULL;
+    CREATE INDEX jobs_charged_by_guild ON jobs(guild_id, charged_at)
+        WHERE charged_at IS NOT NULL;
+    CREATE INDEX jobs_active_by_guild ON jobs(guild_id, charged_at)
+        WHERE state IN ('queued', 'running');
+    CREATE TABLE usage_hours (
+        guild_id INTEGER NOT NULL,
+        hour     INTEGER NOT NULL,
+        images   INTEGER NOT NULL,
+        usd      REAL NOT NULL,
+        PRIMARY KEY (guild_id, hour)
+    ) WITHOUT ROWID;
+    CREATE INDEX usage_hours_by_hour ON usage_hours(hour);
+    INSERT INTO usage_hours (guild_id, hour, images, usd)
+        SELECT 0, CAST(charged_at / 3600 AS INTEGER), SUM(json_array_length(outputs)),
+               SUM(cost_usd)
+        FROM jobs WHERE state = 'delivered' GROUP BY 2;
+    INSERT INTO usage_hours (guild_id, hour, images, usd)
+        SELECT guild_id, CAST(charged_at / 3600 AS INTEGER), SUM(json_array_length(outputs)),
+               SUM(cost_usd)
+        FROM jobs WHERE state = 'delivered' AND guild_id IS NOT NULL GROUP BY 1, 2;
+    CREATE TABLE guild_pauses (
+        guild_id   INTEGER PRIMARY KEY,
+        message    TEXT NOT NULL,
+        by_user    INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE bans (
+        guild_id   INTEGER NOT NULL,
+        user_id    INTEGER NOT NULL,
+        by_user    INTEGER NOT NULL,
+        reason     TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (guild_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE quota_overrides (
+        guild_id   INTEGER NOT NULL,
+        target     TEXT NOT NULL CHECK (target IN ('member', 'role')),
+        target_id  INTEGER NOT NULL,
+        name       TEXT NOT NULL,
+        value      REAL NOT NULL,
+        by_user    INTEGER NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (guild_id, target, target_id, name)
+    ) WITHOUT ROWID;
+    """,
 )

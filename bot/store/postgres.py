@@ -8,7 +8,9 @@ advisory locks held until the transaction ends:
   across processes; the job itself is taken `FOR UPDATE SKIP LOCKED`, passing over a job
   another transaction is changing (a cancel) instead of waiting for it;
 - transactions that store images share the image lock and the retention sweep of images
-  holds it alone, so an image is never deleted between being found stored and being linked.
+  holds it alone, so an image is never deleted between being found stored and being linked;
+- admissions (a job checked against the quotas and its reservation written) hold the
+  admission lock, so no other admission commits between reading the usage and reserving.
 Reads that must agree with each other (a history and its images) share one snapshot.
 
 A new method follows the same shape: `async with self._transaction() as conn:` and SQL with
@@ -30,6 +32,8 @@ import asyncpg
 
 from bot.database_url import password, redacted
 from bot.errors import ConfigError, StorageError
+from bot.jobs import quotas
+from bot.jobs.quotas import Admission, Limit, Limits, Override, Usage, Window
 from bot.jobs.records import Conversation, Job, JobRequest, JobState
 from bot.jobs.states import check_transition
 from bot.media import Media
@@ -38,8 +42,11 @@ from bot.store.base import (
     DuplicateJobError,
     HistoryLimits,
     JobChanges,
+    MemberStanding,
     Outcome,
     QueuePlace,
+    QuotaExceededError,
+    UsageLine,
 )
 from bot.store.codec import StoredTurn, referenced_images
 from bot.store.postgres_migrations import MIGRATIONS
@@ -73,6 +80,17 @@ _LOCK_SPACE = 0x426F74
 _CLAIM_LOCK = 1
 _IMAGES_LOCK = 2
 _MIGRATION_LOCK = 3
+_ADMISSION_LOCK = 4
+# What a job counts for in the usage of the window it was accepted in, by its state.
+_COUNTED_USD = (
+    "CASE state WHEN 'delivered' THEN cost_usd WHEN 'queued' THEN reserved_usd "
+    "WHEN 'running' THEN reserved_usd ELSE 0 END"
+)
+_COUNTED_IMAGES = (
+    "CASE state WHEN 'delivered' THEN json_array_length(outputs::json) "
+    "WHEN 'queued' THEN reserved_images WHEN 'running' THEN reserved_images ELSE 0 END"
+)
+_WHOLE_BOT = 0  # usage_hours.guild_id of the whole bot's totals
 
 # Errors of the database or the way to it, as opposed to bugs in a statement.
 _STORAGE_FAILURES: tuple[type[BaseException], ...] = (
@@ -165,9 +183,18 @@ class PostgresStore:
 
     # Jobs -------------------------------------------------------------------------------
 
-    async def add_job(self, job: Job, inputs: Sequence[Media] = ()) -> Job:
+    async def add_job(
+        self, job: Job, inputs: Sequence[Media] = (), admission: Admission | None = None
+    ) -> Job:
+        if job.state is not JobState.QUEUED:
+            admission = None  # a pending job reserves nothing (until Generate)
+        if admission is not None:
+            job.reserved_usd, job.reserved_images = admission.usd, admission.images
+            job.charged_at = admission.now
         try:
             async with self._transaction() as conn:
+                if admission is not None:  # the check and the insert: one transaction
+                    await _admit(conn, admission)
                 await _insert_images(conn, inputs)
                 if job.state is JobState.QUEUED:
                     job.seq = await conn.fetchval("SELECT nextval('job_seq')")
@@ -192,22 +219,31 @@ class PostgresStore:
         sources: Iterable[JobState],
         target: JobState,
         changes: JobChanges | None = None,
+        admission: Admission | None = None,
     ) -> Job | None:
         sources = tuple(sources)
         check_transition(sources, target)
         changes = changes or JobChanges()
-        values = transition_values(target, changes, time.time())
+        values = transition_values(target, changes, time.time(), admission)
+        states = [source.value for source in sources]
         assignments = [f"{column} = ${n}" for n, column in enumerate(values, start=1)]
         if target is JobState.QUEUED and not changes.keep_place:  # at the end of the line
             assignments.append("seq = nextval('job_seq')")
         n = len(values)
         async with self._transaction() as conn:
+            if target is JobState.QUEUED and admission is not None:
+                state = await conn.fetchval(
+                    "SELECT state FROM jobs WHERE id = $1 FOR UPDATE", job_id
+                )
+                if state not in states:
+                    return None  # moved on already: nothing to check
+                await _admit(conn, admission)
             row = await conn.fetchrow(
                 f"UPDATE jobs SET {', '.join(assignments)} "
                 f"WHERE id = ${n + 1} AND state = ANY(${n + 2}::text[]) RETURNING {JOB_COLUMNS}",
                 *values.values(),
                 job_id,
-                [source.value for source in sources],
+                states,
             )
         return job_from_row(row) if row else None
 
@@ -223,6 +259,7 @@ class PostgresStore:
                 "     AND r.user_id = j.user_id) < $1 "
                 "AND (j.lane IS NULL OR NOT EXISTS (SELECT 1 FROM jobs e WHERE e.lane = j.lane "
                 f"     AND e.state IN {ACTIVE} AND e.seq < j.seq)) "
+                "AND NOT EXISTS (SELECT 1 FROM guild_pauses p WHERE p.guild_id = j.guild_id) "
                 "ORDER BY j.seq LIMIT 1 FOR UPDATE OF j SKIP LOCKED",
                 max_per_user,
             )
@@ -242,13 +279,14 @@ class PostgresStore:
         columns = ", ".join(f"j.{column}" for column in JOB_COLUMNS.split(", "))
         rows = await self._fetch(
             f"SELECT {columns}, EXISTS (SELECT 1 FROM jobs e WHERE e.lane = j.lane "
-            f"AND e.state IN {ACTIVE} AND e.seq < j.seq) "
-            "FROM jobs j WHERE j.state = 'queued' ORDER BY j.seq"
+            f"AND e.state IN {ACTIVE} AND e.seq < j.seq), p.message "
+            "FROM jobs j LEFT JOIN guild_pauses p ON p.guild_id = j.guild_id "
+            "WHERE j.state = 'queued' ORDER BY j.seq"
         )
         places = []
         for ahead, row in enumerate(rows):
-            *job, behind_own_lane = row.values()
-            places.append(QueuePlace(job_from_row(job), ahead, behind_own_lane))
+            *job, behind_own_lane, paused = row.values()
+            places.append(QueuePlace(job_from_row(job), ahead, behind_own_lane, paused))
         return places
 
     async def finish(self, job_id: str, outcome: Outcome) -> Job | None:
@@ -285,8 +323,10 @@ class PostgresStore:
             await _link_job_images(conn, job_id, (image.sha256 for image in images))
             await _insert_turns(conn, job_id, turns, now)
             job = job_from_row(row)
-            if job.state is JobState.DELIVERED and job.thread_id is not None:
-                await _move_head(conn, job.thread_id, job.id, job.result_image, now)
+            if job.state is JobState.DELIVERED:
+                await _add_to_hourly_usage(conn, job)
+                if job.thread_id is not None:
+                    await _move_head(conn, job.thread_id, job.id, job.result_image, now)
         return job
 
     async def mark_shown(
@@ -348,6 +388,120 @@ class PostgresStore:
             job_id,
         )
         return job_from_row(rows[0]) if rows else None
+
+    # Quotas and admin controls -----------------------------------------------------------
+
+    async def usage(self, user_id: int, guild_id: int | None, window: Window) -> Usage:
+        with self._storage_errors():
+            async with self._pool.acquire() as conn:
+                return await _usage(conn, user_id, guild_id, window)
+
+    async def usage_lines(self, guild_id: int, window: Window) -> list[UsageLine]:
+        rows = await self._fetch(
+            f"SELECT user_id, request::json ->> 'model', COUNT(*), SUM({_COUNTED_IMAGES}), "
+            f"SUM({_COUNTED_USD}) FROM jobs "
+            "WHERE guild_id = $1 AND charged_at >= $2 AND charged_at < $3 "
+            f"AND state IN ('delivered', {ACTIVE[1:-1]}) GROUP BY 1, 2",
+            guild_id,
+            window.start,
+            window.end,
+        )
+        lines = [UsageLine(row[0], row[1], row[2], int(row[3]), row[4]) for row in rows]
+        spent: dict[int, float] = {}
+        for line in lines:
+            spent[line.user_id] = spent.get(line.user_id, 0.0) + line.usd
+        return sorted(lines, key=lambda line: (-spent[line.user_id], line.user_id, line.model))
+
+    async def charged_jobs(self, guild_id: int, window: Window) -> list[Job]:
+        rows = await self._fetch(
+            f"SELECT {JOB_COLUMNS} FROM jobs "
+            "WHERE guild_id = $1 AND charged_at >= $2 AND charged_at < $3 ORDER BY charged_at",
+            guild_id,
+            window.start,
+            window.end,
+        )
+        return [job_from_row(row) for row in rows]
+
+    async def quota_overrides(self, guild_id: int) -> list[Override]:
+        rows = await self._fetch(
+            "SELECT target, target_id, name, value FROM quota_overrides WHERE guild_id = $1 "
+            "ORDER BY updated_at",
+            guild_id,
+        )
+        return [Override(row[0], row[1], Limit(row[2]), row[3]) for row in rows]
+
+    async def set_quota_override(
+        self, guild_id: int, override: Override, *, by_user: int, now: float
+    ) -> None:
+        await self._execute(
+            "INSERT INTO quota_overrides (guild_id, target, target_id, name, value, by_user, "
+            "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+            "ON CONFLICT (guild_id, target, target_id, name) DO UPDATE SET "
+            "value = excluded.value, by_user = excluded.by_user, updated_at = excluded.updated_at",
+            guild_id,
+            override.target,
+            override.target_id,
+            override.limit.value,
+            override.value,
+            by_user,
+            now,
+        )
+
+    async def clear_quota_override(self, guild_id: int, override: Override) -> bool:
+        status = await self._execute(
+            "DELETE FROM quota_overrides WHERE guild_id = $1 AND target = $2 "
+            "AND target_id = $3 AND name = $4",
+            guild_id,
+            override.target,
+            override.target_id,
+            override.limit.value,
+        )
+        return _row_count(status) > 0
+
+    async def standing(self, guild_id: int | None, user_id: int) -> MemberStanding:
+        rows = await self._fetch(
+            "SELECT (SELECT message FROM guild_pauses WHERE guild_id = $1), "
+            "EXISTS (SELECT 1 FROM bans WHERE guild_id = $1 AND user_id = $2)",
+            guild_id,
+            user_id,
+        )
+        return MemberStanding(paused=rows[0][0], banned=bool(rows[0][1]))
+
+    async def pause(self, guild_id: int, message: str, *, by_user: int, now: float) -> None:
+        await self._execute(
+            "INSERT INTO guild_pauses (guild_id, message, by_user, created_at) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (guild_id) DO UPDATE SET "
+            "message = excluded.message, by_user = excluded.by_user, "
+            "created_at = excluded.created_at",
+            guild_id,
+            message,
+            by_user,
+            now,
+        )
+
+    async def resume(self, guild_id: int) -> bool:
+        status = await self._execute("DELETE FROM guild_pauses WHERE guild_id = $1", guild_id)
+        return _row_count(status) > 0
+
+    async def ban(
+        self, guild_id: int, user_id: int, *, by_user: int, reason: str, now: float
+    ) -> bool:
+        status = await self._execute(
+            "INSERT INTO bans (guild_id, user_id, by_user, reason, created_at) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            guild_id,
+            user_id,
+            by_user,
+            reason,
+            now,
+        )
+        return _row_count(status) > 0
+
+    async def unban(self, guild_id: int, user_id: int) -> bool:
+        status = await self._execute(
+            "DELETE FROM bans WHERE guild_id = $1 AND user_id = $2", guild_id, user_id
+        )
+        return _row_count(status) > 0
 
     # Images -----------------------------------------------------------------------------
 
@@ -444,6 +598,11 @@ class PostgresStore:
             time.time(),
             lock=_IMAGES_LOCK,
         )
+        await self._delete_in_batches(
+            "DELETE FROM usage_hours WHERE (guild_id, hour) IN (SELECT guild_id, hour "
+            "FROM usage_hours WHERE hour < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            cutoff // 3600,
+        )
         return CleanupReport(conversations, jobs, images)
 
     async def _delete_in_batches(self, sql: str, cutoff: float, lock: int | None = None) -> int:
@@ -496,6 +655,109 @@ def _reason(exc: BaseException, url: str) -> str:
 
 async def _lock(conn: Connection, what: int) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", _LOCK_SPACE, what)
+
+
+async def _admit(conn: Connection, admission: Admission) -> None:
+    """Inside the caller's transaction: QuotaExceededError when the job does not fit. The
+    admission lock, held to the end of the transaction, keeps admissions one at a time."""
+    if not admission.limits.any:
+        return
+    await _lock(conn, _ADMISSION_LOCK)
+    usage = await _usage(
+        conn, admission.user_id, admission.guild_id, admission.window, admission.limits
+    )
+    hit = quotas.check(admission, usage)
+    if hit is not None:
+        raise QuotaExceededError(hit)
+
+
+async def _usage(
+    conn: Connection,
+    user_id: int,
+    guild_id: int | None,
+    window: Window,
+    needed: Limits | None = None,
+) -> Usage:
+    """One query (one snapshot) for the usage figures `needed` limits check (all of them when
+    None); the others stay 0. Each sum reads only its scope's jobs of the window, through an
+    index."""
+
+    def wanted(*limits: Limit) -> bool:
+        return needed is None or any(needed.of(limit) for limit in limits)
+
+    params: list[Any] = []
+
+    def param(value: Any) -> str:
+        params.append(value)
+        return f"${len(params)}"
+
+    def member() -> str:  # `= NULL` matches nothing, and IS NOT DISTINCT FROM no index
+        guild = "guild_id IS NULL" if guild_id is None else f"guild_id = {param(guild_id)}"
+        return f"user_id = {param(user_id)} AND {guild}"
+
+    def window_of() -> str:
+        return f"charged_at >= {param(window.start)} AND charged_at < {param(window.end)}"
+
+    def delivered(scope: int) -> str:  # hourly totals of delivered jobs
+        hours = f"hour >= {param(int(window.start // 3600))} AND hour < "
+        hours += param(int(window.end // 3600))
+        return f"SELECT SUM(usd) FROM usage_hours WHERE guild_id = {param(scope)} AND {hours}"
+
+    def active() -> str:
+        return f"SELECT SUM(reserved_usd) FROM jobs WHERE state IN {ACTIVE} AND {window_of()}"
+
+    figures: list[str] = []  # scalar subqueries, in the order of Usage's fields
+    if wanted(Limit.MEMBER_IMAGES, Limit.MEMBER_USD):  # the member's own jobs of the window
+        for counted in (_COUNTED_IMAGES, _COUNTED_USD):
+            figures.append(f"SELECT SUM({counted}) FROM jobs WHERE {member()} AND {window_of()}")
+    else:
+        figures += ["SELECT 0", "SELECT 0"]
+    if wanted(Limit.GUILD_USD) and guild_id is not None:
+        figures.append(
+            f"SELECT COALESCE(({delivered(guild_id)}), 0) "
+            f"+ COALESCE(({active()} AND guild_id = {param(guild_id)}), 0)"
+        )
+    else:
+        figures.append("SELECT 0")
+    if wanted(Limit.BOT_USD):
+        figures.append(f"SELECT COALESCE(({delivered(_WHOLE_BOT)}), 0) + COALESCE(({active()}), 0)")
+    else:
+        figures.append("SELECT 0")
+    if wanted(Limit.WAITING):
+        figures.append(f"SELECT COUNT(*) FROM jobs WHERE {member()} AND state IN {ACTIVE}")
+    else:
+        figures.append("SELECT 0")
+    if wanted(Limit.COOLDOWN):
+        figures.append(
+            f"SELECT MAX(charged_at) FROM jobs WHERE {member()} AND charged_at IS NOT NULL"
+        )
+    else:
+        figures.append("SELECT NULL::double precision")
+    row = await conn.fetchrow(f"SELECT {', '.join(f'({sql})' for sql in figures)}", *params)
+    assert row is not None, "a SELECT without FROM returns one row"
+    images, member_usd, guild_usd, bot_usd, waiting, last = row.values()
+    return Usage(
+        member_images=int(images or 0),
+        member_usd=float(member_usd or 0.0),
+        guild_usd=float(guild_usd or 0.0),
+        bot_usd=float(bot_usd or 0.0),
+        member_waiting=int(waiting or 0),
+        member_last_at=last,
+    )
+
+
+async def _add_to_hourly_usage(conn: Connection, job: Job) -> None:
+    """A delivered job's cost, in the hourly totals of the bot and of its server."""
+    if job.charged_at is None:  # recorded without a reservation: counts nowhere
+        return
+    hour = int(job.charged_at // 3600)
+    scopes = [_WHOLE_BOT] if job.guild_id is None else [_WHOLE_BOT, job.guild_id]
+    await conn.executemany(
+        "INSERT INTO usage_hours (guild_id, hour, images, usd) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (guild_id, hour) DO UPDATE SET "
+        "images = usage_hours.images + excluded.images, usd = usage_hours.usd + excluded.usd",
+        [(scope, hour, len(job.outputs), job.cost_usd) for scope in scopes],
+    )
 
 
 async def _insert_images(conn: Connection, images: Iterable[Media]) -> None:

@@ -98,4 +98,60 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX job_turns_by_job ON job_turns(job_id, candidate, id);
     """,
+    # 2: guard rails, as the SQLite store's step 5: a job's reservation against the quotas
+    # (what it reserved and when it was accepted), hourly totals of delivered jobs for the
+    # server and bot spend, and the admins' pauses, bans and limits per member or role.
+    """
+    ALTER TABLE jobs ADD COLUMN reserved_usd DOUBLE PRECISION NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN reserved_images INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN charged_at DOUBLE PRECISION;
+    UPDATE jobs SET charged_at = created_at WHERE state <> 'pending';
+    UPDATE jobs SET reserved_images = COALESCE((request::json ->> 'count')::integer, 1)
+        WHERE state IN ('queued', 'running');
+    CREATE INDEX jobs_charged_by_member ON jobs(user_id, guild_id, charged_at)
+        WHERE charged_at IS NOT NULL;
+    CREATE INDEX jobs_charged_by_guild ON jobs(guild_id, charged_at)
+        WHERE charged_at IS NOT NULL;
+    CREATE INDEX jobs_active_by_guild ON jobs(guild_id, charged_at)
+        WHERE state IN ('queued', 'running');
+    CREATE TABLE usage_hours (
+        guild_id BIGINT NOT NULL,  -- 0: the whole bot
+        hour     BIGINT NOT NULL,  -- epoch seconds // 3600
+        images   INTEGER NOT NULL,
+        usd      DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (guild_id, hour)
+    );
+    CREATE INDEX usage_hours_by_hour ON usage_hours(hour);
+    INSERT INTO usage_hours (guild_id, hour, images, usd)
+        SELECT 0, floor(charged_at / 3600), SUM(json_array_length(outputs::json)), SUM(cost_usd)
+        FROM jobs WHERE state = 'delivered' GROUP BY 2;
+    INSERT INTO usage_hours (guild_id, hour, images, usd)
+        SELECT guild_id, floor(charged_at / 3600), SUM(json_array_length(outputs::json)),
+               SUM(cost_usd)
+        FROM jobs WHERE state = 'delivered' AND guild_id IS NOT NULL GROUP BY 1, 2;
+    CREATE TABLE guild_pauses (
+        guild_id   BIGINT PRIMARY KEY,
+        message    TEXT NOT NULL,
+        by_user    BIGINT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE TABLE bans (
+        guild_id   BIGINT NOT NULL,
+        user_id    BIGINT NOT NULL,
+        by_user    BIGINT NOT NULL,
+        reason     TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (guild_id, user_id)
+    );
+    CREATE TABLE quota_overrides (
+        guild_id   BIGINT NOT NULL,
+        target     TEXT NOT NULL CHECK (target IN ('member', 'role')),
+        target_id  BIGINT NOT NULL,
+        name       TEXT NOT NULL,
+        value      DOUBLE PRECISION NOT NULL,
+        by_user    BIGINT NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (guild_id, target, target_id, name)
+    );
+    """,
 )

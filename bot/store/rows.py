@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable
 from typing import Any, Protocol, TypeVar
 
+from bot.jobs.quotas import Admission
 from bot.jobs.records import Conversation, Job, JobRequest, JobState, Report
 from bot.store.base import HistoryLimits, JobChanges
 
@@ -14,7 +15,7 @@ JOB_COLUMNS = (
     "id, kind, state, user_id, guild_id, channel_id, thread_id, message_id, reply_to, "
     "home_channel_id, request, error_kind, error_message, cost_usd, outputs, chosen, "
     "parent_job, seq, attempts, lane, dedupe, created_at, started_at, finished_at, shown_at, "
-    "report"
+    "report, reserved_usd, reserved_images, charged_at"
 )
 JOB_COLUMN_COUNT = JOB_COLUMNS.count(",") + 1
 SEQ_COLUMN = JOB_COLUMNS.split(", ").index("seq")
@@ -64,6 +65,9 @@ def job_row(job: Job) -> tuple[Any, ...]:
         job.finished_at,
         job.shown_at,
         job.report.model_dump_json() if job.report else None,
+        job.reserved_usd,
+        job.reserved_images,
+        job.charged_at,
     )
 
 
@@ -71,7 +75,8 @@ def job_from_row(row: Iterable[Any]) -> Job:
     """The job from the values of JOB_COLUMNS."""
     (id_, kind, state, user, guild, channel, thread, message, reply_to, home, request, *rest) = row
     error_kind, error_message, cost, outputs, chosen, parent, seq, attempts, *rest = rest
-    lane, dedupe, created, started, finished, shown, report = rest
+    lane, dedupe, created, started, finished, shown, report, *rest = rest
+    reserved_usd, reserved_images, charged_at = rest
     return Job(
         id=id_,
         kind=kind,
@@ -99,13 +104,19 @@ def job_from_row(row: Iterable[Any]) -> Job:
         finished_at=finished,
         shown_at=shown,
         report=Report.model_validate_json(report) if report else None,
+        reserved_usd=reserved_usd,
+        reserved_images=reserved_images,
+        charged_at=charged_at,
     )
 
 
-def transition_values(target: JobState, changes: JobChanges, now: float) -> dict[str, Any]:
+def transition_values(
+    target: JobState, changes: JobChanges, now: float, admission: Admission | None = None
+) -> dict[str, Any]:
     """The columns a transition to `target` writes (the new state included), by name. A job
     queued again starts afresh: its earlier run's times, error, cost and report are cleared
-    (the store gives it a new place in line, unless `changes.keep_place`)."""
+    (the store gives it a new place in line, unless `changes.keep_place`); with an
+    admission it reserves what the admission says, counted from the admission's time."""
     values: dict[str, Any] = {"state": target.value}
     if target is JobState.QUEUED:
         values.update(started_at=None, finished_at=None, shown_at=None, error_kind=None)
@@ -120,6 +131,9 @@ def transition_values(target: JobState, changes: JobChanges, now: float) -> dict
         values.update(error_kind=changes.error_kind, error_message=changes.error_message)
     if changes.report is not None:
         values["report"] = changes.report.model_dump_json()
+    if target is JobState.QUEUED and admission is not None:
+        values.update(reserved_usd=admission.usd, reserved_images=admission.images)
+        values["charged_at"] = admission.now
     return values
 
 

@@ -21,6 +21,8 @@ from typing import Any
 import aiosqlite
 
 from bot.errors import StorageError
+from bot.jobs import quotas
+from bot.jobs.quotas import Admission, Limit, Limits, Override, Usage, Window
 from bot.jobs.records import Conversation, Job, JobRequest, JobState
 from bot.jobs.states import check_transition
 from bot.media import Media
@@ -29,8 +31,11 @@ from bot.store.base import (
     DuplicateJobError,
     HistoryLimits,
     JobChanges,
+    MemberStanding,
     Outcome,
     QueuePlace,
+    QuotaExceededError,
+    UsageLine,
 )
 from bot.store.codec import StoredTurn, referenced_images
 from bot.store.migrations import MIGRATIONS
@@ -52,6 +57,16 @@ log = logging.getLogger(__name__)
 
 _STORAGE_LOG_INTERVAL_S = 300.0
 _NEXT_SEQ = "(SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs)"
+# What a job counts for in the usage of the window it was accepted in, by its state.
+_COUNTED_USD = (
+    "CASE state WHEN 'delivered' THEN cost_usd WHEN 'queued' THEN reserved_usd "
+    "WHEN 'running' THEN reserved_usd ELSE 0 END"
+)
+_COUNTED_IMAGES = (
+    "CASE state WHEN 'delivered' THEN json_array_length(outputs) "
+    "WHEN 'queued' THEN reserved_images WHEN 'running' THEN reserved_images ELSE 0 END"
+)
+_WHOLE_BOT = 0  # usage_hours.guild_id of the whole bot's totals
 
 
 class _NotRunningError(Exception):
@@ -143,7 +158,14 @@ class SQLiteStore:
 
     # Jobs -------------------------------------------------------------------------------
 
-    async def add_job(self, job: Job, inputs: Sequence[Media] = ()) -> Job:
+    async def add_job(
+        self, job: Job, inputs: Sequence[Media] = (), admission: Admission | None = None
+    ) -> Job:
+        if job.state is not JobState.QUEUED:
+            admission = None  # a pending job reserves nothing (until Generate)
+        if admission is not None:
+            job.reserved_usd, job.reserved_images = admission.usd, admission.images
+            job.charged_at = admission.now
         values = list(job_row(job))
         marks = ["?"] * len(values)
         if job.state is JobState.QUEUED:  # its place in line, given in the same statement
@@ -151,10 +173,12 @@ class SQLiteStore:
             del values[SEQ_COLUMN]
         insert = f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({', '.join(marks)}) RETURNING seq"
         try:
-            if not inputs:
+            if not inputs and admission is None:
                 rows = await self._statement(insert, values)
             else:
                 async with self._transaction() as db:
+                    if admission is not None:  # the check and the insert: one transaction
+                        await _admit(db, admission)
                     await _insert_images(db, inputs)
                     rows = await _rows(db, insert, values)
                     await _link_job_images(db, job.id, (image.sha256 for image in inputs))
@@ -175,19 +199,32 @@ class SQLiteStore:
         sources: Iterable[JobState],
         target: JobState,
         changes: JobChanges | None = None,
+        admission: Admission | None = None,
     ) -> Job | None:
         sources = tuple(sources)
         check_transition(sources, target)
         changes = changes or JobChanges()
-        sets = transition_values(target, changes, time.time())
+        sets = transition_values(target, changes, time.time(), admission)
+        if target is not JobState.QUEUED:
+            admission = None
         marks = ", ".join(f"{column} = ?" for column in sets)
         if target is JobState.QUEUED and not changes.keep_place:
             marks += f", seq = {_NEXT_SEQ}"  # at the end of the line
-        rows = await self._statement(
+        states = [source.value for source in sources]
+        update = (
             f"UPDATE jobs SET {marks} WHERE id = ? AND state IN ({_marks(len(sources))}) "
-            f"RETURNING {JOB_COLUMNS}",
-            (*sets.values(), job_id, *(source.value for source in sources)),
+            f"RETURNING {JOB_COLUMNS}"
         )
+        params = (*sets.values(), job_id, *states)
+        if admission is None:
+            rows = await self._statement(update, params)
+        else:
+            async with self._transaction() as db:
+                found = await _rows(db, "SELECT state FROM jobs WHERE id = ?", (job_id,))
+                if not found or found[0][0] not in states:
+                    return None  # moved on already: nothing to check
+                await _admit(db, admission)
+                rows = await _rows(db, update, params)
         return job_from_row(rows[0]) if rows else None
 
     async def claim_next(self, *, max_running: int, max_per_user: int) -> Job | None:
@@ -200,6 +237,7 @@ class SQLiteStore:
             "       AND r.user_id = j.user_id) < ? "
             "  AND (j.lane IS NULL OR NOT EXISTS (SELECT 1 FROM jobs e WHERE e.lane = j.lane "
             f"       AND e.state IN {ACTIVE} AND e.seq < j.seq)) "
+            "  AND NOT EXISTS (SELECT 1 FROM guild_pauses p WHERE p.guild_id = j.guild_id) "
             "  ORDER BY j.seq LIMIT 1) "
             f"RETURNING {JOB_COLUMNS}",
             (time.time(), max_running, max_per_user),
@@ -210,11 +248,12 @@ class SQLiteStore:
         columns = ", ".join(f"j.{column}" for column in JOB_COLUMNS.split(", "))
         rows = await self._fetchall(
             f"SELECT {columns}, EXISTS (SELECT 1 FROM jobs e WHERE e.lane = j.lane "
-            f"AND e.state IN {ACTIVE} AND e.seq < j.seq) "
-            "FROM jobs j WHERE j.state = 'queued' ORDER BY j.seq"
+            f"AND e.state IN {ACTIVE} AND e.seq < j.seq), p.message "
+            "FROM jobs j LEFT JOIN guild_pauses p ON p.guild_id = j.guild_id "
+            "WHERE j.state = 'queued' ORDER BY j.seq"
         )
         return [
-            QueuePlace(job_from_row(row[:-1]), ahead, bool(row[-1]))
+            QueuePlace(job_from_row(row[:-2]), ahead, bool(row[-2]), row[-1])
             for ahead, row in enumerate(rows)
         ]
 
@@ -256,8 +295,10 @@ class SQLiteStore:
                 job = job_from_row(rows[0])
                 await _link_job_images(db, job_id, (image.sha256 for image in images))
                 await _insert_turns(db, job_id, turns, now)
-                if job.state is JobState.DELIVERED and job.thread_id is not None:
-                    await _move_head(db, job.thread_id, job.id, job.result_image, now)
+                if job.state is JobState.DELIVERED:
+                    await _add_to_hourly_usage(db, job)
+                    if job.thread_id is not None:
+                        await _move_head(db, job.thread_id, job.id, job.result_image, now)
         except _NotRunningError:
             return None
         return job
@@ -317,6 +358,108 @@ class SQLiteStore:
             (request.model_dump_json(), job_id),
         )
         return job_from_row(rows[0]) if rows else None
+
+    # Quotas and admin controls -----------------------------------------------------------
+
+    async def usage(self, user_id: int, guild_id: int | None, window: Window) -> Usage:
+        async with self._lock:
+            return await _usage(self._db, user_id, guild_id, window)
+
+    async def usage_lines(self, guild_id: int, window: Window) -> list[UsageLine]:
+        rows = await self._fetchall(
+            f"SELECT user_id, json_extract(request, '$.model'), COUNT(*), "
+            f"SUM({_COUNTED_IMAGES}), SUM({_COUNTED_USD}) FROM jobs "
+            "WHERE guild_id = ? AND charged_at >= ? AND charged_at < ? "
+            "AND state IN ('delivered', 'queued', 'running') GROUP BY 1, 2",
+            (guild_id, window.start, window.end),
+        )
+        lines = [UsageLine(*row) for row in rows]
+        spent: dict[int, float] = {}
+        for line in lines:
+            spent[line.user_id] = spent.get(line.user_id, 0.0) + line.usd
+        return sorted(lines, key=lambda line: (-spent[line.user_id], line.user_id, line.model))
+
+    async def charged_jobs(self, guild_id: int, window: Window) -> list[Job]:
+        rows = await self._fetchall(
+            f"SELECT {JOB_COLUMNS} FROM jobs "
+            "WHERE guild_id = ? AND charged_at >= ? AND charged_at < ? ORDER BY charged_at",
+            (guild_id, window.start, window.end),
+        )
+        return [job_from_row(row) for row in rows]
+
+    async def quota_overrides(self, guild_id: int) -> list[Override]:
+        rows = await self._fetchall(
+            "SELECT target, target_id, name, value FROM quota_overrides WHERE guild_id = ? "
+            "ORDER BY updated_at",
+            (guild_id,),
+        )
+        return [Override(row[0], row[1], Limit(row[2]), row[3]) for row in rows]
+
+    async def set_quota_override(
+        self, guild_id: int, override: Override, *, by_user: int, now: float
+    ) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO quota_overrides (guild_id, target, target_id, name, "
+                "value, by_user, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    guild_id,
+                    override.target,
+                    override.target_id,
+                    override.limit.value,
+                    override.value,
+                    by_user,
+                    now,
+                ),
+            )
+
+    async def clear_quota_override(self, guild_id: int, override: Override) -> bool:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "DELETE FROM quota_overrides WHERE guild_id = ? AND target = ? "
+                "AND target_id = ? AND name = ?",
+                (guild_id, override.target, override.target_id, override.limit.value),
+            )
+        return cursor.rowcount > 0
+
+    async def standing(self, guild_id: int | None, user_id: int) -> MemberStanding:
+        rows = await self._fetchall(
+            "SELECT (SELECT message FROM guild_pauses WHERE guild_id = ?), "
+            "EXISTS (SELECT 1 FROM bans WHERE guild_id = ? AND user_id = ?)",
+            (guild_id, guild_id, user_id),
+        )
+        return MemberStanding(paused=rows[0][0], banned=bool(rows[0][1]))
+
+    async def pause(self, guild_id: int, message: str, *, by_user: int, now: float) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO guild_pauses (guild_id, message, by_user, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (guild_id, message, by_user, now),
+            )
+
+    async def resume(self, guild_id: int) -> bool:
+        async with self._transaction() as db:
+            cursor = await db.execute("DELETE FROM guild_pauses WHERE guild_id = ?", (guild_id,))
+        return cursor.rowcount > 0
+
+    async def ban(
+        self, guild_id: int, user_id: int, *, by_user: int, reason: str, now: float
+    ) -> bool:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO bans (guild_id, user_id, by_user, reason, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (guild_id, user_id, by_user, reason, now),
+            )
+        return cursor.rowcount > 0
+
+    async def unban(self, guild_id: int, user_id: int) -> bool:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "DELETE FROM bans WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+            )
+        return cursor.rowcount > 0
 
     # Images -----------------------------------------------------------------------------
 
@@ -401,6 +544,11 @@ class SQLiteStore:
             "LIMIT ?)",
             time.time(),
         )
+        await self._delete_in_batches(
+            "DELETE FROM usage_hours WHERE (guild_id, hour) IN (SELECT guild_id, hour "
+            "FROM usage_hours WHERE hour < CAST(? / 3600 AS INTEGER) LIMIT ?)",
+            cutoff,
+        )
         return CleanupReport(conversations, jobs, images)
 
     async def _delete_in_batches(self, sql: str, cutoff: float) -> int:
@@ -427,6 +575,93 @@ def _statements(script: str) -> Iterable[str]:
 
 def _marks(n: int) -> str:
     return ", ".join("?" * n)
+
+
+async def _admit(db: aiosqlite.Connection, admission: Admission) -> None:
+    """Inside the caller's transaction: QuotaExceededError when the job does not fit."""
+    if not admission.limits.any:
+        return
+    usage = await _usage(
+        db, admission.user_id, admission.guild_id, admission.window, admission.limits
+    )
+    hit = quotas.check(admission, usage)
+    if hit is not None:
+        raise QuotaExceededError(hit)
+
+
+async def _usage(
+    db: aiosqlite.Connection,
+    user_id: int,
+    guild_id: int | None,
+    window: Window,
+    needed: Limits | None = None,
+) -> Usage:
+    """One query for the usage figures `needed` limits check (all of them when None); the
+    others stay 0. Each sum reads only its scope's jobs of the window, through an index."""
+
+    def wanted(*limits: Limit) -> bool:
+        return needed is None or any(needed.of(limit) for limit in limits)
+
+    member = "user_id = ? AND guild_id IS ?"
+    window_of = "charged_at >= ? AND charged_at < ?"
+    span = (window.start, window.end)
+    hours = (window.start // 3600, window.end // 3600)
+    figures: list[tuple[str, tuple[Any, ...]]] = []  # (scalar subquery, its parameters)
+    if wanted(Limit.MEMBER_IMAGES, Limit.MEMBER_USD):  # the member's own jobs of the window
+        for counted in (_COUNTED_IMAGES, _COUNTED_USD):
+            sql = f"SELECT SUM({counted}) FROM jobs WHERE {member} AND {window_of}"
+            figures.append((sql, (user_id, guild_id, *span)))
+    else:
+        figures += [("SELECT 0", ()), ("SELECT 0", ())]
+    # A server's and the bot's spend: hourly totals of delivered jobs, plus active jobs.
+    delivered = "SELECT SUM(usd) FROM usage_hours WHERE guild_id = ? AND hour >= ? AND hour < ?"
+    active = f"SELECT SUM(reserved_usd) FROM jobs WHERE state IN {ACTIVE} AND {window_of}"
+    if wanted(Limit.GUILD_USD) and guild_id is not None:
+        sql = f"SELECT COALESCE(({delivered}), 0) + COALESCE(({active} AND guild_id = ?), 0)"
+        figures.append((sql, (guild_id, *hours, *span, guild_id)))
+    else:
+        figures.append(("SELECT 0", ()))
+    if wanted(Limit.BOT_USD):
+        sql = f"SELECT COALESCE(({delivered}), 0) + COALESCE(({active}), 0)"
+        figures.append((sql, (_WHOLE_BOT, *hours, *span)))
+    else:
+        figures.append(("SELECT 0", ()))
+    if wanted(Limit.WAITING):
+        sql = f"SELECT COUNT(*) FROM jobs WHERE {member} AND state IN {ACTIVE}"
+        figures.append((sql, (user_id, guild_id)))
+    else:
+        figures.append(("SELECT 0", ()))
+    if wanted(Limit.COOLDOWN):
+        sql = f"SELECT MAX(charged_at) FROM jobs WHERE {member} AND charged_at IS NOT NULL"
+        figures.append((sql, (user_id, guild_id)))
+    else:
+        figures.append(("SELECT NULL", ()))
+    select = ", ".join(f"({sql})" for sql, _ in figures)
+    params = [param for _, values in figures for param in values]
+    rows = await _rows(db, f"SELECT {select}", params)
+    images, member_usd, guild_usd, bot_usd, waiting, last = rows[0]
+    return Usage(
+        member_images=int(images or 0),
+        member_usd=member_usd or 0.0,
+        guild_usd=guild_usd or 0.0,
+        bot_usd=bot_usd or 0.0,
+        member_waiting=int(waiting or 0),
+        member_last_at=last,
+    )
+
+
+async def _add_to_hourly_usage(db: aiosqlite.Connection, job: Job) -> None:
+    """A delivered job's cost, in the hourly totals of the bot and of its server."""
+    if job.charged_at is None:  # recorded without a reservation: counts nowhere
+        return
+    hour = int(job.charged_at // 3600)
+    scopes = [_WHOLE_BOT] if job.guild_id is None else [_WHOLE_BOT, job.guild_id]
+    await db.executemany(
+        "INSERT INTO usage_hours (guild_id, hour, images, usd) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (guild_id, hour) DO UPDATE SET images = images + excluded.images, "
+        "usd = usd + excluded.usd",
+        [(scope, hour, len(job.outputs), job.cost_usd) for scope in scopes],
+    )
 
 
 async def _insert_images(db: aiosqlite.Connection, images: Iterable[Media]) -> None:

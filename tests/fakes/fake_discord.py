@@ -70,6 +70,7 @@ BACKLOG_EVENTS = 10_000  # dispatches kept per gateway session for RESUME
 CREATE_INSTANT_INVITE = 1 << 0
 ADMINISTRATOR = 1 << 3
 MANAGE_CHANNELS = 1 << 4
+MANAGE_GUILD = 1 << 5
 ADD_REACTIONS = 1 << 6
 STREAM = 1 << 9
 VIEW_CHANNEL = 1 << 10
@@ -190,6 +191,8 @@ EVENT_INTENTS = {
     "THREAD_UPDATE": INTENT_GUILDS,
     "THREAD_DELETE": INTENT_GUILDS,
     "GUILD_MEMBER_ADD": INTENT_GUILD_MEMBERS,
+    "GUILD_MEMBER_UPDATE": INTENT_GUILD_MEMBERS,
+    "GUILD_ROLE_CREATE": INTENT_GUILDS,
     "MESSAGE_CREATE": INTENT_GUILD_MESSAGES,
     "MESSAGE_UPDATE": INTENT_GUILD_MESSAGES,
     "MESSAGE_DELETE": INTENT_GUILD_MESSAGES,
@@ -352,6 +355,7 @@ def validate_commands(commands: object) -> list[FieldError]:
             errors.append(FieldError(path, "BASE_TYPE_BAD_TYPE", "Expected an object"))
             continue
         command_type = command.get("type", 1)
+        _validate_default_permissions(command.get("default_member_permissions"), path, errors)
         key = (command_type, str(command.get("name")))
         if key in seen:
             message = "Application command names must be unique"
@@ -371,6 +375,16 @@ def validate_commands(commands: object) -> list[FieldError]:
             message = f"At most {limit} commands of type {command_type}"
             errors.append(FieldError("_root", "APPLICATION_COMMANDS_TOO_MANY", message))
     return errors
+
+
+def _validate_default_permissions(value: object, path: str, errors: list[FieldError]) -> None:
+    """A permission bit set as a string of digits (or an integer), or null."""
+    if value is None or (isinstance(value, str) and value.isdigit()):
+        return
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return
+    message = f"Invalid permissions {value!r}: a bit set as a string of digits"
+    errors.append(FieldError(f"{path}.default_member_permissions", "BASE_TYPE_BAD_INT", message))
 
 
 def _validate_name_and_description(item: Json, path: str, errors: list[FieldError]) -> None:
@@ -1132,6 +1146,23 @@ class FakeDiscord:
         member = self._add_member(user, [])
         self._broadcast("GUILD_MEMBER_ADD", {**member, "guild_id": self.guild_id})
         return user
+
+    def add_role(self, name: str, permissions: int = 0) -> str:
+        """A new role (below the bot's); returns its id."""
+        role_id = self._snowflake()
+        self._roles[role_id] = _role(role_id, name, permissions, len(self._roles))
+        self._broadcast(
+            "GUILD_ROLE_CREATE", {"guild_id": self.guild_id, "role": self._roles[role_id]}
+        )
+        return role_id
+
+    def give_role(self, user: Json, role_id: str) -> None:
+        """The member gets the role (their next interactions and messages carry it)."""
+        member = self._members[user["id"]]
+        if role_id not in self._roles:
+            raise ValueError(f"{role_id} is not a role of the fake guild")
+        member["roles"] = [*member["roles"], role_id]
+        self._broadcast("GUILD_MEMBER_UPDATE", {**member, "guild_id": self.guild_id})
 
     def add_text_channel(self, name: str) -> str:
         channel_id = self._snowflake()
@@ -2859,21 +2890,49 @@ class FakeDiscord:
         channel_id: str | None = None,
         attachments: dict[str, tuple[str, bytes, str]] | None = None,
     ) -> FakeInteraction:
-        """A user runs a synced slash command; attachment option values key ``attachments``."""
-        command, scope = self._find_command(name, 1)
+        """A user runs a synced slash command; attachment option values key ``attachments``.
+        A subcommand is named in full (``"admin pause"``). PermissionError when the member
+        lacks the command's ``default_member_permissions`` (Discord would not show it)."""
+        top, *path = name.split()
+        command, scope = self._find_command(top, 1)
+        self._check_command_permissions(command, user, channel_id)
+        chain, target = [], command
+        for part in path:
+            found = [o for o in target.get("options") or [] if o.get("type") in (1, 2)]
+            target = next((o for o in found if o["name"] == part), {})
+            if not target:
+                raise ValueError(f"/{top} has no subcommand {part!r}")
+            chain.append(target)
+        if any(o.get("type") in (1, 2) for o in target.get("options") or []):
+            raise ValueError(f"/{name} needs a subcommand")
         resolved: Json = {}
-        data: Json = {
-            "id": command["id"],
-            "name": name,
-            "type": 1,
-            "options": self._command_options(command, options or {}, attachments or {}, resolved),
-        }
+        given = self._command_options(target, options or {}, attachments or {}, resolved)
+        for sub in reversed(chain):
+            given = [{"name": sub["name"], "type": sub["type"], "options": given}]
+        data: Json = {"id": command["id"], "name": top, "type": 1, "options": given}
         if resolved:
             data["resolved"] = resolved
         if scope is not None:
             data["guild_id"] = scope
         return self._dispatch_interaction(
             INTERACTION_COMMAND, data, user=user, channel_id=channel_id
+        )
+
+    def _check_command_permissions(
+        self, command: Json, user: Json | None, channel_id: str | None
+    ) -> None:
+        raw = command.get("default_member_permissions")
+        if raw is None:
+            return
+        needed = int(raw)
+        user = self._driver_user(user)
+        granted = self._permissions(user["id"], self._driver_channel(channel_id)["id"])
+        # Administrators (and the owner) always can; "0" hides it from everyone else.
+        if granted == ALL_PERMISSIONS or (needed and granted & needed == needed):
+            return
+        raise PermissionError(
+            f"{user['username']} cannot use /{command['name']}: Discord shows it only to "
+            f"members with permissions {needed}"
         )
 
     def _command_options(

@@ -60,6 +60,11 @@ def test_a_model_can_be_added_to_the_catalog(in_tmp: Path) -> None:
         ("[models]\ndefault = 'gemini-1.0-retired'\n", "is not in the catalog"),
         ("[gemini\n", "is not valid TOML"),
         ("[storage]\nurl = 'mysql://db/bot'\n", "must be a postgresql:// URL"),
+        ("[quotas]\nmember_daily_images = -1\n", "[quotas] member_daily_images"),
+        ("[quotas]\nreset_hour_utc = 24\n", "[quotas] reset_hour_utc"),
+        ('[quotas.roles."moderators"]\nmember_daily_images = 5\n', "'moderators' is not one"),
+        ('[quotas.roles."1"]\nbot_daily_usd = 5\n', "is not a known setting"),
+        ("[access]\nblocked_terms = ['']\n", "[access.blocked_terms] 0"),
     ],
 )
 def test_invalid_settings_name_the_file_and_the_setting(
@@ -96,6 +101,27 @@ def test_a_database_password_in_the_file_is_refused_without_repeating_it(
     with pytest.raises(ConfigError, match="PGPASSWORD") as caught:
         load_settings(path)
     assert "hunter2" not in caught.value.user_message
+
+
+def test_token_counts_are_not_mistaken_for_secrets(in_tmp: Path) -> None:
+    path = write(
+        in_tmp / "config.toml",
+        '[models.catalog."gemini-3-pro-image"]\ninput_image_tokens = 600\n',
+    )
+    assert load_settings(path).models.info("gemini-3-pro-image").input_image_tokens == 600
+
+
+def test_role_quotas_are_read_by_role_id(in_tmp: Path) -> None:
+    path = write(
+        in_tmp / "config.toml",
+        '[quotas]\nmember_daily_images = 10\n[quotas.roles."123456789012345678"]\n'
+        "member_daily_images = 50\n",
+    )
+    quotas = load_settings(path).quotas
+    assert quotas.member_daily_images == 10
+    role = quotas.roles["123456789012345678"]
+    assert role.member_daily_images == 50
+    assert role.member_daily_usd is None  # unset: the default applies
 
 
 def test_a_missing_config_path_is_reported(in_tmp: Path) -> None:

@@ -13,8 +13,6 @@ import re
 import socket
 import sqlite3
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,10 +20,10 @@ from urllib.parse import urlsplit
 import aiosqlite
 import asyncpg
 import pytest
-import pytest_asyncio
 from google.genai import types
 
 from bot.errors import ConfigError, StorageError
+from bot.jobs.quotas import Window
 from bot.jobs.records import Basis, Conversation, Job, JobRequest, JobState, new_job_id
 from bot.jobs.states import IllegalTransitionError
 from bot.media import Media, sha256_hex
@@ -44,69 +42,11 @@ from bot.store.migrations import MIGRATIONS
 from bot.store.postgres_migrations import MIGRATIONS as POSTGRES_MIGRATIONS
 from bot.store.rows import JOB_COLUMN_COUNT, JOB_COLUMNS, job_row
 from tests.postgres import create_database, drop_database
+from tests.stores import Backend, postgres_only, postgres_script, sql, sqlite_only
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
 WIDE = HistoryLimits(max_turns=50, max_images=50, max_bytes=1 << 30)
-
-
-@dataclass(frozen=True)
-class Backend:
-    """Where a test's database lives; `open` opens it (again: another process)."""
-
-    name: str
-    location: Path | str
-
-    async def open(self) -> Store:
-        if self.name == "postgres":
-            return await PostgresStore.open(str(self.location))
-        return await SQLiteStore.open(self.location)
-
-
-SQLITE = "sqlite"
-POSTGRES = pytest.param("postgres", marks=pytest.mark.postgres)
-
-
-@pytest.fixture(params=[SQLITE, POSTGRES])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    if request.param == "postgres":
-        return Backend("postgres", request.getfixturevalue("postgres_database"))
-    return Backend("sqlite", tmp_path / "sub" / "bot.sqlite3")
-
-
-sqlite_only = pytest.mark.parametrize("backend", [SQLITE], indirect=True)
-postgres_only = pytest.mark.parametrize("backend", [POSTGRES], indirect=True)
-
-
-@pytest_asyncio.fixture(loop_scope="function")
-async def store(backend: Backend) -> AsyncIterator[Store]:
-    opened = await backend.open()
-    if isinstance(opened, PostgresStore):
-        # One database for the session, emptied before each test: newest tables first (they
-        # refer to older ones); DELETE is many times faster than TRUNCATE on small tables.
-        tables = await sql(
-            opened,
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = current_schema() AND c.relkind = 'r' "
-            "AND c.relname <> 'schema_version' ORDER BY c.oid DESC",
-        )
-        await postgres_script(opened, "; ".join(f'DELETE FROM "{name}"' for (name,) in tables))
-    yield opened
-    await opened.close()
-
-
-async def sql(store: Store, query: str) -> list[tuple[Any, ...]]:
-    """Run SQL both databases understand (tests reach around the Store protocol here)."""
-    if isinstance(store, SQLiteStore):
-        return [tuple(row) for row in await store._fetchall(query)]  # autocommit
-    assert isinstance(store, PostgresStore)
-    return [tuple(row.values()) for row in await store._fetch(query)]
-
-
-async def postgres_script(store: Store, script: str) -> None:
-    """Several statements at once (PostgreSQL's simple query protocol)."""
-    assert isinstance(store, PostgresStore)
-    await store._execute(script)
 
 
 def job(
@@ -258,8 +198,8 @@ async def test_a_database_of_the_previous_release_is_upgraded_with_its_history(
     for job_id, image in (("aaaaaaaa", "img1"), ("bbbbbbbb", "img2")):
         await db.execute(
             "INSERT INTO jobs (id, kind, state, user_id, guild_id, channel_id, thread_id, "
-            "message_id, request, created_at, result_image, outputs) "
-            "VALUES (?, 'imagine', 'succeeded', 42, 7, 9, 5, 1, ?, ?, ?, ?)",
+            "message_id, request, created_at, result_image, outputs, cost_usd) "
+            "VALUES (?, 'imagine', 'succeeded', 42, 7, 9, 5, 1, ?, ?, ?, ?, 0.1)",
             (job_id, json.dumps(old_request), now, images[image], json.dumps([images[image]])),
         )
         for role, content in (("user", user(f"say {job_id}")), ("model", model(image.encode()))):
@@ -298,6 +238,11 @@ async def test_a_database_of_the_previous_release_is_upgraded_with_its_history(
         assert second.shown_at is not None
         assert second.parent_job == "aaaaaaaa"
         assert second.request.count == 4  # Imagen's numberOfImages, as side-by-side calls
+        assert second.charged_at == second.created_at  # counts in the usage of its day
+        day = Window(now // 3600 * 3600, now // 3600 * 3600 + 86400)
+        usage = await store.usage(42, 7, day)
+        assert usage.member_images == 2
+        assert usage.member_usd == usage.guild_usd == usage.bot_usd == pytest.approx(0.2)
         history = await contents(store, "bbbbbbbb", WIDE)
         assert [c.role for c in history] == ["user", "model", "user", "model"]
         assert history[-1].parts
@@ -563,14 +508,44 @@ LOOKUPS = [
 ]
 
 
+# In SQLite's dialect: the next place in line, and the usage sums of the quotas.
+SQLITE_LOOKUPS = [
+    "SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs",
+    "SELECT SUM(cost_usd) FROM jobs WHERE user_id = 1 AND guild_id IS 2 "
+    "AND charged_at >= 0 AND charged_at < 5",
+    "SELECT SUM(cost_usd) FROM jobs WHERE guild_id = 2 AND charged_at >= 0 AND charged_at < 5",
+    "SELECT SUM(reserved_usd) FROM jobs WHERE state IN ('queued', 'running') "
+    "AND charged_at >= 0 AND charged_at < 5",
+    "SELECT SUM(usd) FROM usage_hours WHERE guild_id = 0 AND hour >= 1 AND hour < 5",
+    "SELECT MAX(charged_at) FROM jobs WHERE user_id = 1 AND guild_id IS 2 "
+    "AND charged_at IS NOT NULL",
+    "SELECT COUNT(*) FROM jobs WHERE user_id = 1 AND guild_id IS 2 "
+    "AND state IN ('queued', 'running')",
+]
+
+
 @sqlite_only
-@pytest.mark.parametrize("query", [*LOOKUPS, "SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs"])
+@pytest.mark.parametrize("query", [*LOOKUPS, *SQLITE_LOOKUPS])
 async def test_every_lookup_uses_an_index(store: Store, query: str) -> None:
     assert isinstance(store, SQLiteStore)
     plan = [str(row[3]) for row in await store._fetchall(f"EXPLAIN QUERY PLAN {query}")]
     # A search, or a walk along a (partial) index; never a scan of a whole table.
     full_scans = [step for step in plan if step.startswith("SCAN") and "USING" not in step]
     assert not full_scans, plan
+
+
+# The usage sums of the quotas, in PostgreSQL's dialect.
+POSTGRES_LOOKUPS = [
+    "SELECT SUM(cost_usd) FROM jobs WHERE user_id = 1 AND guild_id = 2 "
+    "AND charged_at >= 0 AND charged_at < 5",
+    "SELECT SUM(cost_usd) FROM jobs WHERE user_id = 1 AND guild_id IS NULL "
+    "AND charged_at >= 0 AND charged_at < 5",
+    "SELECT SUM(reserved_usd) FROM jobs WHERE state IN ('queued', 'running') "
+    "AND charged_at >= 0 AND charged_at < 5",
+    "SELECT SUM(usd) FROM usage_hours WHERE guild_id = 0 AND hour >= 1 AND hour < 5",
+    "SELECT MAX(charged_at) FROM jobs WHERE user_id = 1 AND guild_id = 2 "
+    "AND charged_at IS NOT NULL",
+]
 
 
 @postgres_only
@@ -580,7 +555,7 @@ async def test_every_lookup_uses_an_index_in_postgres(store: Store) -> None:
         # The tables are nearly empty, where reading them whole is cheapest; forbid that
         # wherever an index could answer, and a plan with a Seq Scan has no index to use.
         await conn.execute("SET enable_seqscan = off")
-        for query in LOOKUPS:
+        for query in [*LOOKUPS, *POSTGRES_LOOKUPS]:
             plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {query}")
             assert "Seq Scan" not in plan, (query, plan)
 
