@@ -3,6 +3,9 @@
 One google-genai client, one store and one job pipeline (intake, dispatcher, display) live
 here for the whole process, built once in `setup_hook` from explicit parts; cogs reach them
 through `bot.jobs` (a `JobServices`). Slash commands only: the bot has no text prefix.
+
+It connects the shards `[discord] shard_count` and `shard_ids` name (discord.py's
+AutoShardedBot), by default all the shards Discord recommends.
 """
 
 from __future__ import annotations
@@ -79,7 +82,7 @@ class JobServices:
     guard: Guard
 
 
-class ImagineBot(commands.Bot):
+class ImagineBot(commands.AutoShardedBot):
     def __init__(
         self,
         settings: Settings,
@@ -93,6 +96,10 @@ class ImagineBot(commands.Bot):
         move it); `options` go to discord.Client as they are (e.g. guild_ready_timeout)."""
         intents = discord.Intents.default()
         intents.message_content = True  # privileged: thread replies need their text
+        shards = settings.discord.shards()
+        if shards.count is not None:  # else discord.py asks Discord how many (/gateway/bot)
+            options.setdefault("shard_count", shards.count)
+            options.setdefault("shard_ids", sorted(shards.ids))
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
