@@ -34,7 +34,9 @@ from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.guard import Clock, Guard
 from bot.jobs.intake import Intake
 from bot.jobs.pipeline import Generate, JobPipeline
-from bot.jobs.recovery import catch_up, interrupt_running
+from bot.jobs.processes import Membership, new_process_id
+from bot.jobs.records import Job
+from bot.jobs.recovery import catch_up
 from bot.maintenance import clean_up_forever
 from bot.store import Store, open_store
 from bot.uploads import UploadReader
@@ -47,6 +49,7 @@ from bot.workflows.loader import (
 
 log = logging.getLogger(__name__)
 
+LEAVE_TIMEOUT_S = 5.0  # signing off at a stop: never longer than this
 WORKFLOW_COMMANDS = "cogs.workflows"  # reloaded by /admin reload
 EXTENSIONS = (
     "cogs.errors",
@@ -118,7 +121,9 @@ class ImagineBot(commands.AutoShardedBot):
         self._credentials = credentials
         self._workers: WorkerPool | None = None
         self._jobs: JobServices | None = None
+        self._membership: Membership | None = None
         self._background: list[asyncio.Task[None]] = []
+        self._stopping: asyncio.Task[None] | None = None
 
     @property
     def jobs(self) -> JobServices:
@@ -149,12 +154,23 @@ class ImagineBot(commands.AutoShardedBot):
             settings=settings,
             moderation=moderation,
         )
+        process_id = new_process_id()
         dispatcher = Dispatcher(
             store=store,
             pipeline=pipeline,
             concurrency=concurrency_for(settings.jobs),
             max_per_user=settings.jobs.max_concurrent_per_user,
             refresh_s=settings.jobs.progress_interval_s,
+            owner=process_id,
+        )
+        membership = self._membership = Membership(
+            store=store,
+            pipeline=pipeline,
+            dispatcher=dispatcher,
+            process_id=process_id,
+            shards=settings.discord.shards(),
+            takeover_after_s=settings.jobs.takeover_after_s,
+            on_replaced=self._replaced,
         )
         guard = Guard(store=store, settings=settings, clock=self.clock, moderation=moderation)
         intake = Intake(
@@ -170,22 +186,34 @@ class ImagineBot(commands.AutoShardedBot):
             await self.load_extension(extension)
         await self.sync_commands()
         # Before claiming anything: jobs that were running died with the last process.
-        await interrupt_running(store)
+        outcomes = await membership.join()
         dispatcher.start()
         self._background = [
-            asyncio.create_task(self._catch_up(started_at), name="catch-up"),
+            asyncio.create_task(self._catch_up(outcomes, started_at), name="catch-up"),
+            asyncio.create_task(membership.run(), name="heartbeat"),
             asyncio.create_task(
                 clean_up_forever(store, settings.storage.retention_days), name="cleanup"
             ),
         ]
 
-    async def _catch_up(self, started_at: float) -> None:
+    async def _catch_up(self, outcomes: list[Job], started_at: float) -> None:
         """In the background once connected: post what the last process could not."""
         await self.wait_until_ready()
+        jobs = self.jobs
         try:
-            await catch_up(self.jobs.store, self.jobs.pipeline, started_at=started_at)
+            await catch_up(
+                jobs.store,
+                jobs.pipeline,
+                outcomes,
+                shards=jobs.dispatcher.shards,
+                started_at=started_at,
+            )
         except Exception as exc:
             log.error("catching up after the restart failed", exc_info=exc)
+
+    def _replaced(self) -> None:
+        """Another process was started for this one's shards: stop."""
+        self._stopping = asyncio.create_task(self.close(), name="replaced")
 
     async def sync_commands(self) -> None:
         """Register the slash commands: in the configured guilds (instant), else globally."""
@@ -224,6 +252,11 @@ class ImagineBot(commands.AutoShardedBot):
         if self._jobs is not None:
             await self._jobs.dispatcher.stop()
             await self._jobs.display.close()
+        if self._membership is not None:
+            try:
+                await asyncio.wait_for(self._membership.leave(), LEAVE_TIMEOUT_S)
+            except Exception as exc:  # stop anyway: it is taken over once its heartbeat is old
+                log.warning("could not sign this process off: %r", exc)
         try:
             await super().close()
         finally:

@@ -60,6 +60,9 @@ class Shards:
         return f"shard(s) {', '.join(map(str, sorted(self.ids)))} of {self.count}"
 
 
+ALL_SHARDS = Shards()
+
+
 def claimable(mine: Shards, live: Iterable[Shards]) -> Shards:
     """The shards whose jobs this process may claim: its own, and every shard no live
     process serves (their process is gone)."""

@@ -23,8 +23,10 @@ import pytest
 from google.genai import types
 
 from bot.errors import ConfigError, StorageError
+from bot.jobs.processes import new_process_id
 from bot.jobs.quotas import Window
 from bot.jobs.records import Basis, Conversation, Job, JobRequest, JobState, new_job_id
+from bot.jobs.shards import ALL_SHARDS
 from bot.jobs.states import IllegalTransitionError
 from bot.media import Media, sha256_hex
 from bot.store import (
@@ -320,11 +322,16 @@ async def test_a_cancelled_job_drops_its_late_result(store: Store) -> None:
     assert await store.get_image(sha256_hex(b"x")) is None
 
 
+async def unshown(store: Store) -> list[Job]:
+    """What a restarted process would post (its own jobs and those never claimed)."""
+    return await store.adopt_orphans(new_process_id(), ALL_SHARDS, alive_since=0, unowned=True)
+
+
 async def test_outcomes_are_unshown_until_marked(store: Store) -> None:
     done = await run_to_delivery(store, job(), [(user("a"), model(b"1"))])
-    assert [j.id for j in await store.unshown_jobs()] == [done.id]
+    assert [j.id for j in await unshown(store)] == [done.id]
     await store.mark_shown(done.id, 555, 9)
-    assert await store.unshown_jobs() == []
+    assert await unshown(store) == []
     shown = await store.get_job(done.id)
     assert shown is not None
     assert shown.message_id == 555
@@ -496,6 +503,8 @@ LOOKUPS = [
     "SELECT * FROM conversations WHERE thread_id = 1",
     "SELECT * FROM jobs WHERE state = 'queued' ORDER BY seq",
     "SELECT COUNT(*) FROM jobs WHERE state = 'running' AND user_id = 1",
+    # The running jobs of every process: a gone one's are adopted (and the limit counts them).
+    "SELECT id, owner FROM jobs WHERE state = 'running'",
     "SELECT 1 FROM jobs WHERE lane = 'x' AND state IN ('queued', 'running') AND seq < 5",
     "SELECT * FROM jobs WHERE shown_at IS NULL "
     "AND state NOT IN ('pending', 'queued', 'running') ORDER BY finished_at",
