@@ -216,6 +216,7 @@ class ImagineBot(commands.Bot):
         await asyncio.gather(*self._background, return_exceptions=True)
         if self._jobs is not None:
             await self._jobs.dispatcher.stop()
+            await self._jobs.pipeline.threads.close()
             await self._jobs.display.close()
         try:
             await super().close()

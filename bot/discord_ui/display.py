@@ -164,10 +164,9 @@ class DiscordDisplay:
             sent = await self._elsewhere(job, message)
         if not isinstance(card, BriefingCard):
             self._bound.pop(job.id, None)
-        thread_id = None
-        if isinstance(card, ResultCard) and card.open_conversation:
-            thread_id = await self._open_thread(sent, job, card)
-        return Shown(sent.id, sent.channel.id, thread_id)
+        wanted = isinstance(card, ResultCard) and card.open_conversation
+        possible = job.guild_id is not None and not isinstance(sent.channel, discord.Thread)
+        return Shown(sent.id, sent.channel.id, thread_wanted=wanted and possible)
 
     # Composing ----------------------------------------------------------------------------
 
@@ -300,24 +299,29 @@ class DiscordDisplay:
 
     # Conversations ------------------------------------------------------------------------
 
-    async def _open_thread(self, sent: discord.Message, job: Job, card: ResultCard) -> int | None:
-        """A thread on the result for the conversation to continue in (the result says how);
-        None, and a note instead, where Discord does not allow one."""
-        if isinstance(sent.channel, discord.Thread):
-            return None  # the result already says so
+    async def open_thread(self, job: Job, *, last_try: bool) -> int | None:
+        """A thread on the result for the conversation to continue in (the result says how).
+        Discord paces thread creation; discord.py waits as long as Discord says."""
+        assert job.message_id is not None, "a shown result has its message"
+        if isinstance(self._client.get_channel(job.message_id), discord.Thread):
+            return job.message_id  # opened already (by a member, or before a restart)
+        channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        result = channel.get_partial_message(job.message_id)
         try:
-            thread = await sent.create_thread(
-                name=messages.thread_name(card.prompt),
+            thread = await result.create_thread(
+                name=messages.thread_name(job.request.prompt),
                 auto_archive_duration=_THREAD_ARCHIVE_MINUTES,
             )
         except discord.HTTPException as exc:
+            if exc.status >= 500 and not last_try:
+                raise
             log.info("no thread for job %s: %s", job.id, exc)
-            note = messages.no_thread_note(exc)
-            content = messages.result_content(card.text, note)
+            text = job.report.text if job.report else ""
+            content = messages.result_content(text, messages.no_thread_note(exc))
             try:
-                await sent.edit(content=content, allowed_mentions=_NONE)
+                await result.edit(content=content, allowed_mentions=_NONE)
             except discord.HTTPException as failed:  # the result is shown all the same
-                log.info("could not add a note to message %s: %s", sent.id, failed)
+                log.info("could not add a note to message %s: %s", result.id, failed)
             return None
         return thread.id
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from bot.config import Settings
 from bot.errors import InputError
-from bot.jobs import access, redo
+from bot.jobs import access, redo, threads
 from bot.jobs.access import Place
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.display import Action
@@ -117,6 +117,16 @@ class Intake:
         await self._accept(job, new.role_ids, images, confirm=new.confirm)
         return job
 
+    async def _owed_conversation(self, thread_id: int) -> Conversation | None:
+        """The conversation of a result whose thread opened before it was recorded (see
+        bot.jobs.threads): recorded now, by whoever needs it first."""
+        job = await self._store.owing_thread(thread_id)
+        if job is None:
+            return None
+        started = threads.conversation(job, thread_id)
+        await self._store.open_conversation(started, job.id)
+        return started
+
     async def thread_message(
         self,
         thread_id: int,
@@ -131,6 +141,8 @@ class Intake:
         thread is not a conversation or the member may not change it, or use the bot there
         (ignored silently)."""
         conversation = await self._store.get_conversation(thread_id)
+        if conversation is None:
+            conversation = await self._owed_conversation(thread_id)
         who = self._settings.conversations.who_can_refine
         if conversation is None or not may_refine_in_thread(author_id, conversation.owner_id, who):
             return None

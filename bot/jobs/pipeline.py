@@ -25,7 +25,8 @@ from bot.jobs.display import Card, Display, Progress, Running, Shown
 from bot.jobs.moderation import Moderation
 from bot.jobs.ordering import KeyedLocks
 from bot.jobs.pricing import settled_usd
-from bot.jobs.records import Basis, Conversation, Job, JobRequest, JobState, Report
+from bot.jobs.records import Basis, Job, JobRequest, JobState, Report
+from bot.jobs.threads import ThreadOpener
 from bot.media import Media
 from bot.store import Exchange, HistoryLimits, JobChanges, Outcome, Store
 
@@ -67,6 +68,7 @@ class JobPipeline:
         self._locks = KeyedLocks()
         self._places: dict[str, Shown] = {}
         self._posting = asyncio.Semaphore(POSTING_AT_ONCE)
+        self.threads = ThreadOpener(store, display, self._locks)
 
     # Running ------------------------------------------------------------------------------
 
@@ -235,8 +237,9 @@ class JobPipeline:
             await self._moved(job, shown)
 
     async def deliver(self, job: Job, images: Sequence[Media] | None = None) -> bool:
-        """Post a stored outcome (retrying), then record that it was shown and open the
-        conversation it starts. False when it could not be posted: it stays unshown.
+        """Post a stored outcome (retrying), then record that it was shown (and owes the
+        thread of the conversation it starts, opened in the background). False when it could
+        not be posted: it stays unshown.
         `images`: the job's outputs when the caller has them (else read from the store)."""
         shown = None
         for attempt, delay in enumerate(DELIVERY_DELAYS, start=1):
@@ -251,11 +254,12 @@ class JobPipeline:
         if shown is None:
             log.warning("job %s: outcome not posted; it will be posted after a restart", job.id)
             return False
-        conversation = None
-        if shown.thread_id is not None and job.thread_id is None:
-            conversation = _conversation(job, shown)
-        await self._store.mark_shown(job.id, shown.message_id, shown.channel_id, conversation)
+        await self._store.mark_shown(
+            job.id, shown.message_id, shown.channel_id, thread_wanted=shown.thread_wanted
+        )
         self._places.pop(job.id, None)
+        if shown.thread_wanted:
+            self.threads.owe(replace(job, message_id=shown.message_id, channel_id=shown.channel_id))
         if self._moderation is not None and job.state in (JobState.DELIVERED, JobState.BLOCKED):
             await self._moderation.outcome(job, images or ())
         return True
@@ -316,18 +320,4 @@ def _failed(error: GenerationError) -> Outcome:
         error_kind=error.kind,
         error_message=error.user_message,
         report=Report(retryable=error.retryable),
-    )
-
-
-def _conversation(job: Job, shown: Shown) -> Conversation:
-    assert shown.thread_id is not None
-    return Conversation(
-        thread_id=shown.thread_id,
-        guild_id=job.guild_id,
-        channel_id=shown.channel_id,
-        owner_id=job.user_id,
-        workflow=job.request.workflow,
-        model=job.request.model,
-        aspect_ratio=job.request.aspect_ratio,
-        image_size=job.request.image_size,
     )

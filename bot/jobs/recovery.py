@@ -6,6 +6,7 @@
 - Outcomes that were stored but never posted (posting failed, or the bot stopped in between)
   are posted now.
 - Jobs still waiting are told they are back in line.
+- Threads owed to results already posted are opened.
 
 `interrupt_running` is quick (store only) and must run before the dispatcher starts claiming;
 `catch_up` talks to Discord and runs in the background.
@@ -38,6 +39,7 @@ async def interrupt_running(store: Store) -> int:
 
 async def catch_up(store: Store, pipeline: JobPipeline, *, started_at: float) -> None:
     """`started_at`: when this process started; newer jobs were not held up by a restart."""
+    await pipeline.threads.resume()
     unshown = await store.unshown_jobs()
     for job in unshown:
         await pipeline.deliver(job)

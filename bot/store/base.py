@@ -167,15 +167,25 @@ class Store(Protocol):
         (cancelled)."""
 
     async def mark_shown(
-        self,
-        job_id: str,
-        message_id: int,
-        channel_id: int,
-        conversation: Conversation | None = None,
+        self, job_id: str, message_id: int, channel_id: int, *, thread_wanted: bool = False
     ) -> None:
         """The outcome is posted (as this message, which may have moved elsewhere); with
-        `conversation`, in the same transaction, a new conversation whose head is the job,
-        which joins it."""
+        `thread_wanted`, in the same transaction, a thread for its conversation is owed:
+        `threads_owed` lists the job until `open_conversation` or `no_thread`."""
+
+    async def open_conversation(self, conversation: Conversation, job_id: str) -> None:
+        """The job's thread is open: in one transaction, a new conversation whose head is
+        the job (which joins it), and the thread is no longer owed. Opening it twice changes
+        nothing the second time."""
+
+    async def no_thread(self, job_id: str) -> None:
+        """Discord does not allow the job's thread: it is no longer owed."""
+
+    async def threads_owed(self) -> list[Job]:
+        """Shown jobs whose conversation's thread is still to open, oldest first."""
+
+    async def owing_thread(self, message_id: int) -> Job | None:
+        """The shown job whose result is this message, if its thread is still owed."""
 
     async def set_message(self, job_id: str, message_id: int, channel_id: int) -> None:
         """The message that shows the job (created after it was accepted)."""

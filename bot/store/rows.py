@@ -23,7 +23,11 @@ CONVERSATION_COLUMNS = (
     "thread_id, guild_id, channel_id, owner_id, workflow, model, aspect_ratio, image_size, "
     "head_job, created_at, updated_at"
 )
-ACTIVE = "('queued', 'running')"  # the states of a job that waits or runs
+ACTIVE = "('queued', 'running')"
+# The jobs whose thread is still owed (a WHERE or ORDER BY may follow).
+OWED_THREADS = "SELECT {} FROM threads_owed o JOIN jobs j ON j.id = o.job_id".format(
+    ", ".join(f"j.{column}" for column in JOB_COLUMNS.split(", "))
+)  # the states of a job that waits or runs
 DELETE_BATCH = 500  # rows per retention transaction
 
 

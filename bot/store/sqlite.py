@@ -44,6 +44,7 @@ from bot.store.rows import (
     CONVERSATION_COLUMNS,
     DELETE_BATCH,
     JOB_COLUMNS,
+    OWED_THREADS,
     SEQ_COLUMN,
     conversation_row,
     exchanges,
@@ -304,30 +305,46 @@ class SQLiteStore:
         return job
 
     async def mark_shown(
-        self,
-        job_id: str,
-        message_id: int,
-        channel_id: int,
-        conversation: Conversation | None = None,
+        self, job_id: str, message_id: int, channel_id: int, *, thread_wanted: bool = False
     ) -> None:
+        now = time.time()
         shown = (
             "UPDATE jobs SET shown_at = ?, message_id = ?, channel_id = ? WHERE id = ?",
-            (time.time(), message_id, channel_id, job_id),
+            (now, message_id, channel_id, job_id),
         )
-        if conversation is None:
+        if not thread_wanted:
             await self._statement(*shown)
             return
-        now = time.time()
         async with self._transaction() as db:
             await db.execute(*shown)
             await db.execute(
-                f"INSERT INTO conversations ({CONVERSATION_COLUMNS}, last_image) "
+                "INSERT OR IGNORE INTO threads_owed (job_id, created_at) VALUES (?, ?)",
+                (job_id, now),
+            )
+
+    async def open_conversation(self, conversation: Conversation, job_id: str) -> None:
+        now = time.time()
+        async with self._transaction() as db:
+            await db.execute(
+                f"INSERT OR IGNORE INTO conversations ({CONVERSATION_COLUMNS}, last_image) "
                 f"SELECT {_marks(11)}, result_image FROM jobs WHERE id = ?",
                 (*conversation_row(conversation, head_job=job_id, updated_at=now), job_id),
             )
             await db.execute(
                 "UPDATE jobs SET thread_id = ? WHERE id = ?", (conversation.thread_id, job_id)
             )
+            await db.execute("DELETE FROM threads_owed WHERE job_id = ?", (job_id,))
+
+    async def no_thread(self, job_id: str) -> None:
+        await self._statement("DELETE FROM threads_owed WHERE job_id = ?", (job_id,))
+
+    async def threads_owed(self) -> list[Job]:
+        rows = await self._fetchall(f"{OWED_THREADS} ORDER BY o.created_at")
+        return [job_from_row(row) for row in rows]
+
+    async def owing_thread(self, message_id: int) -> Job | None:
+        rows = await self._fetchall(f"{OWED_THREADS} WHERE j.message_id = ?", (message_id,))
+        return job_from_row(rows[0]) if rows else None
 
     async def set_message(self, job_id: str, message_id: int, channel_id: int) -> None:
         await self._statement(
