@@ -294,14 +294,18 @@ async def test_edit_prompt_sent_while_the_retry_runs_is_refused(harness: Harness
 
 
 class FailingCommit:
-    """The bot's database connection, except that the next COMMIT fails (a full disk)."""
+    """The bot's database connection, except that the COMMIT of the next new job fails (a
+    full disk). Other transactions (the dispatcher looks at the queue every few ms) pass."""
 
     def __init__(self, db: Any) -> None:
         self._db = db
         self.fail = True
+        self._adding = False
 
     async def execute(self, sql: str, *args: Any) -> Any:
-        if sql == "COMMIT" and self.fail:
+        if sql.startswith("INSERT INTO jobs"):
+            self._adding = True
+        if sql == "COMMIT" and self.fail and self._adding:
             self.fail = False
             raise sqlite3.OperationalError("database or disk is full")
         return await self._db.execute(sql, *args)
