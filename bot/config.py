@@ -113,6 +113,7 @@ class JobSettings(_Section):
     max_concurrent: PositiveInt
     max_concurrent_per_user: PositiveInt
     progress_interval_s: PositiveFloat
+    shutdown_grace_s: Annotated[float, Field(ge=0)]
 
 
 class PromptSettings(_Section):
@@ -139,6 +140,12 @@ class WorkflowSettings(_Section):
     directory: Path
 
 
+class ObservabilitySettings(_Section):
+    http_host: str
+    http_port: Annotated[int, Field(ge=0, le=65535)]  # 0: no HTTP server
+    log_format: Literal["text", "json"]
+
+
 class Settings(_Section):
     discord: DiscordSettings
     gemini: GeminiSettings
@@ -149,6 +156,7 @@ class Settings(_Section):
     conversations: ConversationSettings
     uploads: UploadSettings
     workflows: WorkflowSettings
+    observability: ObservabilitySettings
 
 
 def load_settings(path: Path | None = None) -> Settings:

@@ -3,6 +3,10 @@
 One google-genai client, one store and one job pipeline (intake, dispatcher, display) live
 here for the whole process, built once in `setup_hook` from explicit parts; cogs reach them
 through `bot.jobs` (a `JobServices`). Slash commands only: the bot has no text prefix.
+
+`request_shutdown` (SIGTERM, Ctrl-C) stops cleanly: no new work, the jobs in progress get
+`[jobs] shutdown_grace_s` to finish, the rest go back in line for the next start. `close`
+alone stops at once (running jobs are then reported as interrupted at the next start).
 """
 
 from __future__ import annotations
@@ -26,8 +30,12 @@ from bot.images import UploadLimits
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.intake import Intake
 from bot.jobs.pipeline import JobPipeline
-from bot.jobs.recovery import catch_up, interrupt_running
+from bot.jobs.recovery import catch_up, interrupt_running, put_back
 from bot.maintenance import clean_up_forever
+from bot.observability.health import Health
+from bot.observability.job_report import JobReport
+from bot.observability.metrics import Metrics
+from bot.observability.server import OpsServer
 from bot.store import SQLiteStore, Store
 from bot.uploads import UploadReader
 from bot.workflows.loader import LoadedWorkflows
@@ -77,19 +85,26 @@ class ImagineBot(commands.Bot):
         (e.g. guild_ready_timeout)."""
         intents = discord.Intents.default()
         intents.message_content = True  # privileged: thread replies need their text
+        metrics = Metrics(settings.storage.path)
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
+            http_trace=metrics.discord_trace(),
             **options,
         )
         point_discord_at(settings)
         self.settings = settings
         self.workflows = workflows
+        self.metrics = metrics
         self.genai = build_client(settings.gemini, credentials.gemini)
         self._jobs: JobServices | None = None
         self._background: list[asyncio.Task[None]] = []
+        self._ops: OpsServer | None = None
+        self._health: Health | None = None
+        self._shutdown: asyncio.Task[None] | None = None
+        self._draining: asyncio.Task[None] | None = None
 
     @property
     def jobs(self) -> JobServices:
@@ -100,18 +115,25 @@ class ImagineBot(commands.Bot):
         settings = self.settings
         store = await SQLiteStore.open(settings.storage.path)
         display = DiscordDisplay(self, settings)
+        report = JobReport(self.metrics, settings.models)
         pipeline = JobPipeline(
             store=store,
             display=display,
             generate=functools.partial(generate_many, self.genai),
             settings=settings,
+            events=report,
         )
+
+        def concurrency_limit() -> int:
+            return settings.jobs.max_concurrent
+
         dispatcher = Dispatcher(
             store=store,
             pipeline=pipeline,
-            max_running=lambda: settings.jobs.max_concurrent,
+            max_running=concurrency_limit,
             max_per_user=settings.jobs.max_concurrent_per_user,
             refresh_s=settings.jobs.progress_interval_s,
+            events=report,
         )
         intake = Intake(
             store=store,
@@ -119,13 +141,27 @@ class ImagineBot(commands.Bot):
             pipeline=pipeline,
             dispatcher=dispatcher,
             uploads=UploadReader(UploadLimits.of(settings.uploads)),
+            events=report,
         )
         self._jobs = JobServices(store, intake, display, dispatcher, pipeline)
+        self.metrics.track(running=lambda: dispatcher.running, concurrency_limit=concurrency_limit)
+        self._health = Health(
+            gateway_connected=self.gateway_connected, store_problem=store.write_problem
+        )
+        observability = settings.observability
+        if observability.http_port:
+            self._ops = OpsServer(
+                observability.http_host,
+                observability.http_port,
+                health=self._health,
+                metrics=self.metrics,
+            )
+            await self._ops.start()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands()
         # Before claiming anything: jobs that were running died with the last process.
-        await interrupt_running(store)
+        await interrupt_running(store, report)
         dispatcher.start()
         self._background = [
             asyncio.create_task(self._catch_up(), name="catch-up"),
@@ -158,7 +194,51 @@ class ImagineBot(commands.Bot):
     async def on_message(self, message: discord.Message, /) -> None:
         """No text commands: cogs listen to the messages they care about themselves."""
 
+    def gateway_connected(self) -> bool:
+        """Logged in, and the gateway websocket is open (discord.py is not reconnecting)."""
+        ws = self.ws
+        return self.is_ready() and not self.is_closed() and ws is not None and ws.open
+
+    # Stopping ----------------------------------------------------------------------------
+
+    def request_shutdown(self) -> None:
+        """SIGTERM or Ctrl-C. The first starts a clean shutdown; a second one stops waiting
+        for the jobs in progress (they are put back in line)."""
+        if self._shutdown is None:
+            if self._jobs is not None:
+                self._jobs.intake.stop_accepting()
+            if self._health is not None:
+                self._health.stopping()
+            self._shutdown = asyncio.create_task(self._shut_down(), name="shutdown")
+        elif self._draining is not None and not self._draining.done():
+            log.info("stopping now: the jobs still in progress are put back in line")
+            self._draining.cancel()
+
+    async def wait_shut_down(self) -> None:
+        """Until a requested shutdown is complete (the store closed)."""
+        if self._shutdown is not None:
+            await asyncio.shield(self._shutdown)
+
+    async def _shut_down(self) -> None:
+        jobs = self._jobs
+        if jobs is not None:
+            jobs.dispatcher.pause()
+            running, grace = jobs.dispatcher.running, self.settings.jobs.shutdown_grace_s
+            log.info(
+                "shutting down: new requests are refused; %d job(s) in progress get up to %gs",
+                running,
+                grace,
+            )
+            if running and grace > 0:
+                self._draining = asyncio.create_task(jobs.dispatcher.wait_idle())
+                await asyncio.wait([self._draining], timeout=grace)
+            await put_back(jobs.store, await jobs.dispatcher.stop())
+        await self.close()
+        log.info("stopped")
+
     async def close(self) -> None:
+        if self._ops is not None:
+            await self._ops.stop()
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
@@ -168,5 +248,7 @@ class ImagineBot(commands.Bot):
             await super().close()
         finally:
             await self.genai.aio.aclose()
+            if self._health is not None:
+                await self._health.close()
             if self._jobs is not None:
                 await self._jobs.store.close()

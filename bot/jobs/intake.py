@@ -18,6 +18,7 @@ from bot.errors import InputError
 from bot.jobs import redo
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.display import Action
+from bot.jobs.events import NO_EVENTS, JobEvents
 from bot.jobs.ordering import Arrivals, Turn
 from bot.jobs.permissions import Actor, may_refine_in_thread, refusal
 from bot.jobs.pipeline import JobPipeline
@@ -37,6 +38,9 @@ from bot.store import DuplicateJobError, JobChanges, Store
 from bot.uploads import Upload, UploadReader
 
 ATTACHMENTS_ONLY_PROMPT = "Edit the image using the attached image(s)."
+RESTARTING = "The bot is restarting, so it cannot take this right now. Try again in a minute."
+# What the buttons may still do while the bot is shutting down: nothing that starts work.
+_WHILE_RESTARTING = frozenset({Action.CANCEL, Action.DELETE, Action.CHOOSE})
 GONE = (
     "That request is no longer stored (old requests are deleted after a while), so this "
     "button cannot do anything now. Start again with /imagine."
@@ -66,13 +70,24 @@ class Intake:
         pipeline: JobPipeline,
         dispatcher: Dispatcher,
         uploads: UploadReader,
+        events: JobEvents = NO_EVENTS,
     ) -> None:
         self._store = store
         self._settings = settings
         self._pipeline = pipeline
         self._dispatcher = dispatcher
         self._uploads = uploads
+        self._events = events
         self._arrivals = Arrivals()
+        self._accepting = True
+
+    def stop_accepting(self) -> None:
+        """The bot is shutting down: new work is refused (InputError saying so)."""
+        self._accepting = False
+
+    def _check_accepting(self) -> None:
+        if not self._accepting:
+            raise InputError(RESTARTING)
 
     def turn(self, conversation_key: Hashable) -> Turn:
         """Call when the event arrives, before any await: its place in arrival order."""
@@ -82,6 +97,7 @@ class Intake:
 
     async def submit(self, new: NewJob, uploads: Sequence[Upload] = ()) -> Job:
         """Record a new job (queued, or pending when it asks first). InputError on bad input."""
+        self._check_accepting()
         info = self._settings.models.info(new.request.model)
         self._uploads.check_count(len(uploads), info.max_input_images, info.label)
         images = await self._uploads.read(uploads)
@@ -119,6 +135,7 @@ class Intake:
         who = self._settings.conversations.who_can_refine
         if conversation is None or not may_refine_in_thread(author_id, conversation.owner_id, who):
             return None
+        self._check_accepting()
         info = self._settings.models.info(conversation.model)
         # One image slot stays free for the conversation's current image.
         self._uploads.check_count(len(uploads), max(info.max_input_images - 1, 0), info.label)
@@ -181,6 +198,8 @@ class Intake:
     async def _permitted(
         self, actor: Actor, action: Action, job_id: str
     ) -> tuple[Job, Conversation | None]:
+        if action not in _WHILE_RESTARTING:
+            self._check_accepting()
         job = await self._store.get_job(job_id)
         if job is None:
             raise InputError(GONE)
@@ -225,7 +244,7 @@ class Intake:
             return "This request already finished; there is nothing to cancel."
         self._dispatcher.cancel(job.id)
         self._dispatcher.wake()
-        await self._pipeline.deliver(cancelled)
+        self._events.finished(cancelled, posted=await self._pipeline.deliver(cancelled))
         return None
 
     async def _choose(

@@ -21,6 +21,7 @@ from bot.errors import BotError, GenerationError
 from bot.generation import CallInputs, GenerationResult
 from bot.jobs.cards import card_for, is_editing
 from bot.jobs.display import Card, Display, Progress, Running, Shown
+from bot.jobs.events import NO_EVENTS, JobEvents
 from bot.jobs.ordering import KeyedLocks
 from bot.jobs.records import Basis, Conversation, Job, JobRequest, JobState, Report
 from bot.media import Media
@@ -40,12 +41,19 @@ DELIVERY_DELAYS = (0.0, 1.0, 4.0, 15.0)
 
 class JobPipeline:
     def __init__(
-        self, *, store: Store, display: Display, generate: Generate, settings: Settings
+        self,
+        *,
+        store: Store,
+        display: Display,
+        generate: Generate,
+        settings: Settings,
+        events: JobEvents = NO_EVENTS,
     ) -> None:
         self._store = store
         self._display = display
         self._generate = generate
         self._settings = settings
+        self._events = events
         # Per job: one display call at a time, and where its message is once known.
         self._locks = KeyedLocks()
         self._places: dict[str, Shown] = {}
@@ -60,16 +68,8 @@ class JobPipeline:
         if finished is None:
             log.info("job %s was cancelled while running; its result is dropped", job.id)
             return
-        log.info(
-            "job %s %s: user %s, model %s, %.1fs, $%.3f",
-            job.id,
-            finished.state,
-            job.user_id,
-            job.request.model,
-            (finished.finished_at or started) - started,
-            finished.cost_usd,
-        )
-        await self.deliver(finished, images)
+        posted = await self.deliver(finished, images)
+        self._events.finished(finished, posted=posted)
 
     async def crashed(self, job: Job) -> None:
         """A bug stopped `run`: the job must not stay `running`; its owner gets Retry."""
@@ -77,7 +77,7 @@ class JobPipeline:
             outcome = _failed(GenerationError(INTERNAL_ERROR, kind="internal"))
             failed = await self._store.finish(job.id, outcome)
             if failed is not None:
-                await self.deliver(failed)
+                self._events.finished(failed, posted=await self.deliver(failed))
         except Exception as exc:
             log.error("job %s: its failure could not be recorded either", job.id, exc_info=exc)
 

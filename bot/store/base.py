@@ -70,6 +70,7 @@ class JobChanges:
     error_kind: str | None = None
     error_message: str | None = None
     report: Report | None = None
+    keep_place: bool = False  # to `queued`: keep the job's place in line, not the end
 
 
 class DuplicateJobError(Exception):
@@ -82,6 +83,10 @@ class DuplicateJobError(Exception):
 
 class Store(Protocol):
     async def close(self) -> None: ...
+
+    async def write_problem(self) -> str | None:
+        """Why the store cannot take a write right now, or None when it can. Cheap enough
+        for a health check: starts a write transaction and rolls it back."""
 
     # Jobs ---------------------------------------------------------------------------------
     async def add_job(self, job: Job, inputs: Sequence[Media] = ()) -> Job:
@@ -99,7 +104,8 @@ class Store(Protocol):
         changes: JobChanges | None = None,
     ) -> Job | None:
         """Move the job to `target` if it is in one of `sources` (else None: somebody else
-        moved it first). To `queued`, it gets a new place at the end of the line."""
+        moved it first). To `queued`, it gets a new place at the end of the line (unless
+        `changes.keep_place`)."""
 
     async def claim_next(self, *, max_running: int, max_per_user: int) -> Job | None:
         """The first queued job that may start (a free slot, a free slot of its member, no

@@ -920,10 +920,10 @@ class _Fault:
         if self.status != 429:
             return DiscordError(self.status, self.code, self.message)
         # discord.py treats a 429 without Via as a Cloudflare ban; with it, it waits and retries.
+        # Discord names the limit hit in X-RateLimit-Scope (user, global or shared).
         extra = {"retry_after": 0.05, "global": False}
-        return DiscordError(
-            429, self.code, self.message, extra=extra, headers={"Via": "1.1 google"}
-        )
+        headers = {"Via": "1.1 google", "X-RateLimit-Scope": "user"}
+        return DiscordError(429, self.code, self.message, extra=extra, headers=headers)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -971,6 +971,8 @@ class FakeDiscord:
         self._sessions: dict[str, _GatewaySession] = {}
         self._connections: set[_Connection] = set()
         self._identified = asyncio.Event()
+        self._gateway_open = asyncio.Event()  # cleared: new connections wait for their HELLO
+        self._gateway_open.set()
         self._routes = self._build_routes()
         self._seed_world()
 
@@ -1209,6 +1211,7 @@ class FakeDiscord:
         self._port = sock.getsockname()[1]
 
     async def stop(self) -> None:
+        self._gateway_open.set()
         for connection in list(self._connections):
             await connection.close(1001, "The fake is stopping")
         if self._runner is not None:
@@ -2274,6 +2277,7 @@ class FakeDiscord:
             self._violate(
                 f"gateway connection with query {dict(request.query)} (want v=10, encoding=json)"
             )
+        await self._gateway_open.wait()
         connection = _Connection(ws)
         self._connections.add(connection)
         connection.send(_dumps({"op": 10, "d": {"heartbeat_interval": HEARTBEAT_INTERVAL_MS}}))
@@ -2454,6 +2458,14 @@ class FakeDiscord:
             raise AssertionError(
                 f"no bot session connected within {timeout}s; violations: {self.violations}"
             ) from None
+
+    def hold_gateway(self) -> None:
+        """Until `release_gateway`: new gateway connections are accepted but get no HELLO, so
+        a client that lost its connection stays disconnected (an outage it waits out)."""
+        self._gateway_open.clear()
+
+    def release_gateway(self) -> None:
+        self._gateway_open.set()
 
     async def disconnect_bot(self, *, resumable: bool = True) -> None:
         """Closes the bot's websocket(s); the client resumes (or re-identifies if not resumable)."""
