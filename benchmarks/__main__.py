@@ -38,6 +38,7 @@ BENCHMARKS: dict[str, str] = {
     "images": "benchmarks.image_pipeline",
     "store": "benchmarks.store",
     "memory": "benchmarks.memory",
+    "observability": "benchmarks.observability",
 }
 RESULTS = Path(__file__).resolve().parent / "results.json"
 SCHEMA_VERSION = 2
