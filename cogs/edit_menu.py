@@ -43,6 +43,11 @@ class EditMenu(commands.Cog):
         self, interaction: discord.Interaction, message: discord.Message
     ) -> None:
         """Message menu: ask what to change, then edit the message's images."""
+        try:
+            self.bot.jobs.intake.check_accepting()  # before the member types anything
+        except BotError as exc:
+            await answer_privately(interaction, exc.user_message)
+            return
         if not image_attachments(message):
             await answer_privately(
                 interaction,

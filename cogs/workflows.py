@@ -52,6 +52,7 @@ class Workflows(commands.Cog):
         self, interaction: discord.Interaction, workflow: Workflow, values: dict[str, Any]
     ) -> None:
         try:
+            self.bot.jobs.intake.check_accepting()  # before the public "thinking…"
             run = compile_run(workflow, values)
         except BotError as exc:
             await answer_privately(interaction, exc.user_message)

@@ -105,6 +105,8 @@ class ImagineBot(commands.Bot):
         self._health: Health | None = None
         self._shutdown: asyncio.Task[None] | None = None
         self._draining: asyncio.Task[None] | None = None
+        self._set_up = False  # setup_hook is complete
+        self._stop_when_set_up = False
 
     @property
     def jobs(self) -> JobServices:
@@ -169,6 +171,9 @@ class ImagineBot(commands.Bot):
                 clean_up_forever(store, settings.storage.retention_days), name="cleanup"
             ),
         ]
+        self._set_up = True
+        if self._stop_when_set_up:  # a signal came while starting
+            self.request_shutdown()
 
     async def _catch_up(self) -> None:
         """In the background once connected: post what the last process could not."""
@@ -204,9 +209,10 @@ class ImagineBot(commands.Bot):
     def request_shutdown(self) -> None:
         """SIGTERM or Ctrl-C. The first starts a clean shutdown; a second one stops waiting
         for the jobs in progress (they are put back in line)."""
-        if self._shutdown is None:
-            if self._jobs is not None:
-                self._jobs.intake.stop_accepting()
+        if not self._set_up:  # closing now would pull the rug from under setup_hook
+            self._stop_when_set_up = True
+        elif self._shutdown is None:
+            self.jobs.intake.stop_accepting()
             if self._health is not None:
                 self._health.stopping()
             self._shutdown = asyncio.create_task(self._shut_down(), name="shutdown")
@@ -220,8 +226,8 @@ class ImagineBot(commands.Bot):
             await asyncio.shield(self._shutdown)
 
     async def _shut_down(self) -> None:
-        jobs = self._jobs
-        if jobs is not None:
+        jobs = self.jobs
+        try:
             jobs.dispatcher.pause()
             running, grace = jobs.dispatcher.running, self.settings.jobs.shutdown_grace_s
             log.info(
@@ -233,7 +239,10 @@ class ImagineBot(commands.Bot):
                 self._draining = asyncio.create_task(jobs.dispatcher.wait_idle())
                 await asyncio.wait([self._draining], timeout=grace)
             await put_back(jobs.store, await jobs.dispatcher.stop())
-        await self.close()
+        except Exception as exc:  # e.g. the database went away: stop all the same
+            log.error("the clean shutdown failed; stopping anyway", exc_info=exc)
+        finally:
+            await self.close()
         log.info("stopped")
 
     async def close(self) -> None:

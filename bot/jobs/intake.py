@@ -85,7 +85,8 @@ class Intake:
         """The bot is shutting down: new work is refused (InputError saying so)."""
         self._accepting = False
 
-    def _check_accepting(self) -> None:
+    def check_accepting(self) -> None:
+        """InputError saying so when the bot is shutting down (new work is refused)."""
         if not self._accepting:
             raise InputError(RESTARTING)
 
@@ -97,7 +98,7 @@ class Intake:
 
     async def submit(self, new: NewJob, uploads: Sequence[Upload] = ()) -> Job:
         """Record a new job (queued, or pending when it asks first). InputError on bad input."""
-        self._check_accepting()
+        self.check_accepting()
         info = self._settings.models.info(new.request.model)
         self._uploads.check_count(len(uploads), info.max_input_images, info.label)
         images = await self._uploads.read(uploads)
@@ -135,7 +136,7 @@ class Intake:
         who = self._settings.conversations.who_can_refine
         if conversation is None or not may_refine_in_thread(author_id, conversation.owner_id, who):
             return None
-        self._check_accepting()
+        self.check_accepting()
         info = self._settings.models.info(conversation.model)
         # One image slot stays free for the conversation's current image.
         self._uploads.check_count(len(uploads), max(info.max_input_images - 1, 0), info.label)
@@ -199,7 +200,7 @@ class Intake:
         self, actor: Actor, action: Action, job_id: str
     ) -> tuple[Job, Conversation | None]:
         if action not in _WHILE_RESTARTING:
-            self._check_accepting()
+            self.check_accepting()
         job = await self._store.get_job(job_id)
         if job is None:
             raise InputError(GONE)

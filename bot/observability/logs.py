@@ -83,5 +83,6 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    logging.captureWarnings(True)  # Python warnings as log lines too (JSON stays JSON)
     # The SDK logs request details at DEBUG/INFO; keep them (and any header) out of the log.
     logging.getLogger("google_genai").setLevel(logging.WARNING)

@@ -5,16 +5,19 @@ the real process is in test_startup.py."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from bot.credentials import Credentials, GeminiAuth
+from bot.discord_ui.app import ImagineBot
 from bot.jobs.intake import RESTARTING
 from bot.jobs.records import JobState
+from bot.workflows.loader import load_workflows, workflows_directory
+from cogs.edit_menu import EDIT_MENU_NAME
 from tests.e2e.conftest import Harness
 from tests.e2e.helpers import custom_id, job_id, user_texts
 from tests.fakes.fake_gemini import hang_reply, image_reply
 from tests.support import settle
-
-EPHEMERAL = 1 << 6
 
 
 def reply_to(harness: Harness, message: dict[str, Any]) -> str | None:
@@ -38,12 +41,16 @@ async def test_while_stopping_new_work_is_refused_and_the_running_image_is_deliv
 
     bot.request_shutdown()
     refused = await harness.discord.run_command("imagine", {"prompt": "one more"})
-    await harness.discord.wait_for(lambda: bool(refused.followups))
-    (answer,) = refused.followups
-    assert (answer["content"], answer["flags"] & EPHEMERAL) == (RESTARTING, EPHEMERAL)
+    await refused.wait_response()
+    assert refused.ephemeral  # answered privately at once, no public "thinking…"
     assert refused.original is not None
-    channel = harness.discord.channel_messages(harness.discord.channel_id)
-    assert refused.original["id"] not in [m["id"] for m in channel]  # "thinking…" removed
+    assert refused.original["content"] == RESTARTING
+    menu = await harness.discord.run_message_command(EDIT_MENU_NAME, first.original["id"])
+    await menu.wait_response()
+    assert menu.modal is None  # refused before the member types anything
+    assert menu.ephemeral
+    assert menu.original is not None
+    assert menu.original["content"] == RESTARTING
     message = await harness.say(thread["id"], "make it night-time")
     await harness.discord.wait_for(lambda: reply_to(harness, message) is not None)
     assert reply_to(harness, message) == f"⚠️ {RESTARTING}"
@@ -101,3 +108,19 @@ async def test_what_outlasts_the_grace_period_runs_after_the_restart_in_its_orde
     *_, hung, storm, ship = harness.gemini.requests
     assert user_texts(hung)[-1] == user_texts(storm)[-1] == "add a storm"
     assert user_texts(ship)[-2:] == ["add a storm", "add a ship"]
+
+
+async def test_a_signal_while_starting_stops_cleanly_once_started(harness: Harness) -> None:
+    await harness.stop_bot()
+    credentials = Credentials(harness.discord.token, GeminiAuth(api_key=harness.gemini.api_key))
+    settings = harness.settings
+    bot = ImagineBot(settings, credentials, load_workflows(workflows_directory(settings), settings))
+    started = asyncio.create_task(bot.start(harness.discord.token))
+    bot.request_shutdown()  # before setup_hook has even begun
+    await asyncio.wait_for(started, 10)  # no error: the start completed, then it stopped
+    await bot.wait_shut_down()
+    assert bot.is_closed()
+    # setup_hook ran to its end, and the shutdown closed what it opened.
+    assert await bot.jobs.store.write_problem() == (
+        "the database cannot be written: no active connection"
+    )

@@ -19,8 +19,6 @@ from tests.e2e.test_startup import clean_env, run_bot, spawn_bot
 from tests.fakes.fake_discord import FakeDiscord, FakeInteraction
 from tests.fakes.fake_gemini import FakeGemini, hang_reply, image_reply
 
-EPHEMERAL = 1 << 6
-
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -44,19 +42,20 @@ def secrets_env(discord: FakeDiscord, gemini: FakeGemini) -> dict[str, str]:
     return clean_env(DISCORD_TOKEN=discord.token, GEMINI_API_KEY=gemini.api_key)
 
 
-async def wait_healthy(port: int, timeout: float = 30) -> None:
+async def wait_health(port: int, status: int = 200, timeout: float = 30) -> None:
+    """Until /healthz answers `status`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     async with aiohttp.ClientSession() as session:
         while loop.time() < deadline:
             try:
                 async with session.get(f"http://127.0.0.1:{port}/healthz") as answer:
-                    if answer.status == 200:
+                    if answer.status == status:
                         return
             except aiohttp.ClientError:
                 pass
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"/healthz did not answer 200 within {timeout}s")
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"/healthz did not answer {status} within {timeout}s")
 
 
 async def started_generating(gemini: FakeGemini, interaction: FakeInteraction) -> None:
@@ -82,7 +81,7 @@ async def test_sigterm_lets_the_image_in_progress_finish_then_exits_cleanly(
     env = secrets_env(discord_fake, gemini_fake)
     process = await spawn_bot(env=env, cwd=tmp_path)
     try:
-        await wait_healthy(port)
+        await wait_health(port)
         code, out, err = await run_bot("health", env=clean_env(), cwd=tmp_path)
         assert (code, out.strip()) == (0, "ok"), err
         gemini_fake.enqueue(image_reply(delay=1.5))
@@ -90,10 +89,12 @@ async def test_sigterm_lets_the_image_in_progress_finish_then_exits_cleanly(
         await started_generating(gemini_fake, slow)
 
         process.send_signal(signal.SIGTERM)
+        await wait_health(port, 503)  # the signal is handled: from now on work is refused
         late = await discord_fake.run_command("imagine", {"prompt": "one more"})
-        await discord_fake.wait_for(lambda: bool(late.followups), 10)
-        (answer,) = late.followups
-        assert (answer["content"], answer["flags"] & EPHEMERAL) == (RESTARTING, EPHEMERAL)
+        await late.wait_response()
+        assert late.ephemeral
+        assert late.original is not None
+        assert late.original["content"] == RESTARTING
         out_bytes, err_bytes = await asyncio.wait_for(process.communicate(), 30)
     finally:
         if process.returncode is None:
@@ -132,7 +133,7 @@ async def test_sigterm_puts_what_outlasts_the_grace_back_in_line_for_the_next_st
     env = secrets_env(discord_fake, gemini_fake)
     process = await spawn_bot(env=env, cwd=tmp_path)
     try:
-        await wait_healthy(port)
+        await wait_health(port)
         gemini_fake.enqueue(hang_reply(60))
         stuck = await discord_fake.run_command("imagine", {"prompt": "a long night"})
         await started_generating(gemini_fake, stuck)
