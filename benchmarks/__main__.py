@@ -34,10 +34,12 @@ REPO = Path(__file__).resolve().parent.parent
 # name -> module; each module has `async def run(quick: bool) -> BenchResult`.
 BENCHMARKS: dict[str, str] = {
     "overhead": "benchmarks.overhead",
+    "cpu": "benchmarks.cpu",
     "concurrency": "benchmarks.concurrency",
     "images": "benchmarks.image_pipeline",
     "store": "benchmarks.store",
     "memory": "benchmarks.memory",
+    "quotas": "benchmarks.quotas",
     "observability": "benchmarks.observability",
 }
 RESULTS = Path(__file__).resolve().parent / "results.json"

@@ -199,9 +199,18 @@ class Server:
         default_delay: float | None = None,
         image_px: int | None = None,
         unique_image_bytes: int | None = None,
+        real_images: bool | None = None,
+        output_mime: str | None = None,
     ) -> None:
+        """`real_images`: answer as Gemini does (1K: ~1.5 MB JPEG or ~2.7 MB PNG, photo-like);
+        otherwise solid-colour images of `image_px`. `output_mime`: always this format
+        ("" for each model's own)."""
         if default_delay is not None:
             self.gemini.default_delay = default_delay
+        if real_images is not None:
+            self.gemini.real_images = real_images
+        if output_mime is not None:
+            self.gemini.output_mime = output_mime or None
         if image_px is not None:
             self.gemini.image_px = image_px
         if unique_image_bytes is not None:
@@ -310,15 +319,9 @@ class Server:
             if not original.get("attachments"):  # a block or failure: no thread follows
                 track.finish(ok=False)
                 return True
-            thread_id = original["id"]
-            if thread_id not in self.discord.threads:
+            if original["id"] not in self.discord.threads:
                 return False
             track.mark("thread")
-            if not any(
-                m["author"]["id"] == self.bot_id for m in self.discord.channel_messages(thread_id)
-            ):
-                return False
-            track.mark("welcome")
             track.finish(ok=True)
             return True
 

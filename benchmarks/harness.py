@@ -17,7 +17,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -144,32 +144,45 @@ def summary(samples: Sequence[float], scale: float = 1.0, digits: int = 3) -> Js
 # --------------------------------------------------------------------------- memory
 
 
-def _status_kb(key: str) -> int:
-    with open("/proc/self/status") as status:
+def _status_kb(key: str, pid: int | str = "self") -> int:
+    with open(f"/proc/{pid}/status") as status:
         for line in status:
             if line.startswith(key + ":"):
                 return int(line.split()[1])
     raise KeyError(key)
 
 
-def rss_bytes() -> int:
+def rss_bytes(pid: int | str = "self") -> int:
     """Resident set size now (VmRSS)."""
-    return _status_kb("VmRSS") * 1024
+    return _status_kb("VmRSS", pid) * 1024
 
 
-def peak_rss_bytes() -> int:
+def peak_rss_bytes(pid: int | str = "self") -> int:
     """Peak resident set size since start or the last `reset_peak_rss()` (VmHWM)."""
-    return _status_kb("VmHWM") * 1024
+    return _status_kb("VmHWM", pid) * 1024
 
 
-def reset_peak_rss() -> bool:
+def reset_peak_rss(pid: int | str = "self") -> bool:
     """Reset VmHWM to the current RSS (Linux >= 4.0); False if the kernel refused."""
     try:
-        with open("/proc/self/clear_refs", "w") as refs:
+        with open(f"/proc/{pid}/clear_refs", "w") as refs:
             refs.write("5")
     except OSError:
         return False
     return True
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU time (user + system) another process has used so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def worker_pids(running: RunningBot) -> list[int]:
+    """The bot's Gemini worker processes (benchmarks look inside the bot on purpose)."""
+    pool = running.bot._workers
+    return [w.process.pid for w in pool._workers if w.process.pid] if pool else []
 
 
 def trim_heap() -> None:
@@ -446,21 +459,6 @@ async def bot_running(fakes: Fakes, settings: Settings) -> AsyncIterator[Running
         await bot.close()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
-def time_sdk_calls(bot: ImagineBot, sink: list[float]) -> None:
-    """Record the duration of every Gemini SDK call the bot makes (wraps its client only)."""
-    models = bot.genai.aio.models
-    original: Callable[..., Any] = models.generate_content
-
-    async def timed(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return await original(*args, **kwargs)
-        finally:
-            sink.append(time.perf_counter() - started)
-
-    setattr(models, "generate_content", timed)  # noqa: B010 (an instance attribute, on purpose)
 
 
 def ms(seconds: float) -> float:

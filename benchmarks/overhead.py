@@ -1,15 +1,13 @@
 """1. Overhead: what the bot adds to one job when Gemini answers at once.
 
-`/imagine` against a fake Gemini that answers immediately with a 1024x1024 image: the time
-from the fake dispatching the interaction to the final state (the deferred response edited
-with the image and embed, and the thread created), minus the time the fake Gemini itself
-spent handling the request. Then the same for a refinement in a thread whose history holds
-10 exchanges (the default `max_history_turns`): from the member's message to the bot's
-reply showing the image.
-
-Progress edits are at most one per `progress_interval_s`, set to 60 s here; the two edits
-every job makes anyway ("Queued", then "Generating… 0s") are measured by running the same
-jobs once more with progress reporting replaced by a no-op, and reported as the difference.
+The shipped settings (Gemini calls in worker processes), with real-sized 2K results (the
+model's default size set to 2K: photo-like images of several megabytes, PNG and JPEG in
+turn). `/imagine`: the time from the fake dispatching the interaction to the final state (the
+deferred response edited with the image and embed, and the thread created), minus the time
+the fake Gemini itself spent handling the request. Then the same for a refinement in a thread
+whose history holds 10 exchanges (the default `max_history_turns`) of such images: from the
+member's message to the bot's reply showing the image. The history sent is what fits
+`[conversations] history_budget_mb` (oldest exchanges left out first).
 """
 
 from __future__ import annotations
@@ -31,8 +29,8 @@ from benchmarks.harness import (
     progress,
     settle,
     summary,
-    time_sdk_calls,
 )
+from bot.config import Settings
 
 NAME = "overhead"
 TARGET_P99_MS = 50.0
@@ -88,34 +86,34 @@ async def run(quick: bool) -> BenchResult:
     refine_runs = 25 if quick else 200
     target = Target("<", TARGET_P99_MS)
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
-        async with fakes_running(image_px=1024, default_delay=0.0) as fakes:
+        async with fakes_running(default_delay=0.0) as fakes:
             assert fakes.info is not None
-            settings = bot_settings(
-                fakes.info, Path(tmp) / "bot.db", jobs={"progress_interval_s": 60.0}
+            await fakes.call("configure", real_images=True)
+            settings = _at_2k(
+                bot_settings(
+                    fakes.info,
+                    Path(tmp) / "bot.db",
+                    gemini={"worker_processes": "auto"},
+                    jobs={"progress_interval_s": 60.0},
+                )
             )
             async with bot_running(fakes, settings) as running:
-                sdk: list[float] = []
-                time_sdk_calls(running.bot, sdk)
                 progress(f"imagine: {warmup} warm-up + {imagine_runs} runs")
                 await _imagines(fakes, warmup, "warm-up")
-                sdk.clear()
                 with GcPauses() as imagine_gc:
                     imagines = await _imagines(fakes, imagine_runs, "run")
-                imagine_sdk = list(sdk)
                 thread_id = imagines[-1]["ref"]
 
                 progress(f"refine: {HISTORY_EXCHANGES} to build history + {refine_runs} runs")
                 await _refinements(fakes, thread_id, HISTORY_EXCHANGES, "history")
-                sdk.clear()
                 with GcPauses() as refine_gc:
                     refines = await _refinements(fakes, thread_id, refine_runs, "run")
-                refine_sdk = list(sdk)
                 history_sent = await _history_size(running, thread_id)
             violations = await fakes.violations()
 
-    for label, runs, final, sdk_times, pauses in (
-        ("imagine", imagines, "thread", imagine_sdk, imagine_gc),
-        ("refine", refines, "result", refine_sdk, refine_gc),
+    for label, runs, final, pauses in (
+        ("imagine", imagines, "thread", imagine_gc),
+        ("refine", refines, "result", refine_gc),
     ):
         overheads = _overheads(runs, final)
         stats = summary(overheads, 1000)
@@ -126,18 +124,26 @@ async def run(quick: bool) -> BenchResult:
             "final": final,
             "overhead_ms": stats,
             "end_to_end_ms": summary([r["marks"][final] - r["started"] for r in runs], 1000),
-            "sdk_call_ms": summary(sdk_times, 1000),
             "gc_pauses": pauses.report(),
             **_breakdown(runs, final),
         }
     result.details["refine"]["history_exchanges_sent"] = history_sent
     result.details["config"] = {
-        "gemini_image": "1024x1024 solid PNG, answered at once",
-        "progress_interval_s": 60.0,
+        "gemini_image": "real-sized 2K (PNG and JPEG in turn), answered at once",
+        "worker_processes": "auto",
         "history_exchanges": HISTORY_EXCHANGES,
+        "history_budget_mb": settings.conversations.history_budget_mb,
     }
     result.details["fake_violations"] = violations
     return result
+
+
+def _at_2k(settings: Settings) -> Settings:
+    """The default model making 2K images unless asked otherwise."""
+    models = settings.models
+    info = models.catalog[models.default].model_copy(update={"default_size": "2K"})
+    catalog = {**models.catalog, models.default: info}
+    return settings.model_copy(update={"models": models.model_copy(update={"catalog": catalog})})
 
 
 async def _history_size(running: RunningBot, thread_id: str) -> int:

@@ -1,4 +1,5 @@
-"""4. Store: SQLiteStore with 100,000 conversations and 500,000 turns (quick: 10,000 / 50,000).
+"""4. Store: SQLiteStore with 100,000 conversations and 500,000 turns (quick: 10,000 / 50,000),
+and the same data in PostgresStore when a PostgreSQL server is at hand.
 
 Building the database through the public API would take most of an hour, so it is seeded
 in bulk: the schema comes from `SQLiteStore.open` (the real migrations), then one plain
@@ -18,6 +19,13 @@ The data mix, in time order (turn ids grow with time, conversations interleave):
 Measured: the time to load a conversation's latest state (`get_conversation` + `history`
 with the default limits), insert rates through the public API, the database size against
 the unique image bytes (the dedup), and start-up times on the big database.
+
+PostgreSQL: the server named by TEST_DATABASE_URL, else a throw-away one from
+`.ci/postgres` when PostgreSQL's server binaries are installed (else this part is skipped).
+A database of its own gets the real schema from `PostgresStore.open`, then the seeded
+SQLite rows by COPY; measured are the latest-state load over the same conversations and the
+job write path. The throw-away server runs without fsync (as the SQLite file runs with
+synchronous=NORMAL): both measure the stores, not the disk.
 """
 
 from __future__ import annotations
@@ -29,11 +37,13 @@ import random
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from google.genai import types
 
 from benchmarks.harness import (
@@ -51,8 +61,9 @@ from benchmarks.harness import (
 from bot.jobs.records import _JOB_ID_ALPHABET, Basis, Job, JobRequest, JobState
 from bot.media import Media, sha256_hex
 from bot.store import Exchange as StoredExchange
-from bot.store import HistoryLimits, Outcome, SQLiteStore
+from bot.store import HistoryLimits, Outcome, PostgresStore, SQLiteStore, Store
 from bot.store.codec import dehydrate
+from tests.postgres import create_database, drop_database, server_url
 
 NAME = "store"
 MODEL = "gemini-3.1-flash-image"
@@ -360,7 +371,7 @@ def _new_job(number: int, thread_id: int) -> Job:
 LIMITS = HistoryLimits(max_turns=10, max_images=14, max_bytes=12 * MB)  # the defaults
 
 
-async def _latest_state(store: SQLiteStore, thread_ids: list[int]) -> tuple[list[float], Json]:
+async def _latest_state(store: Store, thread_ids: list[int]) -> tuple[list[float], Json]:
     times: list[float] = []
     exchanges: list[int] = []
     for thread_id in thread_ids:
@@ -378,9 +389,9 @@ async def _latest_state(store: SQLiteStore, thread_ids: list[int]) -> tuple[list
 
 
 async def _run_job(
-    store: SQLiteStore, job: Job, user: types.Content, model: types.Content, parent: str | None
+    store: Store, job: Job, user: types.Content, model: types.Content, parent: str | None
 ) -> None:
-    """The store's part of one job: accepted, claimed, its outcome kept."""
+    """The store's part of one job: accepted, claimed, its outcome kept, marked posted."""
     await store.add_job(job)
     claimed = await store.claim_next(max_running=10**6, max_per_user=10**6)
     assert claimed is not None
@@ -391,28 +402,29 @@ async def _run_job(
         JobState.DELIVERED,
         parent_job=parent,
         outputs=[Media(image.data, "image/png")],
-        exchanges=[StoredExchange(user, model)],
+        exchanges=[StoredExchange(dehydrate(user), dehydrate(model))],
     )
     assert await store.finish(claimed.id, outcome) is not None
+    await store.mark_shown(claimed.id, message_id=1, channel_id=job.channel_id)
 
 
-async def _insert_rates(store: SQLiteStore, count: int, image_bytes: int) -> Json:
+async def _insert_rates(store: Store, count: int, image_bytes: int, first: int = 0) -> Json:
     """The store's whole write path per job (add, claim, finish), sequential and concurrent
-    (claims are serialised by the store; that is the point)."""
+    (claims are serialised by the store; that is the point). Job numbers `first` onwards."""
     rng = random.Random(7)
     thread_id = THREAD_BASE + 10_000_000
 
     def exchange() -> tuple[types.Content, types.Content]:
         return user_content("make it night-time", []), model_content(os.urandom(image_bytes), rng)
 
-    jobs = [_new_job(n, thread_id) for n in range(count)]
+    jobs = [_new_job(first + n, thread_id) for n in range(count)]
     contents = [exchange() for _ in jobs]
     started = time.perf_counter()
     for job, (user, model) in zip(jobs, contents, strict=True):
         await _run_job(store, job, user, model, None)
     sequential_s = time.perf_counter() - started
 
-    jobs = [_new_job(count + n, thread_id) for n in range(count)]
+    jobs = [_new_job(first + count + n, thread_id) for n in range(count)]
     contents = [exchange() for _ in jobs]
     gate = asyncio.Semaphore(CONCURRENT_WRITERS)
 
@@ -433,7 +445,7 @@ async def _insert_rates(store: SQLiteStore, count: int, image_bytes: int) -> Jso
     }
 
 
-async def _realistic_history(store: SQLiteStore, runs: int) -> Json:
+async def _realistic_history(store: Store, runs: int) -> Json:
     """A conversation of 12 exchanges with real-sized (1.5 MB) images: latest-state load."""
     rng = random.Random(8)
     thread_id = THREAD_BASE + 20_000_000
@@ -450,6 +462,110 @@ async def _realistic_history(store: SQLiteStore, runs: int) -> Json:
         history = await store.history(parent, LIMITS)
         times.append(time.perf_counter() - started)
     return {"latest_state_ms": summary(times, 1000), "exchanges_returned": len(history) // 2}
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+REPO = Path(__file__).resolve().parent.parent
+# Referenced tables before the tables referring to them.
+COPY_ORDER = ("images", "jobs", "conversations", "job_turns", "job_turn_images", "job_images")
+
+
+@asynccontextmanager
+async def postgres_server() -> AsyncIterator[str | None]:
+    """TEST_DATABASE_URL, else a throw-away server for the run; None when there is none."""
+    if (url := server_url()) is not None:
+        yield url
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-pg-") as tmp:
+        script = str(REPO / ".ci" / "postgres")
+        started = await asyncio.create_subprocess_exec(
+            script, "start", tmp, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await started.communicate()
+        if started.returncode != 0:
+            progress(f"no PostgreSQL: {err.decode().strip() or 'cannot start one'}")
+            yield None
+            return
+        try:
+            yield out.decode().strip().removeprefix("export TEST_DATABASE_URL=")
+        finally:
+            stopped = await asyncio.create_subprocess_exec(script, "stop", tmp)
+            await stopped.wait()
+
+
+async def _copy_to_postgres(path: Path, url: str) -> Json:
+    """The seeded SQLite rows into the PostgreSQL schema, by COPY, in chunks."""
+    started = time.perf_counter()
+    db = sqlite3.connect(path)
+    conn = await asyncpg.connect(url)
+    rows: dict[str, int] = {}
+    try:
+        for table in COPY_ORDER:
+            wanted = await conn.fetch(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = $1 "
+                "AND table_schema = current_schema() ORDER BY ordinal_position",
+                table,
+            )
+            present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            columns = [row[0] for row in wanted if row[0] in present]
+            cursor = db.execute(f"SELECT {', '.join(columns)} FROM {table}")
+            rows[table] = 0
+            while chunk := cursor.fetchmany(20_000):
+                await conn.copy_records_to_table(table, records=chunk, columns=columns)
+                rows[table] += len(chunk)
+        await conn.execute(
+            "SELECT setval(pg_get_serial_sequence('job_turns', 'id'), MAX(id)) FROM job_turns"
+        )
+        await conn.execute("ANALYZE")
+        size = await conn.fetchval("SELECT pg_database_size(current_database())")
+    finally:
+        await conn.close()
+        db.close()
+    elapsed = time.perf_counter() - started
+    return {"seconds": round(elapsed, 2), "rows": rows, "db_bytes": size}
+
+
+async def _postgres(path: Path, scale: Scale, threads: list[int], quick: bool) -> Json | None:
+    """Latest state and the job write path on PostgreSQL, on the same data as SQLite."""
+    async with postgres_server() as server:
+        if server is None:
+            return None
+        url = await create_database(server)
+        try:
+            store = await PostgresStore.open(url)  # the schema, by the real migrations
+            progress("copying the seeded rows to PostgreSQL")
+            copied = await _copy_to_postgres(path, url)
+            progress(f"copied in {copied['seconds']} s; measuring PostgreSQL")
+            try:
+                await _latest_state(store, threads[:100])  # warm-up
+                times, lookup_info = await _latest_state(store, threads)
+                # Job numbers past those of the SQLite run, whose jobs were copied too.
+                writes = await _insert_rates(
+                    store, scale.inserts, scale.image_bytes, first=3 * scale.inserts
+                )
+                real = await _insert_rates(
+                    store, 6 if quick else 50, REAL_IMAGE_BYTES, first=5 * scale.inserts
+                )
+                opens = []
+                for _ in range(3):
+                    started = time.perf_counter()
+                    again = await PostgresStore.open(url)
+                    opens.append(time.perf_counter() - started)
+                    await again.close()
+            finally:
+                await store.close()
+        finally:
+            await drop_database(server, url)
+    return {
+        "copy": copied,
+        "latest_state_ms": summary(times, 1000),
+        "latest_state": lookup_info,
+        "insert_small_images": writes,
+        "insert_real_images": real,
+        "store_open_ms": summary(opens, 1000),
+        "server": "TEST_DATABASE_URL" if server_url() else ".ci/postgres (fsync off)",
+    }
 
 
 def _file_bytes(path: Path) -> int:
@@ -501,11 +617,12 @@ async def run(quick: bool) -> BenchResult:
         store = await SQLiteStore.open(path)
         try:
             rng = random.Random(9)
-            threads = [THREAD_BASE + rng.randrange(scale.conversations) for _ in range(100)]
+            # Conversations whose every exchange was blocked have no image to continue from,
+            # so no conversation row: they are never looked up.
+            answered = sorted({e.conversation for e in seeder.exchanges if e.result is not None})
+            threads = [THREAD_BASE + rng.choice(answered) for _ in range(100)]
             await _latest_state(store, threads)  # warm-up
-            threads = [
-                THREAD_BASE + rng.randrange(scale.conversations) for _ in range(scale.lookups)
-            ]
+            threads = [THREAD_BASE + rng.choice(answered) for _ in range(scale.lookups)]
             times, lookup_info = await _latest_state(store, threads)
             long_threads = [
                 THREAD_BASE + e.conversation for e in seeder.exchanges if e.index >= 10
@@ -513,11 +630,15 @@ async def run(quick: bool) -> BenchResult:
             long_times, long_info = await _latest_state(store, long_threads)
             progress("insert rates")
             small = await _insert_rates(store, scale.inserts, scale.image_bytes)
-            real = await _insert_rates(store, 6 if quick else 50, REAL_IMAGE_BYTES)
+            real = await _insert_rates(
+                store, 6 if quick else 50, REAL_IMAGE_BYTES, first=2 * scale.inserts
+            )
             progress("history with real-sized images")
             realistic = await _realistic_history(store, 10 if quick else 100)
         finally:
             await store.close()
+
+        postgres = await _postgres(path, scale, threads, quick)
 
         progress("bot start-up on the big database")
         startups: list[float] = []
@@ -550,7 +671,7 @@ async def run(quick: bool) -> BenchResult:
         f"job write path, {CONCURRENT_WRITERS} concurrent",
         small["job_lifecycle_per_s_concurrent"],
         "jobs/s",
-        note="add_job + claim_next + finish per job",
+        note="add_job + claim_next + finish + mark_shown per job",
     )
     result.add("bulk seeding rate", seeding["rows_per_s"], "rows/s")
     result.add("database size", sizes["db_bytes"] / MB, "MB")
@@ -579,6 +700,27 @@ async def run(quick: bool) -> BenchResult:
         "%",
     )
     result.add("SQLiteStore.open on the big DB", percentile(opens, 50) * 1000, "ms")
+    if postgres is not None:
+        result.add("PostgreSQL: latest state load p50", postgres["latest_state_ms"]["p50"], "ms")
+        result.add("PostgreSQL: latest state load p99", postgres["latest_state_ms"]["p99"], "ms")
+        result.add(
+            "PostgreSQL: turns written (2 KB images)",
+            postgres["insert_small_images"]["turns_per_s_sequential"],
+            "turns/s",
+        )
+        result.add(
+            "PostgreSQL: turns written (1.5 MB images)",
+            postgres["insert_real_images"]["turns_per_s_sequential"],
+            "turns/s",
+        )
+        result.add(
+            f"PostgreSQL: job write path, {CONCURRENT_WRITERS} concurrent",
+            postgres["insert_small_images"]["job_lifecycle_per_s_concurrent"],
+            "jobs/s",
+            note="add_job + claim_next + finish + mark_shown per job, one process, a pool of 10",
+        )
+        result.add("PostgreSQL: database size", postgres["copy"]["db_bytes"] / MB, "MB")
+        result.add("PostgresStore.open", postgres["store_open_ms"]["p50"], "ms")
     result.add("bot start-up to ready, big DB", percentile(startups, 50) * 1000, "ms")
     result.add("bot start-up to ready, empty DB", percentile(empty_startups, 50) * 1000, "ms")
     result.details = {
@@ -595,5 +737,6 @@ async def run(quick: bool) -> BenchResult:
         "store_open_ms": summary(opens, 1000),
         "bot_startup_big_db_ms": summary(startups, 1000),
         "bot_startup_empty_db_ms": summary(empty_startups, 1000),
+        "postgres": postgres,
     }
     return result

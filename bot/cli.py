@@ -14,19 +14,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import discord
 
 from bot.config import Settings, load_settings
-from bot.credentials import Credentials, credentials_from_env, gemini_auth_from_env
+from bot.credentials import (
+    Credentials,
+    credentials_from_env,
+    database_url_from_env,
+    gemini_auth_from_env,
+)
 from bot.errors import ConfigError
 from bot.observability.logs import configure_logging
 from bot.workflows.loader import LoadedWorkflows, load_workflows, workflows_directory
@@ -37,7 +44,13 @@ EXIT_OK = 0
 EXIT_PROBLEM = 1
 EXIT_CONFIG = 2
 # Environment variables whose values are blanked out wherever they would appear in the log.
-SECRET_VARIABLES = ("DISCORD_TOKEN", "GEMINI_API_KEY", "GOOGLE_API_KEY")
+SECRET_VARIABLES = (
+    "DISCORD_TOKEN",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "DATABASE_URL",
+    "PGPASSWORD",
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -110,8 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config_path: Path | None = getattr(args, "config", None)
     try:
         settings = load_settings(config_path)
-        secrets = [os.environ.get(name, "") for name in SECRET_VARIABLES]
-        configure_logging(settings.observability.log_format, secrets)
+        configure_logging(settings.observability.log_format, secret_values(os.environ))
         if args.command == "check":
             return check(settings, online=args.online or args.spend, spend=args.spend)
         if args.command == "run":
@@ -139,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "Discord refused the connection: the Message Content intent is off. Turn on "
                     "'Message Content Intent' on the Bot page of the Discord developer portal."
                 )
-            except ConfigError as exc:
+            except ConfigError as exc:  # found while starting: a database, the metrics port
                 return fail(exc.user_message)
             await bot.wait_shut_down()
         return EXIT_OK
@@ -183,6 +195,14 @@ def fail(message: str) -> int:
     return EXIT_CONFIG
 
 
+def secret_values(env: Mapping[str, str]) -> list[str]:
+    """What the log must never show: the secret variables, and DATABASE_URL's password."""
+    values = [env.get(name, "") for name in SECRET_VARIABLES]
+    with contextlib.suppress(ValueError):  # not a URL: DATABASE_URL itself is still hidden
+        values.append(urlsplit(env.get("DATABASE_URL", "")).password or "")
+    return values
+
+
 def stop_on_signals(request_shutdown: Callable[[], None]) -> None:
     """SIGTERM (docker stop, systemd) and SIGINT (Ctrl-C) ask for a clean shutdown."""
     loop = asyncio.get_running_loop()
@@ -214,18 +234,23 @@ def health(settings: Settings) -> int:
 def check(settings: Settings, *, online: bool = False, spend: bool = False) -> int:
     """Print what the bot would do with these settings; non-zero when anything is wrong.
     `online`: also ask Discord and Gemini with the credentials (bot.online_check)."""
+    from bot.store import describe_store
     from bot.workflows.check import check_workflows
 
     problems: list[str] = []
     print(f"Default model: {settings.models.default}")
-    print(f"Database: {settings.storage.path}")
+    try:
+        print(f"Database: {describe_store(settings.storage, database_url_from_env(os.environ))}")
+    except ConfigError as exc:
+        problems.append(exc.user_message)
     credentials: Credentials | None = None
     try:
         credentials = credentials_from_env(os.environ)
         mode = "Vertex AI" if credentials.gemini.vertexai else "Gemini API key"
         print(f"Secrets: DISCORD_TOKEN set; Gemini via {mode}")
     except ConfigError as exc:
-        problems.append(exc.user_message)
+        if exc.user_message not in problems:  # a wrong DATABASE_URL is named once
+            problems.append(exc.user_message)
     workflows = check_workflows(settings)
     problems += [str(problem) for problem in workflows.problems]
     print("Slash commands:")

@@ -7,12 +7,21 @@ Secrets are refused here; they come from the environment (`bot.credentials`).
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from bot.database_url import has_password, is_postgres_url
 from bot.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -21,9 +30,13 @@ DEFAULT_CONFIG_NAME = "config.toml"
 
 # Keys that look like secrets. Finding one in a TOML file is an error, whatever its table.
 _SECRET_WORDS = ("token", "api_key", "apikey", "secret", "password", "credential")
+# ...except counts of model tokens, such as `input_image_tokens`.
+_NOT_SECRET = "tokens"
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
 
 
 class _Section(BaseModel):
@@ -39,10 +52,19 @@ class DiscordSettings(_Section):
 class GeminiSettings(_Section):
     base_url: str
     api_version: str
+    worker_processes: Annotated[int, Field(ge=0, le=64)] | Literal["auto"]
     timeout_s: PositiveFloat
     retry_attempts: Annotated[int, Field(ge=1, le=10)]
     retry_initial_delay_s: Annotated[float, Field(ge=0)]
     retry_max_delay_s: Annotated[float, Field(ge=0)]
+
+    def worker_count(self, cpus: int | None = None) -> int:
+        """How many worker processes make Gemini calls: "auto" leaves one core to the bot's
+        event loop and uses the others (none on a single core)."""
+        if self.worker_processes != "auto":
+            return self.worker_processes
+        cpus = cpus if cpus is not None else (os.cpu_count() or 1)
+        return max(0, cpus - 1)
 
 
 class ModelInfo(_Section):
@@ -53,6 +75,8 @@ class ModelInfo(_Section):
     image_sizes: list[str]
     default_size: str
     price_usd: dict[str, Annotated[float, Field(ge=0)]]
+    input_usd_per_mtok: NonNegativeFloat = 0.0  # per million input tokens (0: not priced)
+    input_image_tokens: NonNegativeInt = 0  # input tokens one image counts as
 
     @model_validator(mode="after")
     def _sizes_are_consistent(self) -> ModelInfo:
@@ -68,6 +92,10 @@ class ModelInfo(_Section):
         """Approximate price of one output image of `size` (the default size when None)."""
         key = size or self.default_size or "default"
         return self.price_usd.get(key, max(self.price_usd.values(), default=0.0))
+
+    def input_price(self, tokens: int) -> float:
+        """Price of `tokens` input tokens (text and images)."""
+        return tokens * self.input_usd_per_mtok / 1_000_000
 
 
 class RetiredModel(_Section):
@@ -106,13 +134,26 @@ class ModelsSettings(_Section):
 
 class StorageSettings(_Section):
     path: Path
+    url: str  # PostgreSQL instead of SQLite at `path`, when set
     retention_days: PositiveInt
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_postgres(cls, url: str) -> str:
+        if url and not is_postgres_url(url):
+            raise ValueError(
+                "must be a postgresql:// URL, or empty to use SQLite at [storage] path"
+            )
+        return url
 
 
 class JobSettings(_Section):
-    max_concurrent: PositiveInt
+    max_concurrent: PositiveInt | Literal["auto"]
+    max_concurrent_start: PositiveInt
+    max_concurrent_limit: PositiveInt
     max_concurrent_per_user: PositiveInt
     progress_interval_s: PositiveFloat
+    running_edit_after_s: Annotated[float, Field(ge=0)]
     shutdown_grace_s: Annotated[float, Field(ge=0)]
 
 
@@ -140,6 +181,49 @@ class WorkflowSettings(_Section):
     directory: Path
 
 
+class RoleQuota(_Section):
+    """What members with one role get instead of the default; unset limits keep it."""
+
+    member_daily_images: NonNegativeInt | None = None
+    member_daily_usd: NonNegativeFloat | None = None
+    member_max_waiting: NonNegativeInt | None = None
+    cooldown_s: NonNegativeFloat | None = None
+
+
+class QuotaSettings(_Section):
+    member_daily_images: NonNegativeInt
+    member_daily_usd: NonNegativeFloat
+    guild_daily_usd: NonNegativeFloat
+    bot_daily_usd: NonNegativeFloat
+    member_max_waiting: NonNegativeInt
+    cooldown_s: NonNegativeFloat
+    reset_hour_utc: Annotated[int, Field(ge=0, le=23)]
+    confirm_above_usd: NonNegativeFloat
+    roles: dict[str, RoleQuota] = {}
+
+    @field_validator("roles")
+    @classmethod
+    def _roles_are_ids(cls, roles: dict[str, RoleQuota]) -> dict[str, RoleQuota]:
+        for key in roles:
+            if not key.isdigit():
+                raise ValueError(
+                    f'tables are named by role id (a number, as [quotas.roles."1234..."]), '
+                    f"and {key!r} is not one; copy the id with Developer Mode on"
+                )
+        return roles
+
+
+class AccessSettings(_Section):
+    guild_ids: list[int]
+    channel_ids: list[int]
+    role_ids: list[int]
+    blocked_terms: list[Annotated[str, Field(min_length=1)]]
+
+
+class ModerationSettings(_Section):
+    log_channel_id: NonNegativeInt
+
+
 class ObservabilitySettings(_Section):
     http_host: str
     http_port: Annotated[int, Field(ge=0, le=65535)]  # 0: no HTTP server
@@ -156,6 +240,9 @@ class Settings(_Section):
     conversations: ConversationSettings
     uploads: UploadSettings
     workflows: WorkflowSettings
+    quotas: QuotaSettings
+    access: AccessSettings
+    moderation: ModerationSettings
     observability: ObservabilitySettings
 
 
@@ -171,6 +258,7 @@ def load_settings(path: Path | None = None) -> Settings:
         return _validate(defaults, EXAMPLE_CONFIG)
     overrides = _read_toml(path)
     _refuse_secrets(overrides, path)
+    _refuse_database_password(overrides, path)
     return _validate(_merge(defaults, overrides), path)
 
 
@@ -203,12 +291,24 @@ def _refuse_secrets(data: dict[str, Any], path: Path, where: tuple[str, ...] = (
     for key, value in data.items():
         if isinstance(value, dict):
             _refuse_secrets(value, path, (*where, key))
-        elif any(word in key.lower() for word in _SECRET_WORDS):
+        elif any(word in key.lower().replace(_NOT_SECRET, "") for word in _SECRET_WORDS):
             raise ConfigError(
                 f"{path}: {_describe((*where, key))} looks like a secret, and secrets are never "
                 "read from files. Delete it from the file and set the environment variable "
                 "instead (DISCORD_TOKEN, GEMINI_API_KEY); see the README."
             )
+
+
+def _refuse_database_password(data: dict[str, Any], path: Path) -> None:
+    storage = data.get("storage")
+    url = storage.get("url") if isinstance(storage, dict) else None
+    if isinstance(url, str) and has_password(url):
+        # The message never repeats the URL: it holds the password.
+        raise ConfigError(
+            f"{path}: [storage] url contains a password, and passwords are never read from "
+            "files. Remove it from the URL and set PGPASSWORD in the environment (or put the "
+            "whole URL in DATABASE_URL instead); see the README."
+        )
 
 
 def _validate(data: dict[str, Any], path: Path) -> Settings:

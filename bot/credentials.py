@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from bot.database_url import is_postgres_url
 from bot.errors import ConfigError
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -27,6 +28,7 @@ class GeminiAuth:
 class Credentials:
     discord_token: str = field(repr=False)
     gemini: GeminiAuth
+    database_url: str | None = field(default=None, repr=False)  # may carry a password
 
 
 def gemini_auth_from_env(env: Mapping[str, str]) -> GeminiAuth:
@@ -52,6 +54,18 @@ def gemini_auth_from_env(env: Mapping[str, str]) -> GeminiAuth:
     return GeminiAuth(api_key=api_key)
 
 
+def database_url_from_env(env: Mapping[str, str]) -> str | None:
+    """DATABASE_URL: the PostgreSQL database, password included (wins over [storage] url)."""
+    url = env.get("DATABASE_URL", "").strip()
+    if url and not is_postgres_url(url):
+        raise ConfigError(
+            "DATABASE_URL is set but is not a postgresql:// URL. Set it to the PostgreSQL "
+            "database the bot should use (postgresql://user:password@host:5432/database), or "
+            "unset it to use the [storage] settings."
+        )
+    return url or None
+
+
 def credentials_from_env(env: Mapping[str, str]) -> Credentials:
     """All secrets the bot needs; ConfigError names the first one missing and how to set it."""
     token = env.get("DISCORD_TOKEN", "").strip()
@@ -62,4 +76,8 @@ def credentials_from_env(env: Mapping[str, str]) -> Credentials:
             "and run `export DISCORD_TOKEN=...` before starting the bot. The README's Quick "
             "start walks through it."
         )
-    return Credentials(discord_token=token, gemini=gemini_auth_from_env(env))
+    return Credentials(
+        discord_token=token,
+        gemini=gemini_auth_from_env(env),
+        database_url=database_url_from_env(env),
+    )

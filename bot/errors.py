@@ -44,6 +44,21 @@ class GenerationError(BotError):
         self.retryable = retryable
         self.retry_after_s = retry_after_s
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Picklable with its keyword fields (it crosses from a worker process).
+        return (
+            _generation_error,
+            (self.user_message, self.kind, self.retryable, self.retry_after_s),
+        )
+
+
+def _generation_error(
+    user_message: str, kind: str, retryable: bool, retry_after_s: float | None
+) -> GenerationError:
+    return GenerationError(
+        user_message, kind=kind, retryable=retryable, retry_after_s=retry_after_s
+    )
+
 
 class StorageError(BotError):
     """The bot's database refused a write (a full disk, an I/O error). Reads still work."""

@@ -162,7 +162,9 @@ def _quota_error(quota: Quota, *, model: str) -> GenerationError:
             kind="daily_quota",
         )
     wait = quota.retry_after_s
-    when = f"in about {round(wait)} seconds" if wait else "in a minute or two"
+    seconds = round(wait) if wait else 0
+    unit = "second" if seconds == 1 else "seconds"
+    when = f"in about {seconds} {unit}" if wait else "in a minute or two"
     return GenerationError(
         f"Gemini is busy right now (the bot has sent too many requests this minute). Try again "
         f"{when}.",

@@ -1,10 +1,12 @@
 """The generation core: one job request in, what Gemini made out. No Discord.
 
-`generate` sends one turn to a native Gemini image model through the SDK's chat (with the
-conversation's earlier turns as history) and returns what came back: final images, the
-model's text, token usage, and a `Block` when no usable image was produced. The user and
-model turns are returned exactly as sent and received, thought signatures included, so the
-store can replay them byte for byte. `generate_many` makes a job's side-by-side images.
+`generate` sends one turn to a native Gemini image model (with the conversation's earlier
+turns before it) and returns what came back: final images, the model's text, token usage,
+and a `Block` when no usable image was produced. The user and model turns come back exactly
+as sent and received, thought signatures included, already in the form the store keeps
+(`StoredTurn`), so they replay byte for byte. `generate_many` makes a job's side-by-side
+images. Everything here can run in a worker process (`bot.gemini_workers`): inputs and
+results are plain, picklable data.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from bot.errors import GenerationError
 from bot.jobs.records import JobRequest
 from bot.media import Media, sniff_mime
 from bot.safety import Block, assess_response, reason_info
+from bot.store.codec import StoredTurn, dehydrate, rehydrate
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,8 @@ class GenerationResult:
     text: str
     usage: Usage
     block: Block | None
-    user_turn: types.Content
-    model_turn: types.Content | None  # None when nothing came back (e.g. a blocked prompt)
+    user_turn: StoredTurn
+    model_turn: StoredTurn | None  # None when nothing came back (e.g. a blocked prompt)
     model_version: str | None = None
     response_id: str | None = None
     elapsed_s: float = field(default=0.0, compare=False)
@@ -53,7 +56,7 @@ class CallInputs:
     """What a job sends besides its request: images before the prompt, earlier turns."""
 
     images: Sequence[Media] = ()
-    history: Sequence[types.Content] = ()
+    history: Sequence[StoredTurn] = ()
 
 
 def user_turn(prompt: str, inputs: Sequence[Media]) -> types.Content:
@@ -85,16 +88,22 @@ async def generate(
 ) -> GenerationResult:
     """Run one turn against Gemini. Raises GenerationError for failures a member can act on."""
     turn = user_turn(request.prompt, inputs.images)
-    chat = client.aio.chats.create(
-        model=request.model, config=generate_config(request), history=list(inputs.history)
-    )
+    contents = [*(rehydrate(earlier) for earlier in inputs.history), turn]
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
-        response = await chat.send_message(list(turn.parts or []))
+        response = await client.aio.models.generate_content(
+            model=request.model, contents=contents, config=generate_config(request)
+        )
     except Exception as exc:
         raise failures.classify(exc, model=request.model) from exc
-    return await _read_response(response, turn, elapsed_s=loop.time() - started)
+    return await _read_response(response, turn, inputs.images, elapsed_s=loop.time() - started)
+
+
+# Calls a cancelled job stopped waiting for: they finish (or time out) on their own. Cancelling
+# an SDK call mid-flight can leave the client unable to make the next one (seen with
+# google-genai 3.4 when the first call of a client is cancelled early), so it is never done.
+_ABANDONED: set[asyncio.Future[list[GenerationResult | BaseException]]] = set()
 
 
 async def generate_many(
@@ -102,15 +111,16 @@ async def generate_many(
 ) -> list[GenerationResult | GenerationError]:
     """`request.count` calls side by side (Gemini image models make one image per call).
     Each call's own failure comes back in its place; a bug still raises."""
-    if request.count == 1:
-        try:
-            return [await generate(client, request, inputs)]
-        except GenerationError as exc:
-            return [exc]
-    outcomes = await asyncio.gather(
+    calls = asyncio.gather(
         *(generate(client, request, inputs) for _ in range(request.count)),
         return_exceptions=True,
     )
+    try:
+        outcomes = await asyncio.shield(calls)
+    except asyncio.CancelledError:
+        _ABANDONED.add(calls)
+        calls.add_done_callback(_ABANDONED.discard)
+        raise
     for outcome in outcomes:
         if isinstance(outcome, BaseException) and not isinstance(outcome, GenerationError):
             raise outcome
@@ -118,7 +128,11 @@ async def generate_many(
 
 
 async def _read_response(
-    response: types.GenerateContentResponse, turn: types.Content, *, elapsed_s: float
+    response: types.GenerateContentResponse,
+    turn: types.Content,
+    images: Sequence[Media],
+    *,
+    elapsed_s: float,
 ) -> GenerationResult:
     candidate = response.candidates[0] if response.candidates else None
     block = assess_response(response)
@@ -136,8 +150,15 @@ async def _read_response(
             "Gemini's answer had no image and no text. This is usually temporary: press Retry.",
             kind="empty_response",
         )
-    final = [p.inline_data for p in parts if p.inline_data is not None and not p.thought]
-    generated = tuple(Media(blob.data, blob.mime_type or "") for blob in final if blob.data)
+    model_turn = dehydrate(content) if content and parts else None
+    for image in model_turn.images.values() if model_turn else ():
+        _ = image.sha256  # hashed where the call runs (a worker), not on the bot's loop
+    # The final images (interim "thought" images left out), as kept in the model's turn.
+    generated = tuple(
+        model_turn.images[index]
+        for index, part in enumerate(parts)
+        if model_turn and index in model_turn.images and not part.thought
+    )
     await asyncio.to_thread(check_decodable, generated)
     if not generated and block is None:
         block = Block(stage="response", reason="NO_IMAGE", info=reason_info("response", "NO_IMAGE"))
@@ -152,8 +173,8 @@ async def _read_response(
             total_tokens=(usage.total_token_count or 0) if usage else 0,
         ),
         block=block,
-        user_turn=turn,
-        model_turn=content if parts else None,
+        user_turn=dehydrate(turn, images),
+        model_turn=model_turn,
         model_version=response.model_version,
         response_id=response.response_id,
         elapsed_s=elapsed_s,

@@ -69,3 +69,10 @@ class Media:
 
     def __hash__(self) -> int:
         return hash(self.sha256)
+
+    @classmethod
+    def stored(cls, data: bytes, mime_type: str, sha256: str) -> Media:
+        """Bytes read back by their digest: the digest is known, not computed again."""
+        media = cls(data, mime_type)
+        media.__dict__["sha256"] = sha256  # what cached_property would have stored
+        return media

@@ -19,9 +19,9 @@ from bot.discord_ui.components import (
     job_modal_id,
     submitted_text,
 )
+from bot.discord_ui.members import actor_of
 from bot.discord_ui.replies import answer_privately, report_exception
 from bot.jobs.display import Action
-from bot.jobs.permissions import Actor
 from bot.jobs.records import Job
 
 if TYPE_CHECKING:
@@ -33,10 +33,6 @@ _FORMS = {Action.EDIT_PROMPT, Action.REFINE}
 _SAME_MESSAGE = {Action.RETRY, Action.EDIT_PROMPT, Action.GENERATE, Action.CANCEL}
 # Actions answered at once (nothing slow happens before the answer).
 _QUICK = {Action.CHOOSE}
-
-
-def actor_of(interaction: discord.Interaction) -> Actor:
-    return Actor(interaction.user.id, manages_messages=interaction.permissions.manage_messages)
 
 
 def conversation_key(interaction: discord.Interaction) -> int:

@@ -15,6 +15,7 @@ import discord
 from discord.ext import commands
 
 from bot.discord_ui.attachments import uploads_of
+from bot.discord_ui.members import role_ids
 from bot.errors import BotError
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ class Conversations(commands.Cog):
                     message.content,
                     uploads_of(message.attachments),
                     message_id=message.id,
+                    role_ids=role_ids(message.author),
                 )
             except BotError as exc:
                 await self._tell(message, f"⚠️ {exc.user_message}")

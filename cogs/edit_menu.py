@@ -14,6 +14,7 @@ from discord.ext import commands
 
 from bot.discord_ui.attachments import image_attachments, uploads_of
 from bot.discord_ui.components import EDIT_MENU_MODAL_ID, TextModal, submitted_text
+from bot.discord_ui.members import place_of, role_ids
 from bot.discord_ui.replies import answer_privately, report_exception
 from bot.errors import BotError, InputError
 from bot.jobs.intake import NewJob
@@ -45,6 +46,9 @@ class EditMenu(commands.Cog):
         """Message menu: ask what to change, then edit the message's images."""
         try:
             self.bot.jobs.intake.check_accepting()  # before the member types anything
+            await self.bot.jobs.guard.screen(
+                interaction.user.id, role_ids(interaction.user), place_of(interaction)
+            )
         except BotError as exc:
             await answer_privately(interaction, exc.user_message)
             return
@@ -86,6 +90,8 @@ class EditMenu(commands.Cog):
         prompt = (text or "").strip()
         if not prompt:
             raise InputError("The text was empty, so nothing changed.")
+        roles, place = role_ids(interaction.user), place_of(interaction)
+        await self.bot.jobs.guard.screen(interaction.user.id, roles, place, prompt)
         callback = await interaction.response.defer(thinking=True)
         channel = self.bot.get_partial_messageable(channel_id, guild_id=interaction.guild_id)
         try:
@@ -105,6 +111,8 @@ class EditMenu(commands.Cog):
             channel_id=interaction.channel_id or channel_id,
             message_id=callback.message_id if callback else None,
             job_id=job_id,
+            role_ids=roles,
+            parent_channel_id=place.parent_id,
         )
         try:
             await jobs.intake.submit(new, uploads_of(image_attachments(message)))

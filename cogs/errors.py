@@ -12,7 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_ui.replies import answer_privately, report_exception
+from bot.discord_ui.replies import Refused, answer_privately, report_exception
 
 if TYPE_CHECKING:
     from bot.discord_ui.app import ImagineBot
@@ -27,6 +27,8 @@ def explain(error: app_commands.AppCommandError) -> str | None:
     if isinstance(error, app_commands.BotMissingPermissions):
         missing = ", ".join(p.replace("_", " ") for p in error.missing_permissions)
         return f"I am missing permissions in this channel: {missing}. Ask a moderator."
+    if isinstance(error, Refused):
+        return str(error)
     if isinstance(error, app_commands.CheckFailure):
         return "You cannot use this command here."
     return None

@@ -14,6 +14,7 @@ from discord.ext import commands
 
 from bot.discord_ui.attachments import uploads_of
 from bot.discord_ui.commands import Handler, build_command
+from bot.discord_ui.members import place_of, role_ids
 from bot.discord_ui.replies import answer_privately
 from bot.errors import BotError
 from bot.jobs.intake import NewJob
@@ -51,25 +52,31 @@ class Workflows(commands.Cog):
     async def run(
         self, interaction: discord.Interaction, workflow: Workflow, values: dict[str, Any]
     ) -> None:
+        jobs = self.bot.jobs
+        roles, place = role_ids(interaction.user), place_of(interaction)
         try:
             self.bot.jobs.intake.check_accepting()  # before the public "thinking…"
             run = compile_run(workflow, values)
+            request = run.job_request()
+            # Refused before the public "thinking…": nothing shows in the channel.
+            await jobs.guard.screen(interaction.user.id, roles, place, request.prompt)
         except BotError as exc:
             await answer_privately(interaction, exc.user_message)
             return
         callback = await interaction.response.defer(thinking=True)
-        jobs = self.bot.jobs
         job_id = new_job_id()
         jobs.display.bind(job_id, interaction)
         new = NewJob(
-            request=run.job_request(),
+            request=request,
             kind=run.command,
             user_id=interaction.user.id,
             guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id or 0,
+            channel_id=place.channel_id,
             message_id=callback.message_id if callback else None,
             confirm=not run.auto_run,
             job_id=job_id,
+            role_ids=roles,
+            parent_channel_id=place.parent_id,
         )
         try:
             await jobs.intake.submit(new, uploads_of([values[n] for n in run.image_options]))

@@ -7,16 +7,22 @@ A test that provokes an error on purpose declares it with `expect_logged_errors`
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from typing import Any, TypeVar
 
 import pytest
 import pytest_asyncio
 
+from bot.database_url import redacted
 from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.fake_gemini import FakeGemini
+from tests.postgres import SKIP_REASON, create_database, drop_database, server_url
+
+T = TypeVar("T")
 
 # The google-genai SDK's aiohttp session honours proxy variables; the fakes are local.
 os.environ["NO_PROXY"] = ",".join(filter(None, [os.environ.get("NO_PROXY"), "127.0.0.1,localhost"]))
@@ -78,3 +84,44 @@ async def gemini_fake() -> AsyncIterator[FakeGemini]:
     await fake.start()
     yield fake
     await fake.stop()
+
+
+# PostgreSQL: the server named by TEST_DATABASE_URL, or one clear skip.
+
+
+def pytest_report_header() -> str:
+    url = server_url()
+    return f"postgresql: {redacted(url)}" if url else f"postgresql: none ({SKIP_REASON})"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Without a server, tests marked `postgres` skip here: one place, so the summary folds
+    them into one line."""
+    if item.get_closest_marker("postgres") and server_url() is None:
+        pytest.skip(SKIP_REASON)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The server's URL; tests that use it are marked `postgres`."""
+    url = server_url()
+    if url is None:
+        pytest.skip(SKIP_REASON)
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_database(postgres_server: str) -> Iterator[str]:
+    """One database for the session (store tests empty it before each test)."""
+    url = _run(create_database(postgres_server))
+    yield url
+    _run(drop_database(postgres_server, url))
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run `coroutine` on a loop of its own (session fixtures live outside the tests' loops)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()

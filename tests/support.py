@@ -10,7 +10,7 @@ from typing import Any
 from bot.config import EXAMPLE_CONFIG, Settings, load_settings
 
 # Tasks discord.py runs per event, command, component interaction or modal, and the bot's
-# own per-job tasks (running a job, showing its place in line).
+# own background tasks (running a job, showing its place in line, a moderation log copy).
 HANDLER_TASKS = (
     "discord.py: ",
     "CommandTree-invoker",
@@ -19,6 +19,7 @@ HANDLER_TASKS = (
     "discord-ui-modal",
     "job ",
     "show ",
+    "moderation copy",
 )
 
 
@@ -44,6 +45,9 @@ def settings_against(
             "base_url": gemini_base_url,
             "retry_initial_delay_s": 0.01,
             "retry_max_delay_s": 0.02,
+            # In-process calls: starting worker processes for each test's bot would cost
+            # more than the test (tests/e2e/test_gemini_workers.py covers the workers).
+            "worker_processes": 0,
         },
         "storage": {"path": db_path},
     }

@@ -9,6 +9,7 @@ protocol violation it did not expect.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,13 @@ from discord import app_commands
 from discord.ext import commands
 from PIL import Image
 
-from tests.fakes.fake_discord import CREATE_PUBLIC_THREADS, FakeDiscord, validate_commands
+from tests.fakes.fake_discord import (
+    CREATE_PUBLIC_THREADS,
+    MANAGE_GUILD,
+    FakeDiscord,
+    RecordedRequest,
+    validate_commands,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
@@ -112,13 +119,23 @@ async def describe(interaction: discord.Interaction, message: discord.Message) -
     await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
 
 
-APP_COMMANDS: tuple[app_commands.Command[Any, ..., None] | app_commands.ContextMenu, ...] = (
-    imagine,
-    panel,
-    perms,
-    slow,
-    describe,
+team = app_commands.Group(
+    name="team",
+    description="Subcommands only members who manage the server see",
+    default_permissions=discord.Permissions(manage_guild=True),
 )
+
+
+@team.command(name="show", description="Say who ran it, with which roles")
+async def team_show(interaction: discord.Interaction, note: str) -> None:
+    assert isinstance(interaction.user, discord.Member)
+    roles = sorted(role.name for role in interaction.user.roles if not role.is_default())
+    await interaction.response.send_message(f"{note}: {roles}", ephemeral=True)
+
+
+APP_COMMANDS: tuple[
+    app_commands.Command[Any, ..., None] | app_commands.ContextMenu | app_commands.Group, ...
+] = (imagine, panel, perms, slow, describe, team)
 
 
 class FakeTestBot(commands.Bot):
@@ -127,6 +144,8 @@ class FakeTestBot(commands.Bot):
         intents.message_content = True
         super().__init__(command_prefix="!", intents=intents, guild_ready_timeout=0.05)
         self.received: dict[int, tuple[discord.Message, list[bytes]]] = {}
+        self.edits: list[discord.RawMessageUpdateEvent] = []
+        self.interactions: list[discord.Interaction] = []
         self.failures: list[discord.HTTPException] = []
         self.slow_delay = 0.0
 
@@ -141,8 +160,14 @@ class FakeTestBot(commands.Bot):
             return
         self.received[message.id] = (message, [await a.read() for a in message.attachments])
 
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        self.edits.append(payload)
 
-class _ErrorRecords(logging.Handler):
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        self.interactions.append(interaction)
+
+
+class DiscordErrorRecords(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.ERROR)
         self.records: list[logging.LogRecord] = []
@@ -151,17 +176,21 @@ class _ErrorRecords(logging.Handler):
         self.records.append(record)
 
 
-@pytest.fixture(scope="module")
-def discord_errors() -> Iterator[_ErrorRecords]:
-    handler = _ErrorRecords()
+# The fixtures are named so that the other test_fake_discord_* modules can import them (each
+# module then gets its own fake and bot).
+
+
+@pytest.fixture(name="discord_errors", scope="module")
+def discord_errors_fixture() -> Iterator[DiscordErrorRecords]:
+    handler = DiscordErrorRecords()
     logger = logging.getLogger("discord")
     logger.addHandler(handler)
     yield handler
     logger.removeHandler(handler)
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def fake() -> AsyncIterator[FakeDiscord]:
+@pytest_asyncio.fixture(name="fake", scope="module", loop_scope="module")
+async def fake_fixture() -> AsyncIterator[FakeDiscord]:
     fake = FakeDiscord()
     await fake.start()
     yield fake
@@ -173,8 +202,9 @@ def _point_discord_py_at(patch: pytest.MonkeyPatch, fake: FakeDiscord) -> None:
     patch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(fake.gateway_url))
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def bot(fake: FakeDiscord) -> AsyncIterator[FakeTestBot]:
+@contextlib.asynccontextmanager
+async def running_bot(fake: FakeDiscord) -> AsyncIterator[FakeTestBot]:
+    """The minimal test bot, logged in to ``fake`` until the block ends."""
     with pytest.MonkeyPatch.context() as patch:
         _point_discord_py_at(patch, fake)
         bot = FakeTestBot()
@@ -184,13 +214,23 @@ async def bot(fake: FakeDiscord) -> AsyncIterator[FakeTestBot]:
         if runner.done():
             runner.result()  # raises what stopped the bot from starting
         assert ready.done(), "the bot did not become ready within 5 s"
+        try:
+            yield bot
+        finally:
+            await bot.close()
+            await runner
+
+
+@pytest_asyncio.fixture(name="bot", scope="module", loop_scope="module")
+async def bot_fixture(fake: FakeDiscord) -> AsyncIterator[FakeTestBot]:
+    async with running_bot(fake) as bot:
         yield bot
-        await bot.close()
-        await runner
 
 
-@pytest.fixture(autouse=True)
-def _no_errors_or_violations(fake: FakeDiscord, discord_errors: _ErrorRecords) -> Iterator[None]:
+@pytest.fixture(name="no_errors_or_violations", autouse=True)
+def no_errors_or_violations_fixture(
+    fake: FakeDiscord, discord_errors: DiscordErrorRecords
+) -> Iterator[None]:
     yield
     logged = [logging.Formatter().format(record) for record in discord_errors.records]
     violations = list(fake.violations)
@@ -198,6 +238,19 @@ def _no_errors_or_violations(fake: FakeDiscord, discord_errors: _ErrorRecords) -
     fake.violations.clear()  # so one failure does not fail every later test
     assert logged == []
     assert violations == []
+
+
+async def new_text_channel(fake: FakeDiscord, bot: FakeTestBot, name: str) -> discord.TextChannel:
+    """A new text channel (with fresh rate-limit buckets), once the bot has seen it."""
+    channel_id = fake.add_text_channel(name)
+    await fake.wait_for(lambda: bot.get_channel(int(channel_id)) is not None)
+    return _text_channel(bot, channel_id)
+
+
+def channel_posts(fake: FakeDiscord, channel: discord.abc.Snowflake) -> list[RecordedRequest]:
+    """The message creations the fake received for ``channel``, oldest first."""
+    path = f"/channels/{channel.id}/messages"
+    return [r for r in fake.requests if r.method == "POST" and r.path == path]
 
 
 def _text_channel(bot: FakeTestBot, channel_id: str) -> discord.TextChannel:
@@ -225,7 +278,7 @@ async def test_login_syncs_commands_and_identifies(fake: FakeDiscord, bot: FakeT
     assert str(bot.user.id) == fake.bot_user["id"]
     assert bot.get_guild(int(fake.guild_id)) is not None
     synced = {command["name"]: command for command in fake.commands[None]}
-    assert set(synced) == {"imagine", "panel", "perms", "slow", "Describe message"}
+    assert set(synced) == {"imagine", "panel", "perms", "slow", "team", "Describe message"}
     assert synced["Describe message"]["type"] == 3
     assert fake.intents is not None
     assert fake.intents & discord.Intents(message_content=True).value
@@ -272,6 +325,23 @@ async def test_slash_command_defers_edits_and_opens_a_thread(
     [note] = fake.channel_messages(thread["id"])
     assert note["author"]["id"] == fake.bot_user["id"]
     assert thread["message_count"] == 1
+
+
+async def test_a_thread_from_a_message_updates_that_message(
+    fake: FakeDiscord, bot: FakeTestBot
+) -> None:
+    starter = await _text_channel(bot, fake.channel_id).send("start a thread here")
+    assert not starter.flags.has_thread
+    thread = await starter.create_thread(name="from a message")
+    await fake.wait_for(lambda: any(edit.message_id == starter.id for edit in bot.edits))
+    [update] = [edit for edit in bot.edits if edit.message_id == starter.id]
+    assert update.data["thread"]["id"] == str(thread.id)
+    assert update.data["thread"]["member"]["user_id"] == fake.bot_user["id"]
+    assert update.data["content"] == "start a thread here"  # the whole message, as for an edit
+    assert update.message.flags.has_thread
+    cached = discord.utils.get(bot.cached_messages, id=starter.id)
+    assert cached is not None
+    assert cached.flags.has_thread
 
 
 async def test_user_message_in_thread_reaches_on_message(
@@ -387,8 +457,9 @@ async def test_limits_are_enforced_and_recorded(
     make_kwargs: Callable[[], dict[str, Any]],
     field: str,
 ) -> None:
+    channel = await new_text_channel(fake, bot, "limits")  # refusals count in the bucket too
     with pytest.raises(discord.HTTPException) as raised:
-        await _text_channel(bot, fake.channel_id).send(**make_kwargs())
+        await channel.send(**make_kwargs())
     assert (raised.value.status, raised.value.code) == (400, 50035)
     assert len(fake.violations) == 1
     assert field in fake.violations[0]
@@ -413,24 +484,66 @@ async def test_limits_are_enforced_and_recorded(
             },
             "0.options.1.required",
         ),
+        (
+            {"name": "x", "description": "d", "default_member_permissions": "manage"},
+            "0.default_member_permissions",
+        ),
     ],
 )
 def test_invalid_commands_are_named(command: dict[str, Any], field: str) -> None:
     assert [error.path for error in validate_commands([command])] == [field]
 
 
-async def test_upload_over_the_limit_gets_413_without_a_violation(
+async def test_subcommands_follow_default_member_permissions_and_roles(
     fake: FakeDiscord, bot: FakeTestBot
 ) -> None:
-    fake.set_upload_limit(1000)
+    owner = await fake.run_command("team show", {"note": "hi"}, user=fake.owner)
+    await owner.wait_response()
+    assert owner.original is not None
+    assert owner.original["content"] == "hi: []"
+    with pytest.raises(PermissionError, match="cannot use /team"):
+        await fake.run_command("team show", {"note": "hi"}, user=fake.bob)
+    with pytest.raises(ValueError, match="no subcommand 'hide'"):
+        await fake.run_command("team hide", user=fake.owner)
+    managers = fake.add_role("Managers", MANAGE_GUILD)
+    await fake.wait_for(lambda: bot.guilds[0].get_role(int(managers)) is not None)
+    fake.give_role(fake.bob, managers)
+    bob = await fake.run_command("team show", {"note": "now"}, user=fake.bob)
+    await bob.wait_response()
+    assert bob.original is not None
+    assert bob.original["content"] == "now: ['Managers']"
+
+
+async def test_the_upload_limit_is_10_mib_per_file_and_interactions_say_so(
+    fake: FakeDiscord, bot: FakeTestBot
+) -> None:
+    limit = 10 * 1024 * 1024
+    interaction = await fake.run_command("perms")
+    await interaction.wait_response()
+    guild = bot.get_guild(int(fake.guild_id))
+    assert guild is not None
+    assert bot.interactions[-1].filesize_limit == guild.filesize_limit == limit
+    channel = await new_text_channel(fake, bot, "uploads")
+    await channel.send(files=[discord.File(io.BytesIO(b"x" * limit), f"{n}.bin") for n in "ab"])
+    with pytest.raises(discord.HTTPException) as raised:  # expected: not a violation
+        await channel.send(file=discord.File(io.BytesIO(b"x" * (limit + 1)), "big.bin"))
+    assert (raised.value.status, raised.value.code) == (413, 40005)
+
+
+async def test_boosts_raise_the_upload_limit_everywhere(
+    fake: FakeDiscord, bot: FakeTestBot
+) -> None:
+    guild = bot.get_guild(int(fake.guild_id))
+    assert guild is not None
+    fake.set_upload_limit(50 * 1024 * 1024)
     try:
-        with pytest.raises(discord.HTTPException) as raised:
-            await _text_channel(bot, fake.channel_id).send(
-                file=discord.File(io.BytesIO(b"x" * 1001), "big.bin")
-            )
+        await fake.wait_for(lambda: guild.filesize_limit == 50 * 1024 * 1024)  # GUILD_UPDATE
+        interaction = await fake.run_command("perms")
+        await interaction.wait_response()
+        assert bot.interactions[-1].filesize_limit == 50 * 1024 * 1024
     finally:
         fake.set_upload_limit(10 * 1024 * 1024)
-    assert (raised.value.status, raised.value.code) == (413, 40005)
+    await fake.wait_for(lambda: guild.filesize_limit == 10 * 1024 * 1024)
 
 
 async def test_everyone_ping_is_a_violation_unless_suppressed(

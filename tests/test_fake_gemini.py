@@ -634,7 +634,9 @@ async def test_concurrent_requests_overlap(fake: FakeGemini, client: genai.Clien
 
     responses = await asyncio.gather(*[_generate(client) for _ in range(30)])
 
-    assert time.perf_counter() - started < 0.9
+    # One after the other would take 9 s; side by side, the delay counts once (plus the
+    # work of 30 real-sized answers on a machine that may be busy).
+    assert time.perf_counter() - started < 3.0
     assert len({_final_image(response) for response in responses}) == 30
 
 

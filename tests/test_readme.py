@@ -11,7 +11,7 @@ from prometheus_client import generate_latest
 
 from bot.observability.metrics import Metrics
 from tests.e2e.test_online_check import RETIRED, check_online
-from tests.fakes.fake_discord import FakeDiscord
+from tests.fakes.fake_discord import BOT_PERMISSIONS, FakeDiscord
 from tests.fakes.fake_gemini import FakeGemini
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
@@ -27,7 +27,7 @@ def bold_in(text: str, start: str, end: str) -> list[str]:
 def invite_permissions() -> discord.Permissions:
     """The permissions Quick start step 4 asks to tick, as discord.py knows them."""
     names = bold_in(PROSE, "bot permissions", "Open the generated URL")
-    assert len(names) == 7, names
+    assert len(names) == 6, names
     flags = {}
     for name in names:
         flag = name.lower().replace(" ", "_")
@@ -46,6 +46,10 @@ def test_the_permissions_integer_is_the_one_of_the_listed_permissions() -> None:
         "APPLICATION_ID", permissions=permissions, scopes=("bot", "applications.commands")
     )
     assert f"`{url}`" in README
+
+
+def test_the_fake_discord_grants_the_bot_what_the_readme_asks_for() -> None:
+    assert invite_permissions().value == BOT_PERMISSIONS
 
 
 def test_the_troubleshooting_lists_the_same_permissions() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,30 +25,43 @@ from discord.ext import commands
 from bot.config import Settings
 from bot.credentials import Credentials
 from bot.discord_ui.display import DiscordDisplay
+from bot.discord_ui.moderation import ModerationLog
 from bot.gemini import build_client
+from bot.gemini_workers import WorkerPool
 from bot.generation import generate_many
 from bot.images import UploadLimits
+from bot.jobs.concurrency import concurrency_for
 from bot.jobs.dispatcher import Dispatcher
+from bot.jobs.guard import Clock, Guard
 from bot.jobs.intake import Intake
-from bot.jobs.pipeline import JobPipeline
+from bot.jobs.pipeline import Generate, JobPipeline
 from bot.jobs.recovery import catch_up, interrupt_running, put_back
 from bot.maintenance import clean_up_forever
 from bot.observability.health import Health
 from bot.observability.job_report import JobReport
 from bot.observability.metrics import Metrics
 from bot.observability.server import OpsServer
-from bot.store import SQLiteStore, Store
+from bot.store import Store, open_store
+from bot.store.factory import database_url
 from bot.uploads import UploadReader
-from bot.workflows.loader import LoadedWorkflows
+from bot.workflows.loader import (
+    LoadedWorkflows,
+    WorkflowReport,
+    read_workflows,
+    workflows_directory,
+)
 
 log = logging.getLogger(__name__)
 
+WORKFLOW_COMMANDS = "cogs.workflows"  # reloaded by /admin reload
 EXTENSIONS = (
     "cogs.errors",
-    "cogs.workflows",
+    WORKFLOW_COMMANDS,
     "cogs.edit_menu",
     "cogs.conversations",
     "cogs.actions",
+    "cogs.usage",
+    "cogs.admin",
 )
 
 
@@ -64,13 +78,14 @@ def point_discord_at(settings: Settings) -> None:
 @dataclass(frozen=True)
 class JobServices:
     """What the cogs use: the store (to read), the intake (to accept work), the display
-    (to bind an interaction to the job it answers)."""
+    (to bind an interaction to the job it answers), the guard (access, limits, the clock)."""
 
     store: Store
     intake: Intake
     display: DiscordDisplay
     dispatcher: Dispatcher
     pipeline: JobPipeline
+    guard: Guard
 
 
 class ImagineBot(commands.Bot):
@@ -79,26 +94,36 @@ class ImagineBot(commands.Bot):
         settings: Settings,
         credentials: Credentials,
         workflows: LoadedWorkflows,
+        *,
+        clock: Clock = time.time,
         **options: Any,
     ) -> None:
-        """`workflows` become the slash commands; `options` go to discord.Client as they are
-        (e.g. guild_ready_timeout)."""
+        """`workflows` become the slash commands; `clock` tells the quotas the time (tests
+        move it); `options` go to discord.Client as they are (e.g. guild_ready_timeout)."""
         intents = discord.Intents.default()
         intents.message_content = True  # privileged: thread replies need their text
-        metrics = Metrics(settings.storage.path)
+        # The database size is measured on disk, which only SQLite's is.
+        on_postgres = database_url(settings.storage, credentials.database_url)
+        metrics = Metrics(None if on_postgres else settings.storage.path)
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
             http_trace=metrics.discord_trace(),
+            # No cache of recent messages: nothing reads it, and every message the bot or a
+            # member posts or edits would be copied into it.
+            max_messages=None,
             **options,
         )
         point_discord_at(settings)
         self.settings = settings
         self.workflows = workflows
         self.metrics = metrics
+        self.clock = clock
         self.genai = build_client(settings.gemini, credentials.gemini)
+        self._credentials = credentials
+        self._workers: WorkerPool | None = None
         self._jobs: JobServices | None = None
         self._background: list[asyncio.Task[None]] = []
         self._ops: OpsServer | None = None
@@ -114,39 +139,59 @@ class ImagineBot(commands.Bot):
         return self._jobs
 
     async def setup_hook(self) -> None:
+        started_at = time.time()
         settings = self.settings
-        store = await SQLiteStore.open(settings.storage.path)
+        store = await open_store(settings.storage, self._credentials.database_url)
         display = DiscordDisplay(self, settings)
         report = JobReport(self.metrics, settings.models)
+        moderation = ModerationLog(self, settings) if settings.moderation.log_channel_id else None
+        generate: Generate = functools.partial(generate_many, self.genai)
+        workers = settings.gemini.worker_count()
+        if workers:
+            pool = WorkerPool(
+                workers,
+                settings.gemini,
+                self._credentials.gemini,
+                settings.observability.log_format,
+            )
+            try:
+                await pool.start()
+            except RuntimeError as exc:
+                log.warning("%s: Gemini calls run in the bot's own process instead", exc)
+                await pool.close()
+            else:
+                self._workers, generate = pool, pool.generate
         pipeline = JobPipeline(
             store=store,
             display=display,
-            generate=functools.partial(generate_many, self.genai),
+            generate=generate,
             settings=settings,
+            moderation=moderation,
             events=report,
         )
-
-        def concurrency_limit() -> int:
-            return settings.jobs.max_concurrent
-
         dispatcher = Dispatcher(
             store=store,
             pipeline=pipeline,
-            max_running=concurrency_limit,
+            concurrency=concurrency_for(settings.jobs),
             max_per_user=settings.jobs.max_concurrent_per_user,
             refresh_s=settings.jobs.progress_interval_s,
             events=report,
         )
+        guard = Guard(store=store, settings=settings, clock=self.clock, moderation=moderation)
         intake = Intake(
             store=store,
             settings=settings,
             pipeline=pipeline,
             dispatcher=dispatcher,
             uploads=UploadReader(UploadLimits.of(settings.uploads)),
+            guard=guard,
             events=report,
         )
-        self._jobs = JobServices(store, intake, display, dispatcher, pipeline)
-        self.metrics.track(running=lambda: dispatcher.running, concurrency_limit=concurrency_limit)
+        self._jobs = JobServices(store, intake, display, dispatcher, pipeline, guard)
+        self.metrics.track(
+            running=lambda: dispatcher.running,
+            concurrency_limit=dispatcher.concurrency.current,
+        )
         self._health = Health(
             gateway_connected=self.gateway_connected, store_problem=store.write_problem
         )
@@ -166,7 +211,7 @@ class ImagineBot(commands.Bot):
         await interrupt_running(store, report)
         dispatcher.start()
         self._background = [
-            asyncio.create_task(self._catch_up(), name="catch-up"),
+            asyncio.create_task(self._catch_up(started_at), name="catch-up"),
             asyncio.create_task(
                 clean_up_forever(store, settings.storage.retention_days), name="cleanup"
             ),
@@ -175,11 +220,11 @@ class ImagineBot(commands.Bot):
         if self._stop_when_set_up:  # a signal came while starting
             self.request_shutdown()
 
-    async def _catch_up(self) -> None:
+    async def _catch_up(self, started_at: float) -> None:
         """In the background once connected: post what the last process could not."""
         await self.wait_until_ready()
         try:
-            await catch_up(self.jobs.store, self.jobs.pipeline)
+            await catch_up(self.jobs.store, self.jobs.pipeline, started_at=started_at)
         except Exception as exc:
             log.error("catching up after the restart failed", exc_info=exc)
 
@@ -192,9 +237,23 @@ class ImagineBot(commands.Bot):
             return
         for guild_id in guild_ids:
             guild = discord.Object(id=guild_id)
+            self.tree.clear_commands(guild=guild)  # copies of commands since removed go too
             self.tree.copy_global_to(guild=guild)
             synced = await self.tree.sync(guild=guild)
             log.info("synced %d commands to guild %d", len(synced), guild_id)
+
+    async def reload_workflows(self) -> WorkflowReport:
+        """Read the workflow files again; when they have no problems, their commands replace
+        the current ones (synced with Discord). The report says what was found either way."""
+        directory = workflows_directory(self.settings)
+        report = await asyncio.to_thread(read_workflows, directory, self.settings)
+        if report.problems:
+            return report
+        self.workflows = report.loaded()
+        await self.reload_extension(WORKFLOW_COMMANDS)
+        await self.sync_commands()
+        log.info("workflows reloaded: %d command(s)", len(self.workflows.workflows))
+        return report
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No text commands: cogs listen to the messages they care about themselves."""
@@ -253,9 +312,12 @@ class ImagineBot(commands.Bot):
         await asyncio.gather(*self._background, return_exceptions=True)
         if self._jobs is not None:
             await self._jobs.dispatcher.stop()
+            await self._jobs.display.close()
         try:
             await super().close()
         finally:
+            if self._workers is not None:
+                await self._workers.close()
             await self.genai.aio.aclose()
             if self._health is not None:
                 await self._health.close()

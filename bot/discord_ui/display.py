@@ -33,6 +33,7 @@ from bot.jobs.display import (
     NoticeCard,
     Progress,
     ResultCard,
+    Running,
     Shown,
 )
 from bot.jobs.records import Job
@@ -76,6 +77,13 @@ class _Message:
         }
 
 
+class _Later:
+    """A progress edit that waits a moment before it is sent."""
+
+    task: asyncio.Task[None]
+    sending = False
+
+
 class DiscordDisplay:
     token_life = datetime.timedelta(minutes=14)  # an interaction's 15, with a minute to spare
 
@@ -83,10 +91,16 @@ class DiscordDisplay:
         self._client = client
         self._settings = settings
         self._bound: dict[str, discord.Interaction] = {}
+        self._pending: dict[str, _Later] = {}  # progress edits made after a moment
 
     def bind(self, job_id: str, interaction: discord.Interaction) -> None:
         """`interaction` answers with the job's message: edit it through its token."""
         self._bound[job_id] = interaction
+
+    async def close(self) -> None:
+        """Drop progress edits still waiting (shutting down)."""
+        for job_id in list(self._pending):
+            await self._stop_pending(job_id)
 
     def release(self, job_id: str) -> None:
         """The job was not accepted after all: forget its interaction."""
@@ -99,10 +113,47 @@ class DiscordDisplay:
         message = _Message(text, view=job_view(job.id, [Action.CANCEL]))
         if job.message_id is None:
             return await self._create(job, message)
+        await self._stop_pending(job.id)
+        if isinstance(progress, Running) and self._thinking(job):
+            # A command's response already says "thinking…": a result that comes quickly
+            # replaces it directly, a slow one shows its progress (and Cancel) after a moment.
+            later = _Later()
+            later.task = asyncio.create_task(
+                self._edit_later(job, message, later), name=f"show {job.id}"
+            )
+            self._pending[job.id] = later
+            return None
         await self._edit(job, message)
         return None
 
+    def _thinking(self, job: Job) -> bool:
+        interaction = self._live(job)
+        return (
+            interaction is not None
+            and interaction.type is not discord.InteractionType.component
+            and job.attempts <= 1
+        )
+
+    async def _edit_later(self, job: Job, message: _Message, later: _Later) -> None:
+        await asyncio.sleep(self._settings.jobs.running_edit_after_s)
+        later.sending = True
+        try:
+            await self._edit(job, message)
+        except (discord.HTTPException, OSError, TimeoutError) as exc:  # progress: best effort
+            log.info("progress of job %s not shown: %r", job.id, exc)
+
+    async def _stop_pending(self, job_id: str) -> None:
+        """A newer state replaces a progress edit still waiting; one already being sent is
+        let through first (it must never land after the newer state)."""
+        later = self._pending.pop(job_id, None)
+        if later is None:
+            return
+        if not later.sending:
+            later.task.cancel()
+        await asyncio.gather(later.task, return_exceptions=True)
+
     async def show(self, job: Job, card: Card) -> Shown:
+        await self._stop_pending(job.id)
         message = await self._compose(job, card)
         try:
             sent = await self._edit_fitted(job, message)
@@ -144,7 +195,9 @@ class DiscordDisplay:
 
     async def _result(self, job: Job, card: ResultCard) -> _Message:
         limit = self._upload_limit(job)
-        fitted = await asyncio.to_thread(_fit_all, card.images, limit)
+        fitted = list(card.images)
+        if any(image.size > limit for image in fitted):  # re-encoding: off the event loop
+            fitted = await asyncio.to_thread(_fit_all, card.images, limit)
         names = [
             messages.image_filename(
                 card.prompt, image.extension, f"-{n}" if len(fitted) > 1 else ""
@@ -153,7 +206,15 @@ class DiscordDisplay:
         ]
         view = job_view(job.id, card.actions, styles=card.styles, choices=card.choices)
         embed = messages.result_embed(card, job, filename=names[0])
-        return _Message(messages.result_content(card.text), embed, view, fitted, names)
+        note = None
+        if card.open_conversation:
+            in_thread = isinstance(self._client.get_channel(job.channel_id), discord.Thread)
+            note = messages.NO_THREAD_IN_THREAD if in_thread else self._hint(job)
+        return _Message(messages.result_content(card.text, note), embed, view, fitted, names)
+
+    def _hint(self, job: Job) -> str:
+        anyone = self._settings.conversations.who_can_refine == "anyone"
+        return messages.conversation_hint(job.user_id, anyone=anyone)
 
     # Sending ------------------------------------------------------------------------------
 
@@ -180,8 +241,9 @@ class DiscordDisplay:
         interaction = self._live(job)
         if interaction is not None:
             return await interaction.edit_original_response(**message.edit_fields())
-        assert job.message_id is not None
         channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        if job.message_id is None:  # a job shown with its card first (its price to confirm)
+            return await self._send(channel, message, reply_to=job.reply_to)
         return await channel.get_partial_message(job.message_id).edit(**message.edit_fields())
 
     async def _create(self, job: Job, message: _Message) -> Shown:
@@ -239,11 +301,10 @@ class DiscordDisplay:
     # Conversations ------------------------------------------------------------------------
 
     async def _open_thread(self, sent: discord.Message, job: Job, card: ResultCard) -> int | None:
-        """A thread on the result for the conversation to continue in; None (and a note on
-        the result) where Discord does not allow one."""
+        """A thread on the result for the conversation to continue in (the result says how);
+        None, and a note instead, where Discord does not allow one."""
         if isinstance(sent.channel, discord.Thread):
-            await _add_note(sent, messages.NO_THREAD_IN_THREAD)
-            return None
+            return None  # the result already says so
         try:
             thread = await sent.create_thread(
                 name=messages.thread_name(card.prompt),
@@ -251,13 +312,13 @@ class DiscordDisplay:
             )
         except discord.HTTPException as exc:
             log.info("no thread for job %s: %s", job.id, exc)
-            await _add_note(sent, messages.no_thread_note(exc))
+            note = messages.no_thread_note(exc)
+            content = messages.result_content(card.text, note)
+            try:
+                await sent.edit(content=content, allowed_mentions=_NONE)
+            except discord.HTTPException as failed:  # the result is shown all the same
+                log.info("could not add a note to message %s: %s", sent.id, failed)
             return None
-        anyone = self._settings.conversations.who_can_refine == "anyone"
-        try:
-            await thread.send(messages.thread_welcome(f"<@{job.user_id}>", anyone=anyone))
-        except discord.HTTPException as exc:  # the thread works without its welcome line
-            log.info("no welcome message in thread %s: %s", thread.id, exc)
         return thread.id
 
 
@@ -269,12 +330,3 @@ def _fit_all(media: list[Media] | tuple[Media, ...], limit: int) -> list[Media]:
 def _halved(media: list[Media]) -> list[Media]:
     """Blocking: each image re-encoded to half its current size."""
     return [images.fit_to_limit(image, image.size // 2) for image in media]
-
-
-async def _add_note(message: discord.Message, note: str) -> None:
-    """Append a short note to a result message (best effort: the result is already shown)."""
-    content = f"{message.content}\n\n{note}" if message.content else note
-    try:
-        await message.edit(content=messages.clip(content, messages.CONTENT_LIMIT))
-    except discord.HTTPException as exc:
-        log.info("could not add a note to message %s: %s", message.id, exc)

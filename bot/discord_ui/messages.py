@@ -12,6 +12,8 @@ import re
 import discord
 
 from bot.jobs.display import BriefingCard, NoticeCard, Progress, ResultCard, Running
+from bot.jobs.guard import paused_text
+from bot.jobs.quotas import usd
 from bot.jobs.records import Job
 from bot.safety import Block
 
@@ -33,6 +35,11 @@ def progress_text(progress: Progress) -> str:
     if isinstance(progress, Running):
         what = "Editing the image" if progress.editing else "Generating your image"
         return f"🎨 {what}… (started <t:{int(progress.started_at)}:R>)"
+    if progress.paused is not None:
+        return (
+            f"{paused_text(clip(one_line(progress.paused), 300))}\n-# Your request keeps its "
+            "place in line and starts when they resume the bot."
+        )
     if progress.behind_own_lane:
         text = "⏳ Waiting for the previous change in this thread to finish…"
     elif progress.ahead <= 0:
@@ -43,9 +50,18 @@ def progress_text(progress: Progress) -> str:
         text = f"⏳ Queued: {progress.ahead}+ requests ahead of you."
     else:
         text = f"⏳ Queued: {progress.ahead} requests ahead of you."
+    if progress.wait_s and not progress.behind_own_lane:
+        text += f" About {_duration(progress.wait_s)}."
     if progress.requeued:
         return f"🔄 The bot restarted; your request is back in line. {text}"
     return text
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{int(seconds)} seconds"
+    minutes = round(seconds / 60)
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
 
 
 def clip(text: str, limit: int) -> str:
@@ -91,9 +107,11 @@ def result_embed(card: ResultCard, job: Job, *, filename: str) -> discord.Embed:
     return embed
 
 
-def result_content(text: str) -> str | None:
-    """The model's accompanying words, if any, clipped to fit a message."""
+def result_content(text: str, note: str | None = None) -> str | None:
+    """The model's accompanying words, if any, and a note line, clipped to fit a message."""
     text = text.strip()
+    if note is not None:
+        return with_note(text, note)
     return clip(text, CONTENT_LIMIT) if text else None
 
 
@@ -111,6 +129,10 @@ def briefing_embed(card: BriefingCard, job: Job) -> discord.Embed:
         embed.add_field(name="Size", value=card.size)
     if card.input_images:
         embed.add_field(name="Your images", value=str(card.input_images))
+    cost = f"about {usd(card.cost_usd)}"
+    if card.confirm_above_usd and card.cost_usd > card.confirm_above_usd:
+        cost += f" (more than {usd(card.confirm_above_usd)}: it starts when you press Generate)"
+    embed.add_field(name="Estimated cost", value=cost, inline=False)
     embed.set_footer(text=f"Job {job.id} · press Generate to start, or Edit prompt to change it")
     return embed
 
@@ -181,10 +203,16 @@ def no_thread_note(exc: discord.HTTPException) -> str:
     )
 
 
-def thread_welcome(owner_mention: str, *, anyone: bool) -> str:
-    who = "Anyone here" if anyone else f"{owner_mention}, you"
+def conversation_hint(owner_id: int, *, anyone: bool) -> str:
+    who = "anyone here" if anyone else f"<@{owner_id}>"
     return (
-        f"{who} can keep going by writing in this thread: describe what to change "
-        '("make it night-time", "add a red scarf") and I\'ll edit the image. '
-        "Attach a photo to bring it into the picture."
+        f"-# 💬 To change it, {who} can write in the thread below what should be different "
+        '("make it night-time", "add a red scarf"), or attach a photo to bring into it.'
     )
+
+
+def with_note(text: str | None, note: str) -> str:
+    """The model's words (clipped to leave room) followed by a note line."""
+    if not text:
+        return note
+    return f"{clip(text, CONTENT_LIMIT - len(note) - 2)}\n\n{note}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import discord
+from discord import app_commands
 
 from bot.errors import BotError
 from bot.jobs.records import new_job_id
@@ -13,6 +14,12 @@ from bot.jobs.records import new_job_id
 log = logging.getLogger(__name__)
 
 _NONE = discord.AllowedMentions.none()
+
+
+class Refused(app_commands.CheckFailure):
+    """A command check that failed with an answer for the member: its text (shown privately
+    by the error handler)."""
+
 
 MISSING_PERMISSIONS = (
     "Discord did not let me do that here (missing permissions). Ask a moderator to check my "

@@ -18,6 +18,7 @@ from bot.jobs.display import (
     NoticeCard,
     ResultCard,
 )
+from bot.jobs.pricing import estimate_usd
 from bot.jobs.records import Basis, Job, JobState, Report
 from bot.media import Media
 from bot.styles import style_choices
@@ -59,6 +60,8 @@ def card_for(job: Job, images: Sequence[Media], settings: Settings) -> Card:
             size=request.image_size,
             input_images=len(request.input_images),
             actions=BRIEFING_ACTIONS,
+            cost_usd=estimate_usd(request, settings),
+            confirm_above_usd=settings.quotas.confirm_above_usd,
         )
     if job.state is JobState.DELIVERED:
         return ResultCard(

@@ -2,9 +2,10 @@
 
 The queue itself is the store: jobs are claimed there (compare-and-set), so what is waiting
 survives a restart and several processes could share one queue. This loop wakes when work is
-accepted or a job ends, claims every job that may start now, and runs each in its own task.
-Waiting jobs see their place; the text changes rarely (exact near the front, in tens further
-back), so a long queue costs few edits.
+accepted or a job ends, claims every job that may start now (within `bot.jobs.concurrency`'s
+limit, which learns from each job's model calls), and runs each in its own task. Waiting
+jobs see their place and about how long it will be; the text changes rarely (exact near the
+front, in tens further back, waits in coarse steps), so a long queue costs few edits.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+import math
 
+from bot.jobs.concurrency import Concurrency
 from bot.jobs.display import Waiting
 from bot.jobs.events import NO_EVENTS, JobEvents
 from bot.jobs.pipeline import JobPipeline
@@ -31,7 +33,7 @@ class Dispatcher:
         *,
         store: Store,
         pipeline: JobPipeline,
-        max_running: Callable[[], int],
+        concurrency: Concurrency,
         max_per_user: int,
         refresh_s: float,
         events: JobEvents = NO_EVENTS,
@@ -39,7 +41,7 @@ class Dispatcher:
         self._store = store
         self._events = events
         self._pipeline = pipeline
-        self._max_running = max_running
+        self.concurrency = concurrency
         self._max_per_user = max_per_user
         self._refresh_s = refresh_s
         self._wake = asyncio.Event()
@@ -99,14 +101,17 @@ class Dispatcher:
                 raise
             except Exception as exc:  # the store is unwell: try again a little later
                 log.warning("the queue could not be read: %r", exc)
+            pause = self.concurrency.paused_for()
+            timeout = min(self._refresh_s, pause) if pause else self._refresh_s
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._refresh_s)
+                await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def _claim_all(self) -> None:
         while not self._paused:
-            job = await self._store.claim_next(
-                max_running=self._max_running(), max_per_user=self._max_per_user
-            )
+            allowed = self.concurrency.current()
+            if allowed <= 0:
+                return
+            job = await self._store.claim_next(max_running=allowed, max_per_user=self._max_per_user)
             if job is None:
                 return
             self._shown.pop(job.id, None)
@@ -114,7 +119,11 @@ class Dispatcher:
 
     async def _run(self, job: Job) -> None:
         try:
-            await self._pipeline.run(job)
+            calls = await self._pipeline.run(job)
+            if calls.throttled:
+                self.concurrency.throttled(calls.retry_after_s)
+            elif calls.latency_s is not None:
+                self.concurrency.answered(calls.latency_s, len(self._running))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug past the pipeline's own handling
@@ -131,7 +140,7 @@ class Dispatcher:
         for job_id in set(self._shown) - waiting:
             del self._shown[job_id]
         for place in places:
-            shown = _waiting(place)
+            shown = self._waiting(place)
             if self._shown.get(place.job.id) == shown:
                 continue
             self._shown[place.job.id] = shown
@@ -141,9 +150,24 @@ class Dispatcher:
             self._showing.add(task)
             task.add_done_callback(self._showing.discard)
 
+    def _waiting(self, place: QueuePlace) -> Waiting:
+        ahead = place.ahead
+        if ahead >= _EXACT_PLACES:
+            ahead -= ahead % 10
+        return Waiting(
+            ahead=ahead,
+            behind_own_lane=place.behind_own_lane,
+            wait_s=self._estimate(place.ahead),
+            paused=place.paused,
+        )
 
-def _waiting(place: QueuePlace) -> Waiting:
-    ahead = place.ahead
-    if ahead >= _EXACT_PLACES:
-        ahead -= ahead % 10
-    return Waiting(ahead=ahead, behind_own_lane=place.behind_own_lane)
+    def _estimate(self, ahead: int) -> float | None:
+        """About how long until a job with `ahead` jobs before it starts, in coarse steps
+        (10 s under two minutes, then whole minutes); None while there is no measure yet."""
+        latency = self.concurrency.latency_s
+        limit = self.concurrency.current() or 1
+        if latency is None:
+            return None
+        seconds = math.ceil(ahead / limit) * latency + self.concurrency.paused_for()
+        step = 10.0 if seconds < 120 else 60.0
+        return math.ceil(seconds / step) * step

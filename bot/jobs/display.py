@@ -36,6 +36,8 @@ class Waiting:
     ahead: int  # jobs before this one in the queue
     behind_own_lane: bool  # waiting for the previous change of the same conversation
     requeued: bool = False  # back in line after a restart
+    wait_s: float | None = None  # about how long until it starts (None: unknown yet)
+    paused: str | None = None  # the server's admins paused the bot (with this message)
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ class BriefingCard:
     size: str | None
     input_images: int
     actions: tuple[Action, ...]
+    cost_usd: float  # the estimate the job will reserve
+    confirm_above_usd: float  # the price above which jobs ask first (0: none do)
 
 
 Card = ResultCard | BlockCard | FailureCard | NoticeCard | BriefingCard

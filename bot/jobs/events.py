@@ -17,12 +17,18 @@ class JobEvents(Protocol):
         """`job` reached its outcome in this process (`job.state`: delivered, blocked,
         failed, cancelled or interrupted); `posted`: its message shows it."""
 
+    def throttled(self, job: Job) -> None:
+        """Gemini's per-minute quota ran out for `job`: it is back in line, not finished."""
+
     def queue_seen(self, depth: int) -> None:
         """The dispatcher read the queue: `depth` jobs are waiting."""
 
 
 class _NoEvents:
     def finished(self, job: Job, *, posted: bool = True) -> None:
+        pass
+
+    def throttled(self, job: Job) -> None:
         pass
 
     def queue_seen(self, depth: int) -> None:

@@ -5,6 +5,11 @@ Accepted means recorded: a job is in the store (with its validated uploads) befo
 says "queued". Work that continues a conversation is accepted in arrival order, under the
 conversation's turn (`turn`, taken by the caller before any await). Every state change is a
 compare-and-set in the store: a second click finds the job already moved and is told so.
+
+Every way in passes the guard rails (`bot.jobs.guard`): access, bans, pauses and blocked
+terms first; then the job's reservation under the member's limits, checked by the store in
+the transaction that queues it. A job estimated above `[quotas] confirm_above_usd` waits,
+pending, for its owner to press Generate after seeing the price.
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ from dataclasses import dataclass
 
 from bot.config import Settings
 from bot.errors import InputError
-from bot.jobs import redo
+from bot.jobs import access, redo
+from bot.jobs.access import Place
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.display import Action
 from bot.jobs.events import NO_EVENTS, JobEvents
+from bot.jobs.guard import Guard
 from bot.jobs.ordering import Arrivals, Turn
 from bot.jobs.permissions import Actor, may_refine_in_thread, refusal
 from bot.jobs.pipeline import JobPipeline
@@ -34,13 +41,12 @@ from bot.jobs.records import (
     new_job_id,
 )
 from bot.jobs.states import RETRYABLE
-from bot.store import DuplicateJobError, JobChanges, Store
+from bot.media import Media
+from bot.store import DuplicateJobError, JobChanges, QuotaExceededError, Store
 from bot.uploads import Upload, UploadReader
 
 ATTACHMENTS_ONLY_PROMPT = "Edit the image using the attached image(s)."
 RESTARTING = "The bot is restarting, so it cannot take this right now. Try again in a minute."
-# What the buttons may still do while the bot is shutting down: nothing that starts work.
-_WHILE_RESTARTING = frozenset({Action.CANCEL, Action.DELETE, Action.CHOOSE})
 GONE = (
     "That request is no longer stored (old requests are deleted after a while), so this "
     "button cannot do anything now. Start again with /imagine."
@@ -59,6 +65,12 @@ class NewJob:
     message_id: int | None = None  # the message that will show it (a command's response)
     confirm: bool = False  # show a briefing and wait for Generate
     job_id: str = ""  # chosen by the caller when it needs it before acceptance
+    role_ids: frozenset[int] = frozenset()  # the member's roles (access, role quotas)
+    parent_channel_id: int | None = None  # the channel `channel_id` is a thread of, if any
+
+    @property
+    def place(self) -> Place:
+        return Place(self.guild_id, self.channel_id, self.parent_channel_id)
 
 
 class Intake:
@@ -70,6 +82,7 @@ class Intake:
         pipeline: JobPipeline,
         dispatcher: Dispatcher,
         uploads: UploadReader,
+        guard: Guard,
         events: JobEvents = NO_EVENTS,
     ) -> None:
         self._store = store
@@ -77,6 +90,7 @@ class Intake:
         self._pipeline = pipeline
         self._dispatcher = dispatcher
         self._uploads = uploads
+        self._guard = guard
         self._events = events
         self._arrivals = Arrivals()
         self._accepting = True
@@ -97,8 +111,10 @@ class Intake:
     # New work -----------------------------------------------------------------------------
 
     async def submit(self, new: NewJob, uploads: Sequence[Upload] = ()) -> Job:
-        """Record a new job (queued, or pending when it asks first). InputError on bad input."""
+        """Record a new job (queued, or pending when it asks first). InputError on bad input
+        or when the guard rails refuse it (nothing is recorded then)."""
         self.check_accepting()
+        await self._guard.screen(new.user_id, new.role_ids, new.place, new.request.prompt)
         info = self._settings.models.info(new.request.model)
         self._uploads.check_count(len(uploads), info.max_input_images, info.label)
         images = await self._uploads.read(uploads)
@@ -109,16 +125,11 @@ class Intake:
             guild_id=new.guild_id,
             channel_id=new.channel_id,
             message_id=new.message_id,
-            state=JobState.PENDING if new.confirm else JobState.QUEUED,
             request=new.request.model_copy(
                 update={"input_images": tuple(image.sha256 for image in images)}
             ),
         )
-        await self._store.add_job(job, images)
-        if new.confirm:
-            await self._pipeline.show_card(job)
-        else:
-            self._dispatcher.wake()
+        await self._accept(job, new.role_ids, images, confirm=new.confirm)
         return job
 
     async def thread_message(
@@ -129,20 +140,27 @@ class Intake:
         uploads: Sequence[Upload],
         *,
         message_id: int,
+        role_ids: frozenset[int] = frozenset(),
     ) -> Job | None:
         """A member wrote in a thread: a new edit of its conversation, or None when the
-        thread is not a conversation or the member may not change it (ignored silently)."""
+        thread is not a conversation or the member may not change it, or use the bot there
+        (ignored silently)."""
         conversation = await self._store.get_conversation(thread_id)
         who = self._settings.conversations.who_can_refine
         if conversation is None or not may_refine_in_thread(author_id, conversation.owner_id, who):
             return None
+        place = Place(conversation.guild_id, thread_id, conversation.channel_id)
+        if not access.allowed(self._settings.access, place, role_ids):
+            return None
         self.check_accepting()
+        prompt = text.strip() or ATTACHMENTS_ONLY_PROMPT
+        await self._guard.screen(author_id, role_ids, place, prompt)
         info = self._settings.models.info(conversation.model)
         # One image slot stays free for the conversation's current image.
         self._uploads.check_count(len(uploads), max(info.max_input_images - 1, 0), info.label)
         images = await self._uploads.read(uploads)
         request = JobRequest(
-            prompt=text.strip() or ATTACHMENTS_ONLY_PROMPT,
+            prompt=prompt,
             model=conversation.model,
             aspect_ratio=conversation.aspect_ratio,
             image_size=conversation.image_size,
@@ -162,9 +180,27 @@ class Intake:
             lane=lane_of(thread_id),
             request=request,
         )
-        await self._store.add_job(job, images)
-        self._dispatcher.wake()
+        await self._accept(job, role_ids, images)
         return job
+
+    async def _accept(
+        self, job: Job, role_ids: frozenset[int], images: Sequence[Media], *, confirm: bool = False
+    ) -> None:
+        """Record a new job: queued with its reservation, or pending (shown with its price
+        and Generate) when it asks first or costs more than `[quotas] confirm_above_usd`.
+        InputError when a limit refuses it: nothing is recorded then."""
+        admission = await self._guard.admission(job.user_id, job.guild_id, role_ids, job.request)
+        if confirm or self._guard.asks_first(job.request):
+            job.state = JobState.PENDING
+            await self._guard.precheck(admission)  # no Generate button that can only fail
+            await self._store.add_job(job, images)
+            await self._pipeline.show_card(job)
+            return
+        try:
+            await self._store.add_job(job, images, admission)
+        except QuotaExceededError as exc:
+            raise self._guard.refusal(exc.hit) from None
+        self._dispatcher.wake()
 
     # Buttons ------------------------------------------------------------------------------
 
@@ -180,16 +216,18 @@ class Intake:
         for the member, or None when the job's message shows what happened."""
         job, conversation = await self._permitted(actor, action, job_id)
         if job.state is JobState.PENDING and action is Action.EDIT_PROMPT:
-            return await self._revise_briefing(job, value)
+            return await self._revise_briefing(actor, job, value)
         if action is Action.GENERATE:
-            return self._said(await self._requeue(job, [JobState.PENDING]), job)
+            return self._said(await self._requeue(actor, job, [JobState.PENDING]), job)
         if action is Action.CANCEL:
-            return await self._cancel(job, actor)
+            if not await self._cancel(job, actor.user_id):
+                return "This request already finished; there is nothing to cancel."
+            return None
         if action in (Action.RETRY, Action.EDIT_PROMPT):
             request = None
             if action is Action.EDIT_PROMPT:
                 request = job.request.model_copy(update={"prompt": _text(value)})
-            return self._said(await self._requeue(job, RETRYABLE, request), job)
+            return self._said(await self._requeue(actor, job, RETRYABLE, request), job)
         if action is Action.CHOOSE:
             return await self._choose(job, conversation, value)
         if action in redo.REDO_ACTIONS:
@@ -199,7 +237,7 @@ class Intake:
     async def _permitted(
         self, actor: Actor, action: Action, job_id: str
     ) -> tuple[Job, Conversation | None]:
-        if action not in _WHILE_RESTARTING:
+        if action in _STARTS_WORK:  # while shutting down, buttons may still cancel or choose
             self.check_accepting()
         job = await self._store.get_job(job_id)
         if job is None:
@@ -210,14 +248,34 @@ class Intake:
         reason = refusal(actor, action, job, owner, who)
         if reason is not None:
             raise InputError(reason)
+        if action in _STARTS_WORK:
+            await self._guard.screen(actor.user_id, actor.role_ids, _place(job))
         return job, conversation
 
+    async def cancel(self, job_id: str, by_user: int) -> bool:
+        """Cancel any job an admin names (whoever's it is); False when it already ended."""
+        job = await self._store.get_job(job_id)
+        return job is not None and await self._cancel(job, by_user)
+
     async def _requeue(
-        self, job: Job, sources: Iterable[JobState], request: JobRequest | None = None
+        self,
+        actor: Actor,
+        job: Job,
+        sources: Iterable[JobState],
+        request: JobRequest | None = None,
     ) -> Job | None:
-        moved = await self._store.transition(
-            job.id, sources, JobState.QUEUED, JobChanges(request=request)
-        )
+        """Back in line with a new reservation (charged to the job's owner: with the roles
+        of the member pressing the button when that is the owner)."""
+        to_run = request or job.request
+        await self._guard.check_prompt(actor.user_id, _place(job), to_run.prompt)
+        roles = actor.role_ids if actor.user_id == job.user_id else frozenset()
+        admission = await self._guard.admission(job.user_id, job.guild_id, roles, to_run)
+        try:
+            moved = await self._store.transition(
+                job.id, sources, JobState.QUEUED, JobChanges(request=request), admission
+            )
+        except QuotaExceededError as exc:
+            raise self._guard.refusal(exc.hit) from None
         if moved is not None:
             self._dispatcher.wake()
         return moved
@@ -225,28 +283,30 @@ class Intake:
     def _said(self, moved: Job | None, job: Job) -> str | None:
         return None if moved is not None else _already(job)
 
-    async def _revise_briefing(self, job: Job, value: str | None) -> str | None:
+    async def _revise_briefing(self, actor: Actor, job: Job, value: str | None) -> str | None:
+        prompt = _text(value)
+        await self._guard.check_prompt(actor.user_id, _place(job), prompt)
         revised = await self._store.revise_pending(
-            job.id, job.request.model_copy(update={"prompt": _text(value)})
+            job.id, job.request.model_copy(update={"prompt": prompt})
         )
         if revised is None:
             return _already(job)
         await self._pipeline.show_card(revised)
         return None
 
-    async def _cancel(self, job: Job, actor: Actor) -> str | None:
+    async def _cancel(self, job: Job, by_user: int) -> bool:
         cancelled = await self._store.transition(
             job.id,
             [JobState.PENDING, JobState.QUEUED, JobState.RUNNING],
             JobState.CANCELLED,
-            JobChanges(report=Report(by_user=actor.user_id)),
+            JobChanges(report=Report(by_user=by_user)),
         )
         if cancelled is None:
-            return "This request already finished; there is nothing to cancel."
+            return False
         self._dispatcher.cancel(job.id)
         self._dispatcher.wake()
         self._events.finished(cancelled, posted=await self._pipeline.deliver(cancelled))
-        return None
+        return True
 
     async def _choose(
         self, job: Job, conversation: Conversation | None, value: str | None
@@ -287,15 +347,24 @@ class Intake:
             request=derived.request,
             dedupe=_dedupe(action, job.id, actor.user_id, value),
         )
+        await self._guard.check_prompt(actor.user_id, _place(job), new.request.prompt)
         try:
-            await self._store.add_job(new)
+            await self._accept(new, actor.role_ids, ())
         except DuplicateJobError:
             return (
                 f"Already on it: your {derived.kind} of this image is waiting or being made. "
                 "It will appear here shortly."
             )
-        self._dispatcher.wake()
         return None
+
+
+# Actions that start work (and so pass the guard rails); Cancel, Delete and Choose do not.
+_STARTS_WORK = frozenset({Action.RETRY, Action.EDIT_PROMPT, Action.GENERATE, *redo.REDO_ACTIONS})
+
+
+def _place(job: Job) -> Place:
+    """Where a job's buttons are: its channel (a thread's parent is its home channel)."""
+    return Place(job.guild_id, job.channel_id, job.home_channel_id)
 
 
 def _text(value: str | None) -> str:

@@ -22,6 +22,7 @@ class Actor:
 
     user_id: int
     manages_messages: bool = False
+    role_ids: frozenset[int] = frozenset()  # for `[access] role_ids` and role quotas
 
 
 def refusal(

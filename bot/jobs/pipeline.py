@@ -6,7 +6,8 @@ The outcome (images, the exchange to replay later, the report) is stored before 
 posted, in one transaction that succeeds only if the job is still running: a job cancelled
 meanwhile drops its result. Posting is retried; what could not be posted is posted after the
 next restart (`recovery`). Progress is best effort: it can fail in any way without touching
-the job.
+the job. Once a result or a block is posted, the moderators get a copy (when a moderation
+log is set up); that copy can fail without touching anything either.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from bot.config import Settings
 from bot.errors import BotError, GenerationError
@@ -22,14 +23,17 @@ from bot.generation import CallInputs, GenerationResult
 from bot.jobs.cards import card_for, is_editing
 from bot.jobs.display import Card, Display, Progress, Running, Shown
 from bot.jobs.events import NO_EVENTS, JobEvents
+from bot.jobs.moderation import Moderation
 from bot.jobs.ordering import KeyedLocks
+from bot.jobs.pricing import settled_usd
 from bot.jobs.records import Basis, Conversation, Job, JobRequest, JobState, Report
 from bot.media import Media
-from bot.store import Exchange, HistoryLimits, Outcome, Store
+from bot.store import Exchange, HistoryLimits, JobChanges, Outcome, Store
 
 log = logging.getLogger(__name__)
 
-Generate = Callable[[JobRequest, CallInputs], Awaitable[list[GenerationResult | GenerationError]]]
+Answer = GenerationResult | GenerationError  # one model call's result, or why it failed
+Generate = Callable[[JobRequest, CallInputs], Awaitable[list[Answer]]]
 
 INTERNAL_ERROR = (
     "Something went wrong on my side and the image could not be made. Press Retry; if it "
@@ -37,6 +41,12 @@ INTERNAL_ERROR = (
 )
 # Seconds to wait before each attempt at posting an outcome.
 DELIVERY_DELAYS = (0.0, 1.0, 4.0, 15.0)
+# How many outcomes are posted at once: a burst of finished jobs then holds a few images in
+# memory (and in upload buffers) at a time, not hundreds.
+POSTING_AT_ONCE = 8
+# A job that keeps hitting the per-minute quota fails after this many starts.
+MAX_ATTEMPTS = 5
+THROTTLED = "rate_limited"  # bot.failures' kind for a per-minute quota (429)
 
 
 class JobPipeline:
@@ -47,29 +57,46 @@ class JobPipeline:
         display: Display,
         generate: Generate,
         settings: Settings,
+        moderation: Moderation | None = None,
         events: JobEvents = NO_EVENTS,
     ) -> None:
         self._store = store
         self._display = display
         self._generate = generate
         self._settings = settings
+        self._moderation = moderation
         self._events = events
         # Per job: one display call at a time, and where its message is once known.
         self._locks = KeyedLocks()
         self._places: dict[str, Shown] = {}
+        self._posting = asyncio.Semaphore(POSTING_AT_ONCE)
 
     # Running ------------------------------------------------------------------------------
 
-    async def run(self, job: Job) -> None:
+    async def run(self, job: Job) -> Calls:
+        """Run a claimed job to its end; says how its model calls went (for the limit on
+        how many run at once)."""
         started = job.started_at or 0.0
         await self.show_progress(job, Running(started, editing=is_editing(job)))
-        outcome, images = await self._outcome(job)
+        parent, answers = await self._answers(job)
+        calls = Calls.of(answers)
+        if calls.throttled and job.attempts < MAX_ATTEMPTS:
+            # The per-minute quota ran out: back in line where it was, nothing lost.
+            changes = JobChanges(keep_place=True)
+            await self._store.transition(job.id, [JobState.RUNNING], JobState.QUEUED, changes)
+            log.info("job %s is back in line: Gemini's per-minute quota ran out", job.id)
+            self._events.throttled(job)
+            return calls
+        outcome, images = self._judge(job, parent, answers)
         finished = await self._store.finish(job.id, outcome)
+        del answers, outcome  # the images are in the store now; keep at most one reference
         if finished is None:
             log.info("job %s was cancelled while running; its result is dropped", job.id)
-            return
-        posted = await self.deliver(finished, images)
+            return calls
+        # Waiting for a turn to post, a result does not hold its images: they are read back.
+        posted = await self.deliver(finished, None if self._posting.locked() else images)
         self._events.finished(finished, posted=posted)
+        return calls
 
     async def crashed(self, job: Job) -> None:
         """A bug stopped `run`: the job must not stay `running`; its owner gets Retry."""
@@ -81,18 +108,18 @@ class JobPipeline:
         except Exception as exc:
             log.error("job %s: its failure could not be recorded either", job.id, exc_info=exc)
 
-    async def _outcome(self, job: Job) -> tuple[Outcome, list[Media]]:
+    async def _answers(self, job: Job) -> tuple[str | None, Sequence[Answer]]:
+        """The image the job builds on, and what each of its model calls came back with."""
         try:
             parent, inputs = await self._inputs(job)
-            results = await self._generate(job.request, inputs)
+            return parent, await self._generate(job.request, inputs)
         except GenerationError as exc:
-            return _failed(exc), []
+            return None, [exc]
         except BotError as exc:  # e.g. the image to edit is no longer stored
-            return _failed(GenerationError(exc.user_message, kind="input", retryable=False)), []
+            return None, [GenerationError(exc.user_message, kind="input", retryable=False)]
         except Exception as exc:  # a bug: the member still gets an answer, with Retry
             log.error("unexpected error in job %s", job.id, exc_info=exc)
-            return _failed(GenerationError(INTERNAL_ERROR, kind="internal")), []
-        return self._judge(job, parent, results)
+            return None, [GenerationError(INTERNAL_ERROR, kind="internal")]
 
     async def _inputs(self, job: Job) -> tuple[str | None, CallInputs]:
         """What the model gets besides the prompt: the image this job builds on (with the
@@ -136,10 +163,7 @@ class JobPipeline:
         return None
 
     def _judge(
-        self,
-        job: Job,
-        parent: str | None,
-        results: Sequence[GenerationResult | GenerationError],
+        self, job: Job, parent: str | None, results: Sequence[Answer]
     ) -> tuple[Outcome, list[Media]]:
         """The job's outcome from its calls: delivered if any image came, else blocked (the
         first block) or failed (the first failure)."""
@@ -157,17 +181,18 @@ class JobPipeline:
                     exchanges.append(Exchange(result.user_turn, result.model_turn, len(images)))
                 images.append(result.images[-1])  # earlier ones are drafts
                 texts.append(result.text)
-        elapsed = max((r.elapsed_s for r in results if isinstance(r, GenerationResult)), default=0)
+        answered = [r for r in results if isinstance(r, GenerationResult)]
+        elapsed = max((r.elapsed_s for r in answered), default=0)
         if images:
             info = self._settings.models.catalog.get(job.request.model)
-            price = info.price_for(job.request.image_size) if info else 0.0
+            tokens = sum(r.usage.prompt_tokens for r in answered)
             report = Report(text=texts[0], elapsed_s=elapsed, withheld=tuple(withheld))
             outcome = Outcome(
                 JobState.DELIVERED,
                 parent_job=parent,
                 outputs=images,
                 exchanges=exchanges,
-                cost_usd=price * len(images),
+                cost_usd=settled_usd(info, job.request.image_size, len(images), tokens),
                 report=report,
             )
             return outcome, images
@@ -207,33 +232,41 @@ class JobPipeline:
 
     async def deliver(self, job: Job, images: Sequence[Media] | None = None) -> bool:
         """Post a stored outcome (retrying), then record that it was shown and open the
-        conversation it starts. False when it could not be posted: it stays unshown."""
-        if images is None:
-            images = await self._store.get_images(job.outputs)
-        card = self._card(job, images)
-        shown = await self._post(job, card)
-        if shown is None:
-            return False
-        await self._store.mark_shown(job.id, shown.message_id, shown.channel_id)
-        self._places.pop(job.id, None)
-        if shown.thread_id is not None and job.thread_id is None:
-            await self._store.open_conversation(_conversation(job, shown), job.id)
-        return True
-
-    async def _post(self, job: Job, card: Card) -> Shown | None:
+        conversation it starts. False when it could not be posted: it stays unshown.
+        `images`: the job's outputs when the caller has them (else read from the store)."""
+        shown = None
         for attempt, delay in enumerate(DELIVERY_DELAYS, start=1):
             await asyncio.sleep(delay)
-            async with self._locks.hold(job.id):
-                try:
-                    return await self._display.show(self._located(job), card)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.warning(
-                        "job %s: posting its outcome failed (attempt %d): %r", job.id, attempt, exc
-                    )
-        log.warning("job %s: outcome not posted; it will be posted after a restart", job.id)
-        return None
+            async with self._posting:
+                if images is None:
+                    images = await self._store.get_images(job.outputs)
+                shown = await self._post(job, self._card(job, images), attempt)
+            if shown is not None:
+                break
+            images = None  # not held while waiting to try again
+        if shown is None:
+            log.warning("job %s: outcome not posted; it will be posted after a restart", job.id)
+            return False
+        conversation = None
+        if shown.thread_id is not None and job.thread_id is None:
+            conversation = _conversation(job, shown)
+        await self._store.mark_shown(job.id, shown.message_id, shown.channel_id, conversation)
+        self._places.pop(job.id, None)
+        if self._moderation is not None and job.state in (JobState.DELIVERED, JobState.BLOCKED):
+            await self._moderation.outcome(job, images or ())
+        return True
+
+    async def _post(self, job: Job, card: Card, attempt: int) -> Shown | None:
+        async with self._locks.hold(job.id):
+            try:
+                return await self._display.show(self._located(job), card)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "job %s: posting its outcome failed (attempt %d): %r", job.id, attempt, exc
+                )
+                return None
 
     def _card(self, job: Job, images: Sequence[Media]) -> Card:
         return card_for(job, images, self._settings)
@@ -252,6 +285,25 @@ class JobPipeline:
             return
         self._places[job.id] = shown
         await self._store.set_message(job.id, shown.message_id, shown.channel_id)
+
+
+@dataclass(frozen=True)
+class Calls:
+    """How a job's model calls went, for `bot.jobs.concurrency`."""
+
+    latency_s: float | None = None  # the slowest answer, when one came
+    throttled: bool = False  # every call hit the per-minute quota
+    retry_after_s: float | None = None  # Gemini's RetryInfo, when it gave one
+
+    @classmethod
+    def of(cls, answers: Sequence[Answer]) -> Calls:
+        latencies = [a.elapsed_s for a in answers if isinstance(a, GenerationResult)]
+        limited = [a for a in answers if isinstance(a, GenerationError) and a.kind == THROTTLED]
+        return cls(
+            latency_s=max(latencies, default=None),
+            throttled=bool(answers) and len(limited) == len(answers),
+            retry_after_s=max((a.retry_after_s or 0 for a in limited), default=0) or None,
+        )
 
 
 def _failed(error: GenerationError) -> Outcome:

@@ -22,7 +22,8 @@ _JOB_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o/1/l: easy to rea
 
 
 def new_job_id() -> str:
-    return "".join(secrets.choice(_JOB_ID_ALPHABET) for _ in range(8))
+    # 8 random bytes, each picking one of the 32 letters (32 divides 256: no bias).
+    return "".join(_JOB_ID_ALPHABET[byte % 32] for byte in secrets.token_bytes(8))
 
 
 class JobState(StrEnum):
@@ -112,8 +113,14 @@ class Job:
     chosen: int = 0  # which of `outputs` a conversation continues from
     parent_job: str | None = None  # the job whose image this one continued (set at start)
     seq: int | None = None  # place in the queue, given when the job is queued
+    attempts: int = 0  # how many times it started running
     lane: str | None = None  # jobs of one lane (a conversation) run one at a time, in order
     dedupe: str | None = None  # two waiting jobs may not share it (a double click)
+    # What the job reserved against the quotas when it was accepted (or put back in line),
+    # and when: it counts in that day's usage (see `bot.jobs.quotas`).
+    reserved_usd: float = 0.0
+    reserved_images: int = 0
+    charged_at: float | None = None
     created_at: float = field(default_factory=time.time)
     started_at: float | None = None
     finished_at: float | None = None

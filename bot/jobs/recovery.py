@@ -54,14 +54,16 @@ async def put_back(store: Store, job_ids: Iterable[str]) -> int:
     return back
 
 
-async def catch_up(store: Store, pipeline: JobPipeline) -> None:
+async def catch_up(store: Store, pipeline: JobPipeline, *, started_at: float) -> None:
+    """`started_at`: when this process started; newer jobs were not held up by a restart."""
     unshown = await store.unshown_jobs()
     for job in unshown:
         await pipeline.deliver(job)
-    queued = await store.queue()
+    queued = [place for place in await store.queue() if place.job.created_at < started_at]
     for place in queued:
         await pipeline.show_progress(
-            place.job, Waiting(place.ahead, place.behind_own_lane, requeued=True)
+            place.job,
+            Waiting(place.ahead, place.behind_own_lane, requeued=True, paused=place.paused),
         )
     if unshown or queued:
         log.info(

@@ -36,6 +36,9 @@ class JobReport:
         log.info("job %s %s: %s", job.id, job.state.value, text, extra={"fields": fields})
         self._metrics.job_finished(job, duration_s=duration_s, model_s=model_s)
 
+    def throttled(self, job: Job) -> None:
+        self._metrics.throttled.labels(job.request.model).inc()
+
     def queue_seen(self, depth: int) -> None:
         self._metrics.queue_depth.set(depth)
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
+LogFormat = Literal["text", "json"]
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 REDACTED = "[redacted]"
 # Shorter "secrets" are not secrets (and replacing them would garble every line).
@@ -60,9 +61,7 @@ class _Redacting(logging.Formatter):
         return text
 
 
-def log_formatter(
-    log_format: Literal["text", "json"], secrets: Iterable[str] = ()
-) -> logging.Formatter:
+def log_formatter(log_format: LogFormat, secrets: Iterable[str] = ()) -> logging.Formatter:
     inner = JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
     return _Redacting(inner, secrets)
 
@@ -71,9 +70,7 @@ class _BotHandler(logging.StreamHandler[TextIO]):
     """The handler `configure_logging` installs (and replaces when called again)."""
 
 
-def configure_logging(
-    log_format: Literal["text", "json"] = "text", secrets: Iterable[str] = ()
-) -> None:
+def configure_logging(log_format: LogFormat = "text", secrets: Iterable[str] = ()) -> None:
     """INFO and above to stderr, as text or JSON lines, with `secrets` blanked out. Called
     again (once the settings and the secrets are known), it replaces its earlier set-up."""
     handler = _BotHandler(sys.stderr)

@@ -36,12 +36,14 @@ _RATE_LIMIT_SCOPES = frozenset({"user", "global", "shared"})
 
 
 class Metrics:
-    def __init__(self, store_path: Path | str) -> None:
+    def __init__(self, store_path: Path | str | None) -> None:
+        """`store_path`: the SQLite database, whose size is reported (None: no such gauge)."""
         # No `*_created` series beside every counter and histogram (prometheus_client's
         # default): they double the page and nobody graphs them. A process-wide switch.
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry()
-        self._store_path = None if str(store_path) == ":memory:" else Path(store_path)
+        on_disk = store_path is not None and str(store_path) != ":memory:"
+        self._store_path = Path(store_path) if on_disk and store_path is not None else None
         r = self.registry
         ProcessCollector(registry=r)  # process_resident_memory_bytes, CPU seconds, open fds
         self.jobs = Counter(
@@ -59,6 +61,12 @@ class Metrics:
             "imagine_bot_failures",
             "Jobs that failed, by kind (rate_limited, daily_quota, no_quota, timeout, ...)",
             ["kind"],
+            registry=r,
+        )
+        self.throttled = Counter(
+            "imagine_bot_gemini_throttled",
+            "Jobs put back in line because Gemini's per-minute quota ran out, by model",
+            ["model"],
             registry=r,
         )
         self.model_latency = Histogram(
@@ -99,7 +107,7 @@ class Metrics:
         )
         self.store_size = Gauge(
             "imagine_bot_store_size_bytes",
-            "Size of the database on disk, its write-ahead log included",
+            "Size of the SQLite database on disk, its write-ahead log included (0 on PostgreSQL)",
             registry=r,
         )
 

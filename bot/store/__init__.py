@@ -1,4 +1,5 @@
-"""Persistence behind one interface (`Store`); `SQLiteStore` is the implementation in use."""
+"""Persistence behind one interface (`Store`): `SQLiteStore` for one process (the default),
+`PostgresStore` for several sharing one database; `open_store` picks by the settings."""
 
 from bot.store.base import (
     CleanupReport,
@@ -6,10 +7,15 @@ from bot.store.base import (
     Exchange,
     HistoryLimits,
     JobChanges,
+    MemberStanding,
     Outcome,
     QueuePlace,
+    QuotaExceededError,
     Store,
+    UsageLine,
 )
+from bot.store.factory import describe_store, open_store
+from bot.store.postgres import PostgresStore
 from bot.store.sqlite import SQLiteStore
 
 __all__ = [
@@ -18,8 +24,14 @@ __all__ = [
     "Exchange",
     "HistoryLimits",
     "JobChanges",
+    "MemberStanding",
     "Outcome",
+    "PostgresStore",
     "QueuePlace",
+    "QuotaExceededError",
     "SQLiteStore",
     "Store",
+    "UsageLine",
+    "describe_store",
+    "open_store",
 ]

@@ -2,7 +2,16 @@
 
 Callers depend on this protocol only, never on SQL. Everything that must hold across
 processes lives behind it as transactions: the queue (jobs are claimed, not handed out in
-memory), each job's state (compare-and-set transitions), and conversations.
+memory), each job's state (compare-and-set transitions), conversations, and the quotas (a
+job's reservation is checked and written in the transaction that queues it).
+
+Usage counts the jobs accepted in a window (`charged_at`), each by its state: waiting or
+running, its reservation (`reserved_usd`, `reserved_images`); delivered, its cost and the
+images it showed; otherwise nothing. So a job that ends without a result gives its
+reservation back by the same state change that ends it. A member's usage is summed over
+their own jobs; a server's and the bot's over hourly totals that `finish` adds each
+delivered job to (by the hour of its `charged_at`), plus their active jobs, so checking a
+limit costs the same however busy the day was. Windows start and end on whole hours.
 """
 
 from __future__ import annotations
@@ -11,10 +20,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from google.genai import types
-
+from bot.jobs.quotas import Admission, LimitHit, Override, Usage, Window
 from bot.jobs.records import Conversation, Job, JobRequest, JobState, Report
 from bot.media import Media
+from bot.store.codec import StoredTurn
 
 
 @dataclass(frozen=True)
@@ -35,8 +44,8 @@ class CleanupReport:
 class Exchange:
     """One model call of a job: what was sent and what came back, to replay as history."""
 
-    user: types.Content
-    model: types.Content
+    user: StoredTurn
+    model: StoredTurn
     candidate: int = 0  # which of the job's side-by-side calls
 
 
@@ -59,6 +68,26 @@ class QueuePlace:
     job: Job
     ahead: int  # queued jobs before this one
     behind_own_lane: bool  # waiting for an earlier job of the same conversation
+    paused: str | None = None  # its server is paused (with this message): it does not start
+
+
+@dataclass(frozen=True)
+class MemberStanding:
+    """Whether a member may start work in a server: the server's pause, the member's ban."""
+
+    paused: str | None = None  # the message the admins left when they paused
+    banned: bool = False
+
+
+@dataclass(frozen=True)
+class UsageLine:
+    """One member's use of one model in a window (delivered and still-reserved jobs)."""
+
+    user_id: int
+    model: str
+    jobs: int
+    images: int
+    usd: float
 
 
 @dataclass
@@ -70,7 +99,15 @@ class JobChanges:
     error_kind: str | None = None
     error_message: str | None = None
     report: Report | None = None
-    keep_place: bool = False  # to `queued`: keep the job's place in line, not the end
+    keep_place: bool = False  # back to queued where it was in line (not at the end)
+
+
+class QuotaExceededError(Exception):
+    """The job would go past a limit; nothing was recorded. `hit` says which and by how much."""
+
+    def __init__(self, hit: LimitHit) -> None:
+        super().__init__(hit.limit.value)
+        self.hit = hit
 
 
 class DuplicateJobError(Exception):
@@ -89,10 +126,20 @@ class Store(Protocol):
         for a health check: starts a write transaction and rolls it back."""
 
     # Jobs ---------------------------------------------------------------------------------
-    async def add_job(self, job: Job, inputs: Sequence[Media] = ()) -> Job:
+    async def add_job(
+        self, job: Job, inputs: Sequence[Media] = (), admission: Admission | None = None
+    ) -> Job:
         """Record a new job (pending or queued) with its validated input images, in one
         transaction; a queued job gets its place in line. DuplicateJobError when a job with
-        the same `dedupe` key is already waiting or running."""
+        the same `dedupe` key is already waiting or running.
+
+        With `admission` (for a queued job), the same transaction reads the usage of
+        `admission.window` (`usage`), runs `quotas.check` and writes the reservation
+        (`reserved_usd`, `reserved_images`, `charged_at`); QuotaExceededError, with nothing
+        recorded, when a limit would be passed. Admissions are serialised: no other
+        admission may commit between the usage read and the insert (SQLite: BEGIN
+        IMMEDIATE; PostgreSQL: e.g. `pg_advisory_xact_lock` on one key before the read, or
+        SERIALIZABLE with retries), so concurrent jobs never pass a limit together."""
 
     async def get_job(self, job_id: str) -> Job | None: ...
 
@@ -102,24 +149,38 @@ class Store(Protocol):
         sources: Iterable[JobState],
         target: JobState,
         changes: JobChanges | None = None,
+        admission: Admission | None = None,
     ) -> Job | None:
         """Move the job to `target` if it is in one of `sources` (else None: somebody else
         moved it first). To `queued`, it gets a new place at the end of the line (unless
-        `changes.keep_place`)."""
+        `changes.keep_place`); with `admission`, also a new reservation, checked and written
+        in the same serialised transaction as in `add_job` (QuotaExceededError: the job is
+        left as it was)."""
 
     async def claim_next(self, *, max_running: int, max_per_user: int) -> Job | None:
         """The first queued job that may start (a free slot, a free slot of its member, no
-        earlier job of its lane waiting or running), moved to `running`; None if none may."""
+        earlier job of its lane waiting or running, its server not paused), moved to
+        `running`; None if none may."""
 
     async def queue(self) -> list[QueuePlace]:
-        """Every queued job, in order."""
+        """Every queued job, in order (with its server's pause message, if paused)."""
 
     async def finish(self, job_id: str, outcome: Outcome) -> Job | None:
         """A running job's outcome, with its images and exchanges; a delivered job of a
-        conversation becomes its head. None when the job is no longer running (cancelled)."""
+        conversation becomes its head, and its cost joins the hourly usage totals of the bot
+        and its server, in the same transaction. None when the job is no longer running
+        (cancelled)."""
 
-    async def mark_shown(self, job_id: str, message_id: int, channel_id: int) -> None:
-        """The outcome is posted (as this message, which may have moved elsewhere)."""
+    async def mark_shown(
+        self,
+        job_id: str,
+        message_id: int,
+        channel_id: int,
+        conversation: Conversation | None = None,
+    ) -> None:
+        """The outcome is posted (as this message, which may have moved elsewhere); with
+        `conversation`, in the same transaction, a new conversation whose head is the job,
+        which joins it."""
 
     async def set_message(self, job_id: str, message_id: int, channel_id: int) -> None:
         """The message that shows the job (created after it was accepted)."""
@@ -132,6 +193,49 @@ class Store(Protocol):
     async def revise_pending(self, job_id: str, request: JobRequest) -> Job | None:
         """A pending job's new request (its owner edited the prompt); None if not pending."""
 
+    # Quotas and admin controls -------------------------------------------------------------
+    async def usage(self, user_id: int, guild_id: int | None, window: Window) -> Usage:
+        """What counts against the limits of this member, their server and the bot in
+        `window`, and the member's waiting jobs and latest acceptance. A plain read (the
+        admission re-reads it inside its own transaction)."""
+
+    async def usage_lines(self, guild_id: int, window: Window) -> list[UsageLine]:
+        """The server's use in `window`, per member and model (members with most spent
+        first). A plain read."""
+
+    async def charged_jobs(self, guild_id: int, window: Window) -> list[Job]:
+        """The server's jobs that count in `window` (every job accepted in it, ended or not),
+        oldest first. A plain read."""
+
+    async def quota_overrides(self, guild_id: int) -> list[Override]:
+        """The limits admins set in this server, oldest first."""
+
+    async def set_quota_override(
+        self, guild_id: int, override: Override, *, by_user: int, now: float
+    ) -> None:
+        """Set (replace) one limit for one member or role in this server, atomically."""
+
+    async def clear_quota_override(self, guild_id: int, override: Override) -> bool:
+        """Remove the limit `override` names (its value is ignored); False if none was set."""
+
+    async def standing(self, guild_id: int | None, user_id: int) -> MemberStanding:
+        """Whether the server is paused and the member banned there. A plain read."""
+
+    async def pause(self, guild_id: int, message: str, *, by_user: int, now: float) -> None:
+        """Pause the server (or change the message of its pause), atomically: from the
+        commit on, `claim_next` starts none of its jobs."""
+
+    async def resume(self, guild_id: int) -> bool:
+        """Lift the server's pause; False if it was not paused."""
+
+    async def ban(
+        self, guild_id: int, user_id: int, *, by_user: int, reason: str, now: float
+    ) -> bool:
+        """Ban the member from the bot in this server; False if already banned."""
+
+    async def unban(self, guild_id: int, user_id: int) -> bool:
+        """Lift the ban; False if there was none."""
+
     # Images -------------------------------------------------------------------------------
     async def get_image(self, sha256: str) -> Media | None: ...
 
@@ -141,16 +245,14 @@ class Store(Protocol):
     # Conversations ------------------------------------------------------------------------
     async def get_conversation(self, thread_id: int) -> Conversation | None: ...
 
-    async def open_conversation(self, conversation: Conversation, job_id: str) -> None:
-        """A new conversation whose head is `job_id`, which joins it."""
-
     async def set_head(self, thread_id: int, job_id: str, chosen: int) -> None:
         """Continue the conversation from image `chosen` of `job_id`."""
 
-    async def history(self, head_job: str, limits: HistoryLimits) -> list[types.Content]:
-        """The exchanges that led to `head_job`'s image, it included, oldest first: the
-        newest ones that fit `limits` (older ones are dropped first)."""
+    async def history(self, head_job: str, limits: HistoryLimits) -> list[StoredTurn]:
+        """The turns of the exchanges that led to `head_job`'s image, it included, oldest
+        first: the newest exchanges that fit `limits` (older ones are dropped first)."""
 
     async def delete_older_than(self, cutoff: float) -> CleanupReport:
         """Delete conversations untouched since `cutoff` (epoch seconds), finished jobs no
-        conversation needs, and images nothing refers to, in small batches."""
+        conversation needs, images nothing refers to and hourly usage totals before it, in
+        small batches."""

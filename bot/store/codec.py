@@ -1,15 +1,16 @@
-"""Storing a google-genai `Content` without its image bytes, and restoring it exactly.
+"""A google-genai `Content` as the store keeps it: its JSON without image bytes, and the
+images by part index (each image is stored once, content-addressed). Pure: no I/O.
 
-Image bytes are stored once, content-addressed, in the images table; a turn keeps its Content
-as JSON with each inline image's data removed, plus the sha256 of each removed image by part
-index. Restoring puts the bytes back, so the Content is equal to the one sent or received,
-thought signatures and `thought` parts included.
+`dehydrate` and `rehydrate` are exact inverses: the Content sent or received comes back
+equal, thought signatures and `thought` parts included. They run where the model call runs
+(a worker process, when there are some), so the bot's event loop never converts SDK objects.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from google.genai import types
 
@@ -17,49 +18,49 @@ from bot.media import Media
 
 
 @dataclass(frozen=True)
-class DehydratedContent:
+class StoredTurn:
     json: str  # the Content without inline image bytes
-    image_refs: str  # JSON object: part index -> sha256 hex
-    images: tuple[Media, ...]
+    images: dict[int, Media] = field(default_factory=dict)  # part index -> image
+
+    @property
+    def image_refs(self) -> str:
+        """JSON object: part index -> sha256 hex (what the store keeps beside the JSON)."""
+        return json.dumps({str(index): image.sha256 for index, image in self.images.items()})
 
     @property
     def image_bytes(self) -> int:
-        return sum(image.size for image in self.images)
+        return sum(image.size for image in self.images.values())
 
 
-def dehydrate(content: types.Content) -> DehydratedContent:
-    refs: dict[str, str] = {}
-    media: list[Media] = []
+def dehydrate(content: types.Content, known: Sequence[Media] = ()) -> StoredTurn:
+    """`known`: images the content was built from, reused (their digests are computed)."""
+    by_bytes = {id(image.data): image for image in known}
+    images: dict[int, Media] = {}
     parts = []
     for index, part in enumerate(content.parts or []):
         blob = part.inline_data
         if blob is None or blob.data is None:
             parts.append(part)
             continue
-        image = Media(blob.data, blob.mime_type or "application/octet-stream")
-        refs[str(index)] = image.sha256
-        media.append(image)
-        # A shallow copy without the bytes: the turn is stored without copying the image.
+        mime = blob.mime_type or "application/octet-stream"
+        images[index] = by_bytes.get(id(blob.data)) or Media(blob.data, mime)
+        # A shallow copy without the bytes: the turn is kept without copying the image.
         stripped = blob.model_copy(update={"data": None})
         parts.append(part.model_copy(update={"inline_data": stripped}))
     stored = content.model_copy(update={"parts": parts})
-    return DehydratedContent(
-        json=stored.model_dump_json(exclude_none=True),
-        image_refs=json.dumps(refs),
-        images=tuple(media),
-    )
+    return StoredTurn(stored.model_dump_json(exclude_none=True), images)
 
 
 def referenced_images(image_refs: str) -> dict[int, str]:
     return {int(index): digest for index, digest in json.loads(image_refs).items()}
 
 
-def rehydrate(content_json: str, image_refs: str, images: dict[str, bytes]) -> types.Content:
-    """The original Content. `images` maps sha256 hex to bytes for every referenced image."""
-    content = types.Content.model_validate_json(content_json)
+def rehydrate(turn: StoredTurn) -> types.Content:
+    """The original Content, image bytes put back."""
+    content = types.Content.model_validate_json(turn.json)
     parts = content.parts or []
-    for index, digest in referenced_images(image_refs).items():
+    for index, image in turn.images.items():
         blob = parts[index].inline_data
         assert blob is not None, "a referenced part always has inline_data"
-        blob.data = images[digest]
+        blob.data = image.data
     return content

@@ -87,9 +87,9 @@ MIGRATIONS: tuple[str, ...] = (
     # 4: the job pipeline. The queue lives here (seq, lane: claimed with compare-and-set, so
     # it survives restarts and can be shared by several processes); outcomes are stored
     # before they are posted (shown_at); a conversation is a chain of jobs (parent_job, the
-    # head_job of the conversation) whose exchanges are kept per job (job_turns), which makes
-    # undo and branches exact. Imagen-era requests become Gemini ones; blocked turns, never
-    # sent again, are dropped.
+    # head_job of the conversation) whose exchanges are kept per job (job_turns; every image
+    # a job's turns use is linked in job_images), which makes undo and branches exact.
+    # Imagen-era requests become Gemini ones; blocked turns, never sent again, are dropped.
     """
     ALTER TABLE jobs ADD COLUMN reply_to INTEGER;
     ALTER TABLE jobs ADD COLUMN home_channel_id INTEGER;
@@ -100,6 +100,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN dedupe TEXT;
     ALTER TABLE jobs ADD COLUMN shown_at REAL;
     ALTER TABLE jobs ADD COLUMN report TEXT;
+    ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
     UPDATE jobs SET state = 'delivered' WHERE state = 'succeeded';
     UPDATE jobs SET shown_at = COALESCE(finished_at, created_at)
         WHERE state NOT IN ('pending', 'queued', 'running');
@@ -122,12 +123,6 @@ MIGRATIONS: tuple[str, ...] = (
         created_at  REAL NOT NULL
     );
     CREATE INDEX job_turns_by_job ON job_turns(job_id, candidate, id);
-    CREATE TABLE job_turn_images (
-        turn_id INTEGER NOT NULL REFERENCES job_turns(id) ON DELETE CASCADE,
-        sha256  TEXT NOT NULL REFERENCES images(sha256),
-        PRIMARY KEY (turn_id, sha256)
-    ) WITHOUT ROWID;
-    CREATE INDEX job_turn_images_by_image ON job_turn_images(sha256);
     INSERT INTO job_turns (id, job_id, role, content, image_refs, image_count, image_bytes,
                            created_at)
         SELECT t.id, t.job_id, t.role, t.content, t.image_refs, t.image_count,
@@ -136,8 +131,8 @@ MIGRATIONS: tuple[str, ...] = (
                t.created_at
         FROM turns t
         WHERE t.blocked = 0 AND EXISTS (SELECT 1 FROM jobs j WHERE j.id = t.job_id);
-    INSERT INTO job_turn_images (turn_id, sha256)
-        SELECT turn_id, sha256 FROM turn_images WHERE turn_id IN (SELECT id FROM job_turns);
+    INSERT OR IGNORE INTO job_images (job_id, sha256)
+        SELECT t.job_id, ti.sha256 FROM turn_images ti JOIN job_turns t ON t.id = ti.turn_id;
     WITH exchanges AS (
         SELECT thread_id, job_id, MIN(id) AS first_turn FROM turns WHERE blocked = 0
         GROUP BY thread_id, job_id
@@ -172,5 +167,68 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE shown_at IS NULL AND state NOT IN ('pending', 'queued', 'running');
     CREATE INDEX jobs_by_thread ON jobs(thread_id) WHERE thread_id IS NOT NULL;
     CREATE INDEX jobs_by_parent ON jobs(parent_job) WHERE parent_job IS NOT NULL;
+    -- The next place in line is MAX(seq) + 1, and the retention sweep asks which images a
+    -- conversation still shows.
+    CREATE INDEX jobs_by_seq ON jobs(seq);
+    CREATE INDEX conversations_by_last_image ON conversations(last_image);
+    """,
+    # 5: guard rails. A job's reservation against the quotas (what it reserved and when it was
+    # accepted: usage is summed per window, over the member's own jobs, and for a server or
+    # the whole bot over hourly totals of delivered jobs plus the jobs still active); jobs
+    # from before count from when they were created. Admin controls per server: a pause,
+    # bans, limits set per member or role.
+    """
+    ALTER TABLE jobs ADD COLUMN reserved_usd REAL NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN reserved_images INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN charged_at REAL;
+    UPDATE jobs SET charged_at = created_at WHERE state != 'pending';
+    UPDATE jobs SET reserved_images = COALESCE(json_extract(request, '$.count'), 1)
+        WHERE state IN ('queued', 'running');
+    CREATE INDEX jobs_charged_by_member ON jobs(user_id, guild_id, charged_at)
+        WHERE charged_at IS NOT NULL;
+    CREATE INDEX jobs_charged_by_guild ON jobs(guild_id, charged_at)
+        WHERE charged_at IS NOT NULL;
+    CREATE INDEX jobs_active_by_guild ON jobs(guild_id, charged_at)
+        WHERE state IN ('queued', 'running');
+    CREATE TABLE usage_hours (
+        guild_id INTEGER NOT NULL,
+        hour     INTEGER NOT NULL,
+        images   INTEGER NOT NULL,
+        usd      REAL NOT NULL,
+        PRIMARY KEY (guild_id, hour)
+    ) WITHOUT ROWID;
+    CREATE INDEX usage_hours_by_hour ON usage_hours(hour);
+    INSERT INTO usage_hours (guild_id, hour, images, usd)
+        SELECT 0, CAST(charged_at / 3600 AS INTEGER), SUM(json_array_length(outputs)),
+               SUM(cost_usd)
+        FROM jobs WHERE state = 'delivered' GROUP BY 2;
+    INSERT INTO usage_hours (guild_id, hour, images, usd)
+        SELECT guild_id, CAST(charged_at / 3600 AS INTEGER), SUM(json_array_length(outputs)),
+               SUM(cost_usd)
+        FROM jobs WHERE state = 'delivered' AND guild_id IS NOT NULL GROUP BY 1, 2;
+    CREATE TABLE guild_pauses (
+        guild_id   INTEGER PRIMARY KEY,
+        message    TEXT NOT NULL,
+        by_user    INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE bans (
+        guild_id   INTEGER NOT NULL,
+        user_id    INTEGER NOT NULL,
+        by_user    INTEGER NOT NULL,
+        reason     TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (guild_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE quota_overrides (
+        guild_id   INTEGER NOT NULL,
+        target     TEXT NOT NULL CHECK (target IN ('member', 'role')),
+        target_id  INTEGER NOT NULL,
+        name       TEXT NOT NULL,
+        value      REAL NOT NULL,
+        by_user    INTEGER NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (guild_id, target, target_id, name)
+    ) WITHOUT ROWID;
     """,
 )

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
-from google.genai import types
 
 from bot.errors import StorageError
-from bot.jobs.records import Conversation, Job, JobRequest, JobState, Report
+from bot.jobs import quotas
+from bot.jobs.quotas import Admission, Limit, Limits, Override, Usage, Window
+from bot.jobs.records import Conversation, Job, JobRequest, JobState
 from bot.jobs.states import check_transition
 from bot.media import Media
 from bot.store.base import (
@@ -30,28 +31,46 @@ from bot.store.base import (
     DuplicateJobError,
     HistoryLimits,
     JobChanges,
+    MemberStanding,
     Outcome,
     QueuePlace,
+    QuotaExceededError,
+    UsageLine,
 )
-from bot.store.codec import DehydratedContent, dehydrate, rehydrate
+from bot.store.codec import StoredTurn, referenced_images
 from bot.store.migrations import MIGRATIONS
+from bot.store.rows import (
+    ACTIVE,
+    CONVERSATION_COLUMNS,
+    DELETE_BATCH,
+    JOB_COLUMNS,
+    SEQ_COLUMN,
+    conversation_row,
+    exchanges,
+    job_from_row,
+    job_row,
+    transition_values,
+    within_budget,
+)
 
 log = logging.getLogger(__name__)
 
-_JOB_COLUMNS = (
-    "id, kind, state, user_id, guild_id, channel_id, thread_id, message_id, reply_to, "
-    "home_channel_id, request, "
-    "error_kind, error_message, cost_usd, outputs, chosen, parent_job, seq, lane, dedupe, "
-    "created_at, started_at, finished_at, shown_at, report"
-)
-_JOB_COLUMN_COUNT = _JOB_COLUMNS.count(",") + 1
-_CONVERSATION_COLUMNS = (
-    "thread_id, guild_id, channel_id, owner_id, workflow, model, aspect_ratio, image_size, "
-    "head_job, created_at, updated_at"
-)
-_ACTIVE = "('queued', 'running')"
-_DELETE_BATCH = 500
 _STORAGE_LOG_INTERVAL_S = 300.0
+_NEXT_SEQ = "(SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs)"
+# What a job counts for in the usage of the window it was accepted in, by its state.
+_COUNTED_USD = (
+    "CASE state WHEN 'delivered' THEN cost_usd WHEN 'queued' THEN reserved_usd "
+    "WHEN 'running' THEN reserved_usd ELSE 0 END"
+)
+_COUNTED_IMAGES = (
+    "CASE state WHEN 'delivered' THEN json_array_length(outputs) "
+    "WHEN 'queued' THEN reserved_images WHEN 'running' THEN reserved_images ELSE 0 END"
+)
+_WHOLE_BOT = 0  # usage_hours.guild_id of the whole bot's totals
+
+
+class _NotRunningError(Exception):
+    """The job to finish was cancelled meanwhile: undo what the transaction wrote."""
 
 
 class SQLiteStore:
@@ -144,28 +163,52 @@ class SQLiteStore:
         async with self._lock:
             return await _rows(self._db, sql, params)
 
+    async def _statement(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        """One writing statement, a transaction by itself: one hop to the database thread."""
+        async with self._lock:
+            try:
+                return await _rows(self._db, sql, params)
+            except sqlite3.IntegrityError:
+                raise
+            except sqlite3.DatabaseError as exc:
+                raise self._storage_error(exc) from exc
+
     # Jobs -------------------------------------------------------------------------------
 
-    async def add_job(self, job: Job, inputs: Sequence[Media] = ()) -> Job:
+    async def add_job(
+        self, job: Job, inputs: Sequence[Media] = (), admission: Admission | None = None
+    ) -> Job:
+        if job.state is not JobState.QUEUED:
+            admission = None  # a pending job reserves nothing (until Generate)
+        if admission is not None:
+            job.reserved_usd, job.reserved_images = admission.usd, admission.images
+            job.charged_at = admission.now
+        values = list(job_row(job))
+        marks = ["?"] * len(values)
+        if job.state is JobState.QUEUED:  # its place in line, given in the same statement
+            marks[SEQ_COLUMN] = _NEXT_SEQ
+            del values[SEQ_COLUMN]
+        insert = f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({', '.join(marks)}) RETURNING seq"
         try:
-            async with self._transaction() as db:
-                await _insert_images(db, inputs)
-                if job.state is JobState.QUEUED:
-                    job.seq = await _next_seq(db)
-                await db.execute(
-                    f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({_marks(_JOB_COLUMN_COUNT)})",
-                    _job_row(job),
-                )
-                await _link_job_images(db, job.id, (image.sha256 for image in inputs))
+            if not inputs and admission is None:
+                rows = await self._statement(insert, values)
+            else:
+                async with self._transaction() as db:
+                    if admission is not None:  # the check and the insert: one transaction
+                        await _admit(db, admission)
+                    await _insert_images(db, inputs)
+                    rows = await _rows(db, insert, values)
+                    await _link_job_images(db, job.id, (image.sha256 for image in inputs))
         except sqlite3.IntegrityError as exc:
             if job.dedupe and "jobs.dedupe" in str(exc):
                 raise DuplicateJobError(job.dedupe) from None
             raise
+        job.seq = rows[0][0]
         return job
 
     async def get_job(self, job_id: str) -> Job | None:
-        rows = await self._fetchall(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
-        return _job_from_row(rows[0]) if rows else None
+        rows = await self._fetchall(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+        return job_from_row(rows[0]) if rows else None
 
     async def transition(
         self,
@@ -173,160 +216,267 @@ class SQLiteStore:
         sources: Iterable[JobState],
         target: JobState,
         changes: JobChanges | None = None,
+        admission: Admission | None = None,
     ) -> Job | None:
         sources = tuple(sources)
         check_transition(sources, target)
         changes = changes or JobChanges()
-        now = time.time()
-        sets: dict[str, Any] = {"state": target.value}
-        if target is JobState.QUEUED:
-            sets.update(started_at=None, finished_at=None, shown_at=None, error_kind=None)
-            sets.update(error_message=None, cost_usd=0.0, report=None)
-        elif target is not JobState.RUNNING:
-            sets["finished_at"] = now
-        if changes.request is not None:
-            sets["request"] = changes.request.model_dump_json()
-        if changes.message_id is not None:
-            sets["message_id"] = changes.message_id
-        if changes.error_kind is not None:
-            sets.update(error_kind=changes.error_kind, error_message=changes.error_message)
-        if changes.report is not None:
-            sets["report"] = changes.report.model_dump_json()
+        sets = transition_values(target, changes, time.time(), admission)
+        if target is not JobState.QUEUED:
+            admission = None
         marks = ", ".join(f"{column} = ?" for column in sets)
-        states = _marks(len(sources))
-        async with self._transaction() as db:
-            if target is JobState.QUEUED and not changes.keep_place:
-                sets["seq"] = await _next_seq(db)
-                marks += ", seq = ?"
-            cursor = await db.execute(
-                f"UPDATE jobs SET {marks} WHERE id = ? AND state IN ({states})",
-                (*sets.values(), job_id, *(s.value for s in sources)),
-            )
-            if cursor.rowcount != 1:
-                return None
-            rows = await _rows(db, f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
-        return _job_from_row(rows[0])
+        if target is JobState.QUEUED and not changes.keep_place:
+            marks += f", seq = {_NEXT_SEQ}"  # at the end of the line
+        states = [source.value for source in sources]
+        update = (
+            f"UPDATE jobs SET {marks} WHERE id = ? AND state IN ({_marks(len(sources))}) "
+            f"RETURNING {JOB_COLUMNS}"
+        )
+        params = (*sets.values(), job_id, *states)
+        if admission is None:
+            rows = await self._statement(update, params)
+        else:
+            async with self._transaction() as db:
+                found = await _rows(db, "SELECT state FROM jobs WHERE id = ?", (job_id,))
+                if not found or found[0][0] not in states:
+                    return None  # moved on already: nothing to check
+                await _admit(db, admission)
+                rows = await _rows(db, update, params)
+        return job_from_row(rows[0]) if rows else None
 
     async def claim_next(self, *, max_running: int, max_per_user: int) -> Job | None:
-        async with self._transaction() as db:
-            running = await _rows(db, "SELECT COUNT(*) FROM jobs WHERE state = 'running'", ())
-            if running[0][0] >= max_running:
-                return None
-            rows = await _rows(
-                db,
-                f"SELECT {_JOB_COLUMNS} FROM jobs j WHERE j.state = 'queued' "
-                "AND (SELECT COUNT(*) FROM jobs r WHERE r.state = 'running' "
-                "     AND r.user_id = j.user_id) < ? "
-                "AND (j.lane IS NULL OR NOT EXISTS (SELECT 1 FROM jobs e WHERE e.lane = j.lane "
-                f"     AND e.state IN {_ACTIVE} AND e.seq < j.seq)) "
-                "ORDER BY j.seq LIMIT 1",
-                (max_per_user,),
-            )
-            if not rows:
-                return None
-            job = _job_from_row(rows[0])
-            job.state, job.started_at = JobState.RUNNING, time.time()
-            await db.execute(
-                "UPDATE jobs SET state = 'running', started_at = ? WHERE id = ? "
-                "AND state = 'queued'",
-                (job.started_at, job.id),
-            )
-        return job
+        # One statement: the choice and the claim are one atomic step.
+        rows = await self._statement(
+            "UPDATE jobs SET state = 'running', started_at = ?, attempts = attempts + 1 "
+            "WHERE id = (SELECT j.id FROM jobs j WHERE j.state = 'queued' "
+            "  AND (SELECT COUNT(*) FROM jobs r WHERE r.state = 'running') < ? "
+            "  AND (SELECT COUNT(*) FROM jobs r WHERE r.state = 'running' "
+            "       AND r.user_id = j.user_id) < ? "
+            "  AND (j.lane IS NULL OR NOT EXISTS (SELECT 1 FROM jobs e WHERE e.lane = j.lane "
+            f"       AND e.state IN {ACTIVE} AND e.seq < j.seq)) "
+            "  AND NOT EXISTS (SELECT 1 FROM guild_pauses p WHERE p.guild_id = j.guild_id) "
+            "  ORDER BY j.seq LIMIT 1) "
+            f"RETURNING {JOB_COLUMNS}",
+            (time.time(), max_running, max_per_user),
+        )
+        return job_from_row(rows[0]) if rows else None
 
     async def queue(self) -> list[QueuePlace]:
-        columns = ", ".join(f"j.{column}" for column in _JOB_COLUMNS.split(", "))
+        columns = ", ".join(f"j.{column}" for column in JOB_COLUMNS.split(", "))
         rows = await self._fetchall(
             f"SELECT {columns}, EXISTS (SELECT 1 FROM jobs e WHERE e.lane = j.lane "
-            f"AND e.state IN {_ACTIVE} AND e.seq < j.seq) "
-            "FROM jobs j WHERE j.state = 'queued' ORDER BY j.seq"
+            f"AND e.state IN {ACTIVE} AND e.seq < j.seq), p.message "
+            "FROM jobs j LEFT JOIN guild_pauses p ON p.guild_id = j.guild_id "
+            "WHERE j.state = 'queued' ORDER BY j.seq"
         )
         return [
-            QueuePlace(_job_from_row(row[:-1]), ahead, bool(row[-1]))
+            QueuePlace(job_from_row(row[:-2]), ahead, bool(row[-2]), row[-1])
             for ahead, row in enumerate(rows)
         ]
 
     async def finish(self, job_id: str, outcome: Outcome) -> Job | None:
         check_transition([JobState.RUNNING], outcome.state)
         turns = [
-            (exchange.candidate, role, dehydrate(content))
+            (exchange.candidate, role, turn)
             for exchange in outcome.exchanges
-            for role, content in (("user", exchange.user), ("model", exchange.model))
+            for role, turn in (("user", exchange.user), ("model", exchange.model))
         ]
+        images = [*outcome.outputs, *(image for _, _, t in turns for image in t.images.values())]
         outputs = [image.sha256 for image in outcome.outputs]
         now = time.time()
-        async with self._transaction() as db:
-            state = await _rows(db, "SELECT state FROM jobs WHERE id = ?", (job_id,))
-            if not state or state[0][0] != JobState.RUNNING.value:
-                return None
-            await _insert_images(
-                db, [*outcome.outputs, *(image for _, _, turn in turns for image in turn.images)]
-            )
-            await db.execute(
-                "UPDATE jobs SET state = ?, parent_job = ?, outputs = ?, chosen = 0, "
-                "cost_usd = ?, error_kind = ?, error_message = ?, finished_at = ?, "
-                "result_image = ?, report = ? WHERE id = ?",
-                (
-                    outcome.state.value,
-                    outcome.parent_job,
-                    json.dumps(outputs),
-                    outcome.cost_usd,
-                    outcome.error_kind,
-                    outcome.error_message,
-                    now,
-                    outputs[0] if outputs else None,
-                    outcome.report.model_dump_json() if outcome.report else None,
-                    job_id,
-                ),
-            )
-            await _link_job_images(db, job_id, outputs)
-            for candidate, role, turn in turns:
-                await _insert_turn(db, job_id, candidate, role, turn, now)
-            rows = await _rows(db, f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
-            job = _job_from_row(rows[0])
-            if job.state is JobState.DELIVERED and job.thread_id is not None:
-                await _move_head(db, job.thread_id, job.id, job.result_image, now)
+        try:
+            async with self._transaction() as db:
+                # Images first (the job refers to them); all undone if the job moved on.
+                await _insert_images(db, images)
+                rows = await _rows(
+                    db,
+                    "UPDATE jobs SET state = ?, parent_job = ?, outputs = ?, chosen = 0, "
+                    "cost_usd = ?, error_kind = ?, error_message = ?, finished_at = ?, "
+                    "result_image = ?, report = ? WHERE id = ? AND state = 'running' "
+                    f"RETURNING {JOB_COLUMNS}",
+                    (
+                        outcome.state.value,
+                        outcome.parent_job,
+                        json.dumps(outputs),
+                        outcome.cost_usd,
+                        outcome.error_kind,
+                        outcome.error_message,
+                        now,
+                        outputs[0] if outputs else None,
+                        outcome.report.model_dump_json() if outcome.report else None,
+                        job_id,
+                    ),
+                )
+                if not rows:
+                    raise _NotRunningError
+                job = job_from_row(rows[0])
+                await _link_job_images(db, job_id, (image.sha256 for image in images))
+                await _insert_turns(db, job_id, turns, now)
+                if job.state is JobState.DELIVERED:
+                    await _add_to_hourly_usage(db, job)
+                    if job.thread_id is not None:
+                        await _move_head(db, job.thread_id, job.id, job.result_image, now)
+        except _NotRunningError:
+            return None
         return job
 
-    async def mark_shown(self, job_id: str, message_id: int, channel_id: int) -> None:
+    async def mark_shown(
+        self,
+        job_id: str,
+        message_id: int,
+        channel_id: int,
+        conversation: Conversation | None = None,
+    ) -> None:
+        shown = (
+            "UPDATE jobs SET shown_at = ?, message_id = ?, channel_id = ? WHERE id = ?",
+            (time.time(), message_id, channel_id, job_id),
+        )
+        if conversation is None:
+            await self._statement(*shown)
+            return
+        now = time.time()
         async with self._transaction() as db:
+            await db.execute(*shown)
             await db.execute(
-                "UPDATE jobs SET shown_at = ?, message_id = ?, channel_id = ? WHERE id = ?",
-                (time.time(), message_id, channel_id, job_id),
+                f"INSERT INTO conversations ({CONVERSATION_COLUMNS}, last_image) "
+                f"SELECT {_marks(11)}, result_image FROM jobs WHERE id = ?",
+                (*conversation_row(conversation, head_job=job_id, updated_at=now), job_id),
+            )
+            await db.execute(
+                "UPDATE jobs SET thread_id = ? WHERE id = ?", (conversation.thread_id, job_id)
             )
 
     async def set_message(self, job_id: str, message_id: int, channel_id: int) -> None:
-        async with self._transaction() as db:
-            await db.execute(
-                "UPDATE jobs SET message_id = ?, channel_id = ? WHERE id = ?",
-                (message_id, channel_id, job_id),
-            )
+        await self._statement(
+            "UPDATE jobs SET message_id = ?, channel_id = ? WHERE id = ?",
+            (message_id, channel_id, job_id),
+        )
 
     async def jobs_in(self, states: Iterable[JobState]) -> list[Job]:
         values = [state.value for state in states]
         rows = await self._fetchall(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state IN ({_marks(len(values))}) "
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE state IN ({_marks(len(values))}) "
             "ORDER BY COALESCE(seq, 0), created_at",
             values,
         )
-        return [_job_from_row(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     async def unshown_jobs(self) -> list[Job]:
         rows = await self._fetchall(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE shown_at IS NULL "
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE shown_at IS NULL "
             "AND state NOT IN ('pending', 'queued', 'running') ORDER BY finished_at"
         )
-        return [_job_from_row(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     async def revise_pending(self, job_id: str, request: JobRequest) -> Job | None:
+        rows = await self._statement(
+            f"UPDATE jobs SET request = ? WHERE id = ? AND state = 'pending' "
+            f"RETURNING {JOB_COLUMNS}",
+            (request.model_dump_json(), job_id),
+        )
+        return job_from_row(rows[0]) if rows else None
+
+    # Quotas and admin controls -----------------------------------------------------------
+
+    async def usage(self, user_id: int, guild_id: int | None, window: Window) -> Usage:
+        async with self._lock:
+            return await _usage(self._db, user_id, guild_id, window)
+
+    async def usage_lines(self, guild_id: int, window: Window) -> list[UsageLine]:
+        rows = await self._fetchall(
+            f"SELECT user_id, json_extract(request, '$.model'), COUNT(*), "
+            f"SUM({_COUNTED_IMAGES}), SUM({_COUNTED_USD}) FROM jobs "
+            "WHERE guild_id = ? AND charged_at >= ? AND charged_at < ? "
+            "AND state IN ('delivered', 'queued', 'running') GROUP BY 1, 2",
+            (guild_id, window.start, window.end),
+        )
+        lines = [UsageLine(*row) for row in rows]
+        spent: dict[int, float] = {}
+        for line in lines:
+            spent[line.user_id] = spent.get(line.user_id, 0.0) + line.usd
+        return sorted(lines, key=lambda line: (-spent[line.user_id], line.user_id, line.model))
+
+    async def charged_jobs(self, guild_id: int, window: Window) -> list[Job]:
+        rows = await self._fetchall(
+            f"SELECT {JOB_COLUMNS} FROM jobs "
+            "WHERE guild_id = ? AND charged_at >= ? AND charged_at < ? ORDER BY charged_at",
+            (guild_id, window.start, window.end),
+        )
+        return [job_from_row(row) for row in rows]
+
+    async def quota_overrides(self, guild_id: int) -> list[Override]:
+        rows = await self._fetchall(
+            "SELECT target, target_id, name, value FROM quota_overrides WHERE guild_id = ? "
+            "ORDER BY updated_at",
+            (guild_id,),
+        )
+        return [Override(row[0], row[1], Limit(row[2]), row[3]) for row in rows]
+
+    async def set_quota_override(
+        self, guild_id: int, override: Override, *, by_user: int, now: float
+    ) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO quota_overrides (guild_id, target, target_id, name, "
+                "value, by_user, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    guild_id,
+                    override.target,
+                    override.target_id,
+                    override.limit.value,
+                    override.value,
+                    by_user,
+                    now,
+                ),
+            )
+
+    async def clear_quota_override(self, guild_id: int, override: Override) -> bool:
         async with self._transaction() as db:
             cursor = await db.execute(
-                "UPDATE jobs SET request = ? WHERE id = ? AND state = 'pending'",
-                (request.model_dump_json(), job_id),
+                "DELETE FROM quota_overrides WHERE guild_id = ? AND target = ? "
+                "AND target_id = ? AND name = ?",
+                (guild_id, override.target, override.target_id, override.limit.value),
             )
-            if cursor.rowcount != 1:
-                return None
-            rows = await _rows(db, f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
-        return _job_from_row(rows[0])
+        return cursor.rowcount > 0
+
+    async def standing(self, guild_id: int | None, user_id: int) -> MemberStanding:
+        rows = await self._fetchall(
+            "SELECT (SELECT message FROM guild_pauses WHERE guild_id = ?), "
+            "EXISTS (SELECT 1 FROM bans WHERE guild_id = ? AND user_id = ?)",
+            (guild_id, guild_id, user_id),
+        )
+        return MemberStanding(paused=rows[0][0], banned=bool(rows[0][1]))
+
+    async def pause(self, guild_id: int, message: str, *, by_user: int, now: float) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO guild_pauses (guild_id, message, by_user, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (guild_id, message, by_user, now),
+            )
+
+    async def resume(self, guild_id: int) -> bool:
+        async with self._transaction() as db:
+            cursor = await db.execute("DELETE FROM guild_pauses WHERE guild_id = ?", (guild_id,))
+        return cursor.rowcount > 0
+
+    async def ban(
+        self, guild_id: int, user_id: int, *, by_user: int, reason: str, now: float
+    ) -> bool:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO bans (guild_id, user_id, by_user, reason, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (guild_id, user_id, by_user, reason, now),
+            )
+        return cursor.rowcount > 0
+
+    async def unban(self, guild_id: int, user_id: int) -> bool:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "DELETE FROM bans WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+            )
+        return cursor.rowcount > 0
 
     # Images -----------------------------------------------------------------------------
 
@@ -342,28 +492,16 @@ class SQLiteStore:
             f"SELECT sha256, mime_type, data FROM images WHERE sha256 IN ({_marks(len(unique))})",
             unique,
         )
-        found = {row[0]: Media(bytes(row[2]), row[1]) for row in rows}
+        found = {row[0]: _media(row) for row in rows}
         return [found[digest] for digest in digests if digest in found]
 
     # Conversations ----------------------------------------------------------------------
 
     async def get_conversation(self, thread_id: int) -> Conversation | None:
         rows = await self._fetchall(
-            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE thread_id = ?", (thread_id,)
+            f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE thread_id = ?", (thread_id,)
         )
         return Conversation(*rows[0]) if rows else None
-
-    async def open_conversation(self, conversation: Conversation, job_id: str) -> None:
-        now = time.time()
-        async with self._transaction() as db:
-            await db.execute(
-                f"INSERT INTO conversations ({_CONVERSATION_COLUMNS}, last_image) "
-                f"SELECT {_marks(11)}, result_image FROM jobs WHERE id = ?",
-                (*_conversation_row(conversation, head_job=job_id, updated_at=now), job_id),
-            )
-            await db.execute(
-                "UPDATE jobs SET thread_id = ? WHERE id = ?", (conversation.thread_id, job_id)
-            )
 
     async def set_head(self, thread_id: int, job_id: str, chosen: int) -> None:
         now = time.time()
@@ -378,7 +516,7 @@ class SQLiteStore:
             )
             await _move_head(db, thread_id, job_id, outputs[chosen], now)
 
-    async def history(self, head_job: str, limits: HistoryLimits) -> list[types.Content]:
+    async def history(self, head_job: str, limits: HistoryLimits) -> list[StoredTurn]:
         async with self._lock:
             rows = await _rows(
                 self._db,
@@ -391,10 +529,13 @@ class SQLiteStore:
                 "ORDER BY c.depth, t.id",
                 (head_job, limits.max_turns - 1),
             )
-            chosen = _within_budget(_exchanges(rows), limits)
-            digests = {d for row in chosen for d in json.loads(row["image_refs"]).values()}
-            images = await _image_bytes(self._db, digests)
-        return [rehydrate(row["content"], row["image_refs"], images) for row in chosen]
+            chosen = within_budget(exchanges(rows), limits)
+            refs = [referenced_images(row["image_refs"]) for row in chosen]
+            images = await _images(self._db, {d for ref in refs for d in ref.values()})
+        return [
+            StoredTurn(row["content"], {index: images[d] for index, d in ref.items()})
+            for row, ref in zip(chosen, refs, strict=True)
+        ]
 
     async def delete_older_than(self, cutoff: float) -> CleanupReport:
         conversations = await self._delete_in_batches(
@@ -406,7 +547,7 @@ class SQLiteStore:
         # them (leaves first), so a chain is never cut in the middle.
         jobs = await self._delete_in_batches(
             "DELETE FROM jobs WHERE id IN (SELECT j.id FROM jobs j WHERE j.created_at < ? "
-            f"AND j.state NOT IN {_ACTIVE} "
+            f"AND j.state NOT IN {ACTIVE} "
             "AND (j.thread_id IS NULL OR NOT EXISTS "
             "     (SELECT 1 FROM conversations c WHERE c.thread_id = j.thread_id)) "
             "AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.parent_job = j.id) LIMIT ?)",
@@ -415,11 +556,15 @@ class SQLiteStore:
         images = await self._delete_in_batches(
             "DELETE FROM images WHERE sha256 IN (SELECT i.sha256 FROM images i "
             "WHERE i.created_at < ? AND "
-            "NOT EXISTS (SELECT 1 FROM job_turn_images t WHERE t.sha256 = i.sha256) AND "
             "NOT EXISTS (SELECT 1 FROM job_images j WHERE j.sha256 = i.sha256) AND "
             "NOT EXISTS (SELECT 1 FROM conversations c WHERE c.last_image = i.sha256) "
             "LIMIT ?)",
             time.time(),
+        )
+        await self._delete_in_batches(
+            "DELETE FROM usage_hours WHERE (guild_id, hour) IN (SELECT guild_id, hour "
+            "FROM usage_hours WHERE hour < CAST(? / 3600 AS INTEGER) LIMIT ?)",
+            cutoff,
         )
         return CleanupReport(conversations, jobs, images)
 
@@ -429,7 +574,7 @@ class SQLiteStore:
         total = 0
         while True:
             async with self._transaction() as db:
-                cursor = await db.execute(sql, (cutoff, _DELETE_BATCH))
+                cursor = await db.execute(sql, (cutoff, DELETE_BATCH))
             total += cursor.rowcount
             if cursor.rowcount == 0:
                 return total
@@ -449,14 +594,98 @@ def _marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
-async def _next_seq(db: aiosqlite.Connection) -> int:
-    rows = await _rows(db, "SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs", ())
-    return int(rows[0][0])
+async def _admit(db: aiosqlite.Connection, admission: Admission) -> None:
+    """Inside the caller's transaction: QuotaExceededError when the job does not fit."""
+    if not admission.limits.any:
+        return
+    usage = await _usage(
+        db, admission.user_id, admission.guild_id, admission.window, admission.limits
+    )
+    hit = quotas.check(admission, usage)
+    if hit is not None:
+        raise QuotaExceededError(hit)
+
+
+async def _usage(
+    db: aiosqlite.Connection,
+    user_id: int,
+    guild_id: int | None,
+    window: Window,
+    needed: Limits | None = None,
+) -> Usage:
+    """One query for the usage figures `needed` limits check (all of them when None); the
+    others stay 0. Each sum reads only its scope's jobs of the window, through an index."""
+
+    def wanted(*limits: Limit) -> bool:
+        return needed is None or any(needed.of(limit) for limit in limits)
+
+    member = "user_id = ? AND guild_id IS ?"
+    window_of = "charged_at >= ? AND charged_at < ?"
+    span = (window.start, window.end)
+    hours = (window.start // 3600, window.end // 3600)
+    figures: list[tuple[str, tuple[Any, ...]]] = []  # (scalar subquery, its parameters)
+    if wanted(Limit.MEMBER_IMAGES, Limit.MEMBER_USD):  # the member's own jobs of the window
+        for counted in (_COUNTED_IMAGES, _COUNTED_USD):
+            sql = f"SELECT SUM({counted}) FROM jobs WHERE {member} AND {window_of}"
+            figures.append((sql, (user_id, guild_id, *span)))
+    else:
+        figures += [("SELECT 0", ()), ("SELECT 0", ())]
+    # A server's and the bot's spend: hourly totals of delivered jobs, plus active jobs.
+    delivered = "SELECT SUM(usd) FROM usage_hours WHERE guild_id = ? AND hour >= ? AND hour < ?"
+    active = f"SELECT SUM(reserved_usd) FROM jobs WHERE state IN {ACTIVE} AND {window_of}"
+    if wanted(Limit.GUILD_USD) and guild_id is not None:
+        sql = f"SELECT COALESCE(({delivered}), 0) + COALESCE(({active} AND guild_id = ?), 0)"
+        figures.append((sql, (guild_id, *hours, *span, guild_id)))
+    else:
+        figures.append(("SELECT 0", ()))
+    if wanted(Limit.BOT_USD):
+        sql = f"SELECT COALESCE(({delivered}), 0) + COALESCE(({active}), 0)"
+        figures.append((sql, (_WHOLE_BOT, *hours, *span)))
+    else:
+        figures.append(("SELECT 0", ()))
+    if wanted(Limit.WAITING):
+        sql = f"SELECT COUNT(*) FROM jobs WHERE {member} AND state IN {ACTIVE}"
+        figures.append((sql, (user_id, guild_id)))
+    else:
+        figures.append(("SELECT 0", ()))
+    if wanted(Limit.COOLDOWN):
+        sql = f"SELECT MAX(charged_at) FROM jobs WHERE {member} AND charged_at IS NOT NULL"
+        figures.append((sql, (user_id, guild_id)))
+    else:
+        figures.append(("SELECT NULL", ()))
+    select = ", ".join(f"({sql})" for sql, _ in figures)
+    params = [param for _, values in figures for param in values]
+    rows = await _rows(db, f"SELECT {select}", params)
+    images, member_usd, guild_usd, bot_usd, waiting, last = rows[0]
+    return Usage(
+        member_images=int(images or 0),
+        member_usd=member_usd or 0.0,
+        guild_usd=guild_usd or 0.0,
+        bot_usd=bot_usd or 0.0,
+        member_waiting=int(waiting or 0),
+        member_last_at=last,
+    )
+
+
+async def _add_to_hourly_usage(db: aiosqlite.Connection, job: Job) -> None:
+    """A delivered job's cost, in the hourly totals of the bot and of its server."""
+    if job.charged_at is None:  # recorded without a reservation: counts nowhere
+        return
+    hour = int(job.charged_at // 3600)
+    scopes = [_WHOLE_BOT] if job.guild_id is None else [_WHOLE_BOT, job.guild_id]
+    await db.executemany(
+        "INSERT INTO usage_hours (guild_id, hour, images, usd) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (guild_id, hour) DO UPDATE SET images = images + excluded.images, "
+        "usd = usd + excluded.usd",
+        [(scope, hour, len(job.outputs), job.cost_usd) for scope in scopes],
+    )
 
 
 async def _insert_images(db: aiosqlite.Connection, images: Iterable[Media]) -> None:
     now = time.time()
     unique = {image.sha256: image for image in images}
+    if not unique:
+        return
     await db.executemany(
         "INSERT OR IGNORE INTO images (sha256, mime_type, size, data, created_at) "
         "VALUES (?, ?, ?, ?, ?)",
@@ -465,37 +694,29 @@ async def _insert_images(db: aiosqlite.Connection, images: Iterable[Media]) -> N
 
 
 async def _link_job_images(db: aiosqlite.Connection, job_id: str, digests: Iterable[str]) -> None:
-    await db.executemany(
-        "INSERT OR IGNORE INTO job_images (job_id, sha256) VALUES (?, ?)",
-        [(job_id, digest) for digest in digests],
-    )
+    """Every image a job shows or whose turns use: kept while the job is."""
+    links = [(job_id, digest) for digest in dict.fromkeys(digests)]
+    if links:
+        await db.executemany(
+            "INSERT OR IGNORE INTO job_images (job_id, sha256) VALUES (?, ?)", links
+        )
 
 
-async def _insert_turn(
+async def _insert_turns(
     db: aiosqlite.Connection,
     job_id: str,
-    candidate: int,
-    role: str,
-    turn: DehydratedContent,
+    turns: Sequence[tuple[int, str, StoredTurn]],
     now: float,
 ) -> None:
-    cursor = await db.execute(
+    if not turns:
+        return
+    await db.executemany(
         "INSERT INTO job_turns (job_id, candidate, role, content, image_refs, image_count, "
         "image_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            job_id,
-            candidate,
-            role,
-            turn.json,
-            turn.image_refs,
-            len(turn.images),
-            turn.image_bytes,
-            now,
-        ),
-    )
-    await db.executemany(
-        "INSERT OR IGNORE INTO job_turn_images (turn_id, sha256) VALUES (?, ?)",
-        [(cursor.lastrowid, image.sha256) for image in turn.images],
+        [
+            (job_id, candidate, role, t.json, t.image_refs, len(t.images), t.image_bytes, now)
+            for candidate, role, t in turns
+        ],
     )
 
 
@@ -508,117 +729,17 @@ async def _move_head(
     )
 
 
-def _exchanges(rows_newest_first: list[aiosqlite.Row]) -> list[list[aiosqlite.Row]]:
-    """The chain's turns grouped per job (newest job first); jobs without a complete
-    user+model exchange are skipped."""
-    by_depth: dict[int, list[aiosqlite.Row]] = {}
-    for row in rows_newest_first:
-        by_depth.setdefault(row["depth"], []).append(row)
-    return [
-        turns
-        for _, turns in sorted(by_depth.items())
-        if {"user", "model"} <= {turn["role"] for turn in turns}
-    ]
-
-
-def _within_budget(
-    exchanges_newest_first: list[list[aiosqlite.Row]], limits: HistoryLimits
-) -> list[aiosqlite.Row]:
-    """The longest run of newest exchanges within the image and byte limits, oldest first."""
-    chosen: list[aiosqlite.Row] = []
-    images = size = 0
-    for turns in exchanges_newest_first:
-        images += sum(turn["image_count"] for turn in turns)
-        size += sum(turn["image_bytes"] for turn in turns)
-        if images > limits.max_images or size > limits.max_bytes:
-            break
-        chosen[:0] = turns
-    return chosen
-
-
-async def _image_bytes(db: aiosqlite.Connection, digests: set[str]) -> dict[str, bytes]:
+async def _images(db: aiosqlite.Connection, digests: set[str]) -> dict[str, Media]:
     if not digests:
         return {}
     rows = await _rows(
-        db, f"SELECT sha256, data FROM images WHERE sha256 IN ({_marks(len(digests))})", digests
+        db,
+        f"SELECT sha256, mime_type, data FROM images WHERE sha256 IN ({_marks(len(digests))})",
+        digests,
     )
-    return {row[0]: bytes(row[1]) for row in rows}
+    return {row[0]: _media(row) for row in rows}
 
 
-def _job_row(job: Job) -> tuple[Any, ...]:
-    return (
-        job.id,
-        job.kind,
-        job.state.value,
-        job.user_id,
-        job.guild_id,
-        job.channel_id,
-        job.thread_id,
-        job.message_id,
-        job.reply_to,
-        job.home_channel_id,
-        job.request.model_dump_json(),
-        job.error_kind,
-        job.error_message,
-        job.cost_usd,
-        json.dumps(job.outputs),
-        job.chosen,
-        job.parent_job,
-        job.seq,
-        job.lane,
-        job.dedupe,
-        job.created_at,
-        job.started_at,
-        job.finished_at,
-        job.shown_at,
-        job.report.model_dump_json() if job.report else None,
-    )
-
-
-def _job_from_row(row: Sequence[Any]) -> Job:
-    (id_, kind, state, user, guild, channel, thread, message, reply_to, home, request, *rest) = row
-    error_kind, error_message, cost, outputs, chosen, parent, seq, lane, dedupe, *times = rest
-    created, started, finished, shown, report = times
-    return Job(
-        id=id_,
-        kind=kind,
-        user_id=user,
-        guild_id=guild,
-        channel_id=channel,
-        request=JobRequest.model_validate_json(request),
-        thread_id=thread,
-        message_id=message,
-        reply_to=reply_to,
-        home_channel_id=home,
-        state=JobState(state),
-        error_kind=error_kind,
-        error_message=error_message,
-        cost_usd=cost,
-        outputs=tuple(json.loads(outputs)),
-        chosen=chosen,
-        parent_job=parent,
-        seq=seq,
-        lane=lane,
-        dedupe=dedupe,
-        created_at=created,
-        started_at=started,
-        finished_at=finished,
-        shown_at=shown,
-        report=Report.model_validate_json(report) if report else None,
-    )
-
-
-def _conversation_row(c: Conversation, *, head_job: str, updated_at: float) -> tuple[Any, ...]:
-    return (
-        c.thread_id,
-        c.guild_id,
-        c.channel_id,
-        c.owner_id,
-        c.workflow,
-        c.model,
-        c.aspect_ratio,
-        c.image_size,
-        head_job,
-        c.created_at,
-        updated_at,
-    )
+def _media(row: Sequence[Any]) -> Media:
+    """A stored image (its sha256 is the key it was read by)."""
+    return Media.stored(bytes(row[2]), row[1], row[0])

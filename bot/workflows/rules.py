@@ -45,13 +45,20 @@ def build_workflow(
 
 
 def _check_command_name(command: str, found: Findings) -> None:
-    """An explicit `command.name` (names derived from the id are always valid)."""
+    """An explicit `command.name` (names derived from the id are always valid), and no
+    name of the bot's own commands."""
     problem = naming.name_problem(command)
     if problem is not None:
         found.error(
             "command.name",
             f"the command name {problem}.",
             f'Set "name": "{naming.valid_name(command)}" (or another valid name).',
+        )
+    if command in naming.BUILT_IN_COMMANDS:
+        found.error(
+            "command.name",
+            f"/{command} is one of the bot's own commands.",
+            f'Set "command": {{"name": "my-{command}"}} (or another name).',
         )
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ def settings_for(
     """Settings pointed at the fakes, with fast progress updates; `sections` override."""
     defaults: dict[str, dict[str, Any]] = {
         "gemini": {"timeout_s": 10.0},
-        "jobs": {"progress_interval_s": 0.05},
+        "jobs": {"progress_interval_s": 0.05, "running_edit_after_s": 0.0},
     }
     for name, values in sections.items():
         defaults[name] = {**defaults.get(name, {}), **values}
@@ -61,6 +62,7 @@ class Harness:
     discord: FakeDiscord
     gemini: FakeGemini
     settings: Settings
+    database_url: str | None = None  # PostgreSQL (as DATABASE_URL) instead of SQLite
     bots: list[ImagineBot] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -69,16 +71,22 @@ class Harness:
         return self.bots[-1]
 
     async def start_bot(
-        self, settings: Settings | None = None, *, vertex: bool = False
+        self,
+        settings: Settings | None = None,
+        *,
+        vertex: bool = False,
+        clock: Callable[[], float] = time.time,
     ) -> ImagineBot:
-        """A new bot (a new process, as far as state goes); `vertex`: Vertex AI express mode."""
+        """A new bot (a new process, as far as state goes); `vertex`: Vertex AI express mode;
+        `clock`: the time the quotas see."""
         credentials = Credentials(
             discord_token=self.discord.token,
             gemini=GeminiAuth(api_key=self.gemini.api_key, vertexai=vertex),
+            database_url=self.database_url,
         )
         settings = settings or self.settings
         workflows = load_workflows(workflows_directory(settings), settings)
-        bot = ImagineBot(settings, credentials, workflows, guild_ready_timeout=0.01)
+        bot = ImagineBot(settings, credentials, workflows, clock=clock, guild_ready_timeout=0.01)
         self.bots.append(bot)
         self.tasks.append(asyncio.create_task(bot.start(self.discord.token)))
         await asyncio.wait_for(bot.wait_until_ready(), 10)

@@ -9,6 +9,7 @@ from typing import Any
 from google.genai import types
 
 from bot.store import HistoryLimits, Store
+from bot.store.codec import rehydrate
 from tests.fakes.fake_gemini import GeminiRequest
 
 Json = dict[str, Any]
@@ -21,7 +22,7 @@ async def thread_history(store: Store, thread_id: str | int) -> list[types.Conte
     conversation = await store.get_conversation(int(thread_id))
     assert conversation is not None
     assert conversation.head_job is not None
-    return await store.history(conversation.head_job, WIDE)
+    return [rehydrate(turn) for turn in await store.history(conversation.head_job, WIDE)]
 
 
 def walk(component: Any) -> list[Json]:

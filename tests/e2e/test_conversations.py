@@ -86,7 +86,7 @@ async def test_others_in_the_thread_are_ignored_by_default(harness: Harness) -> 
     replies = [
         m for m in harness.discord.channel_messages(thread["id"]) if m["author"]["id"] == bot_id
     ]
-    assert len(replies) == 1  # only the welcome message
+    assert replies == []
 
 
 async def test_anyone_may_refine_when_configured(harness: Harness, tmp_path: Any) -> None:

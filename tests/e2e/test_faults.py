@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from bot.jobs.pipeline import MAX_ATTEMPTS
 from bot.jobs.records import JobState
 from tests.e2e.conftest import Harness, settings_for
 from tests.e2e.helpers import (
@@ -171,7 +172,6 @@ async def test_a_block_in_a_thread_never_poisons_the_history(harness: Harness) -
 # -- failures ----------------------------------------------------------------------------
 
 FAILURES: list[tuple[str, list[Reply], str, bool]] = [
-    ("rate limited", [error_reply(429, retry_delay=17)], "Try again in about 17 seconds", True),
     ("server error", [error_reply(500)] * 3, "internal problem (HTTP 500)", True),
     ("unavailable", [error_reply(503)] * 3, "internal problem (HTTP 503)", True),
     ("malformed", [raw_reply(200, b"{not json")], "could not read", True),
@@ -211,6 +211,32 @@ async def test_each_failure_is_explained_with_retry_where_it_helps(
     after = await retry(harness, shown)
     assert after["attachments"]
     assert await job_state(harness, after) is JobState.DELIVERED
+
+
+async def test_a_per_minute_quota_puts_the_job_back_in_line_until_it_passes(
+    harness: Harness,
+) -> None:
+    harness.gemini.enqueue(error_reply(429, retry_delay=1))
+    interaction = await harness.imagine("a patient teapot")
+    shown = interaction.original
+    assert shown is not None
+    assert shown["attachments"]  # no failure: it waited for the quota and ran again
+    assert [r.status for r in harness.gemini.requests] == [429, 200]
+    texts = [edit.get("content") or "" for edit in interaction.original_edits]
+    assert any(text.startswith("⏳ Queued") for text in texts)  # it said it was waiting
+
+
+async def test_a_job_that_keeps_hitting_the_quota_says_when_to_try_again(
+    harness: Harness,
+) -> None:
+    harness.gemini.enqueue(*[error_reply(429, retry_delay=1)] * MAX_ATTEMPTS)
+    interaction = await harness.imagine("an unlucky teapot")
+    await harness.wait_final(interaction, timeout=30)
+    shown = interaction.original
+    assert shown is not None
+    assert "Try again in about 1 second" in shown["embeds"][0]["description"]
+    assert button_labels(shown) == ["Retry"]
+    assert len(harness.gemini.requests) == MAX_ATTEMPTS
 
 
 async def test_a_time_out_is_explained(harness: Harness, tmp_path: Any) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tests.e2e.conftest import Harness
+from tests.e2e.conftest import Harness, settings_for
 from tests.e2e.helpers import answered_content
 from tests.fakes.fake_gemini import image_reply
 
@@ -42,7 +44,7 @@ async def test_imagine_posts_the_image_in_a_new_thread(harness: Harness) -> None
 
     result = interaction.original
     assert result is not None
-    assert result["content"] == "A lighthouse, as requested."
+    assert result["content"].startswith("A lighthouse, as requested.\n\n-# 💬")
     (attachment,) = result["attachments"]
     assert attachment["filename"].endswith(".png")
     # Posted exactly as the model made it: no decode, no re-encode, nothing inserted.
@@ -59,8 +61,9 @@ async def test_imagine_posts_the_image_in_a_new_thread(harness: Harness) -> None
 
     thread = harness.thread_of(interaction)
     assert thread["name"] == "a lighthouse in a storm, oil painting"
-    welcome = harness.discord.channel_messages(thread["id"])
-    assert "writing in this thread" in welcome[-1]["content"]
+    # The result itself says how to go on (no separate message in the thread).
+    assert "can write in the thread below" in result["content"]
+    assert f"<@{harness.discord.alice['id']}>" in result["content"]  # named, never pinged
 
 
 async def test_progress_edits_one_message(harness: Harness) -> None:
@@ -108,3 +111,22 @@ async def test_long_prompts_make_valid_thread_names(harness: Harness) -> None:
     assert len(name) == 100
     assert "\n" not in name
     assert name.endswith("…")
+
+
+async def test_thinking_turns_into_progress_only_for_a_slow_image(
+    harness: Harness, tmp_path: Path
+) -> None:
+    await harness.stop_bot()
+    settings = settings_for(
+        harness.discord, harness.gemini, tmp_path / "t.db", jobs={"running_edit_after_s": 0.5}
+    )
+    await harness.start_bot(settings)
+    fast = await harness.imagine("a quick sketch")
+    assert not any("🎨" in (e.get("content") or "") for e in fast.original_edits)
+    harness.gemini.enqueue(image_reply(delay=1.0))
+    slow = await harness.imagine("a slow oil painting")
+    progress = [e for e in slow.original_edits if "🎨" in (e.get("content") or "")]
+    assert len(progress) == 1  # one edit: the time counts by itself (<t:...:R>)
+    assert "<t:" in progress[0]["content"]
+    assert slow.original is not None
+    assert slow.original["attachments"]

@@ -294,18 +294,14 @@ async def test_edit_prompt_sent_while_the_retry_runs_is_refused(harness: Harness
 
 
 class FailingCommit:
-    """The bot's database connection, except that the COMMIT of the next new job fails (a
-    full disk). Other transactions (the dispatcher looks at the queue every few ms) pass."""
+    """The bot's database connection, except that the next COMMIT fails (a full disk)."""
 
     def __init__(self, db: Any) -> None:
         self._db = db
         self.fail = True
-        self._adding = False
 
     async def execute(self, sql: str, *args: Any) -> Any:
-        if sql.startswith("INSERT INTO jobs"):
-            self._adding = True
-        if sql == "COMMIT" and self.fail and self._adding:
+        if sql == "COMMIT" and self.fail:
             self.fail = False
             raise sqlite3.OperationalError("database or disk is full")
         return await self._db.execute(sql, *args)
@@ -321,8 +317,13 @@ async def test_a_failed_commit_is_explained_and_the_next_job_works(
     store = harness.bot.jobs.store
     real = store._db  # type: ignore[attr-defined]
     store._db = FailingCommit(real)  # type: ignore[attr-defined]
-    try:
-        refused = await harness.imagine("a lost request")
+    try:  # with a photo: the job and its upload are written in one transaction
+        refused = await harness.discord.run_command(
+            "imagine",
+            {"prompt": "a lost request", "image": "p"},
+            attachments={"p": ("photo.png", png((40, 40)), "image/png")},
+        )
+        await harness.wait_final(refused)
     finally:
         store._db = real  # type: ignore[attr-defined]
     (answer,) = refused.followups
@@ -332,3 +333,30 @@ async def test_a_failed_commit_is_explained_and_the_next_job_works(
     after = await harness.imagine("a kept request")
     assert after.original is not None
     assert after.original["attachments"]
+
+
+async def test_a_burst_over_the_quota_converges_and_every_job_is_delivered(
+    harness: Harness,
+) -> None:
+    # The shipped default: max_concurrent = "auto", starting at 32.
+    harness.gemini.limit_requests(8, window_s=1.0)
+    harness.gemini.default_delay = 0.1
+    members = [harness.discord.add_member(f"painter{n}") for n in range(30)]
+    try:
+        interactions = [
+            await harness.discord.run_command("imagine", {"prompt": f"a kite, #{n}"}, user=m)
+            for n, m in enumerate(members)
+        ]
+        for interaction in interactions:
+            await harness.wait_final(interaction, timeout=30)
+    finally:
+        harness.gemini.default_delay = 0.0
+    for interaction in interactions:
+        assert interaction.original is not None
+        assert interaction.original["attachments"], interaction.original  # nothing failed
+    # The first wave overshoots (30 asked, 8 allowed); then the bot keeps under the quota
+    # instead of hammering it: far fewer refusals than one per attempt.
+    refusals = harness.gemini.quota_refusals
+    assert 0 < refusals <= 45, refusals
+    made = [r for r in harness.gemini.requests if r.status == 200]
+    assert len(made) == 30

@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -27,6 +28,8 @@ SECRET_VARS = (
     "GOOGLE_GENAI_USE_VERTEXAI",
     "GOOGLE_CLOUD_PROJECT",
     "GOOGLE_CLOUD_LOCATION",
+    "DATABASE_URL",
+    "PGPASSWORD",
 )
 
 
@@ -207,3 +210,23 @@ async def test_a_missing_message_content_intent_is_explained(
     assert code == 2
     assert "Message Content Intent" in err
     assert "Traceback" not in err
+
+
+async def test_a_database_it_cannot_reach_is_explained(
+    tmp_path: Path, discord_fake: FakeDiscord, gemini_fake: FakeGemini
+) -> None:
+    fakes_config(tmp_path, discord_fake, gemini_fake)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = clean_env(
+        DISCORD_TOKEN=discord_fake.token,
+        GEMINI_API_KEY=gemini_fake.api_key,
+        DATABASE_URL=f"postgresql://bot:pw-SECRET-4@127.0.0.1:{port}/bot",
+    )
+    code, _, err = await run_bot(env=env, cwd=tmp_path)
+    assert code == 2
+    shown = f"postgresql://bot@127.0.0.1:{port}/bot"
+    assert f"error: Cannot connect to the PostgreSQL database {shown}" in err
+    assert "Traceback" not in err
+    assert "SECRET" not in err

@@ -208,6 +208,14 @@ async def test_an_imagen_stage_runs_on_its_replacement_side_by_side(
     )
     interaction = await harness.discord.run_command("poster", {"idea": "a jazz night"})
     await harness.wait_final(interaction)
+    briefing = interaction.original
+    assert briefing is not None  # four images cost more than [quotas] confirm_above_usd
+    assert "more than $0.20" in fields(briefing)["Estimated cost"]
+    await harness.discord.click(briefing["id"], custom_id(briefing, "Generate"))
+    await harness.discord.wait_for(
+        lambda: bool(harness.discord.message(briefing["id"])["attachments"])
+    )
+    await settle()
 
     calls = harness.gemini.requests[-4:]
     assert {call.method for call in calls} == {"generateContent"}
@@ -216,8 +224,7 @@ async def test_an_imagen_stage_runs_on_its_replacement_side_by_side(
     levels = {tuple(c.generation_config["thinkingConfig"].values()) for c in calls}
     assert levels == {("HIGH",)}
     assert all(call.texts() == ["A poster: a jazz night\n\nAvoid: blurry"] for call in calls)
-    shown = interaction.original
-    assert shown is not None
+    shown = harness.discord.message(briefing["id"])
     assert len(shown["attachments"]) == 3  # four asked, one withheld
     assert "safety filters" in fields(shown)["Missing: 1"]
     assert [b for b in button_labels(shown) if b.startswith("Use")] == ["Use 1", "Use 2", "Use 3"]

@@ -9,11 +9,17 @@ The fake keeps a small world (one guild with text channels, threads, members and
 answers like Discord (including its error JSON) and records every REST request in ``requests``
 and every protocol violation it detects in ``violations``, so tests can assert there were none.
 Tests act as users through the driver coroutines (``run_command``, ``click``, ``post_message``...).
+
+REST answers follow Discord's rate limits (per-route buckets and the global limit, with their
+headers; see discord_rate_limits): ``rate_limited`` lists every 429 the fake sent, so a test or a
+benchmark can assert there was none. ``fail_next`` injects errors, dropped connections and
+stalled answers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http
 import inspect
 import io
@@ -22,32 +28,51 @@ import mimetypes
 import re
 import secrets
 import socket
+import struct
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from urllib.parse import quote
 
 from aiohttp import BodyPartReader, WSMsgType, web
 from PIL import Image
 
+from tests.fakes.discord_rate_limits import (
+    VIA,
+    MajorParameter,
+    RateLimitedError,
+    RateLimiter,
+    RateLimitEvent,
+    Scope,
+)
+
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Collection, Iterator, Mapping
 
 Json = dict[str, Any]
+# How fail_next drops a connection: "close" (FIN: aiohttp raises ServerDisconnectedError) or
+# "reset" (RST: ClientOSError, errno ECONNRESET).
+Disconnect = Literal["close", "reset"]
 
 API_PREFIX = "/api/v10"
 DISCORD_EPOCH_MS = 1_420_070_400_000
 HEARTBEAT_INTERVAL_MS = 41_250
 MAX_REQUEST_BYTES = 1 << 30
+# Upload limit per file (docs/reference, "Uploading Files": "The default limit is 10 MiB"), and
+# what server boosts raise it to (discord.py's Guild._PREMIUM_GUILD_LIMITS).
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+BOOSTED_UPLOAD_LIMITS = {2: 50 * 1024 * 1024, 3: 100 * 1024 * 1024}
 BACKLOG_EVENTS = 10_000  # dispatches kept per gateway session for RESUME
 
-# Permission bits.
+# Permission bits (docs/topics/permissions).
 CREATE_INSTANT_INVITE = 1 << 0
 ADMINISTRATOR = 1 << 3
 MANAGE_CHANNELS = 1 << 4
+MANAGE_GUILD = 1 << 5
 ADD_REACTIONS = 1 << 6
+STREAM = 1 << 9
 VIEW_CHANNEL = 1 << 10
 SEND_MESSAGES = 1 << 11
 MANAGE_MESSAGES = 1 << 13
@@ -56,30 +81,61 @@ ATTACH_FILES = 1 << 15
 READ_MESSAGE_HISTORY = 1 << 16
 MENTION_EVERYONE = 1 << 17
 USE_EXTERNAL_EMOJIS = 1 << 18
+CONNECT = 1 << 20
+SPEAK = 1 << 21
+USE_VAD = 1 << 25
 CHANGE_NICKNAME = 1 << 26
 USE_APPLICATION_COMMANDS = 1 << 31
+REQUEST_TO_SPEAK = 1 << 32
 MANAGE_THREADS = 1 << 34
 CREATE_PUBLIC_THREADS = 1 << 35
 CREATE_PRIVATE_THREADS = 1 << 36
+USE_EXTERNAL_STICKERS = 1 << 37
 SEND_MESSAGES_IN_THREADS = 1 << 38
+USE_EMBEDDED_ACTIVITIES = 1 << 39
 ALL_PERMISSIONS = (1 << 51) - 1
 
+# @everyone in a server created with Discord's defaults: 1071698660929, the value real servers
+# report for their @everyone role (GET /guilds/{id}) and Discord-compatible servers (Spacebar,
+# Yepcord) use as the default. Servers may grant @everyone less; see set_everyone_permissions.
 EVERYONE_PERMISSIONS = (
     CREATE_INSTANT_INVITE
     | ADD_REACTIONS
+    | STREAM
     | VIEW_CHANNEL
     | SEND_MESSAGES
     | EMBED_LINKS
     | ATTACH_FILES
     | READ_MESSAGE_HISTORY
+    | MENTION_EVERYONE
     | USE_EXTERNAL_EMOJIS
+    | CONNECT
+    | SPEAK
+    | USE_VAD
     | CHANGE_NICKNAME
     | USE_APPLICATION_COMMANDS
+    | REQUEST_TO_SPEAK
     | CREATE_PUBLIC_THREADS
+    | CREATE_PRIVATE_THREADS
+    | USE_EXTERNAL_STICKERS
     | SEND_MESSAGES_IN_THREADS
+    | USE_EMBEDDED_ACTIVITIES
 )
 MODERATOR_PERMISSIONS = EVERYONE_PERMISSIONS | MANAGE_MESSAGES | MANAGE_THREADS
-BOT_PERMISSIONS = EVERYONE_PERMISSIONS | MANAGE_THREADS | CREATE_PRIVATE_THREADS | MENTION_EVERYONE
+# The bot's managed role holds exactly what the README's invite link asks for.
+BOT_PERMISSIONS = (
+    SEND_MESSAGES
+    | SEND_MESSAGES_IN_THREADS
+    | CREATE_PUBLIC_THREADS
+    | ATTACH_FILES
+    | EMBED_LINKS
+    | READ_MESSAGE_HISTORY
+)
+
+# Rate limits a default FakeDiscord counts (in rate_limits.overruns) but does not enforce: the
+# bot overwrites its slash commands at every start and each end-to-end test starts a bot, while
+# Discord allows 2 overwrites per 60 s per guild. Pass relaxed_limits=() to enforce every limit.
+RELAXED_BY_DEFAULT: frozenset[str] = frozenset({"command-overwrite"})
 
 # Gateway intents.
 INTENT_GUILDS = 1 << 0
@@ -95,6 +151,7 @@ APP_FLAG_MESSAGE_CONTENT_LIMITED = 1 << 19
 
 # Message flags.
 FLAG_SUPPRESS_EMBEDS = 1 << 2
+FLAG_HAS_THREAD = 1 << 5
 FLAG_EPHEMERAL = 1 << 6
 FLAG_LOADING = 1 << 7
 FLAG_SUPPRESS_NOTIFICATIONS = 1 << 12
@@ -134,6 +191,8 @@ EVENT_INTENTS = {
     "THREAD_UPDATE": INTENT_GUILDS,
     "THREAD_DELETE": INTENT_GUILDS,
     "GUILD_MEMBER_ADD": INTENT_GUILD_MEMBERS,
+    "GUILD_MEMBER_UPDATE": INTENT_GUILD_MEMBERS,
+    "GUILD_ROLE_CREATE": INTENT_GUILDS,
     "MESSAGE_CREATE": INTENT_GUILD_MESSAGES,
     "MESSAGE_UPDATE": INTENT_GUILD_MESSAGES,
     "MESSAGE_DELETE": INTENT_GUILD_MESSAGES,
@@ -168,7 +227,8 @@ class RecordedRequest:
     json: Any  # the parsed JSON body, or the payload_json of a multipart body
     files: list[UploadedFile]
     headers: dict[str, str]
-    status: int = 0  # the status the fake answered with
+    status: int = 0  # the status the fake answered with; 0: none (fail_next dropped it)
+    received_at: float = field(default_factory=time.monotonic)
 
 
 class FieldError(NamedTuple):
@@ -233,6 +293,11 @@ def _missing_permissions() -> DiscordError:
     return DiscordError(403, 50013, "Missing Permissions")
 
 
+def _thread_archived(status: int) -> DiscordError:
+    """Discord's answer for writing in an archived thread (400) or a locked one (403)."""
+    return DiscordError(status, 50083, "Thread is archived")
+
+
 # ---------------------------------------------------------------------------------------------
 # Payload validation (pure functions returning the problems found)
 
@@ -290,6 +355,7 @@ def validate_commands(commands: object) -> list[FieldError]:
             errors.append(FieldError(path, "BASE_TYPE_BAD_TYPE", "Expected an object"))
             continue
         command_type = command.get("type", 1)
+        _validate_default_permissions(command.get("default_member_permissions"), path, errors)
         key = (command_type, str(command.get("name")))
         if key in seen:
             message = "Application command names must be unique"
@@ -309,6 +375,16 @@ def validate_commands(commands: object) -> list[FieldError]:
             message = f"At most {limit} commands of type {command_type}"
             errors.append(FieldError("_root", "APPLICATION_COMMANDS_TOO_MANY", message))
     return errors
+
+
+def _validate_default_permissions(value: object, path: str, errors: list[FieldError]) -> None:
+    """A permission bit set as a string of digits (or an integer), or null."""
+    if value is None or (isinstance(value, str) and value.isdigit()):
+        return
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return
+    message = f"Invalid permissions {value!r}: a bit set as a string of digits"
+    errors.append(FieldError(f"{path}.default_member_permissions", "BASE_TYPE_BAD_INT", message))
 
 
 def _validate_name_and_description(item: Json, path: str, errors: list[FieldError]) -> None:
@@ -719,10 +795,11 @@ def _apply_overwrite(permissions: int, overwrite: Json | None) -> int:
 
 
 def _premium_tier(upload_limit: int) -> int:
-    """The boost tier whose upload limit discord.py's ``Guild.filesize_limit`` reports."""
-    if upload_limit >= 100 * 1024 * 1024:
+    """The boost tier whose upload limit discord.py's ``Guild.filesize_limit`` reports: 10 MiB
+    without boosts (and at tier 1), 50 MiB at tier 2, 100 MiB at tier 3."""
+    if upload_limit >= BOOSTED_UPLOAD_LIMITS[3]:
         return 3
-    return 2 if upload_limit >= 50 * 1024 * 1024 else 0
+    return 2 if upload_limit >= BOOSTED_UPLOAD_LIMITS[2] else 0
 
 
 def _json_response(
@@ -766,6 +843,26 @@ async def _read_multipart(request: web.Request) -> tuple[Any, dict[int, Uploaded
         content_type = part.headers.get("Content-Type", "application/octet-stream")
         uploads[int(match[1])] = UploadedFile(part.filename, content_type, bytes(await part.read()))
     return payload, uploads
+
+
+def _major_value(major: MajorParameter | None, params: Mapping[str, str]) -> str | None:
+    """The top-level resource a route's bucket counts per (None: per bot)."""
+    if major == "webhook":
+        return f"{params['app']}/{params['token']}"
+    return params.get(major) if major is not None else None
+
+
+def _drop_connection(request: web.Request, how: Disconnect) -> web.Response:
+    """Closes the client's connection without an answer (the returned response goes nowhere)."""
+    transport = request.transport
+    if transport is not None:
+        if how == "reset":  # linger 0: close() sends RST instead of FIN
+            sock = transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+        else:
+            transport.close()
+    return web.Response(status=204)
 
 
 def _describe(predicate: Callable[[], object]) -> str:
@@ -893,6 +990,8 @@ class _ApiCall:
     record: RecordedRequest
     uploads: dict[int, UploadedFile]
     params: dict[str, str] = field(default_factory=dict)
+    fault: _Fault | None = None  # armed by fail_next for this call
+    rate_headers: dict[str, str] = field(default_factory=dict)  # set once the call is admitted
 
     @property
     def body(self) -> Json:
@@ -904,26 +1003,30 @@ class _Route:
     method: str
     pattern: re.Pattern[str]
     handler: Callable[[_ApiCall], object]
-    needs_auth: bool
+    needs_auth: bool = True
+    limit: str | None = None  # a key of DEFAULT_LIMITS; None: only the global limit applies
+    interaction: bool = False  # an interaction endpoint: no bot token, exempt from the global limit
 
 
 @dataclass
 class _Fault:
+    """What ``FakeDiscord.fail_next`` arms: for the next ``remaining`` matching requests, wait
+    ``stall`` seconds, then drop the connection or answer with an error (or normally)."""
+
     method: str
     pattern: re.Pattern[str]
-    status: int
-    code: int
-    message: str
     remaining: int
+    status: int | None = None
+    code: int = 0
+    message: str = ""
+    scope: Scope = "user"
+    retry_after: float = 0.05
+    disconnect: Disconnect | None = None
+    handled: bool = False
+    stall: float = 0.0
 
-    def error(self) -> DiscordError:
-        if self.status != 429:
-            return DiscordError(self.status, self.code, self.message)
-        # discord.py treats a 429 without Via as a Cloudflare ban; with it, it waits and retries.
-        # Discord names the limit hit in X-RateLimit-Scope (user, global or shared).
-        extra = {"retry_after": 0.05, "global": False}
-        headers = {"Via": "1.1 google", "X-RateLimit-Scope": "user"}
-        return DiscordError(429, self.code, self.message, extra=extra, headers=headers)
+    def matches(self, record: RecordedRequest) -> bool:
+        return self.method == record.method and self.pattern.search(record.path) is not None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -938,8 +1041,10 @@ class FakeDiscord:
         *,
         token: str = "test-discord-token",
         message_content_intent: bool = True,
-        upload_limit: int = 10 * 1024 * 1024,
+        upload_limit: int = DEFAULT_UPLOAD_LIMIT,
         members_intent: bool = True,
+        rate_limits: bool = True,
+        relaxed_limits: Collection[str] = RELAXED_BY_DEFAULT,
     ) -> None:
         self.token = token
         self.message_content_intent = message_content_intent
@@ -949,6 +1054,8 @@ class FakeDiscord:
         self.interaction_token_ttl = 15 * 60.0  # seconds the token works for follow-ups
         self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []
+        # Per-route and global limits, adjustable per test (see discord_rate_limits).
+        self.rate_limits = RateLimiter(enabled=rate_limits, relaxed=set(relaxed_limits))
         self.commands: dict[str | None, list[Json]] = {}
         self.threads: dict[str, Json] = {}
         self.interactions: dict[str, FakeInteraction] = {}
@@ -973,6 +1080,7 @@ class FakeDiscord:
         self._identified = asyncio.Event()
         self._gateway_open = asyncio.Event()  # cleared: new connections wait for their HELLO
         self._gateway_open.set()
+        self._stopping = asyncio.Event()  # ends stalled answers when the fake stops
         self._routes = self._build_routes()
         self._seed_world()
 
@@ -1041,6 +1149,23 @@ class FakeDiscord:
         self._broadcast("GUILD_MEMBER_ADD", {**member, "guild_id": self.guild_id})
         return user
 
+    def add_role(self, name: str, permissions: int = 0) -> str:
+        """A new role (below the bot's); returns its id."""
+        role_id = self._snowflake()
+        self._roles[role_id] = _role(role_id, name, permissions, len(self._roles))
+        self._broadcast(
+            "GUILD_ROLE_CREATE", {"guild_id": self.guild_id, "role": self._roles[role_id]}
+        )
+        return role_id
+
+    def give_role(self, user: Json, role_id: str) -> None:
+        """The member gets the role (their next interactions and messages carry it)."""
+        member = self._members[user["id"]]
+        if role_id not in self._roles:
+            raise ValueError(f"{role_id} is not a role of the fake guild")
+        member["roles"] = [*member["roles"], role_id]
+        self._broadcast("GUILD_MEMBER_UPDATE", {**member, "guild_id": self.guild_id})
+
     def add_text_channel(self, name: str) -> str:
         channel_id = self._snowflake()
         channel: Json = {
@@ -1074,30 +1199,70 @@ class FakeDiscord:
         channel["permission_overwrites"] = overwrites
         self._broadcast("CHANNEL_UPDATE", channel)
 
+    def set_everyone_permissions(self, permissions: int) -> None:
+        """What @everyone may do in the server (Discord's default: EVERYONE_PERMISSIONS)."""
+        role = self._roles[self.guild_id]
+        role["permissions"] = str(permissions)
+        self._broadcast("GUILD_ROLE_UPDATE", {"guild_id": self.guild_id, "role": role})
+
     def set_upload_limit(self, n: int) -> None:
+        """The largest file the server accepts (each file of a request). Interactions report it
+        as ``attachment_size_limit``; when it crosses a boost tier, GUILD_UPDATE tells
+        discord.py's ``Guild.filesize_limit``. Limits between tiers are for tests only."""
+        boosts_changed = _premium_tier(n) != _premium_tier(self.upload_limit)
         self.upload_limit = n
+        if boosts_changed:
+            self._broadcast("GUILD_UPDATE", self._guild_object())
 
     def fail_next(
         self,
         method: str,
         path_regex: str,
         *,
-        status: int,
+        status: int | None = None,
         code: int = 0,
         message: str = "",
         times: int = 1,
+        scope: Scope = "user",
+        retry_after: float = 0.05,
+        disconnect: Disconnect | None = None,
+        handled: bool = False,
+        stall: float = 0.0,
     ) -> None:
-        """The next ``times`` REST calls whose path (re.search, no /api/v10) matches fail."""
+        """The next ``times`` REST calls whose path (re.search, no /api/v10) matches misbehave.
+
+        ``status``: answer with that error (a 429 in Discord's shape, with ``scope`` and
+        ``retry_after``). ``disconnect``: read the request, then drop the connection without an
+        answer, ``"close"`` (FIN) or ``"reset"`` (RST); with ``handled`` the request takes effect
+        first (a lost answer), without it the request is lost. ``stall``: wait that many seconds
+        before answering (or dropping), to outlast a client's timeout.
+        """
+        if status is None and disconnect is None and not stall:
+            raise ValueError("fail_next needs a status, a disconnect or a stall")
+        if status is not None and disconnect is not None:
+            raise ValueError("a dropped connection has no status")
+        if handled and disconnect is None:
+            raise ValueError("handled= only applies to a disconnect")
         self._faults.append(
             _Fault(
                 method.upper(),
                 re.compile(path_regex),
-                status,
-                code,
-                message or http.HTTPStatus(status).phrase,
                 times,
+                status=status,
+                code=code,
+                message=message or (http.HTTPStatus(status).phrase if status else ""),
+                scope=scope,
+                retry_after=retry_after,
+                disconnect=disconnect,
+                handled=handled,
+                stall=stall,
             )
         )
+
+    @property
+    def rate_limited(self) -> list[RateLimitEvent]:
+        """Every 429 the fake sent (route limit, global limit or injected), oldest first."""
+        return self.rate_limits.hits
 
     def delete_channel(self, channel_id: str) -> None:
         if channel_id in self.threads:
@@ -1116,7 +1281,12 @@ class FakeDiscord:
         self._broadcast("CHANNEL_DELETE", channel)  # clients drop the threads themselves
 
     def archive_thread(self, thread_id: str, *, locked: bool = False) -> None:
+        """A moderator archives (and with ``locked`` also locks) a thread."""
         self._set_archived(self.threads[thread_id], archived=True, locked=locked)
+
+    def lock_thread(self, thread_id: str) -> None:
+        """A moderator locks a thread and leaves it active."""
+        self._set_archived(self.threads[thread_id], archived=False, locked=True)
 
     def _set_archived(self, thread: Json, *, archived: bool, locked: bool | None = None) -> None:
         metadata = thread["thread_metadata"]
@@ -1212,6 +1382,7 @@ class FakeDiscord:
 
     async def stop(self) -> None:
         self._gateway_open.set()
+        self._stopping.set()
         for connection in list(self._connections):
             await connection.close(1001, "The fake is stopping")
         if self._runner is not None:
@@ -1231,49 +1402,66 @@ class FakeDiscord:
     # -- REST pipeline -------------------------------------------------------------------------
 
     def _build_routes(self) -> list[_Route]:
+        guild = r"/guilds/(?P<guild>\d+)"
         channel = r"/channels/(?P<channel>\d+)"
         message = channel + r"/messages/(?P<message>\d+)"
         webhook = r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)"
         webhook_message = webhook + r"/messages/(?P<message>@original|\d+)"
         commands = r"/applications/(?P<app>\d+)(?:/guilds/(?P<guild>\d+))?/commands"
         thread_member = channel + r"/thread-members/(?P<user>@me|\d+)"
-        table: list[tuple[str, str, Callable[[_ApiCall], object], bool]] = [
-            ("GET", r"/users/@me", self._get_current_user, True),
-            ("GET", r"/users/(?P<user>\d+)", self._get_user, True),
-            ("GET", r"/oauth2/applications/@me", self._get_application, True),
-            ("GET", r"/gateway", self._get_gateway, False),
-            ("GET", r"/gateway/bot", self._get_gateway_bot, True),
-            ("GET", commands, self._get_commands, True),
-            ("PUT", commands, self._put_commands, True),
-            (
-                "POST",
-                r"/interactions/(?P<interaction>\d+)/(?P<token>[^/]+)/callback",
-                self._interaction_callback,
-                False,
-            ),
-            ("POST", webhook, self._execute_webhook, False),
-            ("GET", webhook_message, self._get_webhook_message, False),
-            ("PATCH", webhook_message, self._edit_webhook_message, False),
-            ("DELETE", webhook_message, self._delete_webhook_message, False),
-            ("GET", r"/guilds/(?P<guild>\d+)", self._get_guild, True),
-            ("GET", r"/guilds/(?P<guild>\d+)/channels", self._get_guild_channels, True),
-            ("GET", r"/guilds/(?P<guild>\d+)/members/(?P<user>\d+)", self._get_member, True),
-            ("GET", channel, self._get_channel, True),
-            ("PATCH", channel, self._edit_channel, True),
-            ("DELETE", channel, self._delete_channel_route, True),
-            ("GET", channel + "/messages", self._get_history, True),
-            ("POST", channel + "/messages", self._create_channel_message, True),
-            ("GET", message, self._get_channel_message, True),
-            ("PATCH", message, self._edit_channel_message, True),
-            ("DELETE", message, self._delete_channel_message, True),
-            ("POST", channel + "/typing", self._typing, True),
-            ("POST", message + "/threads", self._thread_from_message, True),
-            ("POST", channel + "/threads", self._thread_without_message, True),
-            ("PUT", thread_member, self._add_thread_member, True),
-            ("DELETE", thread_member, self._remove_thread_member, True),
-        ]
+        callback = r"/interactions/(?P<interaction>\d+)/(?P<token>[^/]+)/callback"
+
+        def route(
+            method: str,
+            path: str,
+            handler: Callable[[_ApiCall], object],
+            limit: str | None = None,
+            *,
+            needs_auth: bool = True,
+            interaction: bool = False,
+        ) -> _Route:
+            return _Route(method, re.compile(path), handler, needs_auth, limit, interaction)
+
+        def interaction_route(
+            method: str, path: str, handler: Callable[[_ApiCall], object], limit: str | None
+        ) -> _Route:
+            return route(method, path, handler, limit, needs_auth=False, interaction=True)
+
         return [
-            _Route(method, re.compile(path), handler, auth) for method, path, handler, auth in table
+            route("GET", r"/users/@me", self._get_current_user),
+            route("GET", r"/users/(?P<user>\d+)", self._get_user, "user-get"),
+            route("GET", r"/oauth2/applications/@me", self._get_application),
+            route("GET", r"/gateway", self._get_gateway, needs_auth=False),
+            route("GET", r"/gateway/bot", self._get_gateway_bot, "gateway-bot"),
+            route("GET", commands, self._get_commands),
+            route("PUT", commands, self._put_commands, "command-overwrite"),
+            interaction_route("POST", callback, self._interaction_callback, None),
+            interaction_route("POST", webhook, self._execute_webhook, "interaction-webhook"),
+            interaction_route(
+                "GET", webhook_message, self._get_webhook_message, "interaction-webhook"
+            ),
+            interaction_route(
+                "PATCH", webhook_message, self._edit_webhook_message, "interaction-webhook"
+            ),
+            interaction_route(
+                "DELETE", webhook_message, self._delete_webhook_message, "interaction-webhook"
+            ),
+            route("GET", guild, self._get_guild),
+            route("GET", guild + "/channels", self._get_guild_channels),
+            route("GET", guild + r"/members/(?P<user>\d+)", self._get_member, "member-get"),
+            route("GET", channel, self._get_channel),
+            route("PATCH", channel, self._edit_channel, "channel-edit"),
+            route("DELETE", channel, self._delete_channel_route),
+            route("GET", channel + "/messages", self._get_history, "message-history"),
+            route("POST", channel + "/messages", self._create_channel_message, "message-create"),
+            route("GET", message, self._get_channel_message, "message-get"),
+            route("PATCH", message, self._edit_channel_message, "message-edit"),
+            route("DELETE", message, self._delete_channel_message, "message-delete"),
+            route("POST", channel + "/typing", self._typing, "typing"),
+            route("POST", message + "/threads", self._thread_from_message, "thread-create"),
+            route("POST", channel + "/threads", self._thread_without_message, "thread-create"),
+            route("PUT", thread_member, self._add_thread_member, "thread-member"),
+            route("DELETE", thread_member, self._remove_thread_member, "thread-member"),
         ]
 
     async def _handle_http(self, request: web.Request) -> web.StreamResponse:
@@ -1282,22 +1470,19 @@ class FakeDiscord:
             return _json_response(404, {"message": "404: Not Found", "code": 0})
         call, error = await self._read_call(request)
         self.requests.append(call.record)
-        headers: dict[str, str] = {}
-        try:
-            if error is not None:
-                raise error
-            status, body = self._dispatch_call(call)
-        except DiscordError as exc:
-            if exc.violation:
-                self._violate(exc.violation)
-            status, body, headers = exc.status, exc.body(), exc.headers
-        except Exception as exc:
-            # A body the fake cannot digest fails loudly, but not with a 500: discord.py
-            # would retry that for half a minute.
-            self._violate(f"{call.record.method} {call.record.path}: the fake failed: {exc!r}")
-            status, body = 400, {"message": "400: Bad Request", "code": 0}
+        fault = call.fault = self._take_fault(call.record)
+        if fault is not None and fault.stall:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), fault.stall)
+            if self._stopping.is_set():  # the fake stopped meanwhile: no answer
+                return _drop_connection(request, "close")
+        if fault is not None and fault.disconnect and not fault.handled:
+            return _drop_connection(request, fault.disconnect)
+        status, body, headers = self._answer(call, error)
+        if fault is not None and fault.disconnect:
+            return _drop_connection(request, fault.disconnect)
         call.record.status = status
-        return _json_response(status, body, headers)
+        return _json_response(status, body, {**headers, "Via": VIA})
 
     async def _read_call(self, request: web.Request) -> tuple[_ApiCall, DiscordError | None]:
         path = request.path.removeprefix(API_PREFIX)
@@ -1327,14 +1512,45 @@ class FakeDiscord:
             error = DiscordError(413, 40005, "Request entity too large")
         return _ApiCall(record, uploads), error
 
+    def _take_fault(self, record: RecordedRequest) -> _Fault | None:
+        fault = next((fault for fault in self._faults if fault.matches(record)), None)
+        if fault is not None:
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                self._faults.remove(fault)
+        return fault
+
+    def _answer(
+        self, call: _ApiCall, error: DiscordError | None
+    ) -> tuple[int, object, dict[str, str]]:
+        """Status, body and headers for a request."""
+        try:
+            if error is not None:
+                raise error
+            status, body = self._dispatch_call(call)
+        except RateLimitedError as exc:
+            return 429, exc.body, exc.headers
+        except DiscordError as exc:
+            if exc.violation:
+                self._violate(exc.violation)
+            return exc.status, exc.body(), {**call.rate_headers, **exc.headers}
+        except Exception as exc:
+            # A body the fake cannot digest fails loudly, but not with a 500: discord.py
+            # would retry that for half a minute.
+            self._violate(f"{call.record.method} {call.record.path}: the fake failed: {exc!r}")
+            return 400, {"message": "400: Bad Request", "code": 0}, call.rate_headers
+        return status, body, call.rate_headers
+
     def _dispatch_call(self, call: _ApiCall) -> tuple[int, object]:
-        record = call.record
-        for fault in self._faults:
-            if fault.method == record.method and fault.pattern.search(record.path):
-                fault.remaining -= 1
-                if fault.remaining <= 0:
-                    self._faults.remove(fault)
-                raise fault.error()
+        """Routes one call: its rate limits, an injected error, then the route's handler."""
+        route, call.params = self._route_for(call.record)
+        call.rate_headers = self._admit(call, route)
+        if call.fault is not None and call.fault.status is not None:
+            raise self._fault_error(call.record, call.fault, call.rate_headers)
+        result = route.handler(call)
+        return (204, None) if result is None else (200, result)
+
+    def _route_for(self, record: RecordedRequest) -> tuple[_Route, dict[str, str]]:
         for route in self._routes:
             if route.method != record.method:
                 continue
@@ -1343,13 +1559,41 @@ class FakeDiscord:
                 continue
             if route.needs_auth:
                 self._check_auth(record)
-            call.params = {
-                key: value for key, value in match.groupdict().items() if value is not None
-            }
-            result = route.handler(call)
-            return (204, None) if result is None else (200, result)
+            params = {key: value for key, value in match.groupdict().items() if value is not None}
+            return route, params
         violation = f"unknown route {record.method} {record.path} (not implemented by the fake?)"
         raise DiscordError(404, 0, "404: Not Found", violation=violation)
+
+    def _admit(self, call: _ApiCall, route: _Route) -> dict[str, str]:
+        """Counts the request against its route's bucket and the global limit."""
+        major = None
+        if route.limit is not None:
+            major = _major_value(self.rate_limits.limits[route.limit].major, call.params)
+        return self.rate_limits.admit(
+            call.record.method,
+            call.record.path,
+            limit_name=route.limit,
+            major=major,
+            global_exempt=route.interaction,
+        )
+
+    def _fault_error(
+        self, record: RecordedRequest, fault: _Fault, rate_headers: dict[str, str]
+    ) -> Exception:
+        assert fault.status is not None
+        if fault.status != 429:
+            return DiscordError(fault.status, fault.code, fault.message)
+        headers = {} if fault.scope == "global" else dict(rate_headers)
+        if fault.scope == "user" and headers:  # the bot's own bucket is empty; a shared limit
+            headers["X-RateLimit-Remaining"] = "0"  # leaves the bot's count as it was
+        return self.rate_limits.reject(
+            record.method,
+            record.path,
+            scope=fault.scope,
+            retry_after=fault.retry_after,
+            code=fault.code,
+            headers=headers,
+        )
 
     def _check_auth(self, record: RecordedRequest) -> None:
         sent = next((v for k, v in record.headers.items() if k.lower() == "authorization"), None)
@@ -1644,10 +1888,7 @@ class FakeDiscord:
                 "interaction_metadata": self._interaction_metadata(interaction, followup=followup),
             },
         )
-        ephemeral = bool(flags & FLAG_EPHEMERAL)
-        if not ephemeral:
-            self._ensure_postable(channel)
-        self._store_message(message, ephemeral=ephemeral)
+        self._post(message, ephemeral=bool(flags & FLAG_EPHEMERAL))
         return message
 
     def _create_loading_message(self, interaction: FakeInteraction, data: Json) -> Json:
@@ -1713,7 +1954,9 @@ class FakeDiscord:
 
     def _delete_webhook_message(self, call: _ApiCall) -> object:
         interaction = self._interaction_for_webhook(call)
-        self._remove_message(self._webhook_target(interaction, call.params["message"]))
+        message = self._webhook_target(interaction, call.params["message"])
+        self._require_deletable(message)
+        self._remove_message(message)
         return None
 
     # -- REST: channels and messages -------------------------------------------------------------
@@ -1740,15 +1983,11 @@ class FakeDiscord:
         return channel
 
     def _edit_thread(self, thread: Json, body: Json) -> Json:
-        permissions = self._bot_permissions(thread["id"])
         metadata = thread["thread_metadata"]
-        may_manage = bool(permissions & MANAGE_THREADS)
-        if not may_manage and ("locked" in body or thread["owner_id"] != self.bot_user["id"]):
-            raise _missing_permissions()
-        if metadata["archived"] and body.get("archived") is not False:
-            raise DiscordError(400, 50083, "Thread is archived")
-        if metadata["archived"] and metadata["locked"] and not may_manage:
-            raise _missing_permissions()
+        unarchiving = body.get("archived") is False
+        if metadata["archived"] and not unarchiving:  # only active threads change
+            raise _thread_archived(400)
+        self._require_thread_edit(thread, body, unarchiving=unarchiving)
         errors: list[FieldError] = []
         _check_length(errors, "name", body.get("name", thread["name"]), 100, 1)
         duration = body.get("auto_archive_duration", metadata["auto_archive_duration"])
@@ -1768,6 +2007,26 @@ class FakeDiscord:
             metadata["archive_timestamp"] = _now()
         self._broadcast("THREAD_UPDATE", thread)
         return thread
+
+    def _require_thread_edit(self, thread: Json, body: Json, *, unarchiving: bool) -> None:
+        """docs/topics/threads.md, "Editing & Deleting Threads": locked, rate_limit_per_user
+        (and invitable, flags) need Manage Threads; name, archiving and auto_archive_duration
+        need it or being the thread's creator; unarchiving needs thread membership, and for a
+        locked thread being its creator or Manage Threads."""
+        bot_id = self.bot_user["id"]
+        self._require(thread["id"])
+        manages = bool(self._bot_permissions(thread["id"]) & MANAGE_THREADS)
+        owns = thread["owner_id"] == bot_id
+        moderator_keys = {"locked", "rate_limit_per_user", "invitable", "flags"}
+        owner_keys = {"name", "auto_archive_duration"}
+        if not manages and moderator_keys & body.keys():
+            raise _missing_permissions()
+        if not (manages or owns) and (owner_keys & body.keys() or body.get("archived") is True):
+            raise _missing_permissions()
+        if unarchiving and bot_id not in self._thread_members.get(thread["id"], set()):
+            raise _missing_permissions()
+        if unarchiving and thread["thread_metadata"]["locked"] and not (manages or owns):
+            raise _missing_permissions()
 
     def _delete_channel_route(self, call: _ApiCall) -> object:
         channel = self._channel_or_404(call.params["channel"])
@@ -1799,7 +2058,11 @@ class FakeDiscord:
     def _create_channel_message(self, call: _ApiCall) -> object:
         channel = self._channel_or_404(call.params["channel"])
         self._require_send(channel, with_files=bool(call.uploads))
-        payload = call.body
+        payload = self._permitted_embeds(channel, call.body)
+        if payload is not call.body and _is_empty({**payload, "attachments": call.uploads}):
+            raise _missing_permissions()  # an embed-only message without Embed Links
+        if payload.get("message_reference") is not None:
+            self._require_history_for_reply(channel)
         reference = self._reply_reference(channel, payload.get("message_reference"))
         message = self._compose(
             channel,
@@ -1812,9 +2075,21 @@ class FakeDiscord:
         )
         if payload.get("nonce") is not None:
             message["nonce"] = payload["nonce"]
-        self._ensure_postable(channel)
-        self._store_message(message, ephemeral=False)
+        self._post(message)
         return message
+
+    def _permitted_embeds(self, channel: Json, payload: Json) -> Json:
+        """Without Embed Links Discord drops a bot's embeds and keeps the rest of the message
+        (discord-api-docs#2601, #5648); the payload itself when nothing is dropped."""
+        if not payload.get("embeds") or self._bot_permissions(channel["id"]) & EMBED_LINKS:
+            return payload
+        return {**payload, "embeds": []}
+
+    def _require_history_for_reply(self, channel: Json) -> None:
+        if not self._bot_permissions(channel["id"]) & READ_MESSAGE_HISTORY:
+            raise DiscordError(
+                403, 160002, "Cannot reply without permission to read message history"
+            )
 
     def _reply_reference(self, channel: Json, reference: object) -> Json | None:
         if not isinstance(reference, dict):
@@ -1858,13 +2133,14 @@ class FakeDiscord:
             raise DiscordError(
                 403, 50005, "Cannot edit a message authored by another user", violation=violation
             )
-        return self._edit_message(message, call.body, call.uploads)
+        return self._edit_message(message, self._permitted_embeds(channel, call.body), call.uploads)
 
     def _delete_channel_message(self, call: _ApiCall) -> object:
         channel = self._channel_or_404(call.params["channel"])
         message = self._channel_message_or_404(channel, call.params["message"])
         if message["author"]["id"] != self.bot_user["id"]:
             self._require(channel["id"], MANAGE_MESSAGES)
+        self._require_deletable(message)
         self._remove_message(message)
         return None
 
@@ -1896,7 +2172,11 @@ class FakeDiscord:
                 violation=violation,
             )
         thread = self._open_thread(channel, call.body, thread_id=message["id"], thread_type=11)
+        # Documented: "Fires a Thread Create and a Message Update Gateway event"; the message
+        # gains the thread (with the creator's thread member) and the HAS_THREAD flag.
         message["thread"] = thread
+        message["flags"] |= FLAG_HAS_THREAD
+        self._broadcast("MESSAGE_UPDATE", self._message_event(message))
         return thread
 
     def _thread_without_message(self, call: _ApiCall) -> object:
@@ -1960,8 +2240,15 @@ class FakeDiscord:
             raise _unknown("Channel", 10003)
         return thread
 
+    def _active_thread_or_404(self, channel_id: str) -> Json:
+        """Joining, leaving, adding and removing members need an active thread."""
+        thread = self._thread_or_404(channel_id)
+        if thread["thread_metadata"]["archived"]:
+            raise _thread_archived(400)
+        return thread
+
     def _add_thread_member(self, call: _ApiCall) -> object:
-        thread = self._thread_or_404(call.params["channel"])
+        thread = self._active_thread_or_404(call.params["channel"])
         user_id = call.params["user"]
         if user_id == "@me":
             user_id = self.bot_user["id"]
@@ -1973,7 +2260,7 @@ class FakeDiscord:
         return None
 
     def _remove_thread_member(self, call: _ApiCall) -> object:
-        thread = self._thread_or_404(call.params["channel"])
+        thread = self._active_thread_or_404(call.params["channel"])
         user_id = self.bot_user["id"] if call.params["user"] == "@me" else call.params["user"]
         if user_id != self.bot_user["id"]:
             self._require(thread["id"], MANAGE_THREADS)
@@ -2038,6 +2325,7 @@ class FakeDiscord:
 
     def _edit_message(self, message: Json, payload: Json, uploads: dict[int, UploadedFile]) -> Json:
         """Applies an edit in place (so every holder sees it) and dispatches MESSAGE_UPDATE."""
+        self._require_writable(message, self.bot_user["id"], editing=True)
         where = f"edit of message {message['id']}"
         flags = message["flags"] & ~FLAG_LOADING
         if payload.get("flags") is not None:
@@ -2201,14 +2489,37 @@ class FakeDiscord:
                 f"(allowed_mentions={message.get('allowed_mentions')!r}; send {{'parse': []}})"
             )
 
-    def _ensure_postable(self, channel: Json) -> None:
-        """Posting in an archived thread unarchives it, unless it is locked."""
-        metadata = channel.get("thread_metadata")
-        if metadata is None or not metadata["archived"]:
+    def _require_writable(self, message: Json, user_id: str, *, editing: bool) -> None:
+        """docs/topics/threads.md: without Manage Threads nobody creates or updates messages in a
+        locked thread (Discord answers 403 50083, discord-api-docs#6884, #7707), and nobody edits
+        messages in an archived thread (400 50083). Ephemeral messages are nobody else's."""
+        thread = self.threads.get(message["channel_id"])
+        if thread is None or message["flags"] & FLAG_EPHEMERAL:
             return
-        if metadata["locked"]:
-            raise DiscordError(400, 50083, "Thread is archived")
-        self._set_archived(channel, archived=False)
+        metadata = thread["thread_metadata"]
+        if metadata["locked"] and not self._permissions(user_id, thread["id"]) & MANAGE_THREADS:
+            raise _thread_archived(403)
+        if editing and metadata["archived"]:
+            raise _thread_archived(400)
+
+    def _post(self, message: Json, *, ephemeral: bool = False) -> None:
+        """Stores a new message; one in an archived (unlocked) thread unarchives it."""
+        self._require_writable(message, message["author"]["id"], editing=False)
+        thread = self.threads.get(message["channel_id"])
+        if not ephemeral and thread is not None and thread["thread_metadata"]["archived"]:
+            self._set_archived(thread, archived=False)
+        self._store_message(message, ephemeral=ephemeral)
+
+    def _require_deletable(self, message: Json) -> None:
+        """Deleting works in archived threads, and in locked ones only while they are active or
+        for Manage Threads (docs/topics/threads.md, "Locked Threads")."""
+        thread = self.threads.get(message["channel_id"])
+        if thread is None or not thread["thread_metadata"]["archived"]:
+            return
+        if thread["thread_metadata"]["locked"] and not (
+            self._bot_permissions(thread["id"]) & MANAGE_THREADS
+        ):
+            raise _thread_archived(403)
 
     def _store_message(self, message: Json, *, ephemeral: bool) -> None:
         self._report_pings(message)
@@ -2591,21 +2902,49 @@ class FakeDiscord:
         channel_id: str | None = None,
         attachments: dict[str, tuple[str, bytes, str]] | None = None,
     ) -> FakeInteraction:
-        """A user runs a synced slash command; attachment option values key ``attachments``."""
-        command, scope = self._find_command(name, 1)
+        """A user runs a synced slash command; attachment option values key ``attachments``.
+        A subcommand is named in full (``"admin pause"``). PermissionError when the member
+        lacks the command's ``default_member_permissions`` (Discord would not show it)."""
+        top, *path = name.split()
+        command, scope = self._find_command(top, 1)
+        self._check_command_permissions(command, user, channel_id)
+        chain, target = [], command
+        for part in path:
+            found = [o for o in target.get("options") or [] if o.get("type") in (1, 2)]
+            target = next((o for o in found if o["name"] == part), {})
+            if not target:
+                raise ValueError(f"/{top} has no subcommand {part!r}")
+            chain.append(target)
+        if any(o.get("type") in (1, 2) for o in target.get("options") or []):
+            raise ValueError(f"/{name} needs a subcommand")
         resolved: Json = {}
-        data: Json = {
-            "id": command["id"],
-            "name": name,
-            "type": 1,
-            "options": self._command_options(command, options or {}, attachments or {}, resolved),
-        }
+        given = self._command_options(target, options or {}, attachments or {}, resolved)
+        for sub in reversed(chain):
+            given = [{"name": sub["name"], "type": sub["type"], "options": given}]
+        data: Json = {"id": command["id"], "name": top, "type": 1, "options": given}
         if resolved:
             data["resolved"] = resolved
         if scope is not None:
             data["guild_id"] = scope
         return self._dispatch_interaction(
             INTERACTION_COMMAND, data, user=user, channel_id=channel_id
+        )
+
+    def _check_command_permissions(
+        self, command: Json, user: Json | None, channel_id: str | None
+    ) -> None:
+        raw = command.get("default_member_permissions")
+        if raw is None:
+            return
+        needed = int(raw)
+        user = self._driver_user(user)
+        granted = self._permissions(user["id"], self._driver_channel(channel_id)["id"])
+        # Administrators (and the owner) always can; "0" hides it from everyone else.
+        if granted == ALL_PERMISSIONS or (needed and granted & needed == needed):
+            return
+        raise PermissionError(
+            f"{user['username']} cannot use /{command['name']}: Discord shows it only to "
+            f"members with permissions {needed}"
         )
 
     def _command_options(
@@ -2811,9 +3150,6 @@ class FakeDiscord:
         """A user posts a message (a reply when ``reply_to`` is given)."""
         author = self._driver_user(author)
         channel = self._driver_channel(channel_id)
-        metadata = channel.get("thread_metadata")
-        if metadata and metadata["archived"] and metadata["locked"]:
-            raise AssertionError(f"users cannot post in locked thread {channel_id}")
         uploads = {
             index: UploadedFile(filename, content_type, data)
             for index, (filename, data, content_type) in enumerate(attachments or [])
@@ -2828,10 +3164,15 @@ class FakeDiscord:
             message_type=MESSAGE_REPLY if reference else MESSAGE_DEFAULT,
             extra=reference,
         )
-        self._ensure_postable(channel)
+        try:
+            self._require_writable(message, author["id"], editing=False)
+        except DiscordError as exc:  # Discord's client does not let them try
+            raise AssertionError(
+                f"{author['username']} cannot post in {channel_id}: {exc}"
+            ) from None
         if channel["type"] in THREAD_TYPES:
             self._join_thread(channel, author["id"])
-        self._store_message(message, ephemeral=False)
+        self._post(message)
         return message
 
 

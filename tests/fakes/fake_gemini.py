@@ -36,10 +36,12 @@ import hashlib
 import io
 import itertools
 import json
+import math
 import re
 import secrets
 import struct
 import threading
+import time
 import tomllib
 import zlib
 from collections import deque
@@ -729,7 +731,10 @@ class _ReplyContext:
         return _spec_for(self.request.model)
 
     def output_mime(self) -> str:
-        """The model's answer format; models with several alternate between them."""
+        """The model's answer format; models with several alternate between them (unless
+        the fake's `output_mime` fixes one, for benchmarks)."""
+        if self._fake.output_mime is not None:
+            return self._fake.output_mime
         formats = self.spec.output_mimes or ("image/png",)
         return formats[self._colour_index % len(formats)]
 
@@ -1332,6 +1337,10 @@ class FakeGemini:
         self.requests: list[GeminiRequest] = []
         self.violations: list[str] = []
         self.default_delay = 0.0
+        self.output_mime: str | None = None  # None: each model's own formats
+        self.quota_refusals = 0  # 429s sent by the per-minute quota (see `limit_requests`)
+        self._quota: tuple[int, float] | None = None
+        self._calls: deque[float] = deque()  # when each counted call was made
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._signatures = _Signatures()
@@ -1375,6 +1384,29 @@ class FakeGemini:
         with self._lock:
             self._queue.extend(replies)
 
+    def limit_requests(self, requests: int | None, window_s: float = 60.0) -> None:
+        """Enforce a project quota as Gemini does: at most `requests` generateContent calls
+        per `window_s` (a minute, for real; shorter in tests), each call over it answered
+        with the per-minute 429 and a RetryInfo saying when the window frees up. None lifts
+        it."""
+        self._quota = None if requests is None else (requests, window_s)
+        self._calls.clear()
+
+    def _over_quota(self, model: str) -> _Answer | None:
+        if self._quota is None:
+            return None
+        requests, window = self._quota
+        now = time.monotonic()
+        with self._lock:
+            while self._calls and self._calls[0] <= now - window:
+                self._calls.popleft()
+            if len(self._calls) < requests:
+                self._calls.append(now)
+                return None
+            self.quota_refusals += 1
+            wait = max(1.0, math.ceil(self._calls[0] + window - now))
+        return _quota_answer(model, [(_REQUESTS_METRIC, _PER_MINUTE_ID, requests)], wait)
+
     def reset(self) -> None:
         """Forget requests, violations and scripted replies, and serve the default models again
         (issued signatures stay valid)."""
@@ -1383,6 +1415,8 @@ class FakeGemini:
             self.violations.clear()
             self._queue.clear()
             self.models = set(AVAILABLE_MODELS)
+        self.limit_requests(None)
+        self.quota_refusals = 0
 
     # -- request handling
 
@@ -1413,6 +1447,7 @@ class FakeGemini:
                 self._reject_caller(http, route)
                 or self._reject_model(route)
                 or await self._reject_body(request, route, raw, json_problem)
+                or self._over_quota(route.model)
                 or await self._scripted_answer(request)
             )
         request.status, request.answer = answer.status, answer.body

@@ -59,6 +59,12 @@ def test_a_model_can_be_added_to_the_catalog(in_tmp: Path) -> None:
         ("[conversations]\nwho_can_refine = 'everyone'\n", "'owner' or 'anyone'"),
         ("[models]\ndefault = 'gemini-1.0-retired'\n", "is not in the catalog"),
         ("[gemini\n", "is not valid TOML"),
+        ("[storage]\nurl = 'mysql://db/bot'\n", "must be a postgresql:// URL"),
+        ("[quotas]\nmember_daily_images = -1\n", "[quotas] member_daily_images"),
+        ("[quotas]\nreset_hour_utc = 24\n", "[quotas] reset_hour_utc"),
+        ('[quotas.roles."moderators"]\nmember_daily_images = 5\n', "'moderators' is not one"),
+        ('[quotas.roles."1"]\nbot_daily_usd = 5\n', "is not a known setting"),
+        ("[access]\nblocked_terms = ['']\n", "[access.blocked_terms] 0"),
     ],
 )
 def test_invalid_settings_name_the_file_and_the_setting(
@@ -78,6 +84,44 @@ def test_secrets_in_the_file_are_refused(in_tmp: Path, key: str) -> None:
     path = write(in_tmp / "config.toml", f'[discord]\n{key} = "abc"\n')
     with pytest.raises(ConfigError, match="environment variable"):
         load_settings(path)
+
+
+def test_a_postgresql_url_without_a_password_is_accepted(in_tmp: Path) -> None:
+    path = write(in_tmp / "config.toml", '[storage]\nurl = "postgresql://bot@db:5432/bot"\n')
+    assert load_settings(path).storage.url == "postgresql://bot@db:5432/bot"
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://bot:hunter2@db/bot", "postgres://db/bot?user=bot&password=hunter2"]
+)
+def test_a_database_password_in_the_file_is_refused_without_repeating_it(
+    in_tmp: Path, url: str
+) -> None:
+    path = write(in_tmp / "config.toml", f'[storage]\nurl = "{url}"\n')
+    with pytest.raises(ConfigError, match="PGPASSWORD") as caught:
+        load_settings(path)
+    assert "hunter2" not in caught.value.user_message
+
+
+def test_token_counts_are_not_mistaken_for_secrets(in_tmp: Path) -> None:
+    path = write(
+        in_tmp / "config.toml",
+        '[models.catalog."gemini-3-pro-image"]\ninput_image_tokens = 600\n',
+    )
+    assert load_settings(path).models.info("gemini-3-pro-image").input_image_tokens == 600
+
+
+def test_role_quotas_are_read_by_role_id(in_tmp: Path) -> None:
+    path = write(
+        in_tmp / "config.toml",
+        '[quotas]\nmember_daily_images = 10\n[quotas.roles."123456789012345678"]\n'
+        "member_daily_images = 50\n",
+    )
+    quotas = load_settings(path).quotas
+    assert quotas.member_daily_images == 10
+    role = quotas.roles["123456789012345678"]
+    assert role.member_daily_images == 50
+    assert role.member_daily_usd is None  # unset: the default applies
 
 
 def test_a_missing_config_path_is_reported(in_tmp: Path) -> None:

@@ -33,15 +33,25 @@ def documented(lines: list[tuple[str, str]], table: str, key: str) -> bool:
     return False
 
 
-def comment_before_first_entry(lines: list[tuple[str, str]], prefix: str) -> str:
-    """The comment block just above the first `[prefix."..."]` table."""
-    first = next(i for i, (table, _) in enumerate(lines) if table.startswith(f"{prefix}."))
+def comment_above(lines: list[tuple[str, str]], index: int) -> str:
+    """The comment lines right above line `index`."""
     block = []
-    for _, line in reversed(lines[:first]):
+    for _, line in reversed(lines[:index]):
         if not line.startswith("#"):
             break
         block.append(line)
     return "\n".join(block)
+
+
+def entries_comment(lines: list[tuple[str, str]], section: str, key: str) -> str:
+    """What explains a table of named entries: the comment above its first entry
+    (`[section.key."..."]`), or above `key = {}` when the example has no entry."""
+    for index, (table, line) in enumerate(lines):
+        if table.startswith(f"{section}.{key}."):
+            return comment_above(lines, index)  # `index`: the first entry's header
+        if table == section and (match := _KEY.match(line)) and match["key"] == key:
+            return comment_above(lines, index)
+    return ""
 
 
 def entry_model(annotation: object) -> type[BaseModel] | None:
@@ -66,12 +76,12 @@ def test_every_setting_is_in_the_example_with_a_comment() -> None:
                 if not documented(lines, section, key):
                     missing.append(f"[{section}] {key}")
                 continue
-            # A table of named entries: each field of an entry is explained above the first.
-            comment = comment_before_first_entry(lines, f"{section}.{key}")
+            # A table of named entries: each field of an entry is named in its comment.
+            comment = entries_comment(lines, section, key)
             missing += [
                 f"[{section}.{key}.*] {name}"
                 for name in entries.model_fields
-                if not re.search(rf"^#\s+{name}\s", comment, re.MULTILINE)
+                if not re.search(rf"\b{name}\b", comment)
             ]
     assert missing == [], f"not in {Path(EXAMPLE_CONFIG).name} with a comment: {missing}"
 

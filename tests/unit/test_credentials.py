@@ -16,6 +16,21 @@ def test_token_and_key_are_read_and_hidden_from_repr() -> None:
     assert "key-456" not in repr(creds)
 
 
+def test_database_url_comes_from_the_environment_and_is_hidden_from_repr() -> None:
+    url = "postgresql://bot:pw-789@db:5432/bot"
+    creds = credentials_from_env({"DISCORD_TOKEN": "t", "GEMINI_API_KEY": "k", "DATABASE_URL": url})
+    assert creds.database_url == url
+    assert "pw-789" not in repr(creds)
+    assert credentials_from_env({"DISCORD_TOKEN": "t", "GEMINI_API_KEY": "k"}).database_url is None
+
+
+def test_a_database_url_that_is_not_postgresql_is_refused_without_repeating_it() -> None:
+    env = {"DISCORD_TOKEN": "t", "GEMINI_API_KEY": "k", "DATABASE_URL": "mysql://u:pw-1@db/x"}
+    with pytest.raises(ConfigError, match="not a postgresql:// URL") as caught:
+        credentials_from_env(env)
+    assert "pw-1" not in caught.value.user_message
+
+
 def test_google_api_key_wins_like_in_the_sdk() -> None:
     creds = credentials_from_env(
         {"DISCORD_TOKEN": "t", "GEMINI_API_KEY": "gem", "GOOGLE_API_KEY": "goo"}

@@ -105,3 +105,12 @@ async def test_a_slow_store_is_reported_and_its_probe_is_shared_not_repeated() -
     probe.delay = 0.0
     assert await checked.problems() == []  # a new probe, which answers in time
     assert probe.calls == 2
+
+
+def test_the_database_password_is_one_of_the_secrets_to_hide() -> None:
+    from bot.cli import secret_values
+
+    env = {"DATABASE_URL": "postgresql://bot:s3cret-pass@db:5432/bot", "PGPASSWORD": "other-pw"}
+    values = secret_values(env)
+    assert {"s3cret-pass", env["DATABASE_URL"], "other-pw"} <= set(values)
+    assert "postgresql://[unclosed" in secret_values({"DATABASE_URL": "postgresql://[unclosed"})

@@ -1,23 +1,29 @@
-"""The SQLite store: migrations (also from an older database), the queue and its
-compare-and-set transitions, exact history replay along job chains, budgets, retention, and
-what a failing disk does."""
+"""The store suite, run against both stores (SQLite, and PostgreSQL when TEST_DATABASE_URL
+names a server): migrations, the queue and its compare-and-set transitions, exact history
+replay along job chains, budgets, retention, what a failing disk does, and that every lookup
+uses an index. SQLite alone: upgrading its older databases, its disk-full mechanics.
+PostgreSQL alone: two processes racing on one database, a dropped connection, a server that
+cannot be reached."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import socket
 import sqlite3
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiosqlite
+import asyncpg
 import pytest
-import pytest_asyncio
 from google.genai import types
 
-from bot.errors import StorageError
+from bot.errors import ConfigError, StorageError
+from bot.jobs.quotas import Window
 from bot.jobs.records import Basis, Conversation, Job, JobRequest, JobState, new_job_id
 from bot.jobs.states import IllegalTransitionError
 from bot.media import Media, sha256_hex
@@ -26,20 +32,21 @@ from bot.store import (
     Exchange,
     HistoryLimits,
     Outcome,
+    PostgresStore,
     SQLiteStore,
+    Store,
 )
+from bot.store import postgres as postgres_store
+from bot.store.codec import StoredTurn, dehydrate, rehydrate
 from bot.store.migrations import MIGRATIONS
+from bot.store.postgres_migrations import MIGRATIONS as POSTGRES_MIGRATIONS
+from bot.store.rows import JOB_COLUMN_COUNT, JOB_COLUMNS, job_row
+from tests.postgres import create_database, drop_database
+from tests.stores import Backend, postgres_only, postgres_script, sql, sqlite_only
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
 WIDE = HistoryLimits(max_turns=50, max_images=50, max_bytes=1 << 30)
-
-
-@pytest_asyncio.fixture(loop_scope="function")
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    store = await SQLiteStore.open(tmp_path / "sub" / "bot.sqlite3")
-    yield store
-    await store.close()
 
 
 def job(
@@ -94,7 +101,7 @@ def model(image: bytes, signature: bytes = b"sig") -> types.Content:
 
 
 async def run_to_delivery(
-    store: SQLiteStore,
+    store: Store,
     new: Job,
     exchanges: list[tuple[types.Content, types.Content]],
     *,
@@ -112,12 +119,20 @@ async def run_to_delivery(
             JobState.DELIVERED,
             parent_job=parent,
             outputs=outputs,
-            exchanges=[Exchange(u, m, i) for i, (u, m) in enumerate(exchanges)],
+            exchanges=[
+                Exchange(dehydrate(u), dehydrate(m), i) for i, (u, m) in enumerate(exchanges)
+            ],
             cost_usd=0.1,
         ),
     )
     assert finished is not None
     return finished
+
+
+async def contents(store: Store, head: str, limits: HistoryLimits) -> list[types.Content]:
+    """The history as the model receives it."""
+    turns: list[StoredTurn] = await store.history(head, limits)
+    return [rehydrate(turn) for turn in turns]
 
 
 # Migrations ---------------------------------------------------------------------------
@@ -131,6 +146,26 @@ async def test_migrations_run_from_empty_and_are_idempotent(tmp_path: Path) -> N
     again = await SQLiteStore.open(path)  # reopening applies nothing twice
     assert await again.schema_version() == len(MIGRATIONS)
     await again.close()
+
+
+@pytest.mark.postgres
+async def test_postgres_migrations_run_once_when_processes_start_together(
+    postgres_server: str,
+) -> None:
+    url = await create_database(postgres_server)
+    try:
+        stores = await asyncio.gather(*(PostgresStore.open(url) for _ in range(3)))
+        for each in stores:
+            assert await each.schema_version() == len(POSTGRES_MIGRATIONS)
+        steps = await sql(stores[0], "SELECT version FROM schema_version ORDER BY version")
+        assert steps == [(n,) for n in range(1, len(POSTGRES_MIGRATIONS) + 1)]
+        for each in stores:
+            await each.close()
+        again = await PostgresStore.open(url)  # reopening applies nothing twice
+        assert await again.schema_version() == len(POSTGRES_MIGRATIONS)
+        await again.close()
+    finally:
+        await drop_database(postgres_server, url)
 
 
 async def test_a_database_of_the_previous_release_is_upgraded_with_its_history(
@@ -163,8 +198,8 @@ async def test_a_database_of_the_previous_release_is_upgraded_with_its_history(
     for job_id, image in (("aaaaaaaa", "img1"), ("bbbbbbbb", "img2")):
         await db.execute(
             "INSERT INTO jobs (id, kind, state, user_id, guild_id, channel_id, thread_id, "
-            "message_id, request, created_at, result_image, outputs) "
-            "VALUES (?, 'imagine', 'succeeded', 42, 7, 9, 5, 1, ?, ?, ?, ?)",
+            "message_id, request, created_at, result_image, outputs, cost_usd) "
+            "VALUES (?, 'imagine', 'succeeded', 42, 7, 9, 5, 1, ?, ?, ?, ?, 0.1)",
             (job_id, json.dumps(old_request), now, images[image], json.dumps([images[image]])),
         )
         for role, content in (("user", user(f"say {job_id}")), ("model", model(image.encode()))):
@@ -203,7 +238,12 @@ async def test_a_database_of_the_previous_release_is_upgraded_with_its_history(
         assert second.shown_at is not None
         assert second.parent_job == "aaaaaaaa"
         assert second.request.count == 4  # Imagen's numberOfImages, as side-by-side calls
-        history = await store.history("bbbbbbbb", WIDE)
+        assert second.charged_at == second.created_at  # counts in the usage of its day
+        day = Window(now // 3600 * 3600, now // 3600 * 3600 + 86400)
+        usage = await store.usage(42, 7, day)
+        assert usage.member_images == 2
+        assert usage.member_usd == usage.guild_usd == usage.bot_usd == pytest.approx(0.2)
+        history = await contents(store, "bbbbbbbb", WIDE)
         assert [c.role for c in history] == ["user", "model", "user", "model"]
         assert history[-1].parts
         assert history[-1].parts[-1].inline_data
@@ -215,7 +255,7 @@ async def test_a_database_of_the_previous_release_is_upgraded_with_its_history(
 # Jobs and the queue -------------------------------------------------------------------
 
 
-async def test_queued_jobs_get_places_in_line_and_pending_ones_do_not(store: SQLiteStore) -> None:
+async def test_queued_jobs_get_places_in_line_and_pending_ones_do_not(store: Store) -> None:
     first, pending, second = job(), job(state=JobState.PENDING), job()
     for each in (first, pending, second):
         await store.add_job(each)
@@ -230,7 +270,7 @@ async def test_queued_jobs_get_places_in_line_and_pending_ones_do_not(store: SQL
     assert [p.job.id for p in await store.queue()] == [first.id, second.id, pending.id]
 
 
-async def test_a_transition_happens_once(store: SQLiteStore) -> None:
+async def test_a_transition_happens_once(store: Store) -> None:
     added = await store.add_job(job(state=JobState.PENDING))
     assert await store.transition(added.id, [JobState.PENDING], JobState.QUEUED)
     assert await store.transition(added.id, [JobState.PENDING], JobState.QUEUED) is None
@@ -239,7 +279,7 @@ async def test_a_transition_happens_once(store: SQLiteStore) -> None:
 
 
 async def test_a_duplicate_of_a_waiting_job_is_refused_until_it_is_done(
-    store: SQLiteStore,
+    store: Store,
 ) -> None:
     await store.add_job(job(dedupe="reroll:x"))
     with pytest.raises(DuplicateJobError):
@@ -250,7 +290,7 @@ async def test_a_duplicate_of_a_waiting_job_is_refused_until_it_is_done(
     await store.add_job(job(dedupe="reroll:x"))  # the first one is over: a new click counts
 
 
-async def test_claims_respect_the_caps_and_each_lanes_order(store: SQLiteStore) -> None:
+async def test_claims_respect_the_caps_and_each_lanes_order(store: Store) -> None:
     a1, a2 = job(user_id=1), job(user_id=1)
     b1 = job(user_id=2, lane="thread:5")
     c1 = job(user_id=3, lane="thread:5")
@@ -271,7 +311,7 @@ async def test_claims_respect_the_caps_and_each_lanes_order(store: SQLiteStore) 
     assert nxt.id == c1.id
 
 
-async def test_a_cancelled_job_drops_its_late_result(store: SQLiteStore) -> None:
+async def test_a_cancelled_job_drops_its_late_result(store: Store) -> None:
     added = await store.add_job(job())
     assert await store.claim_next(max_running=1, max_per_user=1)
     assert await store.transition(added.id, [JobState.RUNNING], JobState.CANCELLED)
@@ -280,7 +320,7 @@ async def test_a_cancelled_job_drops_its_late_result(store: SQLiteStore) -> None
     assert await store.get_image(sha256_hex(b"x")) is None
 
 
-async def test_outcomes_are_unshown_until_marked(store: SQLiteStore) -> None:
+async def test_outcomes_are_unshown_until_marked(store: Store) -> None:
     done = await run_to_delivery(store, job(), [(user("a"), model(b"1"))])
     assert [j.id for j in await store.unshown_jobs()] == [done.id]
     await store.mark_shown(done.id, 555, 9)
@@ -293,11 +333,11 @@ async def test_outcomes_are_unshown_until_marked(store: SQLiteStore) -> None:
 # Conversations and history ------------------------------------------------------------
 
 
-async def test_history_replays_the_chain_exactly(store: SQLiteStore) -> None:
+async def test_history_replays_the_chain_exactly(store: Store) -> None:
     first = await run_to_delivery(
         store, job(), [(user("draw a cat", b"upload"), model(b"img-1", b"s1"))]
     )
-    await store.open_conversation(conversation(), first.id)
+    await store.mark_shown(first.id, 1, 9, conversation())
     edit = job(thread_id=100, lane="thread:100", basis=Basis.CONVERSATION)
     second = await run_to_delivery(
         store, edit, [(user("make it blue"), model(b"img-2", b"s2"))], parent=first.id
@@ -305,7 +345,7 @@ async def test_history_replays_the_chain_exactly(store: SQLiteStore) -> None:
     found = await store.get_conversation(100)
     assert found is not None
     assert found.head_job == second.id
-    history = await store.history(second.id, WIDE)
+    history = await contents(store, second.id, WIDE)
     assert history == [
         user("draw a cat", b"upload"),
         model(b"img-1", b"s1"),
@@ -317,7 +357,7 @@ async def test_history_replays_the_chain_exactly(store: SQLiteStore) -> None:
     assert restored[1].thought is True
 
 
-async def test_history_keeps_the_newest_exchanges_within_every_budget(store: SQLiteStore) -> None:
+async def test_history_keeps_the_newest_exchanges_within_every_budget(store: Store) -> None:
     parent = None
     for n in range(4):
         done = await run_to_delivery(
@@ -330,26 +370,26 @@ async def test_history_keeps_the_newest_exchanges_within_every_budget(store: SQL
         return [c.parts[-1].text or "" for c in history if c.role == "user" and c.parts]
 
     turns = HistoryLimits(max_turns=2, max_images=50, max_bytes=1 << 30)
-    assert texts(await store.history(parent, turns)) == ["step 2", "step 3"]
+    assert texts(await contents(store, parent, turns)) == ["step 2", "step 3"]
     images = HistoryLimits(max_turns=50, max_images=5, max_bytes=1 << 30)  # two per exchange
-    assert texts(await store.history(parent, images)) == ["step 2", "step 3"]
+    assert texts(await contents(store, parent, images)) == ["step 2", "step 3"]
     size = HistoryLimits(max_turns=50, max_images=50, max_bytes=3 * 1010)  # about one exchange
-    assert texts(await store.history(parent, size)) == ["step 3"]
+    assert texts(await contents(store, parent, size)) == ["step 3"]
     nothing = HistoryLimits(max_turns=50, max_images=50, max_bytes=10)
-    assert await store.history(parent, nothing) == []
+    assert await contents(store, parent, nothing) == []
 
 
 async def test_the_chosen_image_of_several_is_the_one_the_history_continues(
-    store: SQLiteStore,
+    store: Store,
 ) -> None:
     several = await run_to_delivery(
         store,
         job(count=3),
         [(user("p"), model(b"one")), (user("p"), model(b"two")), (user("p"), model(b"three"))],
     )
-    await store.open_conversation(conversation(), several.id)
+    await store.mark_shown(several.id, 1, 9, conversation())
     await store.set_head(100, several.id, 1)
-    history = await store.history(several.id, WIDE)
+    history = await contents(store, several.id, WIDE)
     assert history[-1].parts
     assert history[-1].parts[-1].inline_data
     assert history[-1].parts[-1].inline_data.data == b"two"
@@ -358,10 +398,10 @@ async def test_the_chosen_image_of_several_is_the_one_the_history_continues(
     assert chosen.result_image == sha256_hex(b"two")
 
 
-async def test_identical_images_are_stored_once(store: SQLiteStore) -> None:
+async def test_identical_images_are_stored_once(store: Store) -> None:
     for _ in range(2):
         await run_to_delivery(store, job(), [(user("x", b"same"), model(b"same"))])
-    rows = await store._fetchall("SELECT sha256 FROM images")
+    rows = await sql(store, "SELECT sha256 FROM images")
     assert sorted(r[0] for r in rows) == sorted({sha256_hex(b"same"), sha256_hex(b"thought-same")})
 
 
@@ -369,20 +409,18 @@ async def test_identical_images_are_stored_once(store: SQLiteStore) -> None:
 
 
 async def test_retention_deletes_what_nothing_needs_and_keeps_chains_whole(
-    store: SQLiteStore,
+    store: Store,
 ) -> None:
     old = await run_to_delivery(store, job(), [(user("old"), model(b"old"))])
-    await store.open_conversation(conversation(1), old.id)
+    await store.mark_shown(old.id, 1, 9, conversation(1))
     child = await run_to_delivery(
         store, job(thread_id=1), [(user("edit"), model(b"edit"))], parent=old.id
     )
     alive = await run_to_delivery(store, job(), [(user("new"), model(b"new"))])
-    await store.open_conversation(conversation(2), alive.id)
+    await store.mark_shown(alive.id, 1, 9, conversation(2))
     waiting = await store.add_job(job())
-    await store._fetchall("SELECT 1")  # nothing pending on the connection
-    async with store._transaction() as db:
-        await db.execute("UPDATE conversations SET updated_at = 0 WHERE thread_id = 1")
-        await db.execute("UPDATE jobs SET created_at = 0")
+    await sql(store, "UPDATE conversations SET updated_at = 0 WHERE thread_id = 1")
+    await sql(store, "UPDATE jobs SET created_at = 0")
     report = await store.delete_older_than(time.time() - 60)
     assert report.conversations == 1
     assert await store.get_job(old.id) is None
@@ -391,7 +429,7 @@ async def test_retention_deletes_what_nothing_needs_and_keeps_chains_whole(
     # The live conversation's job (created long ago) and the waiting job stay.
     assert await store.get_job(alive.id) is not None
     assert await store.get_job(waiting.id) is not None
-    assert await store.history(alive.id, WIDE)
+    assert await contents(store, alive.id, WIDE)
 
 
 # A failing disk -----------------------------------------------------------------------
@@ -414,15 +452,17 @@ class FailingCommit:
         return getattr(self._db, name)
 
 
+@sqlite_only
 async def test_a_failed_commit_is_rolled_back_and_the_next_write_works(
-    store: SQLiteStore, expect_logged_errors: Any
+    store: Store, expect_logged_errors: Any
 ) -> None:
+    assert isinstance(store, SQLiteStore)
     expect_logged_errors.expected.append(re.compile("cannot write to the database"))
     real = store._db
     store._db = FailingCommit(real)  # type: ignore[assignment]
     lost = job()
     with pytest.raises(StorageError, match="could not save"):
-        await store.add_job(lost)
+        await store.add_job(lost, [Media(b"an upload", "image/png")])  # a transaction
     store._db = real
     assert await store.get_job(lost.id) is None  # nothing half-written
     kept = await store.add_job(job())
@@ -430,9 +470,11 @@ async def test_a_failed_commit_is_rolled_back_and_the_next_write_works(
     assert len(expect_logged_errors.records) == 1
 
 
+@sqlite_only
 async def test_a_full_disk_says_so_and_reads_keep_working(
-    store: SQLiteStore, expect_logged_errors: Any
+    store: Store, expect_logged_errors: Any
 ) -> None:
+    assert isinstance(store, SQLiteStore)
     expect_logged_errors.expected.append(re.compile("cannot write to the database"))
     kept = await store.add_job(job())
     pages = (await store._fetchall("PRAGMA page_count"))[0][0]
@@ -449,25 +491,254 @@ async def test_a_full_disk_says_so_and_reads_keep_working(
 # Indexes ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "query",
-    [
-        "SELECT * FROM jobs WHERE id = 'x'",
-        "SELECT * FROM conversations WHERE thread_id = 1",
-        "SELECT * FROM jobs WHERE state = 'queued' ORDER BY seq",
-        "SELECT COUNT(*) FROM jobs WHERE state = 'running' AND user_id = 1",
-        "SELECT 1 FROM jobs WHERE lane = 'x' AND state IN ('queued', 'running') AND seq < 5",
-        "SELECT * FROM jobs WHERE shown_at IS NULL "
-        "AND state NOT IN ('pending', 'queued', 'running') ORDER BY finished_at",
-        "SELECT * FROM job_turns WHERE job_id = 'x' AND candidate = 0",
-        "SELECT 1 FROM jobs WHERE parent_job = 'x'",
-        "SELECT 1 FROM job_turn_images WHERE sha256 = 'x'",
-        "SELECT 1 FROM job_images WHERE sha256 = 'x'",
-        "SELECT sha256, data FROM images WHERE sha256 IN ('x', 'y')",
-    ],
-)
-async def test_every_lookup_uses_an_index(store: SQLiteStore, query: str) -> None:
+LOOKUPS = [
+    "SELECT * FROM jobs WHERE id = 'x'",
+    "SELECT * FROM conversations WHERE thread_id = 1",
+    "SELECT * FROM jobs WHERE state = 'queued' ORDER BY seq",
+    "SELECT COUNT(*) FROM jobs WHERE state = 'running' AND user_id = 1",
+    "SELECT 1 FROM jobs WHERE lane = 'x' AND state IN ('queued', 'running') AND seq < 5",
+    "SELECT * FROM jobs WHERE shown_at IS NULL "
+    "AND state NOT IN ('pending', 'queued', 'running') ORDER BY finished_at",
+    "SELECT * FROM job_turns WHERE job_id = 'x' AND candidate = 0",
+    "SELECT 1 FROM jobs WHERE parent_job = 'x'",
+    "SELECT 1 FROM job_images WHERE sha256 = 'x'",
+    "SELECT sha256, data FROM images WHERE sha256 IN ('x', 'y')",
+    # Also the foreign keys images are checked against when the sweep deletes them.
+    "SELECT 1 FROM conversations WHERE last_image = 'x'",
+]
+
+
+# In SQLite's dialect: the next place in line, and the usage sums of the quotas.
+SQLITE_LOOKUPS = [
+    "SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs",
+    "SELECT SUM(cost_usd) FROM jobs WHERE user_id = 1 AND guild_id IS 2 "
+    "AND charged_at >= 0 AND charged_at < 5",
+    "SELECT SUM(cost_usd) FROM jobs WHERE guild_id = 2 AND charged_at >= 0 AND charged_at < 5",
+    "SELECT SUM(reserved_usd) FROM jobs WHERE state IN ('queued', 'running') "
+    "AND charged_at >= 0 AND charged_at < 5",
+    "SELECT SUM(usd) FROM usage_hours WHERE guild_id = 0 AND hour >= 1 AND hour < 5",
+    "SELECT MAX(charged_at) FROM jobs WHERE user_id = 1 AND guild_id IS 2 "
+    "AND charged_at IS NOT NULL",
+    "SELECT COUNT(*) FROM jobs WHERE user_id = 1 AND guild_id IS 2 "
+    "AND state IN ('queued', 'running')",
+]
+
+
+@sqlite_only
+@pytest.mark.parametrize("query", [*LOOKUPS, *SQLITE_LOOKUPS])
+async def test_every_lookup_uses_an_index(store: Store, query: str) -> None:
+    assert isinstance(store, SQLiteStore)
     plan = [str(row[3]) for row in await store._fetchall(f"EXPLAIN QUERY PLAN {query}")]
     # A search, or a walk along a (partial) index; never a scan of a whole table.
     full_scans = [step for step in plan if step.startswith("SCAN") and "USING" not in step]
     assert not full_scans, plan
+
+
+# The usage sums of the quotas, in PostgreSQL's dialect.
+POSTGRES_LOOKUPS = [
+    "SELECT SUM(cost_usd) FROM jobs WHERE user_id = 1 AND guild_id = 2 "
+    "AND charged_at >= 0 AND charged_at < 5",
+    "SELECT SUM(cost_usd) FROM jobs WHERE user_id = 1 AND guild_id IS NULL "
+    "AND charged_at >= 0 AND charged_at < 5",
+    "SELECT SUM(reserved_usd) FROM jobs WHERE state IN ('queued', 'running') "
+    "AND charged_at >= 0 AND charged_at < 5",
+    "SELECT SUM(usd) FROM usage_hours WHERE guild_id = 0 AND hour >= 1 AND hour < 5",
+    "SELECT MAX(charged_at) FROM jobs WHERE user_id = 1 AND guild_id = 2 "
+    "AND charged_at IS NOT NULL",
+]
+
+
+@postgres_only
+async def test_every_lookup_uses_an_index_in_postgres(store: Store) -> None:
+    assert isinstance(store, PostgresStore)
+    async with store._pool.acquire() as conn:
+        # The tables are nearly empty, where reading them whole is cheapest; forbid that
+        # wherever an index could answer, and a plan with a Seq Scan has no index to use.
+        await conn.execute("SET enable_seqscan = off")
+        for query in [*LOOKUPS, *POSTGRES_LOOKUPS]:
+            plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {query}")
+            assert "Seq Scan" not in plan, (query, plan)
+
+
+# PostgreSQL: failures ------------------------------------------------------------------
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_an_unreachable_postgres_server_is_named_without_the_password() -> None:
+    port = closed_port()
+    with pytest.raises(ConfigError) as caught:
+        await PostgresStore.open(f"postgresql://bot:pa55word@127.0.0.1:{port}/bot")
+    message = caught.value.user_message
+    assert f"postgresql://bot@127.0.0.1:{port}/bot" in message
+    assert "pa55word" not in message
+
+
+@pytest.mark.postgres
+async def test_a_login_the_postgres_server_refuses_is_explained(postgres_server: str) -> None:
+    server = urlsplit(postgres_server)
+    hosts = server.netloc.rpartition("@")[2]
+    refused = server._replace(netloc=f"no_such_role:pa55word@{hosts}").geturl()
+    # "role does not exist", or "password authentication failed" where passwords are checked
+    with pytest.raises(ConfigError, match='"no_such_role"') as caught:
+        await PostgresStore.open(refused)
+    assert "pa55word" not in caught.value.user_message
+
+
+@postgres_only
+async def test_a_failed_commit_is_rolled_back_and_the_next_write_works_in_postgres(
+    store: Store, expect_logged_errors: Any
+) -> None:
+    expect_logged_errors.expected.append(re.compile("cannot use the database"))
+    # A check deferred to COMMIT fails it, once, as an I/O error would.
+    await postgres_script(
+        store,
+        "CREATE SEQUENCE commits; "
+        "CREATE FUNCTION fail_first_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF nextval('commits') = 1 THEN RAISE EXCEPTION 'could not write to file' "
+        "USING ERRCODE = 'io_error'; END IF; RETURN NULL; END $$; "
+        "CREATE CONSTRAINT TRIGGER fail_commit AFTER INSERT ON jobs "
+        "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION fail_first_commit()",
+    )
+    try:
+        lost = job()
+        with pytest.raises(StorageError, match="could not save"):
+            await store.add_job(lost, [Media(b"lost image", "image/png")])
+        assert await store.get_job(lost.id) is None  # nothing half-written
+        assert await store.get_image(sha256_hex(b"lost image")) is None
+        kept = await store.add_job(job())
+        assert await store.get_job(kept.id) is not None
+    finally:
+        await postgres_script(
+            store,
+            "DROP TRIGGER fail_commit ON jobs; DROP FUNCTION fail_first_commit(); "
+            "DROP SEQUENCE commits",
+        )
+    assert len(expect_logged_errors.records) == 1
+
+
+@postgres_only
+async def test_a_full_disk_says_so_and_reads_keep_working_in_postgres(
+    store: Store, expect_logged_errors: Any
+) -> None:
+    expect_logged_errors.expected.append(re.compile("cannot use the database"))
+    kept = await store.add_job(job())
+    # What the server answers when it cannot extend a table (SQLSTATE 53100).
+    await postgres_script(
+        store,
+        "CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "RAISE EXCEPTION 'could not extend file: No space left on device' "
+        "USING ERRCODE = 'disk_full'; END $$; "
+        "CREATE TRIGGER disk_full BEFORE INSERT ON images FOR EACH ROW "
+        "EXECUTE FUNCTION disk_full()",
+    )
+    try:
+        with pytest.raises(StorageError, match="storage is full"):
+            await store.add_job(job(), [Media(bytes(range(256)) * 4000, "image/png")])
+        with pytest.raises(StorageError):  # one log line, not one per failure
+            await store.add_job(job(), [Media(bytes(range(255)) * 4000, "image/png")])
+        assert await store.get_job(kept.id) is not None
+    finally:
+        await postgres_script(store, "DROP TRIGGER disk_full ON images; DROP FUNCTION disk_full()")
+    (record,) = expect_logged_errors.records
+    assert "full" in record.getMessage()
+
+
+@postgres_only
+async def test_connections_the_server_dropped_are_replaced(store: Store, backend: Backend) -> None:
+    await store.add_job(job())
+    admin = await asyncpg.connect(str(backend.location))
+    try:
+        # A server restart or a failover ends every session.
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await admin.close()
+    await asyncio.sleep(0.1)  # the pool hears of it
+    kept = await store.add_job(job())
+    assert await store.get_job(kept.id) is not None
+
+
+# PostgreSQL: several processes on one database -----------------------------------------
+
+
+@postgres_only
+async def test_claims_of_two_processes_keep_the_limits(store: Store, backend: Backend) -> None:
+    other = await backend.open()
+    try:
+        for user_id in (1, 1, 2, 2, 3, 3, 4, 4, 5, 5):
+            await store.add_job(job(user_id=user_id))
+        claims = await asyncio.gather(
+            *(s.claim_next(max_running=3, max_per_user=1) for s in (store, other) * 10)
+        )
+        claimed = [each for each in claims if each is not None]
+        assert len(claimed) == 3
+        assert len({each.id for each in claimed}) == 3
+        assert len({each.user_id for each in claimed}) == 3
+        running = await store.jobs_in([JobState.RUNNING])
+        assert sorted(j.id for j in running) == sorted(j.id for j in claimed)
+    finally:
+        await other.close()
+
+
+@postgres_only
+async def test_a_job_moves_once_when_two_processes_race(store: Store, backend: Backend) -> None:
+    other = await backend.open()
+    try:
+        added = await store.add_job(job())
+        moves = await asyncio.gather(
+            *(
+                s.transition(added.id, [JobState.QUEUED], JobState.CANCELLED)
+                for s in (store, other) * 5
+            ),
+            other.claim_next(max_running=5, max_per_user=5),
+        )
+        assert len([each for each in moves if each is not None]) == 1
+    finally:
+        await other.close()
+
+
+@postgres_only
+async def test_a_double_click_in_two_processes_records_one_job(
+    store: Store, backend: Backend
+) -> None:
+    other = await backend.open()
+    try:
+        results = await asyncio.gather(
+            *(s.add_job(job(dedupe="reroll:x")) for s in (store, other) * 4),
+            return_exceptions=True,
+        )
+        assert len([r for r in results if isinstance(r, Job)]) == 1
+        assert all(isinstance(r, Job | DuplicateJobError) for r in results), results
+    finally:
+        await other.close()
+
+
+@postgres_only
+async def test_the_image_sweep_waits_for_an_image_being_linked(store: Store) -> None:
+    assert isinstance(store, PostgresStore)
+    image = Media(b"an old upload", "image/png")
+    await store.add_job(job(), [image])
+    await sql(store, "DELETE FROM jobs")  # the image is left with nothing referring to it
+    new = job()
+    async with store._pool.acquire() as conn, conn.transaction():
+        # Another process stores the same upload: found already stored, not linked yet.
+        await postgres_store._insert_images(conn, [image])
+        sweep = asyncio.create_task(store.delete_older_than(time.time()))
+        await asyncio.sleep(0.2)
+        assert not sweep.done()
+        await conn.execute(
+            f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({postgres_store._params(JOB_COLUMN_COUNT)})",
+            *job_row(new),
+        )
+        await postgres_store._link_job_images(conn, new.id, [image.sha256])
+    await sweep
+    stored = await store.get_image(image.sha256)
+    assert stored is not None
+    assert stored.data == image.data

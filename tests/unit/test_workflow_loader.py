@@ -319,6 +319,15 @@ def test_duplicate_command_names_across_files(tmp_path: Path) -> None:
     assert [w.source.name for w in report.workflows] == ["w0.json"]
 
 
+@pytest.mark.parametrize("name", ["usage", "admin"])
+def test_the_bots_own_command_names_are_taken(tmp_path: Path, name: str) -> None:
+    taken = sample()
+    taken["id"] = name  # a name derived from the id counts too
+    problem = only_problem(report_for(tmp_path, taken).problems)
+    assert problem.field == "command.name"
+    assert f"/{name} is one of the bot's own commands" in problem.message
+
+
 def test_several_problems_in_several_files_are_reported_together(tmp_path: Path) -> None:
     first = sample()
     first["stages"][0]["formFields"][1]["defaultValue"] = "2:1"

@@ -1,0 +1,135 @@
+"""6. CPU per /imagine with real-sized results: the bot's process, and its Gemini workers.
+
+Gemini answers at once with a real-sized 1K image (photo-like: ~2.7 MB as PNG, ~1.5 MB as
+JPEG), one format at a time. `/imagine` runs one after the other; measured: the CPU time of
+the bot's process per job (its event loop and threads), the CPU time of the Gemini worker
+processes per job, and the wall time, with the calls in worker processes (the default,
+`[gemini] worker_processes = "auto"`) and in the bot's own process (0). A profile of the bot's
+event loop thread, grouped by package, shows where the remaining time goes.
+"""
+
+from __future__ import annotations
+
+import collections
+import cProfile
+import pstats
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.harness import (
+    BenchResult,
+    Fakes,
+    Json,
+    RunningBot,
+    Target,
+    bot_running,
+    bot_settings,
+    fakes_running,
+    process_cpu_s,
+    progress,
+    settle,
+    worker_pids,
+)
+
+NAME = "cpu"
+TARGET_MS = 10.0
+FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg"}
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _measure(fakes: Fakes, running: RunningBot, jobs: int, label: str) -> Json:
+    for n in range(3):
+        await fakes.call("imagine", prompt=f"warm-up {label} {n}")
+    await settle()
+    pids = worker_pids(running)
+    workers_before = sum(process_cpu_s(pid) for pid in pids)
+    own_before, started = _own_cpu(), time.perf_counter()
+    for n in range(jobs):
+        await fakes.call("imagine", prompt=f"a lighthouse at dusk, {label} {n}")
+    await settle()
+    own = _own_cpu() - own_before
+    wall = time.perf_counter() - started
+    workers = sum(process_cpu_s(pid) for pid in pids) - workers_before
+    return {
+        "jobs": jobs,
+        "bot_cpu_ms_per_job": round(own * 1000 / jobs, 2),
+        "worker_cpu_ms_per_job": round(workers * 1000 / jobs, 2),
+        "wall_ms_per_job": round(wall * 1000 / jobs, 1),
+        "workers": len(pids),
+    }
+
+
+async def _profile(fakes: Fakes, jobs: int) -> Json:
+    """Where the event loop thread's CPU goes, per job, by package (cProfile inflates
+    Python-heavy code, so the shares matter more than the totals)."""
+    profile = cProfile.Profile(time.thread_time)
+    profile.enable()
+    for n in range(jobs):
+        await fakes.call("imagine", prompt=f"profiled {n}")
+    await settle()
+    profile.disable()
+    groups: collections.Counter[str] = collections.Counter()
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    for (path, _, function), (_, _, own, _, _) in stats.items():
+        groups[_package(path, function)] += own
+    total = sum(groups.values())
+    return {
+        "profiled_ms_per_job": round(total * 1000 / jobs, 2),
+        "share_by_package": {
+            name: round(100 * spent / total, 1) for name, spent in groups.most_common(12)
+        },
+    }
+
+
+def _package(path: str, function: str) -> str:
+    if path == "~":
+        return f"builtin {function}"
+    for marker in ("site-packages/", "/python3.11/", "/work/main/", "/repo/"):
+        if marker in path:
+            return path.split(marker, 1)[1].split("/")[0].removesuffix(".py")
+    return Path(path).stem
+
+
+async def run(quick: bool) -> BenchResult:
+    result = BenchResult(NAME, quick)
+    jobs = 10 if quick else 60
+    target = Target("<=", TARGET_MS)
+    details: Json = {}
+    with tempfile.TemporaryDirectory(prefix="bench-cpu-") as tmp:
+        async with fakes_running() as fakes:
+            assert fakes.info is not None
+            await fakes.call("configure", real_images=True)
+            for mode, workers in (("workers", "auto"), ("in-process", 0)):
+                settings = bot_settings(
+                    fakes.info,
+                    Path(tmp) / f"{mode}.db",
+                    gemini={"worker_processes": workers},
+                )
+                async with bot_running(fakes, settings) as running:
+                    for label, mime in FORMATS.items():
+                        progress(f"{mode}, 1K {label}: {jobs} x /imagine one after the other")
+                        await fakes.call("configure", output_mime=mime)
+                        measured = await _measure(fakes, running, jobs, label)
+                        details[f"{mode} {label}"] = measured
+                        result.add(
+                            f"bot CPU per /imagine, 1K {label}, {mode}",
+                            measured["bot_cpu_ms_per_job"],
+                            "ms",
+                            target if mode == "workers" else None,
+                            f"+ {measured['worker_cpu_ms_per_job']} ms in "
+                            f"{measured['workers']} worker(s)"
+                            if measured["workers"]
+                            else "all in the bot's process",
+                        )
+                    if mode == "workers":
+                        progress("profile of the event loop thread")
+                        details["profile"] = await _profile(fakes, max(5, jobs // 3))
+            await fakes.call("configure", output_mime="")
+    result.details = details
+    return result

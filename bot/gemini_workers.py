@@ -1,0 +1,278 @@
+"""Gemini calls in worker processes, so their CPU work runs on other cores.
+
+A call's own work (building the request: base64 of every image in the history; reading the
+answer: JSON, base64 and the SDK's pydantic models of a multi-megabyte body) takes tens of
+milliseconds of CPU. In worker processes it neither stalls the bot's event loop nor competes
+with it for a core. The bot sends plain inputs and receives plain results (`bot.generation`
+works with picklable data only).
+
+Each worker is a process with its own event loop and long-lived genai client, serving many
+calls at once (they mostly wait for Gemini). Messages are length-prefixed pickles over a unix
+socket pair: (call id, (request, inputs)) in, (call id, results) out. A call the bot stops
+waiting for (a cancelled job) finishes in the worker and its result is ignored, as in the
+bot's own process (see `generate_many`). A worker that dies fails its calls (members see a
+failure with Retry) and is replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import multiprocessing
+import pickle
+import signal
+import socket
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.config import GeminiSettings
+from bot.credentials import GeminiAuth
+from bot.errors import GenerationError
+from bot.generation import CallInputs, GenerationResult, generate_many
+from bot.jobs.records import JobRequest
+from bot.observability.logs import LogFormat, configure_logging
+
+log = logging.getLogger(__name__)
+
+_HEADER = struct.Struct("!Q")
+_READY = -1  # the call id of the message a worker sends once it can take calls
+_START_TIMEOUT_S = 120.0
+Results = list[GenerationResult | GenerationError]
+
+
+@dataclass(frozen=True)
+class _Crash:
+    """A bug inside a worker: its description, raised again in the bot."""
+
+    description: str
+
+
+async def _send(writer: asyncio.StreamWriter, message: object) -> None:
+    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    writer.write(_HEADER.pack(len(payload)))
+    writer.write(payload)
+    await writer.drain()
+
+
+async def _receive(reader: asyncio.StreamReader) -> Any:
+    header = await reader.readexactly(_HEADER.size)
+    (size,) = _HEADER.unpack(header)
+    return pickle.loads(await reader.readexactly(size))
+
+
+# The worker process ------------------------------------------------------------------------
+
+
+def _worker_main(
+    sock: socket.socket, settings: GeminiSettings, auth: GeminiAuth, log_format: LogFormat
+) -> None:
+    # The bot says when a worker stops (it closes the socket). Ctrl-C in a terminal reaches
+    # every process of the group and systemd signals the whole unit, but the calls under way
+    # must go on through the bot's shutdown grace period.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    configure_logging(log_format, [auth.api_key or ""])
+    with contextlib.suppress(KeyboardInterrupt):  # one that came before the lines above
+        asyncio.run(_serve(sock, settings, auth))
+
+
+async def _serve(sock: socket.socket, settings: GeminiSettings, auth: GeminiAuth) -> None:
+    from bot.gemini import build_client  # the SDK client lives only in the worker
+
+    client = build_client(settings, auth)
+    reader, writer = await asyncio.open_unix_connection(sock=sock)
+    calls: dict[int, asyncio.Task[None]] = {}
+    sending = asyncio.Lock()
+    await _send(writer, (_READY, None))  # imports done, client built: calls may come
+
+    async def answer(call_id: int, request: JobRequest, inputs: CallInputs) -> None:
+        try:
+            results: Results | _Crash = await generate_many(client, request, inputs)
+        except Exception as exc:
+            log.exception("call %d failed", call_id)
+            results = _Crash(f"{type(exc).__name__}: {exc}")
+        finally:
+            calls.pop(call_id, None)
+        async with sending:
+            await _send(writer, (call_id, results))
+
+    try:
+        while True:
+            try:
+                call_id, payload = await _receive(reader)
+            except asyncio.IncompleteReadError:
+                return  # the bot closed its end: time to stop
+            calls[call_id] = asyncio.create_task(answer(call_id, *payload))
+    finally:
+        for task in calls.values():
+            task.cancel()
+        await asyncio.gather(*calls.values(), return_exceptions=True)
+        await client.aio.aclose()
+        writer.close()
+
+
+# The bot's side ----------------------------------------------------------------------------
+
+
+def _worker_lost() -> GenerationError:
+    return GenerationError(
+        "The bot's connection to Gemini broke off while your image was being made. Press Retry.",
+        kind="worker_lost",
+    )
+
+
+@dataclass
+class _Worker:
+    process: multiprocessing.process.BaseProcess
+    writer: asyncio.StreamWriter
+    reader_task: asyncio.Task[None] | None = None
+    pending: dict[int, asyncio.Future[Results]] = field(default_factory=dict)
+    sending: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class WorkerPool:
+    """`generate(request, inputs)` as `bot.generation.generate_many`, run in `count`
+    worker processes."""
+
+    def __init__(
+        self,
+        count: int,
+        settings: GeminiSettings,
+        auth: GeminiAuth,
+        log_format: LogFormat = "text",
+    ) -> None:
+        self._count = count
+        self._settings = settings
+        self._auth = auth
+        self._log_format = log_format
+        self._workers: list[_Worker] = []  # the live ones
+        self._changed = asyncio.Condition()
+        self._ids = itertools.count()
+        self._closing = False
+        self._replacing: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start every worker and wait until each can take calls (importing the SDK takes a
+        few seconds), so the first jobs never wait for a worker to boot."""
+        started = await asyncio.gather(
+            *(self._spawn() for _ in range(self._count)), return_exceptions=True
+        )
+        for outcome in started:
+            if isinstance(outcome, _Worker):
+                await self._add(outcome)
+            elif isinstance(outcome, RuntimeError):
+                log.warning("%s", outcome)
+            else:
+                raise outcome
+        if not self._workers:
+            raise RuntimeError("no Gemini worker process started")
+
+    async def _add(self, worker: _Worker) -> None:
+        async with self._changed:
+            self._workers.append(worker)
+            self._changed.notify_all()
+
+    async def _spawn(self) -> _Worker:
+        ours, theirs = socket.socketpair()
+        process = multiprocessing.get_context("spawn").Process(
+            target=_worker_main,
+            args=(theirs, self._settings, self._auth, self._log_format),
+            name="gemini-worker",
+            daemon=True,
+        )
+        await asyncio.to_thread(process.start)
+        theirs.close()
+        reader, writer = await asyncio.open_unix_connection(sock=ours)
+        try:
+            ready = await asyncio.wait_for(_receive(reader), _START_TIMEOUT_S)
+        except (TimeoutError, asyncio.IncompleteReadError) as exc:
+            process.kill()
+            raise RuntimeError(
+                f"a Gemini worker process did not start (exit code {process.exitcode})"
+            ) from exc
+        assert ready == (_READY, None), ready
+        worker = _Worker(process, writer)
+        worker.reader_task = asyncio.create_task(self._read(worker, reader), name="worker-read")
+        return worker
+
+    async def generate(self, request: JobRequest, inputs: CallInputs) -> Results:
+        async with self._changed:  # while a lost worker is being replaced, there may be none
+            try:
+                await asyncio.wait_for(
+                    self._changed.wait_for(lambda: bool(self._workers)), _START_TIMEOUT_S
+                )
+            except TimeoutError:
+                return [_worker_lost()]
+            worker = min(self._workers, key=lambda w: len(w.pending))
+        call_id = next(self._ids)
+        future: asyncio.Future[Results] = asyncio.get_running_loop().create_future()
+        worker.pending[call_id] = future
+        try:
+            try:
+                async with worker.sending:
+                    await _send(worker.writer, (call_id, (request, inputs)))
+            except (ConnectionError, OSError):
+                return [_worker_lost()]  # its reader notices the end and replaces it
+            return await future
+        finally:
+            worker.pending.pop(call_id, None)  # a late result is ignored
+
+    async def _read(self, worker: _Worker, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                call_id, results = await _receive(reader)
+                future = worker.pending.pop(call_id, None)
+                if future is None or future.done():
+                    continue
+                if isinstance(results, _Crash):
+                    future.set_exception(RuntimeError(f"in a Gemini worker: {results.description}"))
+                else:
+                    future.set_result(results)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        self._lost(worker)
+
+    def _lost(self, worker: _Worker) -> None:
+        """The worker's connection ended: fail its calls; replace it unless closing."""
+        for future in worker.pending.values():
+            if not future.done():
+                future.set_result([_worker_lost()])
+        worker.pending.clear()
+        if self._closing or worker not in self._workers:
+            return
+        self._workers.remove(worker)
+        self._replacing = asyncio.get_running_loop().create_task(self._replace(worker))
+
+    async def _replace(self, old: _Worker) -> None:
+        await asyncio.to_thread(old.process.join, 5)
+        log.warning(
+            "a Gemini worker process ended (exit code %s); starting another",
+            old.process.exitcode,
+        )
+        delay = 1.0
+        while not self._closing:
+            try:
+                await self._add(await self._spawn())
+                return
+            except RuntimeError as exc:
+                log.warning("%s; trying again in %.0f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._replacing is not None:
+            self._replacing.cancel()
+            await asyncio.gather(self._replacing, return_exceptions=True)
+        for worker in self._workers:
+            worker.writer.close()
+        for worker in self._workers:
+            await asyncio.to_thread(worker.process.join, 10)
+            if worker.process.is_alive():
+                worker.process.kill()
+            if worker.reader_task is not None:
+                worker.reader_task.cancel()
+                await asyncio.gather(worker.reader_task, return_exceptions=True)
