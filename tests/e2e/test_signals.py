@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import socket
 import sqlite3
+import sys
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from bot.jobs.intake import RESTARTING
-from tests.e2e.test_startup import clean_env, run_bot, spawn_bot
+from tests.e2e.test_startup import REPO, clean_env, run_bot, spawn_bot
 from tests.fakes.fake_discord import FakeDiscord, FakeInteraction
 from tests.fakes.fake_gemini import FakeGemini, hang_reply, image_reply
 
@@ -32,7 +35,7 @@ def write_config(
     (tmp_path / "config.toml").write_text(
         f'[discord]\napi_base_url = "{discord.api_base_url}"\n'
         f'gateway_url = "{discord.gateway_url}"\nguild_ids = [{discord.guild_id}]\n'
-        f'[gemini]\nbase_url = "{gemini.base_url}"\n'
+        f'[gemini]\nbase_url = "{gemini.base_url}"\nworker_processes = 1\n'
         f"[jobs]\nshutdown_grace_s = {grace_s}\nprogress_interval_s = 0.2\n"
         f'[observability]\nhttp_port = {port}\nlog_format = "json"\n'
     )
@@ -72,14 +75,37 @@ def json_lines(stderr: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stderr.splitlines() if line.strip()]
 
 
-async def test_sigterm_lets_the_image_in_progress_finish_then_exits_cleanly(
-    tmp_path: Path, discord_fake: FakeDiscord, gemini_fake: FakeGemini
+async def spawn_in_own_group(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    """`python -m bot` as the leader of a process group of its own, like a terminal's job:
+    Ctrl-C there reaches the bot and its Gemini worker processes alike."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        cwd=cwd,
+        env={**env, "PYTHONPATH": str(REPO)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+def stop(process: asyncio.subprocess.Process, how: str) -> None:
+    if how == "ctrl-c":  # the whole group: the bot and its worker process
+        os.killpg(process.pid, signal.SIGINT)
+    else:  # docker stop, systemctl stop: the bot alone
+        process.send_signal(signal.SIGTERM)
+
+
+@pytest.mark.parametrize("how", ["sigterm", "ctrl-c"])
+async def test_a_stop_lets_the_image_in_progress_finish_then_exits_cleanly(
+    tmp_path: Path, discord_fake: FakeDiscord, gemini_fake: FakeGemini, how: str
 ) -> None:
     gemini_fake.reset()
     port = free_port()
     write_config(tmp_path, discord_fake, gemini_fake, port=port, grace_s=30)
     env = secrets_env(discord_fake, gemini_fake)
-    process = await spawn_bot(env=env, cwd=tmp_path)
+    process = await spawn_in_own_group(env=env, cwd=tmp_path)
     try:
         await wait_health(port)
         code, out, err = await run_bot("health", env=clean_env(), cwd=tmp_path)
@@ -88,7 +114,7 @@ async def test_sigterm_lets_the_image_in_progress_finish_then_exits_cleanly(
         slow = await discord_fake.run_command("imagine", {"prompt": "a slow sunrise"})
         await started_generating(gemini_fake, slow)
 
-        process.send_signal(signal.SIGTERM)
+        stop(process, how)
         await wait_health(port, 503)  # the signal is handled: from now on work is refused
         late = await discord_fake.run_command("imagine", {"prompt": "one more"})
         await late.wait_response()
