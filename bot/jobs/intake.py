@@ -24,6 +24,7 @@ from bot.jobs import access, redo, threads
 from bot.jobs.access import Place
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.display import Action
+from bot.jobs.events import NO_EVENTS, JobEvents
 from bot.jobs.guard import Guard
 from bot.jobs.ordering import Arrivals, Turn
 from bot.jobs.permissions import Actor, may_refine_in_thread, refusal
@@ -45,6 +46,7 @@ from bot.store import DuplicateJobError, JobChanges, QuotaExceededError, Store
 from bot.uploads import Upload, UploadReader
 
 ATTACHMENTS_ONLY_PROMPT = "Edit the image using the attached image(s)."
+RESTARTING = "The bot is restarting, so it cannot take this right now. Try again in a minute."
 GONE = (
     "That request is no longer stored (old requests are deleted after a while), so this "
     "button cannot do anything now. Start again with /imagine."
@@ -81,6 +83,7 @@ class Intake:
         dispatcher: Dispatcher,
         uploads: UploadReader,
         guard: Guard,
+        events: JobEvents = NO_EVENTS,
     ) -> None:
         self._store = store
         self._settings = settings
@@ -88,7 +91,18 @@ class Intake:
         self._dispatcher = dispatcher
         self._uploads = uploads
         self._guard = guard
+        self._events = events
         self._arrivals = Arrivals()
+        self._accepting = True
+
+    def stop_accepting(self) -> None:
+        """The bot is shutting down: new work is refused (InputError saying so)."""
+        self._accepting = False
+
+    def check_accepting(self) -> None:
+        """InputError saying so when the bot is shutting down (new work is refused)."""
+        if not self._accepting:
+            raise InputError(RESTARTING)
 
     def turn(self, conversation_key: Hashable) -> Turn:
         """Call when the event arrives, before any await: its place in arrival order."""
@@ -99,6 +113,7 @@ class Intake:
     async def submit(self, new: NewJob, uploads: Sequence[Upload] = ()) -> Job:
         """Record a new job (queued, or pending when it asks first). InputError on bad input
         or when the guard rails refuse it (nothing is recorded then)."""
+        self.check_accepting()
         await self._guard.screen(new.user_id, new.role_ids, new.place, new.request.prompt)
         info = self._settings.models.info(new.request.model)
         self._uploads.check_count(len(uploads), info.max_input_images, info.label)
@@ -149,6 +164,7 @@ class Intake:
         place = Place(conversation.guild_id, thread_id, conversation.channel_id)
         if not access.allowed(self._settings.access, place, role_ids):
             return None
+        self.check_accepting()
         prompt = text.strip() or ATTACHMENTS_ONLY_PROMPT
         await self._guard.screen(author_id, role_ids, place, prompt)
         info = self._settings.models.info(conversation.model)
@@ -233,6 +249,8 @@ class Intake:
     async def _permitted(
         self, actor: Actor, action: Action, job_id: str
     ) -> tuple[Job, Conversation | None]:
+        if action in _STARTS_WORK:  # while shutting down, buttons may still cancel or choose
+            self.check_accepting()
         job = await self._store.get_job(job_id)
         if job is None:
             raise InputError(GONE)
@@ -299,7 +317,7 @@ class Intake:
             return False
         self._dispatcher.cancel(job.id)
         self._dispatcher.wake()
-        await self._pipeline.deliver(cancelled)
+        self._events.finished(cancelled, posted=await self._pipeline.deliver(cancelled))
         return True
 
     async def _choose(

@@ -22,6 +22,7 @@ from bot.errors import BotError, GenerationError
 from bot.generation import CallInputs, GenerationResult
 from bot.jobs.cards import card_for, is_editing
 from bot.jobs.display import Card, Display, Progress, Running, Shown
+from bot.jobs.events import NO_EVENTS, JobEvents
 from bot.jobs.moderation import Moderation
 from bot.jobs.ordering import KeyedLocks
 from bot.jobs.pricing import settled_usd
@@ -58,12 +59,14 @@ class JobPipeline:
         generate: Generate,
         settings: Settings,
         moderation: Moderation | None = None,
+        events: JobEvents = NO_EVENTS,
     ) -> None:
         self._store = store
         self._display = display
         self._generate = generate
         self._settings = settings
         self._moderation = moderation
+        self._events = events
         # Per job: one display call at a time, and where its message is once known.
         self._locks = KeyedLocks()
         self._places: dict[str, Shown] = {}
@@ -84,6 +87,7 @@ class JobPipeline:
             changes = JobChanges(keep_place=True)
             await self._store.transition(job.id, [JobState.RUNNING], JobState.QUEUED, changes)
             log.info("job %s is back in line: Gemini's per-minute quota ran out", job.id)
+            self._events.throttled(job)
             return calls
         outcome, images = self._judge(job, parent, answers)
         finished = await self._store.finish(job.id, outcome)
@@ -91,17 +95,9 @@ class JobPipeline:
         if finished is None:
             log.info("job %s was cancelled while running; its result is dropped", job.id)
             return calls
-        log.info(
-            "job %s %s: user %s, model %s, %.1fs, $%.3f",
-            job.id,
-            finished.state,
-            job.user_id,
-            job.request.model,
-            (finished.finished_at or started) - started,
-            finished.cost_usd,
-        )
         # Waiting for a turn to post, a result does not hold its images: they are read back.
-        await self.deliver(finished, None if self._posting.locked() else images)
+        posted = await self.deliver(finished, None if self._posting.locked() else images)
+        self._events.finished(finished, posted=posted)
         return calls
 
     async def crashed(self, job: Job) -> None:
@@ -110,7 +106,7 @@ class JobPipeline:
             outcome = _failed(GenerationError(INTERNAL_ERROR, kind="internal"))
             failed = await self._store.finish(job.id, outcome)
             if failed is not None:
-                await self.deliver(failed)
+                self._events.finished(failed, posted=await self.deliver(failed))
         except Exception as exc:
             log.error("job %s: its failure could not be recorded either", job.id, exc_info=exc)
 

@@ -121,6 +121,10 @@ class DuplicateJobError(Exception):
 class Store(Protocol):
     async def close(self) -> None: ...
 
+    async def write_problem(self) -> str | None:
+        """Why the store cannot take a write right now, or None when it can. Cheap enough
+        for a health check: starts a write transaction and rolls it back."""
+
     # Jobs ---------------------------------------------------------------------------------
     async def add_job(
         self, job: Job, inputs: Sequence[Media] = (), admission: Admission | None = None
@@ -148,9 +152,10 @@ class Store(Protocol):
         admission: Admission | None = None,
     ) -> Job | None:
         """Move the job to `target` if it is in one of `sources` (else None: somebody else
-        moved it first). To `queued`, it gets a new place at the end of the line; with
-        `admission`, also a new reservation, checked and written in the same serialised
-        transaction as in `add_job` (QuotaExceededError: the job is left as it was)."""
+        moved it first). To `queued`, it gets a new place at the end of the line (unless
+        `changes.keep_place`); with `admission`, also a new reservation, checked and written
+        in the same serialised transaction as in `add_job` (QuotaExceededError: the job is
+        left as it was)."""
 
     async def claim_next(self, *, max_running: int, max_per_user: int) -> Job | None:
         """The first queued job that may start (a free slot, a free slot of its member, no

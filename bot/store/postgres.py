@@ -148,6 +148,16 @@ class PostgresStore:
     async def close(self) -> None:
         await self._pool.close()
 
+    async def write_problem(self) -> str | None:
+        # A transaction id is assigned only where writes are possible (not on a read-only
+        # standby), and the pool must hand out a working connection; nothing is written.
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.fetchval("SELECT pg_current_xact_id()")
+        except Exception as exc:  # whatever it is, the bot cannot write now
+            return f"the database cannot be written: {exc}"
+        return None
+
     async def schema_version(self) -> int:
         rows = await self._fetch("SELECT COALESCE(MAX(version), 0) FROM schema_version")
         return int(rows[0][0])

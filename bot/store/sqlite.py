@@ -105,6 +105,20 @@ class SQLiteStore:
     async def close(self) -> None:
         await self._db.close()
 
+    async def write_problem(self) -> str | None:
+        # BEGIN IMMEDIATE takes the write lock (waiting up to busy_timeout): it fails on a
+        # read-only or locked database and on a closed connection. A full disk shows only
+        # when something is committed; transactions report that themselves (StorageError).
+        async with self._lock:
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+            except (sqlite3.Error, ValueError) as exc:  # ValueError: the connection is closed
+                return f"the database cannot be written: {exc}"
+            finally:  # also when cancelled (see _transaction)
+                with suppress(sqlite3.Error, ValueError):
+                    await self._db.execute("ROLLBACK")
+        return None
+
     async def schema_version(self) -> int:
         rows = await self._fetchall("PRAGMA user_version")
         return int(rows[0][0]) if rows else 0
@@ -120,8 +134,11 @@ class SQLiteStore:
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
             try:
+                # Inside the try: a task cancelled while BEGIN is on its way to the database
+                # thread (a shutdown) must still roll back, or the connection stays inside
+                # a transaction and every later one fails.
+                await self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
                 await self._db.execute("COMMIT")
             except BaseException as exc:

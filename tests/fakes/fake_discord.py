@@ -1078,6 +1078,8 @@ class FakeDiscord:
         self._sessions: dict[str, _GatewaySession] = {}
         self._connections: set[_Connection] = set()
         self._identified = asyncio.Event()
+        self._gateway_open = asyncio.Event()  # cleared: new connections wait for their HELLO
+        self._gateway_open.set()
         self._stopping = asyncio.Event()  # ends stalled answers when the fake stops
         self._routes = self._build_routes()
         self._seed_world()
@@ -1391,6 +1393,7 @@ class FakeDiscord:
         self._port = sock.getsockname()[1]
 
     async def stop(self) -> None:
+        self._gateway_open.set()
         self._stopping.set()
         for connection in list(self._connections):
             await connection.close(1001, "The fake is stopping")
@@ -2611,6 +2614,7 @@ class FakeDiscord:
             self._violate(
                 f"gateway connection with query {dict(request.query)} (want v=10, encoding=json)"
             )
+        await self._gateway_open.wait()
         connection = _Connection(ws)
         self._connections.add(connection)
         connection.send(_dumps({"op": 10, "d": {"heartbeat_interval": HEARTBEAT_INTERVAL_MS}}))
@@ -2791,6 +2795,14 @@ class FakeDiscord:
             raise AssertionError(
                 f"no bot session connected within {timeout}s; violations: {self.violations}"
             ) from None
+
+    def hold_gateway(self) -> None:
+        """Until `release_gateway`: new gateway connections are accepted but get no HELLO, so
+        a client that lost its connection stays disconnected (an outage it waits out)."""
+        self._gateway_open.clear()
+
+    def release_gateway(self) -> None:
+        self._gateway_open.set()
 
     async def disconnect_bot(self, *, resumable: bool = True) -> None:
         """Closes the bot's websocket(s); the client resumes (or re-identifies if not resumable)."""
