@@ -18,13 +18,14 @@ import discord
 import yarl
 from discord.ext import commands
 
+from bot.calls import call_model
+from bot.capabilities import require_vertex
 from bot.config import Settings
 from bot.credentials import Credentials
 from bot.discord_ui.display import DiscordDisplay
 from bot.discord_ui.moderation import ModerationLog
 from bot.gemini import build_client
 from bot.gemini_workers import WorkerPool
-from bot.generation import generate_many
 from bot.images import UploadLimits
 from bot.jobs.concurrency import concurrency_for
 from bot.jobs.dispatcher import Dispatcher
@@ -103,6 +104,7 @@ class ImagineBot(commands.Bot):
             max_messages=None,
             **options,
         )
+        require_vertex(settings, workflows, credentials.gemini)  # before anything connects
         point_discord_at(settings)
         self.settings = settings
         self.workflows = workflows
@@ -124,7 +126,7 @@ class ImagineBot(commands.Bot):
         store = await open_store(settings.storage, self._credentials.database_url)
         display = DiscordDisplay(self, settings)
         moderation = ModerationLog(self, settings) if settings.moderation.log_channel_id else None
-        generate: Generate = functools.partial(generate_many, self.genai)
+        generate: Generate = functools.partial(call_model, self.genai)
         workers = settings.gemini.worker_count()
         if workers:
             pool = WorkerPool(workers, settings.gemini, self._credentials.gemini)
