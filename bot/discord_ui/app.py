@@ -42,6 +42,7 @@ from bot.workflows.loader import (
     read_workflows,
     workflows_directory,
 )
+from bot.workflows.problems import WorkflowProblem
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +202,8 @@ class ImagineBot(commands.Bot):
         the current ones (synced with Discord). The report says what was found either way."""
         directory = workflows_directory(self.settings)
         report = await asyncio.to_thread(read_workflows, directory, self.settings)
+        if not self._credentials.gemini.vertexai:
+            report = _without_vertex(report)
         if report.problems:
             return report
         self.workflows = report.loaded()
@@ -227,3 +230,21 @@ class ImagineBot(commands.Bot):
             await self.genai.aio.aclose()
             if self._jobs is not None:
                 await self._jobs.store.close()
+
+
+def _without_vertex(report: WorkflowReport) -> WorkflowReport:
+    """`report` with a problem for each workflow that needs Vertex AI (the bot uses a key)."""
+    problems = [
+        WorkflowProblem(
+            str(workflow.source),
+            "stages",
+            f"/{workflow.command} needs Vertex AI ({workflow.generation.needs_vertex}), but "
+            "the bot uses a Gemini API key.",
+            "Remove it, or run the bot on Vertex AI (see the README).",
+        )
+        for workflow in report.workflows
+        if workflow.generation.needs_vertex
+    ]
+    if not problems:
+        return report
+    return WorkflowReport(report.workflows, (*report.problems, *problems), report.warnings)

@@ -77,7 +77,8 @@ def card_for(job: Job, images: Sequence[Media], settings: Settings) -> Card:
             actions=result_actions(job, settings),
             styles=tuple(style_choices()) if request.redo else (),
             choices=len(images) if request.redo and len(images) > 1 else 0,
-            open_conversation=job.thread_id is None,
+            # A video or an upscale is no image to edit further: no thread for it.
+            open_conversation=job.thread_id is None and request.call == "generate",
             sources=report.sources,
             search_queries=report.search_queries,
         )

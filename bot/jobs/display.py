@@ -24,7 +24,7 @@ class Action(StrEnum):
     REROLL = "reroll"
     REFINE = "refine"
     UPSCALE = "upscale"  # the image redrawn by Gemini at the model's next size
-    UPSCALE_FAITHFUL = "upscalex"  # the same image enlarged by Imagen's upscaler (Vertex AI)
+    UPSCALE_FAITHFUL = "faithful"  # the same image enlarged by Imagen's upscaler (Vertex AI)
     ANIMATE = "animate"  # a short video of the image (Veo, Vertex AI): asks for the motion
     DELETE = "delete"
     GENERATE = "generate"
@@ -54,7 +54,6 @@ class Drafting:
     """Running, with the model's latest interim "thought" image to show."""
 
     started_at: float
-    editing: bool
     draft: Media
 
 

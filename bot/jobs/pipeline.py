@@ -93,6 +93,8 @@ class JobPipeline:
             if previews is not None:
                 await previews.close()  # before the result: no draft may land after it
         calls = Calls.of(answers)
+        if job.request.call != "generate":  # minutes of Veo must not look like a slow Gemini
+            calls = replace(calls, latency_s=None)
         if calls.throttled and job.attempts < MAX_ATTEMPTS:
             # The per-minute quota ran out: back in line where it was, nothing lost.
             changes = JobChanges(keep_place=True)
@@ -134,10 +136,9 @@ class JobPipeline:
         interval = self._settings.jobs.thought_previews_s
         if info is None or not info.thought_images or not interval:
             return None
-        editing = is_editing(job)
 
         async def show(image: Media) -> None:
-            await self.show_progress(job, Drafting(started, editing, image))
+            await self.show_progress(job, Drafting(started, image))
 
         return PreviewThrottle(show, interval)
 

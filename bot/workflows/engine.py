@@ -48,6 +48,8 @@ class CompiledRun:
     tools: tuple[str, ...] = ()
     person_generation: str | None = None
     safety: tuple[tuple[str, str], ...] = ()
+    video_s: int | None = None  # a veo stage: the video's length (it animates the image)
+    audio: bool = False
 
     def briefing(self) -> str:
         """What will be generated, for the member to confirm when `auto_run` is False."""
@@ -74,6 +76,9 @@ class CompiledRun:
             tools=self.tools,
             person_generation=self.person_generation,
             safety=self.safety,
+            call="animate" if self.video_s else "generate",
+            duration_s=self.video_s,
+            audio=self.audio,
         )
 
 
@@ -171,6 +176,8 @@ def _compile(
         tools=generation.tools,
         person_generation=generation.person_generation,
         safety=generation.safety,
+        video_s=info.default_duration_s if info.provider == "veo" else None,
+        audio=info.generate_audio,
     )
 
 

@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import io
+import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,10 +16,12 @@ from bot.credentials import Credentials, GeminiAuth
 from bot.discord_ui.app import ImagineBot
 from bot.errors import ConfigError
 from bot.workflows.loader import load_workflows, workflows_directory
-from tests.e2e.conftest import Harness, settings_for
+from tests.e2e.conftest import REPO, Harness, settings_for
+from tests.e2e.guard_support import command, private_text, restart
 from tests.e2e.helpers import button_labels, custom_id, fields, job_id
 from tests.fakes.fake_gemini import video_reply
 from tests.fakes.fake_vertex_media import FILTERED_CHILD, mp4_seconds
+from tests.support import settle
 
 Json = dict[str, Any]
 VEO = "veo-3.1-fast-generate-001"
@@ -207,3 +212,137 @@ def _b64(text: str) -> bytes:
     import base64
 
     return base64.b64decode(text.replace("-", "+").replace("_", "/") + "==")
+
+
+VIDEO_WORKFLOW: Json = {
+    "id": "animate-photo",
+    "name": "Animate a photo",
+    "stages": [
+        {
+            "id": "ask",
+            "inputType": "form",
+            "outputType": "json",
+            "formFields": [
+                {"name": "photo", "type": "image", "validation": {"required": True}},
+                {"name": "motion", "type": "text", "validation": {"required": True}},
+            ],
+        },
+        {
+            "id": "film",
+            "inputType": "none",
+            "outputType": "image",
+            "dependencies": ["ask"],
+            "model": VEO,
+            "promptTemplate": "{{ask.output.motion}}",
+            "imageGenerationSettings": {"gemini": {"personGeneration": "ALLOW_NONE"}},
+        },
+    ],
+}
+PEOPLE_WORKFLOW: Json = {
+    "id": "scene",
+    "name": "A scene without people",
+    "stages": [
+        {
+            "id": "ask",
+            "inputType": "form",
+            "outputType": "json",
+            "formFields": [{"name": "scene", "type": "text", "validation": {"required": True}}],
+        },
+        {
+            "id": "draw",
+            "inputType": "none",
+            "outputType": "image",
+            "dependencies": ["ask"],
+            "promptTemplate": "{{ask.output.scene}}",
+            "imageGenerationSettings": {
+                "gemini": {
+                    "personGeneration": "ALLOW_NONE",
+                    "safetySettings": [
+                        {"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_ONLY_HIGH"}
+                    ],
+                }
+            },
+        },
+    ],
+}
+
+
+async def test_workflows_make_videos_and_set_people_and_safety_on_vertex(
+    harness: Harness, tmp_path: Path
+) -> None:
+    for name, workflow in (("animate-photo", VIDEO_WORKFLOW), ("scene", PEOPLE_WORKFLOW)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(workflow))
+    await harness.stop_bot()
+    settings = settings_for(
+        harness.discord,
+        harness.gemini,
+        tmp_path / "bot.db",
+        gemini={"api_version": ""},
+        workflows={"directory": tmp_path},
+        video={"poll_interval_s": 0.05},
+    )
+    with pytest.raises(ConfigError, match=r"/animate-photo \(animate-photo.json: it makes a"):
+        ImagineBot(
+            settings,
+            Credentials(discord_token="x", gemini=GeminiAuth(api_key="k")),
+            load_workflows(tmp_path, settings),
+        )
+    await harness.start_bot(settings, vertex=True)
+
+    scene = await harness.discord.run_command("scene", {"scene": "an empty beach"})
+    await harness.wait_final(scene)
+    request = harness.gemini.requests[-1]
+    assert request.image_config["personGeneration"] == "ALLOW_NONE"
+    assert request.body["safetySettings"] == [
+        {"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_ONLY_HIGH"}
+    ]
+
+    photo = io.BytesIO()
+    Image.new("RGB", (640, 360), "teal").save(photo, "JPEG")
+    run = await harness.discord.run_command(
+        "animate-photo",
+        {"photo": "p", "motion": "the tide comes in"},
+        attachments={"p": ("beach.jpg", photo.getvalue(), "image/jpeg")},
+    )
+    await harness.wait_final(run)
+    assert run.original is not None
+    assert "Generate" in button_labels(run.original)  # $0.90: the price first
+    await harness.discord.click(run.original["id"], custom_id(run.original, "Generate"))
+    message_id = run.original["id"]
+    await harness.discord.wait_for(
+        lambda: bool(harness.discord.message(message_id).get("attachments")), 15
+    )
+    start = next(r for r in harness.gemini.requests if r.method == "predictLongRunning")
+    assert start.body["instances"][0]["prompt"] == "the tide comes in"
+    assert start.body["parameters"]["personGeneration"] == "dont_allow"
+    (attachment,) = harness.discord.message(message_id)["attachments"]
+    assert attachment["filename"].endswith(".mp4")
+    await settle()
+    assert message_id not in harness.discord.threads  # a video is not a conversation to edit
+
+
+async def test_a_video_over_the_upload_limit_is_explained(harness: Harness) -> None:
+    await on_vertex(harness)
+    interaction = await harness.imagine("a waterfall")
+    shown, thread = interaction.original, harness.thread_of(interaction)
+    assert shown is not None
+    harness.gemini.enqueue(video_reply(seconds=24))  # ~12 MB at 720p: over 10 MiB
+    video = await animate(harness, shown, thread, "the water falls")
+    assert video["attachments"] == []
+    assert "more than this server's upload limit (10 MB)" in video["content"]
+    store = harness.bot.jobs.store
+    kept = await store.get_job(job_id(video))
+    assert kept is not None
+    assert kept.result_image is not None  # kept, for a server with a higher limit
+
+
+async def test_admin_reload_refuses_a_video_workflow_with_an_api_key(
+    harness: Harness, tmp_path: Path
+) -> None:
+    shutil.copy(REPO / "workflows" / "imagine.json", tmp_path / "imagine.json")
+    await restart(harness, workflows={"directory": tmp_path})
+    (tmp_path / "animate-photo.json").write_text(json.dumps(VIDEO_WORKFLOW))
+    refused = await command(harness, "admin reload", user=harness.discord.owner)
+    text = private_text(refused)
+    assert "have problems, so nothing changed" in text
+    assert "/animate-photo needs Vertex AI" in text
