@@ -16,7 +16,7 @@ from typing import Literal
 from google import genai
 from google.genai import types
 
-from bot import failures
+from bot import failures, images
 from bot.errors import GenerationError
 from bot.generation import CallInputs, GenerationResult, Usage, user_turn
 from bot.jobs.records import JobRequest
@@ -48,6 +48,7 @@ _UPSCALE_PERSONS = {
     "ALLOW_NONE": "DONT_ALLOW",
 }
 _INVALID_ARGUMENT = 3  # google.rpc.Code of an operation that failed on its input
+UPSCALE_MAX_INPUT_BYTES = 10 * 1024 * 1024  # "Imagen upscale API": base images up to 10 MB
 
 
 async def animate(
@@ -113,6 +114,8 @@ async def upscale(
 ) -> GenerationResult:
     """The first of `inputs.images`, enlarged by `request.image_size` ("x2", "x4")."""
     image = _only_image(inputs)
+    if image.size > UPSCALE_MAX_INPUT_BYTES:  # e.g. a 4K PNG: re-encoded once, off the loop
+        image = await asyncio.to_thread(images.fit_to_limit, image, UPSCALE_MAX_INPUT_BYTES)
     config = types.UpscaleImageConfig(
         include_rai_reason=True,
         output_mime_type="image/png",
