@@ -8,10 +8,11 @@ works with picklable data only).
 
 Each worker is a process with its own event loop and long-lived genai client, serving many
 calls at once (they mostly wait for Gemini). Messages are length-prefixed pickles over a unix
-socket pair: (call id, (request, inputs)) in, (call id, results) out. A call the bot stops
-waiting for (a cancelled job) finishes in the worker and its result is ignored, as in the
-bot's own process (see `generate_many`). A worker that dies fails its calls (members see a
-failure with Retry) and is replaced.
+socket pair: (call id, (request, inputs, previews wanted)) in, (call id, results) out, and
+before the results, for a call that shows them, (call id, _Preview) with each thought
+image. A call the bot stops waiting for (a cancelled job) finishes in the worker and its
+result is ignored, as in the bot's own process (see `generation.shielded`). A worker that
+dies fails its calls (members see a failure with Retry) and is replaced.
 """
 
 from __future__ import annotations

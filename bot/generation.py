@@ -5,8 +5,10 @@ turns before it) and returns what came back: final images, the model's text, tok
 and a `Block` when no usable image was produced. The user and model turns come back exactly
 as sent and received, thought signatures included, already in the form the store keeps
 (`StoredTurn`), so they replay byte for byte. `generate_many` makes a job's side-by-side
-images. Everything here can run in a worker process (`bot.gemini_workers`): inputs and
-results are plain, picklable data.
+images. With a preview sink the answer is streamed, and each interim "thought" image is
+handed over while the model goes on thinking (live previews); a grounded answer's sources
+and searches come back as `Grounding`. Everything here can run in a worker process
+(`bot.gemini_workers`): inputs and results are plain, picklable data.
 """
 
 from __future__ import annotations

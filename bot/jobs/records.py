@@ -112,7 +112,6 @@ class Report(BaseModel):
     # Search grounding: the pages the answer drew on, and the searches Google made.
     sources: tuple[Source, ...] = ()
     search_queries: tuple[str, ...] = ()
-    note: str = ""  # something the member should know about the result (e.g. too large)
 
 
 @dataclass
