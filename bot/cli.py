@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import discord
 
+from bot.capabilities import require_vertex
 from bot.config import Settings, load_settings
 from bot.credentials import (
     Credentials,
@@ -132,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return health(settings)
         credentials = credentials_from_env(os.environ)
         workflows = load_workflows_for(settings)
+        require_vertex(settings, workflows, credentials.gemini)
     except ConfigError as exc:
         return fail(exc.user_message)
     from bot.discord_ui.app import ImagineBot  # imported late: `check` needs no Discord
@@ -253,6 +255,11 @@ def check(settings: Settings, *, online: bool = False, spend: bool = False) -> i
             problems.append(exc.user_message)
     workflows = check_workflows(settings)
     problems += [str(problem) for problem in workflows.problems]
+    if credentials is not None:
+        try:
+            require_vertex(settings, LoadedWorkflows(workflows.workflows, ()), credentials.gemini)
+        except ConfigError as exc:
+            problems.append(exc.user_message)
     print("Slash commands:")
     for line in workflows.summaries:
         print(f"  {line}")

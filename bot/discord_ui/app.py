@@ -22,13 +22,14 @@ import discord
 import yarl
 from discord.ext import commands
 
+from bot.calls import call_model
+from bot.capabilities import require_vertex
 from bot.config import Settings
 from bot.credentials import Credentials
 from bot.discord_ui.display import DiscordDisplay
 from bot.discord_ui.moderation import ModerationLog
 from bot.gemini import build_client
 from bot.gemini_workers import WorkerPool
-from bot.generation import generate_many
 from bot.images import UploadLimits
 from bot.jobs.concurrency import concurrency_for
 from bot.jobs.dispatcher import Dispatcher
@@ -50,6 +51,7 @@ from bot.workflows.loader import (
     read_workflows,
     workflows_directory,
 )
+from bot.workflows.problems import WorkflowProblem
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +118,7 @@ class ImagineBot(commands.Bot):
             max_messages=None,
             **options,
         )
+        require_vertex(settings, workflows, credentials.gemini)  # before anything connects
         point_discord_at(settings)
         self.settings = settings
         self.workflows = workflows
@@ -145,7 +148,7 @@ class ImagineBot(commands.Bot):
         display = DiscordDisplay(self, settings)
         report = JobReport(self.metrics, settings.models)
         moderation = ModerationLog(self, settings) if settings.moderation.log_channel_id else None
-        generate: Generate = functools.partial(generate_many, self.genai)
+        generate: Generate = functools.partial(call_model, self.genai)
         workers = settings.gemini.worker_count()
         if workers:
             pool = WorkerPool(
@@ -247,6 +250,8 @@ class ImagineBot(commands.Bot):
         the current ones (synced with Discord). The report says what was found either way."""
         directory = workflows_directory(self.settings)
         report = await asyncio.to_thread(read_workflows, directory, self.settings)
+        if not self._credentials.gemini.vertexai:
+            report = _without_vertex(report)
         if report.problems:
             return report
         self.workflows = report.loaded()
@@ -324,3 +329,21 @@ class ImagineBot(commands.Bot):
                 await self._health.close()
             if self._jobs is not None:
                 await self._jobs.store.close()
+
+
+def _without_vertex(report: WorkflowReport) -> WorkflowReport:
+    """`report` with a problem for each workflow that needs Vertex AI (the bot uses a key)."""
+    problems = [
+        WorkflowProblem(
+            str(workflow.source),
+            "stages",
+            f"/{workflow.command} needs Vertex AI ({workflow.generation.needs_vertex}), but "
+            "the bot uses a Gemini API key.",
+            "Remove it, or run the bot on Vertex AI (see the README).",
+        )
+        for workflow in report.workflows
+        if workflow.generation.needs_vertex
+    ]
+    if not problems:
+        return report
+    return WorkflowReport(report.workflows, (*report.problems, *problems), report.warnings)

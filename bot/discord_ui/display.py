@@ -29,6 +29,7 @@ from bot.jobs.display import (
     BlockCard,
     BriefingCard,
     Card,
+    Drafting,
     FailureCard,
     NoticeCard,
     Progress,
@@ -111,6 +112,9 @@ class DiscordDisplay:
     async def progress(self, job: Job, progress: Progress) -> Shown | None:
         text = messages.progress_text(progress)
         message = _Message(text, view=job_view(job.id, [Action.CANCEL]))
+        if isinstance(progress, Drafting) and progress.draft.size <= self._upload_limit(job):
+            message.files = [progress.draft]
+            message.filenames = [f"draft.{progress.draft.extension}"]
         if job.message_id is None:
             return await self._create(job, message)
         await self._stop_pending(job.id)
@@ -194,9 +198,12 @@ class DiscordDisplay:
 
     async def _result(self, job: Job, card: ResultCard) -> _Message:
         limit = self._upload_limit(job)
-        fitted = list(card.images)
+        fitted = [m for m in card.images if not m.mime_type.startswith("video/")]
+        videos = [m for m in card.images if m.mime_type.startswith("video/")]
         if any(image.size > limit for image in fitted):  # re-encoding: off the event loop
-            fitted = await asyncio.to_thread(_fit_all, card.images, limit)
+            fitted = await asyncio.to_thread(_fit_all, fitted, limit)
+        too_large = [video for video in videos if video.size > limit]
+        fitted += [video for video in videos if video.size <= limit]
         names = [
             messages.image_filename(
                 card.prompt, image.extension, f"-{n}" if len(fitted) > 1 else ""
@@ -204,11 +211,14 @@ class DiscordDisplay:
             for n, image in enumerate(fitted, start=1)
         ]
         view = job_view(job.id, card.actions, styles=card.styles, choices=card.choices)
-        embed = messages.result_embed(card, job, filename=names[0])
+        shown = names[0] if fitted and not videos else None
+        embed = messages.result_embed(card, job, filename=shown)
         note = None
         if card.open_conversation:
             in_thread = isinstance(self._client.get_channel(job.channel_id), discord.Thread)
             note = messages.NO_THREAD_IN_THREAD if in_thread else self._hint(job)
+        if too_large:
+            note = messages.too_large_note(too_large[0].size, limit)
         return _Message(messages.result_content(card.text, note), embed, view, fitted, names)
 
     def _hint(self, job: Job) -> str:
@@ -223,7 +233,8 @@ class DiscordDisplay:
         try:
             return await self._edit(job, message)
         except discord.HTTPException as exc:
-            if exc.status != 413 or not message.files:
+            videos = any(media.mime_type.startswith("video/") for media in message.files)
+            if exc.status != 413 or not message.files or videos:  # a video cannot be halved
                 raise
         smaller = await asyncio.to_thread(_halved, message.files)
         names = [
