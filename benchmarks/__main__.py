@@ -41,6 +41,7 @@ BENCHMARKS: dict[str, str] = {
     "scale": "benchmarks.scale",
     "memory": "benchmarks.memory",
     "quotas": "benchmarks.quotas",
+    "observability": "benchmarks.observability",
 }
 RESULTS = Path(__file__).resolve().parent / "results.json"
 SCHEMA_VERSION = 2

@@ -98,8 +98,8 @@ async def _make_template(store: PostgresStore) -> tuple[str, str]:
         assert claimed is not None
         assert claimed.id == job.id
         assert await store.finish(job.id, _delivered(prompt, image, rng, parent)) is not None
-        conversation = None
-        if parent is None:
+        await store.mark_shown(job.id, 1, 9, thread_wanted=parent is None)
+        if parent is None:  # its thread opened
             conversation = Conversation(
                 thread_id=TEMPLATE_THREAD,
                 guild_id=job.guild_id,
@@ -108,7 +108,7 @@ async def _make_template(store: PostgresStore) -> tuple[str, str]:
                 workflow=job.request.workflow,
                 model=MODEL,
             )
-        await store.mark_shown(job.id, 1, TEMPLATE_THREAD, conversation)
+            await store.open_conversation(conversation, job.id)
         parent = job.id
     made = await store.get_conversation(TEMPLATE_THREAD)
     assert made is not None

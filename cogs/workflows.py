@@ -55,6 +55,7 @@ class Workflows(commands.Cog):
         jobs = self.bot.jobs
         roles, place = role_ids(interaction.user), place_of(interaction)
         try:
+            self.bot.jobs.intake.check_accepting()  # before the public "thinking…"
             run = compile_run(workflow, values)
             request = run.job_request()
             # Refused before the public "thinking…": nothing shows in the channel.

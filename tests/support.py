@@ -10,7 +10,8 @@ from typing import Any
 from bot.config import EXAMPLE_CONFIG, Settings, load_settings
 
 # Tasks discord.py runs per event, command, component interaction or modal, and the bot's
-# own background tasks (running a job, showing its place in line, a moderation log copy).
+# own background tasks (running a job, showing its place in line, a moderation log copy,
+# opening threads).
 HANDLER_TASKS = (
     "discord.py: ",
     "CommandTree-invoker",
@@ -20,6 +21,7 @@ HANDLER_TASKS = (
     "job ",
     "show ",
     "moderation copy",
+    "thread opener",
 )
 
 
@@ -50,6 +52,9 @@ def settings_against(
             "worker_processes": 0,
         },
         "storage": {"path": db_path},
+        # Thought previews stream every answer with its drafts: off unless a test is about
+        # them (tests/e2e/test_thought_previews.py).
+        "jobs": {"thought_previews_s": 0.0},
     }
     for name, values in sections.items():
         updates.setdefault(name, {}).update(values)

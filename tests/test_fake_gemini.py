@@ -312,12 +312,12 @@ async def test_missing_api_key_is_permission_denied(
 async def test_unsupported_call_is_a_violation(
     fake: FakeGemini, http: aiohttp.ClientSession
 ) -> None:
-    url = f"{fake.base_url}/v1beta/models/{MODEL}:streamGenerateContent"
+    url = f"{fake.base_url}/v1beta/models/{MODEL}:embedContent"
     headers = {"x-goog-api-key": fake.api_key}
 
     async with http.post(url, json=_body(_user(_HI)), headers=headers) as response:
         assert response.status == 404
-    assert "streamGenerateContent" in fake.violations[0]
+    assert "embedContent" in fake.violations[0]
 
 
 async def test_oversized_request_is_rejected(fake: FakeGemini, http: aiohttp.ClientSession) -> None:

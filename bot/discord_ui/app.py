@@ -6,6 +6,10 @@ through `bot.jobs` (a `JobServices`). Slash commands only: the bot has no text p
 
 It connects the shards `[discord] shard_count` and `shard_ids` name (discord.py's
 AutoShardedBot), by default all the shards Discord recommends.
+
+`request_shutdown` (SIGTERM, Ctrl-C) stops cleanly: no new work, the jobs in progress get
+`[jobs] shutdown_grace_s` to finish, the rest go back in line for the next start. `close`
+alone stops at once (running jobs are then reported as interrupted at the next start).
 """
 
 from __future__ import annotations
@@ -21,13 +25,14 @@ import discord
 import yarl
 from discord.ext import commands
 
+from bot.calls import call_model
+from bot.capabilities import require_vertex
 from bot.config import Settings
 from bot.credentials import Credentials
 from bot.discord_ui.display import DiscordDisplay
 from bot.discord_ui.moderation import ModerationLog
 from bot.gemini import build_client
 from bot.gemini_workers import WorkerPool
-from bot.generation import generate_many
 from bot.images import UploadLimits
 from bot.jobs.concurrency import concurrency_for
 from bot.jobs.dispatcher import Dispatcher
@@ -36,9 +41,14 @@ from bot.jobs.intake import Intake
 from bot.jobs.pipeline import Generate, JobPipeline
 from bot.jobs.processes import Membership, new_process_id
 from bot.jobs.records import Job
-from bot.jobs.recovery import catch_up
+from bot.jobs.recovery import catch_up, put_back
 from bot.maintenance import clean_up_forever
+from bot.observability.health import Health
+from bot.observability.job_report import JobReport
+from bot.observability.metrics import Metrics
+from bot.observability.server import OpsServer
 from bot.store import Store, open_store
+from bot.store.factory import database_url
 from bot.uploads import UploadReader
 from bot.workflows.loader import (
     LoadedWorkflows,
@@ -46,6 +56,7 @@ from bot.workflows.loader import (
     read_workflows,
     workflows_directory,
 )
+from bot.workflows.problems import WorkflowProblem
 
 log = logging.getLogger(__name__)
 
@@ -103,19 +114,25 @@ class ImagineBot(commands.AutoShardedBot):
         if shards.count is not None:  # else discord.py asks Discord how many (/gateway/bot)
             options.setdefault("shard_count", shards.count)
             options.setdefault("shard_ids", sorted(shards.ids))
+        # The database size is measured on disk, which only SQLite's is.
+        on_postgres = database_url(settings.storage, credentials.database_url)
+        metrics = Metrics(None if on_postgres else settings.storage.path)
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
+            http_trace=metrics.discord_trace(),
             # No cache of recent messages: nothing reads it, and every message the bot or a
             # member posts or edits would be copied into it.
             max_messages=None,
             **options,
         )
+        require_vertex(settings, workflows, credentials.gemini)  # before anything connects
         point_discord_at(settings)
         self.settings = settings
         self.workflows = workflows
+        self.metrics = metrics
         self.clock = clock
         self.genai = build_client(settings.gemini, credentials.gemini)
         self._credentials = credentials
@@ -123,7 +140,12 @@ class ImagineBot(commands.AutoShardedBot):
         self._jobs: JobServices | None = None
         self._membership: Membership | None = None
         self._background: list[asyncio.Task[None]] = []
-        self._stopping: asyncio.Task[None] | None = None
+        self._ops: OpsServer | None = None
+        self._health: Health | None = None
+        self._shutdown: asyncio.Task[None] | None = None
+        self._draining: asyncio.Task[None] | None = None
+        self._set_up = False  # setup_hook is complete
+        self._stop_when_set_up = False
 
     @property
     def jobs(self) -> JobServices:
@@ -135,11 +157,17 @@ class ImagineBot(commands.AutoShardedBot):
         settings = self.settings
         store = await open_store(settings.storage, self._credentials.database_url)
         display = DiscordDisplay(self, settings)
+        report = JobReport(self.metrics, settings.models)
         moderation = ModerationLog(self, settings) if settings.moderation.log_channel_id else None
-        generate: Generate = functools.partial(generate_many, self.genai)
+        generate: Generate = functools.partial(call_model, self.genai)
         workers = settings.gemini.worker_count()
         if workers:
-            pool = WorkerPool(workers, settings.gemini, self._credentials.gemini)
+            pool = WorkerPool(
+                workers,
+                settings.gemini,
+                self._credentials.gemini,
+                settings.observability.log_format,
+            )
             try:
                 await pool.start()
             except RuntimeError as exc:
@@ -153,6 +181,7 @@ class ImagineBot(commands.AutoShardedBot):
             generate=generate,
             settings=settings,
             moderation=moderation,
+            events=report,
         )
         process_id = new_process_id()
         dispatcher = Dispatcher(
@@ -162,6 +191,7 @@ class ImagineBot(commands.AutoShardedBot):
             max_per_user=settings.jobs.max_concurrent_per_user,
             refresh_s=settings.jobs.progress_interval_s,
             owner=process_id,
+            events=report,
         )
         membership = self._membership = Membership(
             store=store,
@@ -170,7 +200,8 @@ class ImagineBot(commands.AutoShardedBot):
             process_id=process_id,
             shards=settings.discord.shards(),
             takeover_after_s=settings.jobs.takeover_after_s,
-            on_replaced=self._replaced,
+            on_replaced=self.request_shutdown,
+            events=report,
         )
         guard = Guard(store=store, settings=settings, clock=self.clock, moderation=moderation)
         intake = Intake(
@@ -180,8 +211,25 @@ class ImagineBot(commands.AutoShardedBot):
             dispatcher=dispatcher,
             uploads=UploadReader(UploadLimits.of(settings.uploads)),
             guard=guard,
+            events=report,
         )
         self._jobs = JobServices(store, intake, display, dispatcher, pipeline, guard)
+        self.metrics.track(
+            running=lambda: dispatcher.running,
+            concurrency_limit=dispatcher.concurrency.current,
+        )
+        self._health = Health(
+            gateway_connected=self.gateway_connected, store_problem=store.write_problem
+        )
+        observability = settings.observability
+        if observability.http_port:
+            self._ops = OpsServer(
+                observability.http_host,
+                observability.http_port,
+                health=self._health,
+                metrics=self.metrics,
+            )
+            await self._ops.start()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands()
@@ -195,6 +243,9 @@ class ImagineBot(commands.AutoShardedBot):
                 clean_up_forever(store, settings.storage.retention_days), name="cleanup"
             ),
         ]
+        self._set_up = True
+        if self._stop_when_set_up:  # a signal came while starting
+            self.request_shutdown()
 
     async def _catch_up(self, outcomes: list[Job], started_at: float) -> None:
         """In the background once connected: post what the last process could not."""
@@ -210,10 +261,6 @@ class ImagineBot(commands.AutoShardedBot):
             )
         except Exception as exc:
             log.error("catching up after the restart failed", exc_info=exc)
-
-    def _replaced(self) -> None:
-        """Another process was started for this one's shards: stop."""
-        self._stopping = asyncio.create_task(self.close(), name="replaced")
 
     async def sync_commands(self) -> None:
         """Register the slash commands: in the configured guilds (instant), else globally."""
@@ -234,6 +281,8 @@ class ImagineBot(commands.AutoShardedBot):
         the current ones (synced with Discord). The report says what was found either way."""
         directory = workflows_directory(self.settings)
         report = await asyncio.to_thread(read_workflows, directory, self.settings)
+        if not self._credentials.gemini.vertexai:
+            report = _without_vertex(report)
         if report.problems:
             return report
         self.workflows = report.loaded()
@@ -245,12 +294,67 @@ class ImagineBot(commands.AutoShardedBot):
     async def on_message(self, message: discord.Message, /) -> None:
         """No text commands: cogs listen to the messages they care about themselves."""
 
+    def gateway_connected(self) -> bool:
+        """Logged in, and the gateway websocket of every shard this process connects is open
+        (discord.py is not reconnecting any)."""
+        shards = self.shards.values()
+        return (
+            self.is_ready()
+            and not self.is_closed()
+            and bool(shards)
+            and not any(shard.is_closed() for shard in shards)
+        )
+
+    # Stopping ----------------------------------------------------------------------------
+
+    def request_shutdown(self) -> None:
+        """SIGTERM or Ctrl-C. The first starts a clean shutdown; a second one stops waiting
+        for the jobs in progress (they are put back in line)."""
+        if not self._set_up:  # closing now would pull the rug from under setup_hook
+            self._stop_when_set_up = True
+        elif self._shutdown is None:
+            self.jobs.intake.stop_accepting()
+            if self._health is not None:
+                self._health.stopping()
+            self._shutdown = asyncio.create_task(self._shut_down(), name="shutdown")
+        elif self._draining is not None and not self._draining.done():
+            log.info("stopping now: the jobs still in progress are put back in line")
+            self._draining.cancel()
+
+    async def wait_shut_down(self) -> None:
+        """Until a requested shutdown is complete (the store closed)."""
+        if self._shutdown is not None:
+            await asyncio.shield(self._shutdown)
+
+    async def _shut_down(self) -> None:
+        jobs = self.jobs
+        try:
+            jobs.dispatcher.pause()
+            running, grace = jobs.dispatcher.running, self.settings.jobs.shutdown_grace_s
+            log.info(
+                "shutting down: new requests are refused; %d job(s) in progress get up to %gs",
+                running,
+                grace,
+            )
+            if running and grace > 0:
+                self._draining = asyncio.create_task(jobs.dispatcher.wait_idle())
+                await asyncio.wait([self._draining], timeout=grace)
+            await put_back(jobs.store, await jobs.dispatcher.stop())
+        except Exception as exc:  # e.g. the database went away: stop all the same
+            log.error("the clean shutdown failed; stopping anyway", exc_info=exc)
+        finally:
+            await self.close()
+        log.info("stopped")
+
     async def close(self) -> None:
+        if self._ops is not None:
+            await self._ops.stop()
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         if self._jobs is not None:
             await self._jobs.dispatcher.stop()
+            await self._jobs.pipeline.threads.close()
             await self._jobs.display.close()
         if self._membership is not None:
             try:
@@ -263,5 +367,25 @@ class ImagineBot(commands.AutoShardedBot):
             if self._workers is not None:
                 await self._workers.close()
             await self.genai.aio.aclose()
+            if self._health is not None:
+                await self._health.close()
             if self._jobs is not None:
                 await self._jobs.store.close()
+
+
+def _without_vertex(report: WorkflowReport) -> WorkflowReport:
+    """`report` with a problem for each workflow that needs Vertex AI (the bot uses a key)."""
+    problems = [
+        WorkflowProblem(
+            str(workflow.source),
+            "stages",
+            f"/{workflow.command} needs Vertex AI ({workflow.generation.needs_vertex}), but "
+            "the bot uses a Gemini API key.",
+            "Remove it, or run the bot on Vertex AI (see the README).",
+        )
+        for workflow in report.workflows
+        if workflow.generation.needs_vertex
+    ]
+    if not problems:
+        return report
+    return WorkflowReport(report.workflows, (*report.problems, *problems), report.warnings)

@@ -29,6 +29,7 @@ from bot.jobs.display import (
     BlockCard,
     BriefingCard,
     Card,
+    Drafting,
     FailureCard,
     NoticeCard,
     Progress,
@@ -111,6 +112,9 @@ class DiscordDisplay:
     async def progress(self, job: Job, progress: Progress) -> Shown | None:
         text = messages.progress_text(progress)
         message = _Message(text, view=job_view(job.id, [Action.CANCEL]))
+        if isinstance(progress, Drafting) and progress.draft.size <= self._upload_limit(job):
+            message.files = [progress.draft]
+            message.filenames = [f"draft.{progress.draft.extension}"]
         if job.message_id is None:
             return await self._create(job, message)
         await self._stop_pending(job.id)
@@ -164,10 +168,9 @@ class DiscordDisplay:
             sent = await self._elsewhere(job, message)
         if not isinstance(card, BriefingCard):
             self._bound.pop(job.id, None)
-        thread_id = None
-        if isinstance(card, ResultCard) and card.open_conversation:
-            thread_id = await self._open_thread(sent, job, card)
-        return Shown(sent.id, sent.channel.id, thread_id)
+        wanted = isinstance(card, ResultCard) and card.open_conversation
+        possible = job.guild_id is not None and not isinstance(sent.channel, discord.Thread)
+        return Shown(sent.id, sent.channel.id, thread_wanted=wanted and possible)
 
     # Composing ----------------------------------------------------------------------------
 
@@ -195,9 +198,12 @@ class DiscordDisplay:
 
     async def _result(self, job: Job, card: ResultCard) -> _Message:
         limit = self._upload_limit(job)
-        fitted = list(card.images)
+        fitted = [m for m in card.images if not m.mime_type.startswith("video/")]
+        videos = [m for m in card.images if m.mime_type.startswith("video/")]
         if any(image.size > limit for image in fitted):  # re-encoding: off the event loop
-            fitted = await asyncio.to_thread(_fit_all, card.images, limit)
+            fitted = await asyncio.to_thread(_fit_all, fitted, limit)
+        too_large = [video for video in videos if video.size > limit]
+        fitted += [video for video in videos if video.size <= limit]
         names = [
             messages.image_filename(
                 card.prompt, image.extension, f"-{n}" if len(fitted) > 1 else ""
@@ -205,11 +211,14 @@ class DiscordDisplay:
             for n, image in enumerate(fitted, start=1)
         ]
         view = job_view(job.id, card.actions, styles=card.styles, choices=card.choices)
-        embed = messages.result_embed(card, job, filename=names[0])
+        shown = names[0] if fitted and not videos else None
+        embed = messages.result_embed(card, job, filename=shown)
         note = None
         if card.open_conversation:
             in_thread = isinstance(self._client.get_channel(job.channel_id), discord.Thread)
             note = messages.NO_THREAD_IN_THREAD if in_thread else self._hint(job)
+        if too_large:
+            note = messages.too_large_note(too_large[0].size, limit)
         return _Message(messages.result_content(card.text, note), embed, view, fitted, names)
 
     def _hint(self, job: Job) -> str:
@@ -224,7 +233,8 @@ class DiscordDisplay:
         try:
             return await self._edit(job, message)
         except discord.HTTPException as exc:
-            if exc.status != 413 or not message.files:
+            videos = any(media.mime_type.startswith("video/") for media in message.files)
+            if exc.status != 413 or not message.files or videos:  # a video cannot be halved
                 raise
         smaller = await asyncio.to_thread(_halved, message.files)
         names = [
@@ -300,24 +310,29 @@ class DiscordDisplay:
 
     # Conversations ------------------------------------------------------------------------
 
-    async def _open_thread(self, sent: discord.Message, job: Job, card: ResultCard) -> int | None:
-        """A thread on the result for the conversation to continue in (the result says how);
-        None, and a note instead, where Discord does not allow one."""
-        if isinstance(sent.channel, discord.Thread):
-            return None  # the result already says so
+    async def open_thread(self, job: Job, *, last_try: bool) -> int | None:
+        """A thread on the result for the conversation to continue in (the result says how).
+        Discord paces thread creation; discord.py waits as long as Discord says."""
+        assert job.message_id is not None, "a shown result has its message"
+        if isinstance(self._client.get_channel(job.message_id), discord.Thread):
+            return job.message_id  # opened already (by a member, or before a restart)
+        channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        result = channel.get_partial_message(job.message_id)
         try:
-            thread = await sent.create_thread(
-                name=messages.thread_name(card.prompt),
+            thread = await result.create_thread(
+                name=messages.thread_name(job.request.prompt),
                 auto_archive_duration=_THREAD_ARCHIVE_MINUTES,
             )
         except discord.HTTPException as exc:
+            if exc.status >= 500 and not last_try:
+                raise
             log.info("no thread for job %s: %s", job.id, exc)
-            note = messages.no_thread_note(exc)
-            content = messages.result_content(card.text, note)
+            text = job.report.text if job.report else ""
+            content = messages.result_content(text, messages.no_thread_note(exc))
             try:
-                await sent.edit(content=content, allowed_mentions=_NONE)
+                await result.edit(content=content, allowed_mentions=_NONE)
             except discord.HTTPException as failed:  # the result is shown all the same
-                log.info("could not add a note to message %s: %s", sent.id, failed)
+                log.info("could not add a note to message %s: %s", result.id, failed)
             return None
         return thread.id
 

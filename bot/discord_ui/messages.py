@@ -8,10 +8,11 @@ with AllowedMentions.none() (set on the Bot), so echoed text never pings.
 from __future__ import annotations
 
 import re
+import urllib.parse
 
 import discord
 
-from bot.jobs.display import BriefingCard, NoticeCard, Progress, ResultCard, Running
+from bot.jobs.display import BriefingCard, Drafting, NoticeCard, Progress, ResultCard, Running
 from bot.jobs.guard import paused_text
 from bot.jobs.quotas import usd
 from bot.jobs.records import Job
@@ -32,7 +33,17 @@ _SPACE = re.compile(r"\s+")
 
 def progress_text(progress: Progress) -> str:
     """One status line; elapsed time is a Discord timestamp, which counts by itself."""
+    if isinstance(progress, Drafting):
+        return (
+            f"💭 Thinking… this is a draft, the finished image replaces it (started "
+            f"<t:{int(progress.started_at)}:R>)"
+        )
     if isinstance(progress, Running):
+        if progress.video:
+            return (
+                f"🎬 Animating your image… a video takes a minute or two (started "
+                f"<t:{int(progress.started_at)}:R>)"
+            )
         what = "Editing the image" if progress.editing else "Generating your image"
         return f"🎨 {what}… (started <t:{int(progress.started_at)}:R>)"
     if progress.paused is not None:
@@ -88,7 +99,7 @@ def quote(text: str, limit: int) -> str:
     return clip(quoted, limit)
 
 
-def result_embed(card: ResultCard, job: Job, *, filename: str) -> discord.Embed:
+def result_embed(card: ResultCard, job: Job, *, filename: str | None) -> discord.Embed:
     """The card under a finished image: prompt, model, options, and the job id to quote."""
     embed = discord.Embed(
         title="Prompt", description=clip(card.prompt, EMBED_DESCRIPTION_LIMIT), colour=COLOR_OK
@@ -102,9 +113,45 @@ def result_embed(card: ResultCard, job: Job, *, filename: str) -> discord.Embed:
         embed.add_field(
             name=f"Missing: {len(card.withheld)}", value=clip(reasons, FIELD_LIMIT), inline=False
         )
-    embed.set_image(url=f"attachment://{filename}")
+    add_grounding(embed, card)
+    if filename is not None:  # an image (a video plays from its attachment instead)
+        embed.set_image(url=f"attachment://{filename}")
     embed.set_footer(text=f"Job {job.id} · {card.elapsed_s:.1f}s · ≈${card.cost_usd:.3f}")
     return embed
+
+
+GOOGLE_SEARCH = "https://www.google.com/search?q="
+
+
+def add_grounding(embed: discord.Embed, card: ResultCard) -> None:
+    """A grounded result's sources and Google's searches, as links (Google's display
+    requirements for Search grounding: show the sources and the search suggestions)."""
+    if card.sources:
+        lines = [f"[{_link_text(s.title)}]({s.uri})" for s in card.sources]
+        embed.add_field(name="Sources", value=_lines_within(lines, FIELD_LIMIT), inline=False)
+    if card.search_queries:
+        lines = [
+            f"🔎 [{_link_text(q)}]({GOOGLE_SEARCH}{urllib.parse.quote_plus(q)})"
+            for q in card.search_queries
+        ]
+        embed.add_field(
+            name="Google searches", value=_lines_within(lines, FIELD_LIMIT), inline=False
+        )
+
+
+def _link_text(text: str) -> str:
+    """Text safe inside a markdown link's brackets."""
+    return clip(one_line(text).replace("[", "(").replace("]", ")"), 100) or "source"
+
+
+def _lines_within(lines: list[str], limit: int) -> str:
+    """As many whole lines as fit in `limit` characters (a link is never cut in half)."""
+    kept: list[str] = []
+    for line in lines:
+        if len("\n".join([*kept, line])) > limit:
+            break
+        kept.append(line)
+    return "\n".join(kept) or clip(lines[0], limit)
 
 
 def result_content(text: str, note: str | None = None) -> str | None:
@@ -216,3 +263,12 @@ def with_note(text: str | None, note: str) -> str:
     if not text:
         return note
     return f"{clip(text, CONTENT_LIMIT - len(note) - 2)}\n\n{note}"
+
+
+def too_large_note(size: int, limit: int) -> str:
+    """Why a video was not posted: Discord would refuse the upload."""
+    return (
+        f"-# The video is {size / 1_048_576:.1f} MB, more than this server's upload limit "
+        f"({limit / 1_048_576:.0f} MB), so it cannot be posted here. Ask for it in 720p (or "
+        "shorter), or post it in a server with a higher limit (Server Boosts raise it)."
+    )

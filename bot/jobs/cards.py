@@ -77,7 +77,10 @@ def card_for(job: Job, images: Sequence[Media], settings: Settings) -> Card:
             actions=result_actions(job, settings),
             styles=tuple(style_choices()) if request.redo else (),
             choices=len(images) if request.redo and len(images) > 1 else 0,
-            open_conversation=job.thread_id is None,
+            # A video or an upscale is no image to edit further: no thread for it.
+            open_conversation=job.thread_id is None and request.call == "generate",
+            sources=report.sources,
+            search_queries=report.search_queries,
         )
     if job.state is JobState.BLOCKED and report.block is not None:
         return BlockCard(report.block, BLOCK_ACTIONS)
@@ -90,9 +93,14 @@ def card_for(job: Job, images: Sequence[Media], settings: Settings) -> Card:
 
 
 def result_actions(job: Job, settings: Settings) -> tuple[Action, ...]:
-    if not job.request.redo:
-        return (Action.DELETE,)
+    request = job.request
+    # Animate (Vertex AI) works on any image; a video is not animated again.
+    animate = (Action.ANIMATE,) if settings.video.model and request.call != "animate" else ()
+    if not request.redo:
+        return (*animate, Action.DELETE)
     actions = [Action.REROLL, Action.REFINE]
-    if upscale_size(settings, job.request.model, job.request.image_size) is not None:
+    if upscale_size(settings, request.model, request.image_size) is not None:
         actions.append(Action.UPSCALE)
-    return (*actions, Action.DELETE)
+    if settings.upscale.faithful_model:
+        actions.append(Action.UPSCALE_FAITHFUL)
+    return (*actions, *animate, Action.DELETE)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, Protocol
 
-from bot.jobs.records import Job
+from bot.jobs.records import Job, Source
 from bot.media import Media
 from bot.safety import Block
 
@@ -23,7 +23,9 @@ class Action(StrEnum):
     EDIT_PROMPT = "edit"
     REROLL = "reroll"
     REFINE = "refine"
-    UPSCALE = "upscale"
+    UPSCALE = "upscale"  # the image redrawn by Gemini at the model's next size
+    UPSCALE_FAITHFUL = "faithful"  # the same image enlarged by Imagen's upscaler (Vertex AI)
+    ANIMATE = "animate"  # a short video of the image (Veo, Vertex AI): asks for the motion
     DELETE = "delete"
     GENERATE = "generate"
     CANCEL = "cancel"
@@ -44,9 +46,18 @@ class Waiting:
 class Running:
     started_at: float  # epoch seconds
     editing: bool  # editing an image (rather than making a new one)
+    video: bool = False  # animating an image (Veo takes a minute or more)
 
 
-Progress = Waiting | Running
+@dataclass(frozen=True)
+class Drafting:
+    """Running, with the model's latest interim "thought" image to show."""
+
+    started_at: float
+    draft: Media
+
+
+Progress = Waiting | Running | Drafting
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,9 @@ class ResultCard:
     styles: tuple[tuple[str, str], ...]  # (key, label) for the style menu; () for none
     choices: int  # "Use N" buttons for several images; 0 for none
     open_conversation: bool  # open a thread for the conversation to continue in
+    # Search grounding: the pages the answer drew on and Google's searches (links to them).
+    sources: tuple[Source, ...] = ()
+    search_queries: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -106,12 +120,12 @@ Card = ResultCard | BlockCard | FailureCard | NoticeCard | BriefingCard
 
 @dataclass(frozen=True)
 class Shown:
-    """Where a job's message is (it may have been created or moved), and the thread opened
-    for a new conversation, if one was asked for and could be opened."""
+    """Where a job's message is (it may have been created or moved), and whether a thread
+    for a new conversation should open on it (asked for, and possible where it is)."""
 
     message_id: int
     channel_id: int
-    thread_id: int | None = None
+    thread_wanted: bool = False
 
 
 class Display(Protocol):
@@ -120,3 +134,9 @@ class Display(Protocol):
 
     async def show(self, job: Job, card: Card) -> Shown:
         """Show the job's card (replacing its progress); raises when it could not."""
+
+    async def open_thread(self, job: Job, *, last_try: bool) -> int | None:
+        """Open the thread of the conversation the shown result (`job.message_id`) starts;
+        its id. None, with a note on the result, where Discord does not allow it (or on the
+        last try); raises on a failure worth trying again. Waits while Discord paces thread
+        creation."""

@@ -14,25 +14,37 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from bot.config import Settings
 from bot.errors import BotError, GenerationError
-from bot.generation import CallInputs, GenerationResult
+from bot.generation import CallInputs, GenerationResult, PreviewSink
 from bot.jobs.cards import card_for, is_editing
-from bot.jobs.display import Card, Display, Progress, Running, Shown
+from bot.jobs.display import Card, Display, Drafting, Progress, Running, Shown
+from bot.jobs.events import NO_EVENTS, JobEvents
 from bot.jobs.moderation import Moderation
 from bot.jobs.ordering import KeyedLocks
+from bot.jobs.previews import PreviewThrottle
 from bot.jobs.pricing import settled_usd
-from bot.jobs.records import Basis, Conversation, Job, JobRequest, JobState, Report
+from bot.jobs.records import Basis, Job, JobRequest, JobState, Report, Source
+from bot.jobs.threads import ThreadOpener
 from bot.media import Media
 from bot.store import Exchange, HistoryLimits, JobChanges, Outcome, Store
 
 log = logging.getLogger(__name__)
 
 Answer = GenerationResult | GenerationError  # one model call's result, or why it failed
-Generate = Callable[[JobRequest, CallInputs], Awaitable[list[Answer]]]
+
+
+class Generate(Protocol):
+    """A job's model calls (`bot.calls.call_model`, in this process or a worker's)."""
+
+    def __call__(
+        self, request: JobRequest, inputs: CallInputs, on_preview: PreviewSink | None = None
+    ) -> Awaitable[list[Answer]]: ...
+
 
 INTERNAL_ERROR = (
     "Something went wrong on my side and the image could not be made. Press Retry; if it "
@@ -57,16 +69,19 @@ class JobPipeline:
         generate: Generate,
         settings: Settings,
         moderation: Moderation | None = None,
+        events: JobEvents = NO_EVENTS,
     ) -> None:
         self._store = store
         self._display = display
         self._generate = generate
         self._settings = settings
         self._moderation = moderation
+        self._events = events
         # Per job: one display call at a time, and where its message is once known.
         self._locks = KeyedLocks()
         self._places: dict[str, Shown] = {}
         self._posting = asyncio.Semaphore(POSTING_AT_ONCE)
+        self.threads = ThreadOpener(store, display, self._locks)
 
     # Running ------------------------------------------------------------------------------
 
@@ -74,14 +89,23 @@ class JobPipeline:
         """Run a claimed job to its end; says how its model calls went (for the limit on
         how many run at once)."""
         started = job.started_at or 0.0
-        await self.show_progress(job, Running(started, editing=is_editing(job)))
-        parent, answers = await self._answers(job)
+        video = job.request.call == "animate"
+        await self.show_progress(job, Running(started, editing=is_editing(job), video=video))
+        previews = self._previews(job, started)
+        try:
+            parent, answers = await self._answers(job, previews)
+        finally:
+            if previews is not None:
+                await previews.close()  # before the result: no draft may land after it
         calls = Calls.of(answers)
+        if job.request.call != "generate":  # minutes of Veo must not look like a slow Gemini
+            calls = replace(calls, latency_s=None)
         if calls.throttled and job.attempts < MAX_ATTEMPTS:
             # The per-minute quota ran out: back in line where it was, nothing lost.
             changes = JobChanges(keep_place=True)
             await self._store.transition(job.id, [JobState.RUNNING], JobState.QUEUED, changes)
             log.info("job %s is back in line: Gemini's per-minute quota ran out", job.id)
+            self._events.throttled(job)
             return calls
         outcome, images = self._judge(job, parent, answers)
         finished = await self._store.finish(job.id, outcome)
@@ -89,17 +113,9 @@ class JobPipeline:
         if finished is None:
             log.info("job %s was cancelled while running; its result is dropped", job.id)
             return calls
-        log.info(
-            "job %s %s: user %s, model %s, %.1fs, $%.3f",
-            job.id,
-            finished.state,
-            job.user_id,
-            job.request.model,
-            (finished.finished_at or started) - started,
-            finished.cost_usd,
-        )
         # Waiting for a turn to post, a result does not hold its images: they are read back.
-        await self.deliver(finished, None if self._posting.locked() else images)
+        posted = await self.deliver(finished, None if self._posting.locked() else images)
+        self._events.finished(finished, posted=posted)
         return calls
 
     async def crashed(self, job: Job) -> None:
@@ -108,15 +124,41 @@ class JobPipeline:
             outcome = _failed(GenerationError(INTERNAL_ERROR, kind="internal"))
             failed = await self._store.finish(job.id, outcome)
             if failed is not None:
-                await self.deliver(failed)
+                self._events.finished(failed, posted=await self.deliver(failed))
         except Exception as exc:
             log.error("job %s: its failure could not be recorded either", job.id, exc_info=exc)
 
-    async def _answers(self, job: Job) -> tuple[str | None, Sequence[Answer]]:
+    def _previews(self, job: Job, started: float) -> PreviewThrottle | None:
+        """Live thought previews for a model that draws drafts, when they are on."""
+        info = self._settings.models.catalog.get(job.request.model)
+        interval = self._settings.jobs.thought_previews_s
+        if info is None or not info.thought_images or not interval:
+            return None
+
+        async def show(image: Media) -> None:
+            await self.show_progress(job, Drafting(started, image))
+
+        return PreviewThrottle(show, interval)
+
+    def _prepared(self, request: JobRequest) -> JobRequest:
+        """The request as sent: the catalog's thinking level when it sets none itself."""
+        info = self._settings.models.catalog.get(request.model)
+        if request.thinking_level or info is None or not info.thinking_level:
+            return request
+        return request.model_copy(update={"thinking_level": info.thinking_level})
+
+    async def _answers(
+        self, job: Job, previews: PreviewThrottle | None = None
+    ) -> tuple[str | None, Sequence[Answer]]:
         """The image the job builds on, and what each of its model calls came back with."""
         try:
             parent, inputs = await self._inputs(job)
-            return parent, await self._generate(job.request, inputs)
+            video = self._settings.video
+            inputs = replace(
+                inputs, poll_interval_s=video.poll_interval_s, max_wait_s=video.max_wait_s
+            )
+            on_preview = previews.offer if previews is not None else None
+            return parent, await self._generate(self._prepared(job.request), inputs, on_preview)
         except GenerationError as exc:
             return None, [exc]
         except BotError as exc:  # e.g. the image to edit is no longer stored
@@ -190,14 +232,26 @@ class JobPipeline:
         if images:
             info = self._settings.models.catalog.get(job.request.model)
             tokens = sum(r.usage.prompt_tokens for r in answered)
-            report = Report(text=texts[0], elapsed_s=elapsed, withheld=tuple(withheld))
+            grounding = next((r.grounding for r in answered if r.grounding), None)
+            report = Report(
+                text=texts[0],
+                elapsed_s=elapsed,
+                withheld=tuple(withheld),
+                sources=tuple(Source(title=t, uri=u) for t, u in grounding.sources)
+                if grounding
+                else (),
+                search_queries=grounding.queries if grounding else (),
+            )
             outcome = Outcome(
                 JobState.DELIVERED,
                 parent_job=parent,
                 outputs=images,
                 exchanges=exchanges,
-                cost_usd=settled_usd(info, job.request.image_size, len(images), tokens),
+                cost_usd=settled_usd(info, job.request, len(images), tokens),
                 report=report,
+                # A video or a faithful upscale is kept in the conversation, but the next
+                # edit goes on from the image Gemini made.
+                moves_head=job.request.call == "generate",
             )
             return outcome, images
         blocked = [r for r in results if isinstance(r, GenerationResult) and r.block]
@@ -235,8 +289,9 @@ class JobPipeline:
             await self._moved(job, shown)
 
     async def deliver(self, job: Job, images: Sequence[Media] | None = None) -> bool:
-        """Post a stored outcome (retrying), then record that it was shown and open the
-        conversation it starts. False when it could not be posted: it stays unshown.
+        """Post a stored outcome (retrying), then record that it was shown (and owes the
+        thread of the conversation it starts, opened in the background). False when it could
+        not be posted: it stays unshown.
         `images`: the job's outputs when the caller has them (else read from the store)."""
         shown = None
         for attempt, delay in enumerate(DELIVERY_DELAYS, start=1):
@@ -251,11 +306,12 @@ class JobPipeline:
         if shown is None:
             log.warning("job %s: outcome not posted; it will be posted after a restart", job.id)
             return False
-        conversation = None
-        if shown.thread_id is not None and job.thread_id is None:
-            conversation = _conversation(job, shown)
-        await self._store.mark_shown(job.id, shown.message_id, shown.channel_id, conversation)
+        await self._store.mark_shown(
+            job.id, shown.message_id, shown.channel_id, thread_wanted=shown.thread_wanted
+        )
         self._places.pop(job.id, None)
+        if shown.thread_wanted:
+            self.threads.owe(replace(job, message_id=shown.message_id, channel_id=shown.channel_id))
         if self._moderation is not None and job.state in (JobState.DELIVERED, JobState.BLOCKED):
             await self._moderation.outcome(job, images or ())
         return True
@@ -316,18 +372,4 @@ def _failed(error: GenerationError) -> Outcome:
         error_kind=error.kind,
         error_message=error.user_message,
         report=Report(retryable=error.retryable),
-    )
-
-
-def _conversation(job: Job, shown: Shown) -> Conversation:
-    assert shown.thread_id is not None
-    return Conversation(
-        thread_id=shown.thread_id,
-        guild_id=job.guild_id,
-        channel_id=shown.channel_id,
-        owner_id=job.user_id,
-        workflow=job.request.workflow,
-        model=job.request.model,
-        aspect_ratio=job.request.aspect_ratio,
-        image_size=job.request.image_size,
     )

@@ -21,15 +21,17 @@ def estimate_usd(request: JobRequest, settings: Settings) -> float:
     tokens = len(request.prompt.encode()) + _images_sent_at_most(request, info) * (
         info.input_image_tokens
     )
-    return request.count * (info.price_for(request.image_size) + info.input_price(tokens))
+    output = info.price_for(request.image_size, request.duration_s)
+    return request.count * (output + info.input_price(tokens))
 
 
-def settled_usd(info: ModelInfo | None, image_size: str | None, images: int, tokens: int) -> float:
-    """What a delivered job cost: its images, and the input tokens Gemini counted (over all
-    of its calls)."""
+def settled_usd(info: ModelInfo | None, request: JobRequest, outputs: int, tokens: int) -> float:
+    """What a delivered job cost: its images (or videos), and the input tokens Gemini
+    counted (over all of its calls)."""
     if info is None:
         return 0.0
-    return images * info.price_for(image_size) + info.input_price(tokens)
+    output = info.price_for(request.image_size, request.duration_s)
+    return outputs * output + info.input_price(tokens)
 
 
 def _images_sent_at_most(request: JobRequest, info: ModelInfo) -> int:

@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 from bot.errors import StorageError
 from bot.jobs.dispatcher import Dispatcher
+from bot.jobs.events import NO_EVENTS, JobEvents
 from bot.jobs.pipeline import JobPipeline
 from bot.jobs.records import Job
 from bot.jobs.recovery import interrupt_orphans, post_outcomes
@@ -49,6 +50,7 @@ class Membership:
         shards: Shards,
         takeover_after_s: float,
         on_replaced: Callable[[], object],
+        events: JobEvents = NO_EVENTS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.id = process_id
@@ -58,6 +60,7 @@ class Membership:
         self._dispatcher = dispatcher
         self._takeover_after_s = takeover_after_s
         self._on_replaced = on_replaced
+        self._events = events
         self._clock = clock
         self._posting: set[asyncio.Task[int]] = set()
         self._joined_at = float("inf")
@@ -81,29 +84,32 @@ class Membership:
         return await self._take_over(now, unowned=True)
 
     async def run(self) -> None:
-        """Beat until cancelled."""
-        while True:
+        """Beat until cancelled, or until this process was replaced."""
+        replaced = False
+        while not replaced:
             await asyncio.sleep(self._takeover_after_s / BEATS_PER_TAKEOVER)
             try:
-                await self.beat()
+                replaced = not await self.beat()
             except StorageError as exc:  # the database is unwell: the next beat tries again
                 log.warning("heartbeat failed: %r", exc)
+        log.error(
+            "another process was started for %s, so this one stops (give each process "
+            "its own [discord] shard_ids)",
+            self.shards.describe(),
+        )
+        self._on_replaced()
 
-    async def beat(self) -> None:
+    async def beat(self) -> bool:
+        """False when this process is no longer registered: another one replaced it."""
         now = self._clock()
         if not await self._store.heartbeat(self.id, now):
-            log.error(
-                "another process was started for %s, so this one stops (give each process "
-                "its own [discord] shard_ids)",
-                self.shards.describe(),
-            )
-            self._on_replaced()
-            return
+            return False
         outcomes = await self._take_over(now, unowned=False)
         if outcomes:  # posted apart, so no post ever delays a heartbeat
             task = asyncio.create_task(post_outcomes(self._pipeline, outcomes), name="takeover")
             self._posting.add(task)
             task.add_done_callback(self._posting.discard)
+        return True
 
     async def leave(self) -> None:
         """A clean stop: others may take over this process's jobs at once."""
@@ -130,7 +136,7 @@ class Membership:
         )
         if adopted:
             log.info("adopted %d job(s) of processes that are gone", len(adopted))
-        return await interrupt_orphans(self._store, adopted)
+        return await interrupt_orphans(self._store, adopted, self._events)
 
 
 def new_process_id() -> str:

@@ -25,7 +25,15 @@ UPSCALE_PROMPT = (
     "colours, text and style identical; only add fine detail and sharpness."
 )
 _STYLE_KEYS = {style.key for style in STYLES}
-REDO_ACTIONS = (Action.REROLL, Action.STYLE, Action.UPSCALE, Action.REFINE)
+REDO_ACTIONS = (
+    Action.REROLL,
+    Action.STYLE,
+    Action.UPSCALE,
+    Action.REFINE,
+    Action.UPSCALE_FAITHFUL,
+    Action.ANIMATE,
+)
+FAITHFUL_UPSCALE_PROMPT = "Upscale (faithful): the same image with more pixels"
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,19 @@ def derive(
     if job.result_image is None:
         raise InputError("This result has no image to work on any more.")
     edit = request.model_copy(update={"input_images": (), "count": 1})
+    if action is Action.ANIMATE:
+        return Redo(_animation(edit, job, value, settings), "animate")
+    if action is Action.UPSCALE_FAITHFUL:
+        if not settings.upscale.faithful_model:
+            raise InputError("Upscale (faithful) is not offered any more.")
+        faithful = _vertex_only(
+            edit,
+            prompt=FAITHFUL_UPSCALE_PROMPT,
+            model=settings.upscale.faithful_model,
+            call="upscale",
+            image_size=settings.upscale.factor,
+        )
+        return Redo(_on(faithful, Basis.IMAGE, job.id), "upscale (faithful)")
     if action is Action.UPSCALE:
         bigger = upscale_size(settings, edit.model, edit.image_size)
         if bigger is None:
@@ -63,6 +84,44 @@ def derive(
     if conversation is not None and conversation.head_job == job.id:
         return Redo(_on(edit, Basis.CONVERSATION, None, prompt=value), "refine")
     return Redo(_on(edit, Basis.AFTER, job.id, prompt=value), "refine")
+
+
+def _animation(edit: JobRequest, job: Job, motion: str | None, settings: Settings) -> JobRequest:
+    """A video of the job's image: the motion the member described, the length and the
+    resolution the catalog sets for Animate, portrait or landscape as the image is."""
+    model = settings.video.model
+    if not model:
+        raise InputError("Animate is not offered any more.")
+    if not motion or not motion.strip():
+        raise InputError("Describe what should move (the motion, the camera).")
+    info = settings.models.info(model)
+    portrait = _is_portrait(edit.aspect_ratio)
+    ratio = next((r for r in info.aspect_ratios if _is_portrait(r) == portrait), None)
+    animation = _vertex_only(
+        edit,
+        prompt=motion.strip(),
+        model=model,
+        call="animate",
+        aspect_ratio=ratio or (info.aspect_ratios[0] if info.aspect_ratios else None),
+        image_size=info.default_size or None,
+        duration_s=info.default_duration_s,
+        audio=info.generate_audio,
+    )
+    return _on(animation, Basis.IMAGE, job.id)
+
+
+def _vertex_only(edit: JobRequest, **update: object) -> JobRequest:
+    """A request for Veo or the upscaler: Gemini's settings do not apply, and its result
+    offers no Reroll or Refine (they would ask the same model again)."""
+    reset = {"thinking_level": None, "tools": (), "safety": (), "redo": False}
+    return edit.model_copy(update={**reset, **update})
+
+
+def _is_portrait(ratio: str | None) -> bool:
+    if not ratio or ":" not in ratio:
+        return False
+    width, height = ratio.split(":", 1)
+    return int(height) > int(width)
 
 
 def _same_context(request: JobRequest, job: Job) -> JobRequest:

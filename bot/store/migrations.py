@@ -220,6 +220,11 @@ MIGRATIONS: tuple[str, ...] = (
         created_at REAL NOT NULL,
         PRIMARY KEY (guild_id, user_id)
     ) WITHOUT ROWID;
+    -- Shown results whose thread is still to open (Discord paces thread creation).
+    CREATE TABLE threads_owed (
+        job_id     TEXT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+        created_at REAL NOT NULL
+    );
     CREATE TABLE quota_overrides (
         guild_id   INTEGER NOT NULL,
         target     TEXT NOT NULL CHECK (target IN ('member', 'role')),
@@ -231,10 +236,7 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (guild_id, target, target_id, name)
     ) WITHOUT ROWID;
     """,
-    # 6 and 7: taken by work merged separately (issues 13 and 14); empty until then.
-    "",
-    "",
-    # 8: processes sharing the database (shards): each registers and beats a heartbeat, a job
+    # 6: processes sharing the database (shards): each registers and beats a heartbeat, a job
     # records the process that claimed it (a gone process's jobs are adopted by another), and
     # the concurrency limit's pace against the Gemini quota is one row every process reads.
     """

@@ -143,6 +143,11 @@ MIGRATIONS: tuple[str, ...] = (
         created_at DOUBLE PRECISION NOT NULL,
         PRIMARY KEY (guild_id, user_id)
     );
+    -- Shown results whose thread is still to open (Discord paces thread creation).
+    CREATE TABLE threads_owed (
+        job_id     TEXT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+        created_at DOUBLE PRECISION NOT NULL
+    );
     CREATE TABLE quota_overrides (
         guild_id   BIGINT NOT NULL,
         target     TEXT NOT NULL CHECK (target IN ('member', 'role')),
@@ -154,10 +159,7 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (guild_id, target, target_id, name)
     );
     """,
-    # 3 and 4: taken by work merged separately (issues 13 and 14); empty until then.
-    "SELECT 1",
-    "SELECT 1",
-    # 5: processes sharing the database, as the SQLite store's step 8: each registers and
+    # 3: processes sharing the database, as the SQLite store's step 6: each registers and
     # beats a heartbeat (shard_count NULL: every shard), a job records the process that
     # claimed it, and the pace of the concurrency limit is one row every process reads.
     """

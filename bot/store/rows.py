@@ -28,6 +28,10 @@ CONVERSATION_COLUMNS = (
 PROCESS_COLUMNS = "id, shard_count, shard_ids, host, started_at, heartbeat_at"
 ACTIVE = "('queued', 'running')"  # the states of a job that waits or runs
 ENDED = "('pending', 'queued', 'running')"  # NOT IN these: the job has its outcome
+# The jobs whose thread is still owed (a WHERE or ORDER BY may follow).
+OWED_THREADS = "SELECT {} FROM threads_owed o JOIN jobs j ON j.id = o.job_id".format(
+    ", ".join(f"j.{column}" for column in JOB_COLUMNS.split(", "))
+)
 DELETE_BATCH = 500  # rows per retention transaction
 
 

@@ -48,7 +48,7 @@ async def newest_bot_result(h: Harness, channel_id: str, after: int) -> Json:
 
 async def test_a_result_offers_the_redo_tools(harness: Harness) -> None:
     shown, _ = await result(harness)
-    assert button_labels(shown) == ["Reroll", "Refine", "Upscale", "Delete"]
+    assert button_labels(shown) == ["Reroll", "Refine", "Upscale (redraw)", "Delete"]
     (select,) = [c for c in components(shown) if c.get("type") == 3]
     assert {"Photorealistic", "Watercolor", "Pencil sketch", "3D render", "Pixel art"} <= {
         o["label"] for o in select["options"]
@@ -108,7 +108,7 @@ async def test_refining_an_older_image_edits_that_image(harness: Harness) -> Non
 async def test_upscale_asks_for_the_next_size_with_the_image(harness: Harness) -> None:
     shown, thread = await result(harness)
     before = len(harness.discord.channel_messages(thread["id"]))
-    await harness.discord.click(shown["id"], custom_id(shown, "Upscale"))
+    await harness.discord.click(shown["id"], custom_id(shown, "Upscale (redraw)"))
     upscaled = await newest_bot_result(harness, thread["id"], before)
     request = harness.gemini.requests[-1]
     assert request.image_config["imageSize"] == "2K"

@@ -103,6 +103,7 @@ async def start_shard(
         f'[gemini]\nbase_url = "{g.base_url}"\nworker_processes = 0\n'
         '[models.catalog."gemini-3.1-flash-image"]\ninput_usd_per_mtok = 0.0\n'
         f"[jobs]\ntakeover_after_s = {TAKEOVER_S}\nprogress_interval_s = 0.2\n"
+        "thought_previews_s = 0\n"  # an image in the message is the result
         f"[quotas]\nconfirm_above_usd = 0.0\n{limits}"
     )
     await asyncio.to_thread(write_config, folder, config)
@@ -170,21 +171,21 @@ async def jobs_table(database: str) -> list[asyncpg.Record]:
         await conn.close()
 
 
-async def count(database: str, table: str) -> int:
+async def count(database: str, query: str) -> int:
     conn = await asyncpg.connect(database)
     try:
-        return int(await conn.fetchval(f"SELECT COUNT(*) FROM {table}"))
+        return int(await conn.fetchval(f"SELECT COUNT(*) FROM {query}"))
     finally:
         await conn.close()
 
 
-async def recorded(database: str, table: str, rows: int, timeout: float = 10) -> None:
-    """Wait until `table` holds `rows` rows."""
+async def counted(database: str, query: str, rows: int, timeout: float = 20) -> None:
+    """Wait until `SELECT COUNT(*) FROM query` is `rows`."""
     for _ in range(int(timeout / 0.05)):
-        if await count(database, table) >= rows:
+        if await count(database, query) == rows:
             return
         await asyncio.sleep(0.05)
-    raise AssertionError(f"{table} has fewer than {rows} rows after {timeout} s")
+    raise AssertionError(f"{query}: not {rows} rows after {timeout} s")
 
 
 def answered(discord: FakeDiscord, interaction: FakeInteraction) -> bool:
@@ -215,6 +216,7 @@ async def test_members_on_both_shards_spend_exactly_the_daily_budget(
     await d.wait_for(lambda: all(has_image(d, i) for i in requests), 20)
     requests += [await imagine(shard, n) for n in range(1, 6) for shard in (0, 1)]
     await d.wait_for(lambda: all(answered(d, i) for i in requests), 60)
+    await counted(database, "jobs WHERE state IN ('queued', 'running')", 0)
 
     jobs = await jobs_table(database)
     delivered = [job for job in jobs if job["state"] == "delivered"]
@@ -278,7 +280,7 @@ async def test_a_conversation_keeps_its_order_across_processes(
     message_id = shown(d, started)["id"]
     await d.wait_for(lambda: message_id in d.threads, 20)
     thread = d.threads[message_id]
-    await recorded(database, "conversations", 1)  # by its process, before it stops
+    await counted(database, "conversations", 1)  # by its process, before it stops
 
     await first.stop()
     await shards(0)  # the server's shard, in a new process

@@ -337,6 +337,26 @@ async def test_outcomes_are_unshown_until_marked(store: Store) -> None:
     assert shown.message_id == 555
 
 
+async def test_a_thread_is_owed_from_the_showing_until_it_opens_or_cannot(store: Store) -> None:
+    opens = await run_to_delivery(store, job(), [(user("a"), model(b"1"))])
+    refused = await run_to_delivery(store, job(), [(user("b"), model(b"2"))])
+    plain = await run_to_delivery(store, job(), [(user("c"), model(b"3"))])
+    await store.mark_shown(opens.id, 1, 9, thread_wanted=True)
+    await store.mark_shown(refused.id, 2, 9, thread_wanted=True)
+    await store.mark_shown(plain.id, 3, 9)
+    assert [j.id for j in await store.threads_owed()] == [opens.id, refused.id]
+    await store.open_conversation(conversation(), opens.id)
+    await store.open_conversation(conversation(), opens.id)  # twice: nothing more
+    await store.no_thread(refused.id)
+    assert await store.threads_owed() == []
+    opened = await store.get_job(opens.id)
+    assert opened is not None
+    assert opened.thread_id == conversation().thread_id
+    started = await store.get_conversation(conversation().thread_id)
+    assert started is not None
+    assert started.head_job == opens.id
+
+
 # Conversations and history ------------------------------------------------------------
 
 
@@ -344,7 +364,8 @@ async def test_history_replays_the_chain_exactly(store: Store) -> None:
     first = await run_to_delivery(
         store, job(), [(user("draw a cat", b"upload"), model(b"img-1", b"s1"))]
     )
-    await store.mark_shown(first.id, 1, 9, conversation())
+    await store.mark_shown(first.id, 1, 9, thread_wanted=True)
+    await store.open_conversation(conversation(), first.id)
     edit = job(thread_id=100, lane="thread:100", basis=Basis.CONVERSATION)
     second = await run_to_delivery(
         store, edit, [(user("make it blue"), model(b"img-2", b"s2"))], parent=first.id
@@ -362,6 +383,25 @@ async def test_history_replays_the_chain_exactly(store: Store) -> None:
     restored = history[-1].parts or []
     assert restored[2].thought_signature == b"s2"
     assert restored[1].thought is True
+
+
+async def test_a_video_joins_the_conversation_without_becoming_its_head(store: Store) -> None:
+    first = await run_to_delivery(store, job(), [(user("a harbour"), model(b"img-1"))])
+    await store.mark_shown(first.id, 1, 9, thread_wanted=True)
+    await store.open_conversation(conversation(), first.id)
+    animation = job(thread_id=100, lane="thread:100", basis=Basis.IMAGE, call="animate")
+    await store.add_job(animation)
+    assert await store.claim_next(max_running=100, max_per_user=100) is not None
+    video = Media(b"\x00\x00\x00\x18ftypisom" + bytes(2000), "video/mp4")
+    outcome = Outcome(JobState.DELIVERED, parent_job=first.id, outputs=[video], moves_head=False)
+    finished = await store.finish(animation.id, outcome)
+    assert finished is not None
+    assert finished.thread_id == 100
+    assert finished.outputs == (video.sha256,)
+    assert await store.get_image(video.sha256) == video
+    found = await store.get_conversation(100)
+    assert found is not None
+    assert found.head_job == first.id  # the next edit goes on from the image
 
 
 async def test_history_keeps_the_newest_exchanges_within_every_budget(store: Store) -> None:
@@ -394,7 +434,8 @@ async def test_the_chosen_image_of_several_is_the_one_the_history_continues(
         job(count=3),
         [(user("p"), model(b"one")), (user("p"), model(b"two")), (user("p"), model(b"three"))],
     )
-    await store.mark_shown(several.id, 1, 9, conversation())
+    await store.mark_shown(several.id, 1, 9, thread_wanted=True)
+    await store.open_conversation(conversation(), several.id)
     await store.set_head(100, several.id, 1)
     history = await contents(store, several.id, WIDE)
     assert history[-1].parts
@@ -419,12 +460,14 @@ async def test_retention_deletes_what_nothing_needs_and_keeps_chains_whole(
     store: Store,
 ) -> None:
     old = await run_to_delivery(store, job(), [(user("old"), model(b"old"))])
-    await store.mark_shown(old.id, 1, 9, conversation(1))
+    await store.mark_shown(old.id, 1, 9, thread_wanted=True)
+    await store.open_conversation(conversation(1), old.id)
     child = await run_to_delivery(
         store, job(thread_id=1), [(user("edit"), model(b"edit"))], parent=old.id
     )
     alive = await run_to_delivery(store, job(), [(user("new"), model(b"new"))])
-    await store.mark_shown(alive.id, 1, 9, conversation(2))
+    await store.mark_shown(alive.id, 1, 9, thread_wanted=True)
+    await store.open_conversation(conversation(2), alive.id)
     waiting = await store.add_job(job())
     await sql(store, "UPDATE conversations SET updated_at = 0 WHERE thread_id = 1")
     await sql(store, "UPDATE jobs SET created_at = 0")
