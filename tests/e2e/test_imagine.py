@@ -130,3 +130,13 @@ async def test_thinking_turns_into_progress_only_for_a_slow_image(
     assert "<t:" in progress[0]["content"]
     assert slow.original is not None
     assert slow.original["attachments"]
+
+
+async def test_twenty_members_in_one_channel_never_meet_a_rate_limit(harness: Harness) -> None:
+    # Progress is edited only when it changes (elapsed time counts by itself in a Discord
+    # timestamp), so a busy channel stays within Discord's limits instead of sleeping them off.
+    limits = harness.discord.rate_limits
+    hits_before, drained_before = len(limits.hits), len(limits.drained)
+    await harness.imagine_together(20, "a lantern", model_delay_s=1.0)
+    assert limits.hits[hits_before:] == []  # not one 429
+    assert limits.drained[drained_before:] == []  # and no bucket emptied: nobody waited

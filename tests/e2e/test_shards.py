@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ import pytest_asyncio
 
 from tests.e2e.guard_support import private_text
 from tests.e2e.helpers import button_labels, user_texts
-from tests.e2e.test_startup import REPO, clean_env
+from tests.e2e.test_startup import clean_env, spawn_bot
 from tests.fakes.fake_discord import FakeDiscord, FakeInteraction
 from tests.fakes.fake_gemini import FakeGemini, hang_reply
 from tests.postgres import create_database, drop_database
@@ -108,24 +107,10 @@ async def start_shard(
     )
     await asyncio.to_thread(write_config, folder, config)
     log = folder / f"shard{shard}.log"
-    env = clean_env(
-        DISCORD_TOKEN=d.token,
-        GEMINI_API_KEY=g.api_key,
-        DATABASE_URL=database_url,
-        PYTHONPATH=str(REPO),
-    )
+    env = clean_env(DISCORD_TOKEN=d.token, GEMINI_API_KEY=g.api_key, DATABASE_URL=database_url)
     identified = d.identified_shards.count((shard, 2))
-    with log.open("ab") as out:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            cwd=folder,
-            env=env,
-            stdout=out,
-            stderr=out,
-            start_new_session=True,
-        )
+    with log.open("ab") as out:  # its process group: it and its workers die together
+        process = await spawn_bot(env=env, cwd=folder, own_group=True, output=out)
     started = ShardProcess(process, log)
     try:
         # Connected (its commands synced first), then ready once it answers in its server.

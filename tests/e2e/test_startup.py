@@ -11,13 +11,14 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
-from tests.fakes.fake_discord import FakeDiscord
+from tests.e2e.helpers import free_port
+from tests.fakes.fake_discord import API_PREFIX, FakeDiscord
 from tests.fakes.fake_gemini import FakeGemini
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,8 +39,17 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-async def spawn_bot(*args: str, env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
-    """`python -m bot ARGS` as a person runs it, from `cwd`."""
+async def spawn_bot(
+    *args: str,
+    env: dict[str, str],
+    cwd: Path,
+    own_group: bool = False,
+    output: BinaryIO | None = None,
+) -> asyncio.subprocess.Process:
+    """`python -m bot ARGS` as a person runs it, from `cwd`. `own_group`: as the leader of a
+    process group of its own, like a terminal's job: Ctrl-C there reaches the bot and its
+    Gemini worker processes alike. `output`: a file for its stdout and stderr (a bot that
+    runs long logs more than a pipe holds unread); else pipes the caller reads."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -47,8 +57,9 @@ async def spawn_bot(*args: str, env: dict[str, str], cwd: Path) -> asyncio.subpr
         *args,
         cwd=cwd,
         env={**env, "PYTHONPATH": str(REPO)},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        stdout=output or asyncio.subprocess.PIPE,
+        stderr=output or asyncio.subprocess.PIPE,
+        start_new_session=own_group,
     )
 
 
@@ -57,6 +68,16 @@ async def run_bot(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str,
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
+
+
+async def line_with(stream: asyncio.StreamReader, text: str) -> str:
+    """The next line of the bot's log that contains `text` (no traceback before it)."""
+    while True:
+        line = (await asyncio.wait_for(stream.readline(), 30)).decode()
+        assert line, f"the bot stopped before logging {text!r}"
+        assert "Traceback" not in line
+        if text in line:
+            return line
 
 
 def assert_one_clear_line(stderr: str, *expected: str) -> None:
@@ -216,9 +237,7 @@ async def test_a_database_it_cannot_reach_is_explained(
     tmp_path: Path, discord_fake: FakeDiscord, gemini_fake: FakeGemini
 ) -> None:
     fakes_config(tmp_path, discord_fake, gemini_fake)
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = clean_env(
         DISCORD_TOKEN=discord_fake.token,
         GEMINI_API_KEY=gemini_fake.api_key,
@@ -230,3 +249,49 @@ async def test_a_database_it_cannot_reach_is_explained(
     assert f"error: Cannot connect to the PostgreSQL database {shown}" in err
     assert "Traceback" not in err
     assert "SECRET" not in err
+
+
+async def test_while_discord_cannot_be_reached_it_says_so_and_keeps_trying(
+    tmp_path: Path, gemini_fake: FakeGemini
+) -> None:
+    port = free_port()
+    discord_later = FakeDiscord()
+    (tmp_path / "config.toml").write_text(
+        f'[discord]\napi_base_url = "http://127.0.0.1:{port}{API_PREFIX}"\n'
+        f'gateway_url = "ws://127.0.0.1:{port}/gateway"\nguild_ids = [{discord_later.guild_id}]\n'
+        f'[gemini]\nbase_url = "{gemini_fake.base_url}"\n'
+    )
+    env = clean_env(DISCORD_TOKEN=discord_later.token, GEMINI_API_KEY=gemini_fake.api_key)
+    process = await spawn_bot(env=env, cwd=tmp_path)
+    assert process.stderr is not None
+    try:  # the first try, and the one a second later
+        warnings = [await line_with(process.stderr, "cannot reach") for _ in range(2)]
+        await discord_later.start(port)  # Discord is back: the bot logs in by itself
+        await discord_later.wait_for(lambda: discord_later.identify_count > 0, 30)
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, rest = await asyncio.wait_for(process.communicate(), 30)
+        await discord_later.stop()
+    for line in warnings:
+        assert "cannot reach Discord at 127.0.0.1 (" in line
+        assert "trying again in" in line
+    assert "Traceback" not in rest.decode()
+    assert process.returncode == 0
+
+
+async def test_stopped_while_discord_cannot_be_reached_it_ends_at_once(
+    tmp_path: Path, gemini_fake: FakeGemini
+) -> None:
+    port = free_port()
+    (tmp_path / "config.toml").write_text(
+        f'[discord]\napi_base_url = "http://127.0.0.1:{port}{API_PREFIX}"\n'
+        f'[gemini]\nbase_url = "{gemini_fake.base_url}"\n'
+    )
+    env = clean_env(DISCORD_TOKEN="a-token", GEMINI_API_KEY=gemini_fake.api_key)
+    process = await spawn_bot(env=env, cwd=tmp_path)
+    assert process.stderr is not None
+    await line_with(process.stderr, "cannot reach Discord")
+    process.send_signal(signal.SIGTERM)
+    _, rest = await asyncio.wait_for(process.communicate(), 10)
+    assert process.returncode == 0
+    assert "Traceback" not in rest.decode()

@@ -23,10 +23,8 @@ import pytest
 from google.genai import types
 
 from bot.errors import ConfigError, StorageError
-from bot.jobs.processes import new_process_id
 from bot.jobs.quotas import Window
 from bot.jobs.records import Basis, Conversation, Job, JobRequest, JobState, new_job_id
-from bot.jobs.shards import ALL_SHARDS
 from bot.jobs.states import IllegalTransitionError
 from bot.media import Media, sha256_hex
 from bot.store import (
@@ -44,7 +42,7 @@ from bot.store.migrations import MIGRATIONS
 from bot.store.postgres_migrations import MIGRATIONS as POSTGRES_MIGRATIONS
 from bot.store.rows import JOB_COLUMN_COUNT, JOB_COLUMNS, job_row
 from tests.postgres import create_database, drop_database
-from tests.stores import Backend, postgres_only, postgres_script, sql, sqlite_only
+from tests.stores import Backend, postgres_only, postgres_script, sql, sqlite_only, unshown
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
@@ -320,11 +318,6 @@ async def test_a_cancelled_job_drops_its_late_result(store: Store) -> None:
     late = await store.finish(added.id, Outcome(JobState.DELIVERED, outputs=[Media(b"x", "p")]))
     assert late is None
     assert await store.get_image(sha256_hex(b"x")) is None
-
-
-async def unshown(store: Store) -> list[Job]:
-    """What a restarted process would post (its own jobs and those never claimed)."""
-    return await store.adopt_orphans(new_process_id(), ALL_SHARDS, alive_since=0, unowned=True)
 
 
 async def test_outcomes_are_unshown_until_marked(store: Store) -> None:
