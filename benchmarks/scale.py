@@ -31,7 +31,13 @@ from typing import Any
 import asyncpg
 
 from benchmarks.harness import BenchResult, Json, Target, percentile, progress, summary
-from benchmarks.store import LIMITS, MODEL, model_content, postgres_server, user_content
+from benchmarks.store import (
+    MODEL,
+    latest_state,
+    model_content,
+    postgres_server,
+    user_content,
+)
 from bot.jobs.records import Basis, Conversation, Job, JobRequest, JobState
 from bot.jobs.shards import ALL_SHARDS, Shards
 from bot.media import Media, sha256_hex
@@ -221,19 +227,6 @@ async def _seed(url: str, conversations: int, digests: tuple[str, str]) -> Json:
     return {"seconds": round(time.perf_counter() - started, 1), "rows": counts, "db_bytes": size}
 
 
-async def _latest_state(store: PostgresStore, threads: list[int]) -> list[float]:
-    times = []
-    for thread_id in threads:
-        started = time.perf_counter()
-        conversation = await store.get_conversation(thread_id)
-        assert conversation is not None
-        assert conversation.head_job is not None
-        history = await store.history(conversation.head_job, LIMITS)
-        times.append(time.perf_counter() - started)
-        assert len(history) == 4  # both exchanges, each a user and a model turn
-    return times
-
-
 # Jobs per second ---------------------------------------------------------------------------
 
 
@@ -329,8 +322,9 @@ async def run(quick: bool) -> BenchResult:
                 rng = random.Random(9)
                 count = QUICK_LOOKUPS if quick else LOOKUPS
                 threads = [TEMPLATE_THREAD + rng.randint(1, conversations) for _ in range(count)]
-                await _latest_state(store, threads[:50])  # warm-up
-                times = await _latest_state(store, threads)
+                await latest_state(store, threads[:50])  # warm-up
+                times, returned = await latest_state(store, threads)
+                assert returned["exchanges_returned_max"] == 2  # both of every copy
             finally:
                 await store.close()
             queue = QUICK_QUEUE if quick else QUEUE
