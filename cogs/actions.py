@@ -20,9 +20,12 @@ from bot.discord_ui.components import (
     submitted_text,
 )
 from bot.discord_ui.members import actor_of
+from bot.discord_ui.reach import bot_is_absent
 from bot.discord_ui.replies import answer_privately, report_exception
 from bot.jobs.display import Action
-from bot.jobs.records import Job
+from bot.jobs.intake import PressAnswer
+from bot.jobs.records import Job, new_job_id
+from bot.jobs.redo import REDO_ACTIONS
 
 if TYPE_CHECKING:
     from bot.discord_ui.app import ImagineBot
@@ -95,18 +98,36 @@ class JobActions(commands.Cog):
     async def _act(
         self, interaction: discord.Interaction, action: Action, job_id: str, value: str | None
     ) -> None:
-        actor, intake = actor_of(interaction), self.bot.jobs.intake
+        actor, intake, display = actor_of(interaction), self.bot.jobs.intake, self.bot.jobs.display
         await intake.permitted(actor, action, job_id)  # refused: answered before deferring
-        if action not in _QUICK:
+        answer = None
+        if action in REDO_ACTIONS and bot_is_absent(interaction):
+            # The bot cannot post beside the job: the new job answers the press itself.
+            callback = await interaction.response.defer(thinking=True)
+            answer = PressAnswer(new_job_id(), callback.message_id if callback else None)
+            display.bind(answer.job_id, interaction)
+        elif action not in _QUICK:
             await interaction.response.defer()
         if action in _SAME_MESSAGE:
-            self.bot.jobs.display.bind(job_id, interaction)
-        answer = await intake.act(actor, action, job_id, value)
-        if answer is not None:
-            await answer_privately(interaction, answer)
+            display.bind(job_id, interaction)
+        try:
+            reply = await intake.act(actor, action, job_id, value, answer=answer)
+        except BaseException:
+            if answer is not None:
+                display.release(answer.job_id)
+            raise
+        if reply is not None:
+            if answer is not None:
+                display.release(answer.job_id)
+            await answer_privately(interaction, reply)
 
     async def _delete(self, interaction: discord.Interaction, job_id: str) -> None:
         await self.bot.jobs.intake.permitted(actor_of(interaction), Action.DELETE, job_id)
+        if bot_is_absent(interaction):  # only the interaction may touch the message
+            await interaction.response.defer()
+            await interaction.delete_original_response()
+            await interaction.followup.send("🗑️ Deleted.", ephemeral=True)
+            return
         await interaction.response.send_message("🗑️ Deleted.", ephemeral=True)
         if interaction.message is not None:
             await interaction.message.delete()

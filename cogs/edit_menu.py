@@ -15,6 +15,7 @@ from discord.ext import commands
 from bot.discord_ui.attachments import image_attachments, uploads_of
 from bot.discord_ui.components import EDIT_MENU_MODAL_ID, TextModal, submitted_text
 from bot.discord_ui.members import place_of, role_ids
+from bot.discord_ui.reach import offered_in_servers
 from bot.discord_ui.replies import answer_privately, report_exception
 from bot.errors import BotError, InputError
 from bot.jobs.intake import NewJob
@@ -32,7 +33,8 @@ class EditMenu(commands.Cog):
         self.edit_menu = app_commands.ContextMenu(
             name=EDIT_MENU_NAME, callback=self.edit_with_gemini
         )
-        self.edit_menu.guild_only = True
+        # It reads the message again when the form is sent: only where the bot is present.
+        offered_in_servers(self.edit_menu)
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.edit_menu)

@@ -33,7 +33,8 @@ async def answer_privately(interaction: discord.Interaction, text: str) -> None:
     if not interaction.response.is_done():
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=_NONE)
         return
-    if interaction.message is None:  # our own deferred response, not a button's message
+    thinking = interaction.response.type is discord.InteractionResponseType.deferred_channel_message
+    if interaction.message is None or thinking:  # our own response, not a button's message
         try:
             await interaction.delete_original_response()
         except discord.HTTPException as exc:  # already gone, or not ours to delete
