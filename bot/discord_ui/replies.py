@@ -8,6 +8,7 @@ import logging
 import discord
 from discord import app_commands
 
+from bot.discord_ui.translator import localized
 from bot.errors import BotError
 from bot.jobs.records import new_job_id
 
@@ -28,8 +29,10 @@ MISSING_PERMISSIONS = (
 
 
 async def answer_privately(interaction: discord.Interaction, text: str) -> None:
-    """An ephemeral answer. If a public 'thinking…' response was already started, it is
-    removed first, so the channel is not left with an empty or half-finished message."""
+    """An ephemeral answer, in the member's language where a translation exists. If a public
+    'thinking…' response was already started, it is removed first, so the channel is not left
+    with an empty or half-finished message."""
+    text = localized(interaction, text)
     if not interaction.response.is_done():
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=_NONE)
         return

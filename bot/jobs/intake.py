@@ -48,6 +48,7 @@ from bot.uploads import Upload, UploadReader
 
 ATTACHMENTS_ONLY_PROMPT = "Edit the image using the attached image(s)."
 RESTARTING = "The bot is restarting, so it cannot take this right now. Try again in a minute."
+EMPTY_TEXT = "The text was empty, so nothing changed."
 GONE = (
     "That request is no longer stored (old requests are deleted after a while), so this "
     "button cannot do anything now. Start again with /imagine."
@@ -413,7 +414,7 @@ def _place(job: Job) -> Place:
 def _text(value: str | None) -> str:
     text = (value or "").strip()
     if not text:
-        raise InputError("The text was empty, so nothing changed.")
+        raise InputError(EMPTY_TEXT)
     return text
 
 
