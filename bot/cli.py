@@ -142,7 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         async with ImagineBot(settings, credentials, workflows) as bot:
             stop_on_signals(bot.request_shutdown)
             try:
-                await bot.start(credentials.discord_token)
+                if not await bot.log_in(credentials.discord_token):
+                    return EXIT_OK  # stopped while Discord could not be reached
+                await bot.connect()
             except discord.LoginFailure:
                 return fail(
                     "Discord refused DISCORD_TOKEN (invalid or reset). Copy a fresh token from "

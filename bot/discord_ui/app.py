@@ -27,6 +27,7 @@ from bot.capabilities import require_vertex
 from bot.config import Settings
 from bot.credentials import Credentials
 from bot.discord_ui.display import DiscordDisplay
+from bot.discord_ui.login import log_in
 from bot.discord_ui.moderation import ModerationLog
 from bot.discord_ui.translator import CatalogTranslator, read_catalogs
 from bot.gemini import build_client
@@ -103,6 +104,8 @@ class ImagineBot(commands.Bot):
     ) -> None:
         """`workflows` become the slash commands; `clock` tells the quotas the time (tests
         move it); `options` go to discord.Client as they are (e.g. guild_ready_timeout)."""
+        # No voice here: no warnings at start-up about the libraries voice would need.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         intents = discord.Intents.default()
         intents.message_content = True  # privileged: thread replies need their text
         # The database size is measured on disk, which only SQLite's is.
@@ -136,11 +139,17 @@ class ImagineBot(commands.Bot):
         self._draining: asyncio.Task[None] | None = None
         self._set_up = False  # setup_hook is complete
         self._stop_when_set_up = False
+        self._stop_requested = asyncio.Event()
 
     @property
     def jobs(self) -> JobServices:
         assert self._jobs is not None, "the job services are built in setup_hook"
         return self._jobs
+
+    async def log_in(self, token: str) -> bool:
+        """Log in, trying again while Discord cannot be reached; False when a shutdown was
+        requested first."""
+        return await log_in(self, token, self._stop_requested)
 
     async def setup_hook(self) -> None:
         started_at = time.time()
@@ -275,6 +284,7 @@ class ImagineBot(commands.Bot):
     def request_shutdown(self) -> None:
         """SIGTERM or Ctrl-C. The first starts a clean shutdown; a second one stops waiting
         for the jobs in progress (they are put back in line)."""
+        self._stop_requested.set()
         if not self._set_up:  # closing now would pull the rug from under setup_hook
             self._stop_when_set_up = True
         elif self._shutdown is None:
