@@ -46,6 +46,16 @@ def channel_calls(discord: FakeDiscord, channel_id: str) -> list[str]:
     ]
 
 
+async def made_where_absent(h: Harness) -> Json:
+    """A result of alice's /imagine, through her own installation, in a server without the
+    bot (global commands)."""
+    await everywhere(h)
+    h.discord.install_for_user(h.discord.alice)
+    made = await imagine_in(h, h.discord.foreign_channel_id)
+    assert made.original is not None
+    return made.original
+
+
 def refined_result(interaction: FakeInteraction) -> Json:
     """The new message a press answered with (its own response, not the pressed message)."""
     assert interaction.callback_type == 5, interaction.callback_type
@@ -121,12 +131,8 @@ async def test_imagine_in_a_group_dm_needs_the_members_installation(harness: Har
 
 
 async def test_refine_by_form_where_the_bot_is_absent(harness: Harness) -> None:
-    await everywhere(harness)
     discord = harness.discord
-    discord.install_for_user(discord.alice)
-    first = await imagine_in(harness, discord.foreign_channel_id)
-    assert first.original is not None
-    shown = first.original
+    shown = await made_where_absent(harness)
     for n, change in enumerate(["make the boat red", "add a sail"], start=2):
         opened = await discord.click(shown["id"], custom_id(shown, "Refine"))
         await opened.wait_response()
@@ -143,16 +149,13 @@ async def test_refine_by_form_where_the_bot_is_absent(harness: Harness) -> None:
 
 
 async def test_reroll_and_delete_where_the_bot_is_absent(harness: Harness) -> None:
-    await everywhere(harness)
     discord = harness.discord
-    discord.install_for_user(discord.alice)
-    first = await imagine_in(harness, discord.foreign_channel_id)
-    assert first.original is not None
-    pressed = await discord.click(first.original["id"], custom_id(first.original, "Reroll"))
+    first = await made_where_absent(harness)
+    pressed = await discord.click(first["id"], custom_id(first, "Reroll"))
     await harness.wait_final(pressed)
     rerolled = refined_result(pressed)
     assert rerolled["attachments"]
-    assert rerolled["id"] != first.original["id"]
+    assert rerolled["id"] != first["id"]
     deleted = await discord.click(rerolled["id"], custom_id(rerolled, "Delete"))
     await deleted.wait_response()
     await settle()
