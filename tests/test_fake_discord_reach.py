@@ -147,3 +147,23 @@ async def test_a_group_dm_and_the_follow_up_limit(fake: FakeDiscord, bot: FakeTe
         fake.violations.clear()
         bot.failures.clear()
         fake.user_installs.clear()
+
+
+async def test_follow_ups_end_with_the_interaction_token(
+    fake: FakeDiscord, bot: FakeTestBot
+) -> None:
+    fake.install_for_user(fake.alice)
+    try:
+        await answered(fake, fake.foreign_channel_id)
+        interaction = bot.interactions[-1]
+        await interaction.followup.send("still in time")
+        fake.interaction_token_ttl = 0.0  # the 15 minutes are over
+        with pytest.raises(discord.HTTPException) as expired:
+            await interaction.followup.send("too late")
+        assert (expired.value.status, expired.value.code) == (401, 50027)
+        assert len(fake.violations) == 1
+        assert "token used after" in fake.violations[0]
+    finally:
+        fake.interaction_token_ttl = 15 * 60.0
+        fake.violations.clear()
+        fake.user_installs.clear()

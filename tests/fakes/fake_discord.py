@@ -5,7 +5,9 @@ it (``discord.http.Route.BASE = fake.api_base_url`` and
 ``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)``). Wire format,
 login sequence and limits: /work/shared/notes/discord-protocol.md.
 
-The fake keeps a small world (one guild with text channels, threads, members and messages),
+The fake keeps a small world (one guild with text channels, threads, members and messages;
+outside it the bot's DMs, a group DM and a server that never installed the bot, which members
+reach through their own installation of the app: ``install_for_user``),
 answers like Discord (including its error JSON) and records every REST request in ``requests``
 and every protocol violation it detects in ``violations``, so tests can assert there were none.
 Tests act as users through the driver coroutines (``run_command``, ``click``, ``post_message``...).
