@@ -46,10 +46,10 @@ def channel_calls(discord: FakeDiscord, channel_id: str) -> list[str]:
     ]
 
 
-async def made_where_absent(h: Harness) -> Json:
+async def made_where_absent(h: Harness, **sections: dict[str, Any]) -> Json:
     """A result of alice's /imagine, through her own installation, in a server without the
-    bot (global commands)."""
-    await everywhere(h)
+    bot (global commands); `sections` override settings."""
+    await everywhere(h, **sections)
     h.discord.install_for_user(h.discord.alice)
     made = await imagine_in(h, h.discord.foreign_channel_id)
     assert made.original is not None
@@ -208,3 +208,21 @@ async def test_a_result_after_the_interaction_expired_is_kept_not_retried(
     assert [c.split(" -> ")[1] for c in channel_calls(discord, discord.foreign_channel_id)] == [
         "403"
     ]
+
+
+async def test_a_refused_refine_leaves_no_empty_message_behind(harness: Harness) -> None:
+    discord = harness.discord
+    shown = await made_where_absent(harness, quotas={"member_daily_images": 1})
+    opened = await discord.click(shown["id"], custom_id(shown, "Refine"))
+    await opened.wait_response()
+    submitted = await discord.submit_modal(opened, {"text": "make the boat red"})
+    await discord.wait_for(lambda: private_text(submitted))
+    await settle()
+    assert private_text(submitted).startswith("You have used 1 of your 1 images today")
+    # The public "thinking…" that answered the form is gone: only the private answer is left.
+    assert submitted.callback_type == 5
+    assert submitted.original is not None
+    assert submitted.original["id"] not in {
+        m["id"] for m in discord.channel_messages(discord.foreign_channel_id)
+    }
+    assert len(harness.gemini.requests) == 1
