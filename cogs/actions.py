@@ -7,7 +7,7 @@ as soon as the press arrives, and lets the job's own message show what happens n
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import discord
 from discord.ext import commands
@@ -20,15 +20,38 @@ from bot.discord_ui.components import (
     submitted_text,
 )
 from bot.discord_ui.members import actor_of
+from bot.discord_ui.reach import bot_is_absent
 from bot.discord_ui.replies import answer_privately, report_exception
+from bot.discord_ui.translator import localized
 from bot.jobs.display import Action
-from bot.jobs.records import Job
+from bot.jobs.intake import PressAnswer
+from bot.jobs.records import Job, new_job_id
+from bot.jobs.redo import REDO_ACTIONS
 
 if TYPE_CHECKING:
     from bot.discord_ui.app import ImagineBot
 
-# Actions that open a form first; the work happens when it is sent.
-_FORMS = {Action.EDIT_PROMPT, Action.REFINE, Action.ANIMATE}
+DELETED = "🗑️ Deleted."
+
+
+class FormWords(NamedTuple):
+    title: str
+    label: str
+    placeholder: str | None = None
+
+
+# Actions that open a form first (the work happens when it is sent), and the form's words.
+FORMS = {
+    Action.EDIT_PROMPT: FormWords("Edit the prompt", "Prompt"),
+    Action.REFINE: FormWords(
+        "Refine this image", "What should change?", "e.g. make it night-time, add a red scarf"
+    ),
+    Action.ANIMATE: FormWords(
+        "Animate this image",
+        "What moves, and how does the camera move?",
+        "e.g. the waves roll in, the boat drifts left; slow push-in",
+    ),
+}
 # Actions whose job is shown on the very message the button is on.
 _SAME_MESSAGE = {Action.RETRY, Action.EDIT_PROMPT, Action.GENERATE, Action.CANCEL}
 # Actions answered at once (nothing slow happens before the answer).
@@ -60,10 +83,10 @@ class JobActions(commands.Cog):
         """A button or the style menu was used (`value`: the chosen style or image)."""
         turn = self.bot.jobs.intake.turn(conversation_key(interaction))
         try:
-            if action in _FORMS:
+            if action in FORMS:
                 turn.end()
                 job = await self.bot.jobs.intake.permitted(actor_of(interaction), action, job_id)
-                await interaction.response.send_modal(self._form(action, job))
+                await interaction.response.send_modal(self._form(action, job, interaction))
             elif action is Action.DELETE:
                 turn.end()
                 await self._delete(interaction, job_id)
@@ -95,46 +118,49 @@ class JobActions(commands.Cog):
     async def _act(
         self, interaction: discord.Interaction, action: Action, job_id: str, value: str | None
     ) -> None:
-        actor, intake = actor_of(interaction), self.bot.jobs.intake
+        actor, intake, display = actor_of(interaction), self.bot.jobs.intake, self.bot.jobs.display
         await intake.permitted(actor, action, job_id)  # refused: answered before deferring
-        if action not in _QUICK:
+        answer = None
+        if action in REDO_ACTIONS and bot_is_absent(interaction):
+            # The bot cannot post beside the job: the new job answers the press itself.
+            callback = await interaction.response.defer(thinking=True)
+            answer = PressAnswer(new_job_id(), callback.message_id if callback else None)
+            display.bind(answer.job_id, interaction)
+        elif action not in _QUICK:
             await interaction.response.defer()
         if action in _SAME_MESSAGE:
-            self.bot.jobs.display.bind(job_id, interaction)
-        answer = await intake.act(actor, action, job_id, value)
-        if answer is not None:
-            await answer_privately(interaction, answer)
+            display.bind(job_id, interaction)
+        try:
+            reply = await intake.act(actor, action, job_id, value, answer=answer)
+        except BaseException:
+            if answer is not None:
+                display.release(answer.job_id)
+            raise
+        if reply is not None:
+            if answer is not None:
+                display.release(answer.job_id)
+            await answer_privately(interaction, reply)
 
     async def _delete(self, interaction: discord.Interaction, job_id: str) -> None:
         await self.bot.jobs.intake.permitted(actor_of(interaction), Action.DELETE, job_id)
-        await interaction.response.send_message("🗑️ Deleted.", ephemeral=True)
+        if bot_is_absent(interaction):  # only the interaction may touch the message
+            await interaction.response.defer()
+            await interaction.delete_original_response()
+            await interaction.followup.send(localized(interaction, DELETED), ephemeral=True)
+            return
+        await interaction.response.send_message(localized(interaction, DELETED), ephemeral=True)
         if interaction.message is not None:
             await interaction.message.delete()
 
-    def _form(self, action: Action, job: Job) -> TextModal:
-        max_length = self.bot.settings.prompts.max_chars
-        if action is Action.EDIT_PROMPT:
-            return TextModal(
-                custom_id=job_modal_id(action, job.id),
-                title="Edit the prompt",
-                label="Prompt",
-                default=job.request.prompt,
-                max_length=max_length,
-            )
-        if action is Action.ANIMATE:
-            return TextModal(
-                custom_id=job_modal_id(action, job.id),
-                title="Animate this image",
-                label="What moves, and how does the camera move?",
-                placeholder="e.g. the waves roll in, the boat drifts left; slow push-in",
-                max_length=max_length,
-            )
+    def _form(self, action: Action, job: Job, interaction: discord.Interaction) -> TextModal:
+        words = FORMS[action]
         return TextModal(
             custom_id=job_modal_id(action, job.id),
-            title="Refine this image",
-            label="What should change?",
-            placeholder="e.g. make it night-time, add a red scarf",
-            max_length=max_length,
+            title=localized(interaction, words.title),
+            label=localized(interaction, words.label),
+            default=job.request.prompt if action is Action.EDIT_PROMPT else None,
+            placeholder=localized(interaction, words.placeholder) if words.placeholder else None,
+            max_length=self.bot.settings.prompts.max_chars,
         )
 
 

@@ -25,6 +25,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_ui import messages
+from bot.discord_ui.reach import SERVER_CONTEXT, SERVER_INSTALL
 from bot.discord_ui.replies import Refused
 from bot.jobs import access
 from bot.jobs.cards import model_label
@@ -50,6 +51,8 @@ class Admin(commands.Cog):
         description="Server controls for the image bot",
         guild_only=True,
         default_permissions=discord.Permissions(manage_guild=True),
+        allowed_installs=SERVER_INSTALL,
+        allowed_contexts=SERVER_CONTEXT,
     )
 
     def __init__(self, bot: ImagineBot) -> None:

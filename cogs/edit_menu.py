@@ -15,15 +15,19 @@ from discord.ext import commands
 from bot.discord_ui.attachments import image_attachments, uploads_of
 from bot.discord_ui.components import EDIT_MENU_MODAL_ID, TextModal, submitted_text
 from bot.discord_ui.members import place_of, role_ids
+from bot.discord_ui.reach import offered_in_servers
 from bot.discord_ui.replies import answer_privately, report_exception
+from bot.discord_ui.translator import localized
 from bot.errors import BotError, InputError
-from bot.jobs.intake import NewJob
+from bot.jobs.intake import EMPTY_TEXT, NewJob
 from bot.jobs.records import JobRequest, new_job_id
 
 if TYPE_CHECKING:
     from bot.discord_ui.app import ImagineBot
 
 EDIT_MENU_NAME = "Edit with Gemini"
+WHAT_CHANGES = "What should change?"
+WHAT_CHANGES_EXAMPLE = "e.g. make it a watercolor, remove the background"
 
 
 class EditMenu(commands.Cog):
@@ -32,7 +36,8 @@ class EditMenu(commands.Cog):
         self.edit_menu = app_commands.ContextMenu(
             name=EDIT_MENU_NAME, callback=self.edit_with_gemini
         )
-        self.edit_menu.guild_only = True
+        # It reads the message again when the form is sent: only where the bot is present.
+        offered_in_servers(self.edit_menu)
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.edit_menu)
@@ -62,9 +67,9 @@ class EditMenu(commands.Cog):
         await interaction.response.send_modal(
             TextModal(
                 custom_id=f"editmsg:{message.channel.id}:{message.id}",
-                title="Edit with Gemini",
-                label="What should change?",
-                placeholder="e.g. make it a watercolor, remove the background",
+                title=localized(interaction, EDIT_MENU_NAME),
+                label=localized(interaction, WHAT_CHANGES),
+                placeholder=localized(interaction, WHAT_CHANGES_EXAMPLE),
                 max_length=self.bot.settings.prompts.max_chars,
             )
         )
@@ -89,7 +94,7 @@ class EditMenu(commands.Cog):
     ) -> None:
         prompt = (text or "").strip()
         if not prompt:
-            raise InputError("The text was empty, so nothing changed.")
+            raise InputError(EMPTY_TEXT)
         roles, place = role_ids(interaction.user), place_of(interaction)
         await self.bot.jobs.guard.screen(interaction.user.id, roles, place, prompt)
         callback = await interaction.response.defer(thinking=True)

@@ -14,6 +14,7 @@ from discord.ext import commands
 
 from bot.discord_ui import messages
 from bot.discord_ui.members import role_ids
+from bot.discord_ui.reach import home_guild
 from bot.discord_ui.replies import answer_privately
 from bot.jobs import access, usage
 from bot.jobs.cards import model_label
@@ -30,13 +31,13 @@ class Usage(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="usage", description="What you used today and what is left")
-    @app_commands.guild_only()
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     async def usage(self, interaction: discord.Interaction) -> None:
-        guild_id = interaction.guild_id
+        guild_id = home_guild(interaction)  # None: the member's use outside the bot's servers
         if not access.server_allowed(self.bot.settings.access, guild_id):
             await answer_privately(interaction, access.NOT_ENABLED)
             return
-        assert guild_id is not None  # guild_only
         await interaction.response.defer(ephemeral=True, thinking=True)
         jobs, reset_hour = self.bot.jobs, self.bot.settings.quotas.reset_hour_utc
         now = jobs.guard.now()
@@ -46,7 +47,7 @@ class Usage(commands.Cog):
         mine = await jobs.store.usage(user.id, guild_id, day)
         embeds = [_embed(usage.member_text(mine, limits, day, now))]
         files = []
-        if interaction.permissions.manage_guild:
+        if guild_id is not None and interaction.permissions.manage_guild:
             month = month_window(now, reset_hour)
             text = usage.server_text(
                 await jobs.store.usage_lines(guild_id, day),

@@ -70,7 +70,7 @@ class Workflows(commands.Cog):
             request=request,
             kind=run.command,
             user_id=interaction.user.id,
-            guild_id=interaction.guild_id,
+            guild_id=place.guild_id,
             channel_id=place.channel_id,
             message_id=callback.message_id if callback else None,
             confirm=not run.auto_run,

@@ -133,9 +133,27 @@ async def team_show(interaction: discord.Interaction, note: str) -> None:
     await interaction.response.send_message(f"{note}: {roles}", ephemeral=True)
 
 
+@app_commands.command(description="Say where it was used, then send follow-ups")
+@app_commands.allowed_installs(guilds=True, users=True)
+@app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+async def where(interaction: discord.Interaction, followups: int = 0) -> None:
+    await interaction.response.send_message(
+        f"guild={interaction.guild_id} user_app={interaction.is_user_integration()} "
+        f"guild_app={interaction.is_guild_integration()} dm={interaction.context.dm_channel} "
+        f"private={interaction.context.private_channel} locale={interaction.locale.value}"
+    )
+    bot = interaction.client
+    assert isinstance(bot, FakeTestBot)
+    for n in range(followups):
+        try:
+            await interaction.followup.send(f"follow-up {n + 1}")
+        except discord.HTTPException as exc:
+            bot.failures.append(exc)
+
+
 APP_COMMANDS: tuple[
     app_commands.Command[Any, ..., None] | app_commands.ContextMenu | app_commands.Group, ...
-] = (imagine, panel, perms, slow, describe, team)
+] = (imagine, panel, perms, slow, describe, team, where)
 
 
 class FakeTestBot(commands.Bot):
@@ -278,7 +296,15 @@ async def test_login_syncs_commands_and_identifies(fake: FakeDiscord, bot: FakeT
     assert str(bot.user.id) == fake.bot_user["id"]
     assert bot.get_guild(int(fake.guild_id)) is not None
     synced = {command["name"]: command for command in fake.commands[None]}
-    assert set(synced) == {"imagine", "panel", "perms", "slow", "team", "Describe message"}
+    assert set(synced) == {
+        "imagine",
+        "panel",
+        "perms",
+        "slow",
+        "team",
+        "Describe message",
+        "where",
+    }
     assert synced["Describe message"]["type"] == 3
     assert fake.intents is not None
     assert fake.intents & discord.Intents(message_content=True).value

@@ -32,6 +32,7 @@ from bot.credentials import Credentials
 from bot.discord_ui.display import DiscordDisplay
 from bot.discord_ui.login import log_in
 from bot.discord_ui.moderation import ModerationLog
+from bot.discord_ui.translator import CatalogTranslator, read_catalogs
 from bot.gemini import build_client
 from bot.gemini_workers import WorkerPool
 from bot.images import UploadLimits
@@ -239,6 +240,7 @@ class ImagineBot(commands.AutoShardedBot):
                 metrics=self.metrics,
             )
             await self._ops.start()
+        await self.tree.set_translator(CatalogTranslator(await asyncio.to_thread(read_catalogs)))
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands()

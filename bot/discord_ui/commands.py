@@ -15,6 +15,7 @@ import discord
 from discord import app_commands
 
 from bot.command_spec import OptionKind, OptionSpec
+from bot.discord_ui.reach import offered_everywhere
 
 Handler = Callable[[discord.Interaction, dict[str, Any]], Awaitable[None]]
 
@@ -29,7 +30,8 @@ _TYPES: dict[OptionKind, type] = {
 def build_command(
     name: str, description: str, options: Sequence[OptionSpec], handler: Handler
 ) -> app_commands.Command[Any, ..., None]:
-    """A guild-only slash command whose options are `options` and which calls `handler`."""
+    """A slash command whose options are `options` and which calls `handler`, offered
+    wherever the app is installed (servers, DMs, group DMs)."""
 
     async def callback(interaction: discord.Interaction, **values: Any) -> None:
         await handler(interaction, {k: v for k, v in values.items() if v is not None})
@@ -52,7 +54,7 @@ def build_command(
     command: app_commands.Command[Any, ..., None] = app_commands.Command(
         name=name, description=description, callback=described
     )
-    return app_commands.guild_only()(command)
+    return offered_everywhere(command)
 
 
 def _parameter(option: OptionSpec) -> inspect.Parameter:

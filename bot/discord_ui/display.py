@@ -36,6 +36,7 @@ from bot.jobs.display import (
     ResultCard,
     Running,
     Shown,
+    Unreachable,
 )
 from bot.jobs.records import Job
 from bot.media import Media
@@ -164,6 +165,10 @@ class DiscordDisplay:
         except discord.HTTPException as exc:
             if not place_is_gone(exc) or isinstance(card, BriefingCard):
                 raise
+            if job.guild_id is None and job.home_channel_id is None:  # nowhere else to go
+                raise Unreachable(
+                    f"its interaction expired and the channel refuses: {exc}"
+                ) from exc
             log.info("job %s: its message is unusable (%s); posting elsewhere", job.id, exc)
             sent = await self._elsewhere(job, message)
         if not isinstance(card, BriefingCard):
@@ -214,7 +219,9 @@ class DiscordDisplay:
         shown = names[0] if fitted and not videos else None
         embed = messages.result_embed(card, job, filename=shown)
         note = None
-        if card.open_conversation:
+        if card.open_conversation and job.guild_id is None:  # no thread where the bot is absent
+            note = messages.REFINE_HINT
+        elif card.open_conversation:
             in_thread = isinstance(self._client.get_channel(job.channel_id), discord.Thread)
             note = messages.NO_THREAD_IN_THREAD if in_thread else self._hint(job)
         if too_large:

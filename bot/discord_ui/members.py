@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import discord
 
+from bot.discord_ui.reach import home_guild
 from bot.jobs.access import Place
 from bot.jobs.permissions import Actor
 
@@ -24,7 +25,8 @@ def actor_of(interaction: discord.Interaction) -> Actor:
 
 
 def place_of(interaction: discord.Interaction) -> Place:
-    """The interaction's server and channel, and the channel a thread is in."""
+    """The interaction's server (None where the bot is not installed in one: see
+    `bot.discord_ui.reach`) and channel, and the channel a thread is in."""
     channel = interaction.channel
     parent = channel.parent_id if isinstance(channel, discord.Thread) else None
-    return Place(interaction.guild_id, interaction.channel_id or 0, parent)
+    return Place(home_guild(interaction), interaction.channel_id or 0, parent)

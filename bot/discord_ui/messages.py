@@ -242,6 +242,12 @@ NO_THREAD_IN_THREAD = (
 )
 
 
+REFINE_HINT = (
+    "-# 💬 To change it, press Refine and say what should be different "
+    '("make it night-time", "add a red scarf"). Each change builds on the last.'
+)
+
+
 def no_thread_note(exc: discord.HTTPException) -> str:
     reason = "I am not allowed to create threads here" if exc.status == 403 else exc.text
     return (

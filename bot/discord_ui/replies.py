@@ -8,6 +8,7 @@ import logging
 import discord
 from discord import app_commands
 
+from bot.discord_ui.translator import localized
 from bot.errors import BotError
 from bot.jobs.records import new_job_id
 
@@ -28,12 +29,15 @@ MISSING_PERMISSIONS = (
 
 
 async def answer_privately(interaction: discord.Interaction, text: str) -> None:
-    """An ephemeral answer. If a public 'thinking…' response was already started, it is
-    removed first, so the channel is not left with an empty or half-finished message."""
+    """An ephemeral answer, in the member's language where a translation exists. If a public
+    'thinking…' response was already started, it is removed first, so the channel is not left
+    with an empty or half-finished message."""
+    text = localized(interaction, text)
     if not interaction.response.is_done():
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=_NONE)
         return
-    if interaction.message is None:  # our own deferred response, not a button's message
+    thinking = interaction.response.type is discord.InteractionResponseType.deferred_channel_message
+    if interaction.message is None or thinking:  # our own response, not a button's message
         try:
             await interaction.delete_original_response()
         except discord.HTTPException as exc:  # already gone, or not ours to delete

@@ -128,12 +128,18 @@ class Shown:
     thread_wanted: bool = False
 
 
+class Unreachable(Exception):
+    """The job's outcome can never be shown: the bot is not where it was asked for (a DM
+    or a server only the member installed it for) and the interaction it answered expired."""
+
+
 class Display(Protocol):
     async def progress(self, job: Job, progress: Progress) -> Shown | None:
         """Show the job's progress; returns where, when a message had to be created."""
 
     async def show(self, job: Job, card: Card) -> Shown:
-        """Show the job's card (replacing its progress); raises when it could not."""
+        """Show the job's card (replacing its progress); raises when it could not
+        (`Unreachable` when it never can)."""
 
     async def open_thread(self, job: Job, *, last_try: bool) -> int | None:
         """Open the thread of the conversation the shown result (`job.message_id`) starts;

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from bot.config import Settings
 from bot.errors import InputError
@@ -79,7 +80,12 @@ class Guard:
         raise InputError(access.BLOCKED_TERM)
 
     async def limits(self, user_id: int, guild_id: int | None, role_ids: Iterable[int]) -> Limits:
-        overrides = await self._store.quota_overrides(guild_id) if guild_id is not None else []
+        """The member's limits in this server; outside the bot's servers (`guild_id` None)
+        the settings' member limits and the bot's, no server's."""
+        if guild_id is None:
+            limits = limits_for(self._settings.quotas, [], user_id, role_ids)
+            return replace(limits, guild_daily_usd=0.0)
+        overrides = await self._store.quota_overrides(guild_id)
         return limits_for(self._settings.quotas, overrides, user_id, role_ids)
 
     async def admission(

@@ -48,6 +48,7 @@ from bot.uploads import Upload, UploadReader
 
 ATTACHMENTS_ONLY_PROMPT = "Edit the image using the attached image(s)."
 RESTARTING = "The bot is restarting, so it cannot take this right now. Try again in a minute."
+EMPTY_TEXT = "The text was empty, so nothing changed."
 GONE = (
     "That request is no longer stored (old requests are deleted after a while), so this "
     "button cannot do anything now. Start again with /imagine."
@@ -72,6 +73,16 @@ class NewJob:
     @property
     def place(self) -> Place:
         return Place(self.guild_id, self.channel_id, self.parent_channel_id)
+
+
+@dataclass(frozen=True)
+class PressAnswer:
+    """The message a job made by a button or form shows on, when it must answer the press
+    itself (the bot cannot post in the channel): the job's id, chosen beforehand, and the
+    message (None until Discord says which)."""
+
+    job_id: str
+    message_id: int | None
 
 
 class Intake:
@@ -232,10 +243,17 @@ class Intake:
         return job
 
     async def act(
-        self, actor: Actor, action: Action, job_id: str, value: str | None = None
+        self,
+        actor: Actor,
+        action: Action,
+        job_id: str,
+        value: str | None = None,
+        *,
+        answer: PressAnswer | None = None,
     ) -> str | None:
         """Do what a button, menu or form on a job's message asks. Returns a private answer
-        for the member, or None when the job's message shows what happened."""
+        for the member, or None when the job's message shows what happened. `answer`: where
+        a new job (Reroll, Refine, ...) shows itself, when not in a new message beside it."""
         job, conversation = await self._permitted(actor, action, job_id)
         if job.state is JobState.PENDING and action is Action.EDIT_PROMPT:
             return await self._revise_briefing(actor, job, value)
@@ -253,7 +271,7 @@ class Intake:
         if action is Action.CHOOSE:
             return await self._choose(job, conversation, value)
         if action in redo.REDO_ACTIONS:
-            return await self._redo(actor, action, job, conversation, value)
+            return await self._redo(actor, action, job, conversation, value, answer)
         raise ValueError(f"{action} is not something a job's message offers")
 
     async def _permitted(
@@ -353,11 +371,13 @@ class Intake:
         job: Job,
         conversation: Conversation | None,
         value: str | None,
+        answer: PressAnswer | None,
     ) -> str | None:
         derived = redo.derive(action, job, conversation, value, self._settings)
         thread_id = conversation.thread_id if conversation else None
         new = Job(
-            id=new_job_id(),
+            id=answer.job_id if answer else new_job_id(),
+            message_id=answer.message_id if answer else None,
             kind=derived.kind,
             user_id=actor.user_id,
             guild_id=job.guild_id,
@@ -394,7 +414,7 @@ def _place(job: Job) -> Place:
 def _text(value: str | None) -> str:
     text = (value or "").strip()
     if not text:
-        raise InputError("The text was empty, so nothing changed.")
+        raise InputError(EMPTY_TEXT)
     return text
 
 

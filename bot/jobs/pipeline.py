@@ -22,7 +22,7 @@ from bot.config import Settings
 from bot.errors import BotError, GenerationError
 from bot.generation import CallInputs, GenerationResult, PreviewSink
 from bot.jobs.cards import card_for, is_editing
-from bot.jobs.display import Card, Display, Drafting, Progress, Running, Shown
+from bot.jobs.display import Card, Display, Drafting, Progress, Running, Shown, Unreachable
 from bot.jobs.events import NO_EVENTS, JobEvents
 from bot.jobs.moderation import Moderation
 from bot.jobs.ordering import KeyedLocks
@@ -318,10 +318,14 @@ class JobPipeline:
 
     async def _post(self, job: Job, card: Card, attempt: int) -> Shown | None:
         async with self._locks.hold(job.id):
+            located = self._located(job)
             try:
-                return await self._display.show(self._located(job), card)
+                return await self._display.show(located, card)
             except asyncio.CancelledError:
                 raise
+            except Unreachable as exc:  # kept in the store; nothing more can be done
+                log.warning("job %s: its outcome cannot be shown: %s", job.id, exc)
+                return Shown(located.message_id or 0, located.channel_id)
             except Exception as exc:
                 log.warning(
                     "job %s: posting its outcome failed (attempt %d): %r", job.id, attempt, exc

@@ -180,6 +180,7 @@ async def harness(
     discord_fake: FakeDiscord, gemini_fake: FakeGemini, tmp_path: Path
 ) -> AsyncIterator[Harness]:
     discord_fake.violations.clear()
+    discord_fake.user_installs.clear()  # members add the app to their accounts per test
     discord_fake.rate_limits.reset()  # a test's use of Discord's allowances is its own
     gemini_fake.reset()
     h = Harness(

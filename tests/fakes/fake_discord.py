@@ -6,7 +6,9 @@ it (``discord.http.Route.BASE = fake.api_base_url`` and
 login sequence and limits: /work/shared/notes/discord-protocol.md.
 
 The fake keeps a small world (a guild with text channels, threads, members and messages; more
-guilds with ``add_guild``),
+guilds with ``add_guild``; outside them the bot's DMs, a group DM and a server that never
+installed the bot, which members reach through their own installation of the app:
+``install_for_user``),
 answers like Discord (including its error JSON) and records every REST request in ``requests``
 and every protocol violation it detects in ``violations``, so tests can assert there were none.
 Tests act as users through the driver coroutines (``run_command``, ``click``, ``post_message``...).
@@ -139,6 +141,23 @@ BOT_PERMISSIONS = (
     | READ_MESSAGE_HISTORY
 )
 
+# What the recipients of a DM or group DM may do there (discord.py's Permissions._dm_permissions).
+DM_PERMISSIONS = (
+    VIEW_CHANNEL
+    | SEND_MESSAGES
+    | EMBED_LINKS
+    | ATTACH_FILES
+    | READ_MESSAGE_HISTORY
+    | ADD_REACTIONS
+    | MENTION_EVERYONE
+    | USE_EXTERNAL_EMOJIS
+)
+# ``app_permissions`` of an app that answers where only the member installed it (a server the
+# bot is not in, a group DM): Discord's support article "Moderating Apps on Discord": such apps
+# "don't have permissions to do anything other than send messages, including attachments and
+# embeds" -- and those only as answers to the interaction.
+USER_APP_PERMISSIONS = SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES | USE_EXTERNAL_EMOJIS
+
 # Rate limits a default FakeDiscord counts (in rate_limits.overruns) but does not enforce: the
 # bot overwrites its slash commands at every start, and asks GET /gateway/bot how many shards to
 # connect (discord.py's auto-sharding), and each end-to-end test starts a bot, while Discord
@@ -151,6 +170,7 @@ INTENT_GUILDS = 1 << 0
 INTENT_GUILD_MEMBERS = 1 << 1
 INTENT_GUILD_PRESENCES = 1 << 8
 INTENT_GUILD_MESSAGES = 1 << 9
+INTENT_DIRECT_MESSAGES = 1 << 12
 INTENT_MESSAGE_CONTENT = 1 << 15
 
 # Application flags for an unverified bot with the privileged intents switched on.
@@ -186,6 +206,15 @@ CALLBACK_TYPES: dict[int, frozenset[int]] = {
 }
 
 THREAD_TYPES = frozenset({10, 11, 12})
+DM_CHANNEL = 1
+GROUP_DM_CHANNEL = 3
+PRIVATE_CHANNEL_TYPES = frozenset({DM_CHANNEL, GROUP_DM_CHANNEL})
+# Interaction context types, and the installation types (integration_types) of commands.
+CONTEXT_GUILD, CONTEXT_BOT_DM, CONTEXT_PRIVATE_CHANNEL = 0, 1, 2
+GUILD_INSTALL, USER_INSTALL = "0", "1"
+# Follow-up messages an interaction may create where only a user installation authorized it
+# (discord-api-docs, "User-Installed Apps General Availability", 2024-06-27: at most 5).
+USER_APP_MAX_FOLLOWUPS = 5
 THREAD_ARCHIVE_DURATIONS = frozenset({60, 1440, 4320, 10080})
 SELECT_TYPES = frozenset({3, 5, 6, 7, 8})
 V2_TOP_LEVEL_TYPES = frozenset({1, 9, 10, 12, 13, 14, 17})
@@ -372,11 +401,13 @@ def validate_commands(commands: object) -> list[FieldError]:
                 FieldError(f"{path}.name", "APPLICATION_COMMANDS_DUPLICATE_NAME", message)
             )
         seen.add(key)
+        _validate_reach(command, path, errors)
         if command_type == 1:
             _validate_name_and_description(command, path, errors)
             _validate_options(command.get("options") or [], f"{path}.options", errors)
         elif command_type in (2, 3):
             _validate_context_menu(command, path, errors)
+            _validate_localizations(command, "name", path, errors, limit=32, name_rule=False)
         else:
             errors.append(FieldError(f"{path}.type", "BASE_TYPE_CHOICES", "Must be 1, 2 or 3."))
     for command_type, limit in ((1, 100), (2, 5), (3, 5)):
@@ -384,6 +415,88 @@ def validate_commands(commands: object) -> list[FieldError]:
             message = f"At most {limit} commands of type {command_type}"
             errors.append(FieldError("_root", "APPLICATION_COMMANDS_TOO_MANY", message))
     return errors
+
+
+# Discord's locales (docs: Reference, "Locales"): the keys of *_localizations.
+LOCALES = frozenset(
+    [
+        "id",
+        "da",
+        "de",
+        "en-GB",
+        "en-US",
+        "es-ES",
+        "es-419",
+        "fr",
+        "hr",
+        "it",
+        "lt",
+        "hu",
+        "nl",
+        "no",
+        "pl",
+        "pt-BR",
+        "ro",
+        "fi",
+        "sv-SE",
+        "vi",
+        "tr",
+        "cs",
+        "el",
+        "bg",
+        "ru",
+        "uk",
+        "hi",
+        "th",
+        "zh-CN",
+        "ja",
+        "zh-TW",
+        "ko",
+    ]
+)
+
+
+def _validate_reach(command: Json, path: str, errors: list[FieldError]) -> None:
+    """``integration_types`` (0 guild install, 1 user install) and ``contexts`` (0 guild, 1 bot
+    DM, 2 private channel): lists of distinct known values, or null for the defaults."""
+    for key, known in (("integration_types", {0, 1}), ("contexts", {0, 1, 2})):
+        value = command.get(key)
+        if value is None:
+            continue
+        valid = (
+            isinstance(value, list)
+            and value
+            and all(isinstance(v, int) and not isinstance(v, bool) and v in known for v in value)
+            and len(set(value)) == len(value)
+        )
+        if not valid:
+            message = f"Invalid {key} {value!r}: distinct values of {sorted(known)}"
+            errors.append(FieldError(f"{path}.{key}", "BASE_TYPE_CHOICES", message))
+
+
+def _validate_localizations(
+    item: Json, key: str, path: str, errors: list[FieldError], *, limit: int, name_rule: bool
+) -> None:
+    """``{key}_localizations``: Discord locales to texts of 1-``limit`` characters, which
+    follow the slash command name rules when ``name_rule``."""
+    localizations = item.get(f"{key}_localizations")
+    where = f"{path}.{key}_localizations"
+    if localizations is None:
+        return
+    if not isinstance(localizations, dict):
+        errors.append(FieldError(where, "DICT_TYPE_CONVERT", "Expected an object"))
+        return
+    for locale, text in localizations.items():
+        if locale not in LOCALES:
+            message = f"Invalid locale {locale!r}"
+            errors.append(FieldError(f"{where}.{locale}", "LOCALE_INVALID", message))
+        elif name_rule and not _is_chat_input_name(text):
+            message = f"Invalid name {text!r}: 1-32 lower case letters, digits, - or _"
+            errors.append(
+                FieldError(f"{where}.{locale}", "APPLICATION_COMMAND_INVALID_NAME", message)
+            )
+        else:
+            _check_length(errors, f"{where}.{locale}", text, limit, 1)
 
 
 def _validate_default_permissions(value: object, path: str, errors: list[FieldError]) -> None:
@@ -401,6 +514,8 @@ def _validate_name_and_description(item: Json, path: str, errors: list[FieldErro
         message = f"Invalid name {item.get('name')!r}: 1-32 lower case letters, digits, - or _"
         errors.append(FieldError(f"{path}.name", "APPLICATION_COMMAND_INVALID_NAME", message))
     _check_length(errors, f"{path}.description", item.get("description"), 100, 1)
+    _validate_localizations(item, "name", path, errors, limit=32, name_rule=True)
+    _validate_localizations(item, "description", path, errors, limit=100, name_rule=False)
 
 
 def _validate_context_menu(command: Json, path: str, errors: list[FieldError]) -> None:
@@ -446,6 +561,8 @@ def _validate_choices(option: Json, path: str, errors: list[FieldError]) -> None
     _check_length(errors, f"{path}.choices", choices, 25)
     for index, choice in enumerate(choices):
         _check_length(errors, f"{path}.choices.{index}.name", choice.get("name"), 100, 1)
+        where = f"{path}.choices.{index}"
+        _validate_localizations(choice, "name", where, errors, limit=100, name_rule=False)
         if isinstance(choice.get("value"), str):
             _check_length(errors, f"{path}.choices.{index}.value", choice["value"], 100, 1)
     if choices and option.get("autocomplete"):
@@ -982,6 +1099,9 @@ class FakeInteraction:
         data: Json,
         message: Json | None,
         violations: list[str],
+        context: int = 0,
+        owners: Json | None = None,
+        locale: str = "en-US",
     ) -> None:
         self.id = interaction_id
         self.token = secrets.token_urlsafe(48)
@@ -990,6 +1110,9 @@ class FakeInteraction:
         self.channel_id = channel_id
         self.data = data
         self.message = message  # the message a component sits on
+        self.context = context  # 0 a server, 1 the bot's DM, 2 a group DM or another DM
+        self.owners: Json = owners or {}  # authorizing_integration_owners
+        self.locale = locale  # the member's client language
         self.responded = asyncio.Event()
         self.callback_type: int | None = None
         self.ephemeral = False
@@ -1109,7 +1232,7 @@ class FakeDiscord:
         self._channels: dict[str, Json] = {}
         self._deleted_channels: set[str] = set()
         self._guilds: dict[str, _Guild] = {}
-        self._guild_channels: dict[str, str] = {}  # guild -> its "general" channel
+        self._general_channels: dict[str, str] = {}  # guild -> its "general" channel
         self._thread_members: dict[str, set[str]] = {}
         self._messages: dict[str, Json] = {}  # every live message, ephemeral ones included
         self._channel_messages: dict[str, dict[str, Json]] = {}  # channel -> id -> message
@@ -1152,6 +1275,28 @@ class FakeDiscord:
         self._roles = self._guilds[self.guild_id].roles
         self._members = self._guilds[self.guild_id].members
         self.channel_id = self.add_text_channel("general")
+        # Places the bot is not in: a server that never installed it and a group DM. Members
+        # reach the bot there only through their own installation (``install_for_user``).
+        self.foreign_guild_id = self._snowflake()
+        self.foreign_channel_id = self._snowflake()
+        self._channels[self.foreign_channel_id] = {
+            **self._channels[self.channel_id],
+            "id": self.foreign_channel_id,
+            "guild_id": self.foreign_guild_id,
+            "name": "elsewhere",
+        }
+        self.group_dm_id = self._snowflake()
+        self._channels[self.group_dm_id] = {
+            "id": self.group_dm_id,
+            "type": GROUP_DM_CHANNEL,
+            "name": None,
+            "icon": None,
+            "owner_id": self.alice["id"],
+            "recipients": [self.alice, self.bob],
+            "last_message_id": None,
+            "flags": 0,
+        }
+        self.user_installs: set[str] = set()  # users who added the app to their account
 
     def _new_guild(self, name: str, guild_id: str) -> _Guild:
         """A guild with the default roles, the seeded users as members and the bot in it."""
@@ -1188,7 +1333,7 @@ class FakeDiscord:
         id puts it on that shard. Returns its id."""
         guild = self._new_guild(name, self._snowflake(shard))
         channel_id = self.add_text_channel("general", guild_id=guild.id)
-        self._guild_channels[guild.id] = channel_id
+        self._general_channels[guild.id] = channel_id
         for session in self._sessions.values():
             if session.receives(guild.id):
                 session.dispatch("GUILD_CREATE", self._guild_create_payload(guild, session.intents))
@@ -1196,14 +1341,15 @@ class FakeDiscord:
 
     def guild_channel(self, guild_id: str) -> str:
         """The "general" text channel of a guild."""
-        return self.channel_id if guild_id == self.guild_id else self._guild_channels[guild_id]
+        return self.channel_id if guild_id == self.guild_id else self._general_channels[guild_id]
 
     def _guild_of(self, channel_id: str) -> _Guild:
-        """The guild a channel or thread belongs to."""
+        """The guild a channel or thread belongs to (outside the bot's guilds: the first one,
+        whose members stand for Discord's users there)."""
         channel = self.threads.get(channel_id) or self._channels.get(channel_id)
         if channel is None:
             raise _unknown("Channel", 10003)
-        return self._guilds[channel["guild_id"]]
+        return self._guilds.get(channel.get("guild_id") or "", self._guilds[self.guild_id])
 
     def _member_anywhere(self, user_id: str) -> Json | None:
         """The user's member object in any guild (users are the same everywhere)."""
@@ -1263,7 +1409,7 @@ class FakeDiscord:
             "type": 0,
             "guild_id": guild_id,
             "name": name,
-            "position": sum(c["guild_id"] == guild_id for c in self._channels.values()),
+            "position": sum(c.get("guild_id") == guild_id for c in self._channels.values()),
             "permission_overwrites": [],
             "parent_id": None,
             "topic": None,
@@ -1276,6 +1422,47 @@ class FakeDiscord:
         self._channels[channel_id] = channel
         self._broadcast("CHANNEL_CREATE", channel)
         return channel_id
+
+    def install_for_user(self, user: Json) -> None:
+        """The member adds the app to their account (a user installation)."""
+        self.user_installs.add(user["id"])
+
+    def dm_channel(self, user: Json) -> str:
+        """The DM between ``user`` and the bot (created on first use, like Discord's)."""
+        for channel in self._channels.values():
+            if channel["type"] == DM_CHANNEL and channel["recipients"][0]["id"] == user["id"]:
+                return str(channel["id"])
+        channel_id = self._snowflake()
+        self._channels[channel_id] = {
+            "id": channel_id,
+            "type": DM_CHANNEL,
+            "recipients": [user],
+            "last_message_id": None,
+            "flags": 0,
+        }
+        return channel_id
+
+    def _guild_channels(self, guild_id: str) -> list[Json]:
+        return [c for c in self._channels.values() if c.get("guild_id") == guild_id]
+
+    def _in_guild(self, channel: Json) -> bool:
+        """A channel (or thread) of one of the fake's guilds, the servers the bot is in."""
+        return channel.get("guild_id") in self._guilds
+
+    def _bot_sees(self, channel_id: str) -> bool:
+        """Whether the bot gets gateway events of the channel: its guild's, and its own DMs."""
+        channel = self.threads.get(channel_id) or self._channels.get(channel_id)
+        return channel is not None and (self._in_guild(channel) or channel["type"] == DM_CHANNEL)
+
+    def _permissions_elsewhere(self, user_id: str, channel: Json) -> int:
+        """Outside the guild: a DM's recipients (the bot, in its own DMs) get DM permissions;
+        in a server the bot is not in, the bot has none (its members have @everyone's)."""
+        if channel["type"] in PRIVATE_CHANNEL_TYPES:
+            recipients = {user["id"] for user in channel["recipients"]}
+            if channel["type"] == DM_CHANNEL:
+                recipients.add(self.bot_user["id"])
+            return DM_PERMISSIONS if user_id in recipients else 0
+        return 0 if user_id == self.bot_user["id"] else EVERYONE_PERMISSIONS
 
     def set_bot_permissions(self, channel_id: str, *, deny: int = 0, allow: int = 0) -> None:
         """Overwrites the bot's permissions in a text channel (threads inherit them)."""
@@ -1380,7 +1567,7 @@ class FakeDiscord:
         )
         message["thread"] = thread
         message["flags"] |= FLAG_HAS_THREAD
-        self._broadcast("MESSAGE_UPDATE", self._message_event(message))
+        self._announce("MESSAGE_UPDATE", message)
         return thread
 
     def archive_thread(self, thread_id: str, *, locked: bool = False) -> None:
@@ -1401,6 +1588,9 @@ class FakeDiscord:
 
     def _permissions(self, user_id: str, channel_id: str) -> int:
         """A member's permissions in a channel (threads use their parent's overwrites)."""
+        outside = self._channels.get(channel_id)
+        if outside is not None and not self._in_guild(outside):
+            return self._permissions_elsewhere(user_id, outside)
         if user_id == self.owner["id"]:
             return ALL_PERMISSIONS
         guild = self._guild_of(channel_id)
@@ -1825,7 +2015,7 @@ class FakeDiscord:
 
     def _get_guild_channels(self, call: _ApiCall) -> object:
         guild = self._guild_or_404(call.params["guild"])
-        return [c for c in self._channels.values() if c["guild_id"] == guild.id]
+        return self._guild_channels(guild.id)
 
     def _get_member(self, call: _ApiCall) -> object:
         member = self._guild_or_404(call.params["guild"]).members.get(call.params["user"])
@@ -1954,7 +2144,7 @@ class FakeDiscord:
             "id": interaction.id,
             "type": interaction.type,
             "user": interaction.user,
-            "authorizing_integration_owners": {"0": self._guild_of(interaction.channel_id).id},
+            "authorizing_integration_owners": interaction.owners,
         }
         if interaction.type == INTERACTION_COMMAND:
             metadata["name"] = interaction.data["name"]
@@ -2035,6 +2225,16 @@ class FakeDiscord:
 
     def _execute_webhook(self, call: _ApiCall) -> object:
         interaction = self._interaction_for_webhook(call)
+        if (
+            GUILD_INSTALL not in interaction.owners
+            and len(interaction.followups) >= USER_APP_MAX_FOLLOWUPS
+        ):
+            violation = (
+                f"{interaction.describe()}: more than {USER_APP_MAX_FOLLOWUPS} follow-ups where "
+                "only the member's installation authorized it"
+            )
+            # Discord documents the limit, not its error: the status and wording are the fake's.
+            raise DiscordError(400, 0, "Too many follow-up messages", violation=violation)
         original = interaction.original
         if (
             original is not None
@@ -2222,7 +2422,7 @@ class FakeDiscord:
                 "type": 0,
                 "message_id": target["id"],
                 "channel_id": target["channel_id"],
-                "guild_id": channel["guild_id"],
+                "guild_id": channel.get("guild_id"),
             },
             "referenced_message": referenced,
         }
@@ -2234,6 +2434,7 @@ class FakeDiscord:
 
     def _edit_channel_message(self, call: _ApiCall) -> object:
         channel = self._channel_or_404(call.params["channel"])
+        self._require(channel["id"])  # a channel the bot cannot see: 403 Missing Access
         message = self._channel_message_or_404(channel, call.params["message"])
         if message["author"]["id"] != self.bot_user["id"]:
             violation = (
@@ -2246,6 +2447,7 @@ class FakeDiscord:
 
     def _delete_channel_message(self, call: _ApiCall) -> object:
         channel = self._channel_or_404(call.params["channel"])
+        self._require(channel["id"])
         message = self._channel_message_or_404(channel, call.params["message"])
         if message["author"]["id"] != self.bot_user["id"]:
             self._require(channel["id"], MANAGE_MESSAGES)
@@ -2289,7 +2491,7 @@ class FakeDiscord:
         # gains the thread (with the creator's thread member) and the HAS_THREAD flag.
         message["thread"] = thread
         message["flags"] |= FLAG_HAS_THREAD
-        self._broadcast("MESSAGE_UPDATE", self._message_event(message))
+        self._announce("MESSAGE_UPDATE", message)
         return thread
 
     def _thread_without_message(self, call: _ApiCall) -> object:
@@ -2487,7 +2689,7 @@ class FakeDiscord:
             self._report_pings(message)
         self._link_embed_attachments(message)
         if message["id"] in self._channel_messages.get(message["channel_id"], {}):
-            self._broadcast("MESSAGE_UPDATE", self._message_event(message))
+            self._announce("MESSAGE_UPDATE", message)
         return message
 
     def _attachments_for(
@@ -2657,7 +2859,7 @@ class FakeDiscord:
         if channel["type"] in THREAD_TYPES:
             channel["message_count"] += 1
             channel["total_message_sent"] += 1
-        self._broadcast("MESSAGE_CREATE", self._message_event(message))
+        self._announce("MESSAGE_CREATE", message)
 
     def _remove_message(self, message: Json) -> None:
         self._messages.pop(message["id"], None)
@@ -2665,12 +2867,22 @@ class FakeDiscord:
             self._channel_messages.get(message["channel_id"], {}).pop(message["id"], None)
             is not None
         ):
-            event = {
-                "id": message["id"],
-                "channel_id": message["channel_id"],
-                "guild_id": self._guild_of(message["channel_id"]).id,
-            }
-            self._broadcast("MESSAGE_DELETE", event)
+            self._announce(
+                "MESSAGE_DELETE", {"id": message["id"], "channel_id": message["channel_id"]}
+            )
+
+    def _announce(self, event: str, message: Json) -> None:
+        """A message event, to the bot where it gets one: in its guild (with the guild id and
+        the author's member), in its own DMs (for the Direct Messages intent); nowhere else."""
+        channel_id = message["channel_id"]
+        if not self._bot_sees(channel_id):
+            return
+        if channel_id in self._channels and not self._in_guild(self._channels[channel_id]):
+            self._broadcast(event, message, intent=INTENT_DIRECT_MESSAGES)
+        elif event == "MESSAGE_DELETE":
+            self._broadcast(event, {**message, "guild_id": self._guild_of(channel_id).id})
+        else:
+            self._broadcast(event, self._message_event(message))
 
     def _message_event(self, message: Json) -> Json:
         guild = self._guild_of(message["channel_id"])
@@ -2682,8 +2894,8 @@ class FakeDiscord:
 
     # -- gateway -------------------------------------------------------------------------------
 
-    def _broadcast(self, event: str, data: Json) -> None:
-        needed = EVENT_INTENTS.get(event, 0)
+    def _broadcast(self, event: str, data: Json, *, intent: int | None = None) -> None:
+        needed = EVENT_INTENTS.get(event, 0) if intent is None else intent
         # A guild's own object carries its id as "id"; other guild events say "guild_id".
         guild_id = data.get("id") if event in ("GUILD_CREATE", "GUILD_UPDATE") else None
         guild_id = guild_id or data.get("guild_id")
@@ -2867,7 +3079,7 @@ class FakeDiscord:
             "large": False,
             "member_count": len(guild.members),
             "joined_at": bot_member["joined_at"],
-            "channels": [c for c in self._channels.values() if c["guild_id"] == guild.id],
+            "channels": self._guild_channels(guild.id),
             "threads": [
                 t
                 for t in self.threads.values()
@@ -2974,9 +3186,13 @@ class FakeDiscord:
         return channel
 
     def _find_command(
-        self, name: str, command_type: int, guild_id: str | None = None
+        self, name: str, command_type: int, channel: Json | None = None
     ) -> tuple[Json, str | None]:
-        for scope in (guild_id or self.guild_id, None):
+        """The command members see in ``channel`` (default: the first guild's first channel):
+        the guild's own commands there, else the global ones."""
+        in_guild = channel is None or self._in_guild(channel)
+        guild_id = channel["guild_id"] if channel is not None and in_guild else self.guild_id
+        for scope in (guild_id, None) if in_guild else (None,):
             for command in self.commands.get(scope, []):
                 if command["name"] == name and command["type"] == command_type:
                     return command, scope
@@ -2987,6 +3203,41 @@ class FakeDiscord:
             f"command {name!r} (type {command_type}) is not synced; synced: {synced}"
         )
 
+    def _context_of(self, channel: Json) -> int:
+        if channel["type"] == DM_CHANNEL:
+            return CONTEXT_BOT_DM
+        return CONTEXT_PRIVATE_CHANNEL if channel["type"] == GROUP_DM_CHANNEL else CONTEXT_GUILD
+
+    def _installations(self, user: Json, channel: Json) -> Json:
+        """The app's installations that reach ``user`` in ``channel``, as Discord's
+        ``authorizing_integration_owners``: the guild's (its id; "0" in the bot's DM with one of
+        its members) and the member's own."""
+        owners: Json = {}
+        if self._in_guild(channel):
+            owners[GUILD_INSTALL] = channel["guild_id"]
+        elif channel["type"] == DM_CHANNEL and user["id"] in self._members:
+            owners[GUILD_INSTALL] = "0"
+        if user["id"] in self.user_installs:
+            owners[USER_INSTALL] = user["id"]
+        return owners
+
+    def _command_owners(self, command: Json, scope: str | None, user: Json, channel: Json) -> Json:
+        """Where Discord offers the command to ``user`` in ``channel``, the installations that
+        authorize it; PermissionError where it does not (the member would not see it)."""
+        where = f"{user['username']} cannot use {command['name']!r} in channel {channel['id']}"
+        if scope is not None:  # a guild command exists in its guild only
+            if not self._in_guild(channel):
+                raise PermissionError(f"{where}: it is registered in the bot's guilds only")
+            return {GUILD_INSTALL: channel["guild_id"]}
+        contexts = command.get("contexts")
+        if contexts is not None and self._context_of(channel) not in contexts:
+            raise PermissionError(f"{where}: its contexts are {contexts}")
+        types = {str(t) for t in command.get("integration_types") or [0]}
+        owners = {k: v for k, v in self._installations(user, channel).items() if k in types}
+        if not owners:
+            raise PermissionError(f"{where}: no installation of the app reaches them there")
+        return owners
+
     def _dispatch_interaction(
         self,
         interaction_type: int,
@@ -2995,13 +3246,20 @@ class FakeDiscord:
         user: Json | None,
         channel_id: str | None,
         message: Json | None = None,
+        owners: Json | None = None,
+        locale: str = "en-US",
     ) -> FakeInteraction:
         if not self._sessions:
             raise AssertionError(
                 "no bot session on the fake gateway; await wait_until_identified()"
             )
         channel = self._driver_channel(channel_id)
-        user = self._driver_user(user, self._guild_of(channel["id"]))
+        user = self._driver_user(user, self._guilds.get(channel.get("guild_id") or ""))
+        if owners is None:  # a component or form: the installations of the message's answer
+            metadata = (message or {}).get("interaction_metadata") or {}
+            owners = metadata.get("authorizing_integration_owners") or self._installations(
+                user, channel
+            )
         interaction = FakeInteraction(
             interaction_id=self._snowflake(),
             interaction_type=interaction_type,
@@ -3010,6 +3268,9 @@ class FakeDiscord:
             data=data,
             message=message,
             violations=self.violations,
+            context=self._context_of(channel),
+            owners=owners,
+            locale=locale,
         )
         self.interactions[interaction.id] = interaction
         self._interactions_by_token[interaction.token] = interaction
@@ -3018,28 +3279,46 @@ class FakeDiscord:
 
     def _interaction_payload(self, interaction: FakeInteraction, channel: Json) -> Json:
         user_id = interaction.user["id"]
-        guild = self._guild_of(channel["id"])
         permissions = str(self._permissions(user_id, channel["id"]))
+        app_permissions = self._bot_permissions(channel["id"])
+        if GUILD_INSTALL not in interaction.owners:  # answering for the member alone
+            app_permissions = USER_APP_PERMISSIONS
         payload: Json = {
             "id": interaction.id,
             "application_id": self.application_id,
             "type": interaction.type,
             "data": interaction.data,
-            "guild_id": guild.id,
-            "guild": {"id": guild.id, "locale": "en-US", "features": []},
             "channel": {**channel, "permissions": permissions},
             "channel_id": channel["id"],
-            "member": {**guild.members[user_id], "permissions": permissions},
             "token": interaction.token,
             "version": 1,
-            "app_permissions": str(self._bot_permissions(channel["id"])),
-            "locale": "en-US",
-            "guild_locale": "en-US",
+            "app_permissions": str(app_permissions),
+            "locale": interaction.locale,
             "entitlements": [],
-            "authorizing_integration_owners": {"0": guild.id},
-            "context": 0,
+            "authorizing_integration_owners": interaction.owners,
+            "context": interaction.context,
             "attachment_size_limit": self.upload_limit,
         }
+        guild_id = channel.get("guild_id")
+        if guild_id is None:  # a DM or group DM: the user, no member
+            payload["user"] = interaction.user
+        else:
+            member = (
+                self._guilds[guild_id].members[user_id]
+                if guild_id in self._guilds
+                else {
+                    "user": interaction.user,
+                    "roles": [],
+                    "joined_at": _now(),
+                    "deaf": False,
+                    "mute": False,
+                    "flags": 0,
+                }
+            )
+            payload["guild_id"] = guild_id
+            payload["guild"] = {"id": guild_id, "locale": "en-US", "features": []}
+            payload["guild_locale"] = "en-US"
+            payload["member"] = {**member, "permissions": permissions}
         if interaction.message is not None:
             payload["message"] = interaction.message
         return payload
@@ -3052,13 +3331,19 @@ class FakeDiscord:
         user: Json | None = None,
         channel_id: str | None = None,
         attachments: dict[str, tuple[str, bytes, str]] | None = None,
+        locale: str = "en-US",
     ) -> FakeInteraction:
         """A user runs a synced slash command; attachment option values key ``attachments``.
-        A subcommand is named in full (``"admin pause"``). PermissionError when the member
-        lacks the command's ``default_member_permissions`` (Discord would not show it)."""
+        A subcommand is named in full (``"admin pause"``). PermissionError when Discord would
+        not show the command to the member there: they lack its ``default_member_permissions``,
+        or its contexts and installation types do not reach them (``install_for_user``).
+        ``locale``: the member's client language."""
         top, *path = name.split()
-        guild = self._guild_of(self._driver_channel(channel_id)["id"])
-        command, scope = self._find_command(top, 1, guild.id)
+        channel = self._driver_channel(channel_id)
+        # Options naming members or roles resolve in the channel's guild (else the first).
+        guild = self._guilds.get(channel.get("guild_id") or "", self._guilds[self.guild_id])
+        command, scope = self._find_command(top, 1, channel)
+        owners = self._command_owners(command, scope, self._driver_user(user, guild), channel)
         self._check_command_permissions(command, user, channel_id)
         chain, target = [], command
         for part in path:
@@ -3079,7 +3364,12 @@ class FakeDiscord:
         if scope is not None:
             data["guild_id"] = scope
         return self._dispatch_interaction(
-            INTERACTION_COMMAND, data, user=user, channel_id=channel_id
+            INTERACTION_COMMAND,
+            data,
+            user=user,
+            channel_id=channel_id,
+            owners=owners,
+            locale=locale,
         )
 
     def _check_command_permissions(
@@ -3177,7 +3467,10 @@ class FakeDiscord:
     ) -> FakeInteraction:
         """A user picks a message context-menu command on a channel message."""
         target = self.message(target_message_id)
-        command, scope = self._find_command(name, 3, self._guild_of(target["channel_id"]).id)
+        channel = self._driver_channel(target["channel_id"])
+        command, scope = self._find_command(name, 3, channel)
+        member = self._driver_user(user, self._guild_of(channel["id"]))
+        owners = self._command_owners(command, scope, member, channel)
         if target["flags"] & FLAG_EPHEMERAL:
             raise ValueError("context-menu commands cannot target ephemeral messages")
         data: Json = {
@@ -3190,7 +3483,7 @@ class FakeDiscord:
         if scope is not None:
             data["guild_id"] = scope
         return self._dispatch_interaction(
-            INTERACTION_COMMAND, data, user=user, channel_id=target["channel_id"]
+            INTERACTION_COMMAND, data, user=user, channel_id=target["channel_id"], owners=owners
         )
 
     async def run_user_command(
@@ -3198,6 +3491,9 @@ class FakeDiscord:
     ) -> FakeInteraction:
         """A user picks a user context-menu command on ``target``."""
         command, scope = self._find_command(name, 2)
+        owners = self._command_owners(
+            command, scope, self._driver_user(user), self._driver_channel(None)
+        )
         target_user = self._driver_user(target)
         member = _partial_member(self._members[target_user["id"]])
         data: Json = {
@@ -3212,7 +3508,9 @@ class FakeDiscord:
         }
         if scope is not None:
             data["guild_id"] = scope
-        return self._dispatch_interaction(INTERACTION_COMMAND, data, user=user, channel_id=None)
+        return self._dispatch_interaction(
+            INTERACTION_COMMAND, data, user=user, channel_id=None, owners=owners
+        )
 
     def _component(
         self, message_id: str, custom_id: str, types: frozenset[int]
@@ -3233,7 +3531,7 @@ class FakeDiscord:
         )
 
     async def click(
-        self, message_id: str, custom_id: str, *, user: Json | None = None
+        self, message_id: str, custom_id: str, *, user: Json | None = None, locale: str = "en-US"
     ) -> FakeInteraction:
         message, _ = self._component(message_id, custom_id, frozenset({2}))
         data = {"custom_id": custom_id, "component_type": 2}
@@ -3243,6 +3541,7 @@ class FakeDiscord:
             user=user,
             channel_id=message["channel_id"],
             message=message,
+            locale=locale,
         )
 
     async def select(
@@ -3293,6 +3592,8 @@ class FakeDiscord:
             user=user or opened_by.user,
             channel_id=opened_by.channel_id,
             message=opened_by.message,
+            owners=opened_by.owners,
+            locale=opened_by.locale,
         )
 
     async def post_message(

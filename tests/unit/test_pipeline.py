@@ -29,6 +29,7 @@ from bot.jobs.display import (
     ResultCard,
     Running,
     Shown,
+    Unreachable,
 )
 from bot.jobs.pipeline import Answer, JobPipeline
 from bot.jobs.records import Job, JobRequest, JobState, new_job_id
@@ -51,6 +52,8 @@ class RecordingDisplay:
         self.cards: list[Card] = []
         self.failing_progress: BaseException | None = None
         self.failing_shows = 0  # this many `show` calls raise first
+        self.unreachable = False  # every `show` says the job's place can never be reached
+        self.shows_tried = 0
 
     async def progress(self, job: Job, progress: Progress) -> Shown | None:
         if self.failing_progress is not None:
@@ -59,6 +62,9 @@ class RecordingDisplay:
         return None
 
     async def show(self, job: Job, card: Card) -> Shown:
+        self.shows_tried += 1
+        if self.unreachable:
+            raise Unreachable("the interaction expired where the bot cannot post")
         if self.failing_shows:
             self.failing_shows -= 1
             raise ConnectionResetError("the connection dropped while posting")
@@ -210,6 +216,22 @@ async def test_a_result_that_cannot_be_posted_is_kept_for_the_next_start(store: 
     assert isinstance(card, ResultCard)
     assert card.images == (IMAGE,)
     assert await unshown(store) == []
+
+
+async def test_a_result_that_can_never_be_posted_is_kept_and_not_tried_again(
+    store: Store,
+) -> None:
+    display, model = RecordingDisplay(), ScriptedModel(an_image())
+    display.unreachable = True
+    job = await running_job(store)
+
+    await make_pipeline(store, display, model).run(job)
+
+    assert display.shows_tried == 1
+    assert await unshown(store) == []  # no restart tries it again
+    kept = await store.get_job(job.id)
+    assert kept is not None
+    assert (kept.state, kept.outputs) == (JobState.DELIVERED, (IMAGE.sha256,))
 
 
 async def test_a_job_cancelled_while_the_model_works_shows_no_result(store: Store) -> None:

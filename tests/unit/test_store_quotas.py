@@ -9,6 +9,8 @@ import asyncio
 
 import pytest
 
+from bot.config import EXAMPLE_CONFIG, load_settings
+from bot.jobs.guard import Guard
 from bot.jobs.quotas import Admission, Limit, Limits, Override, Window
 from bot.jobs.records import Job, JobRequest, JobState, new_job_id
 from bot.media import Media
@@ -22,7 +24,7 @@ DAY = Window(300 * 3600.0, 324 * 3600.0)
 NOW = DAY.start + 3600
 
 
-def job(user_id: int = 42, guild_id: int = GUILD, state: JobState = JobState.QUEUED) -> Job:
+def job(user_id: int = 42, guild_id: int | None = GUILD, state: JobState = JobState.QUEUED) -> Job:
     return Job(
         id=new_job_id(),
         kind="imagine",
@@ -35,7 +37,12 @@ def job(user_id: int = 42, guild_id: int = GUILD, state: JobState = JobState.QUE
 
 
 def admission(
-    limits: Limits, *, user_id: int = 42, guild_id: int = GUILD, usd: float = 0.1, now: float = NOW
+    limits: Limits,
+    *,
+    user_id: int = 42,
+    guild_id: int | None = GUILD,
+    usd: float = 0.1,
+    now: float = NOW,
 ) -> Admission:
     return Admission(user_id, guild_id, usd, 1, limits, DAY, now)
 
@@ -238,3 +245,29 @@ async def test_hourly_totals_follow_deliveries_and_leave_with_retention(
     assert usage.bot_usd == pytest.approx(0.07)  # both servers
     await store.delete_older_than(DAY.end)
     assert (await store.usage(42, GUILD, DAY)).bot_usd == 0.0
+
+
+async def test_outside_servers_a_member_has_the_settings_limits_and_no_servers(
+    store: Store,
+) -> None:
+    settings = load_settings(EXAMPLE_CONFIG)
+    settings = settings.model_copy(
+        update={
+            "quotas": settings.quotas.model_copy(
+                update={"member_daily_images": 3, "guild_daily_usd": 0.5, "bot_daily_usd": 5.0}
+            )
+        }
+    )
+    guard = Guard(store=store, settings=settings, clock=lambda: NOW)
+    more = Override("member", 42, Limit.MEMBER_IMAGES, 10)
+    await store.set_quota_override(GUILD, more, by_user=1, now=NOW)
+    inside = await guard.limits(42, GUILD, [])
+    assert (inside.member_daily_images, inside.guild_daily_usd) == (10, 0.5)
+    outside = await guard.limits(42, None, [])  # a DM, or a server only the member installed
+    assert (outside.member_daily_images, outside.guild_daily_usd) == (3, 0.0)
+    assert outside.bot_daily_usd == 5.0
+    # Their jobs out there count together, apart from any server's.
+    await store.add_job(job(guild_id=None), [], admission(outside, guild_id=None))
+    usage = await store.usage(42, None, DAY)
+    assert (usage.member_images, usage.guild_usd) == (1, 0.0)
+    assert (await store.usage(42, GUILD, DAY)).member_images == 0
