@@ -75,7 +75,7 @@ class JobPipeline:
         how many run at once)."""
         started = job.started_at or 0.0
         await self.show_progress(job, Running(started, editing=is_editing(job)))
-        parent, answers = await self._answers(job)
+        base, answers = await self._answers(job)
         calls = Calls.of(answers)
         if calls.throttled and job.attempts < MAX_ATTEMPTS:
             # The per-minute quota ran out: back in line where it was, nothing lost.
@@ -83,7 +83,7 @@ class JobPipeline:
             await self._store.transition(job.id, [JobState.RUNNING], JobState.QUEUED, changes)
             log.info("job %s is back in line: Gemini's per-minute quota ran out", job.id)
             return calls
-        outcome, images = self._judge(job, parent, answers)
+        outcome, images = self._judge(job, base, answers)
         finished = await self._store.finish(job.id, outcome)
         del answers, outcome  # the images are in the store now; keep at most one reference
         if finished is None:
@@ -112,11 +112,11 @@ class JobPipeline:
         except Exception as exc:
             log.error("job %s: its failure could not be recorded either", job.id, exc_info=exc)
 
-    async def _answers(self, job: Job) -> tuple[str | None, Sequence[Answer]]:
+    async def _answers(self, job: Job) -> tuple[Base | None, Sequence[Answer]]:
         """The image the job builds on, and what each of its model calls came back with."""
         try:
-            parent, inputs = await self._inputs(job)
-            return parent, await self._generate(job.request, inputs)
+            base, inputs = await self._inputs(job)
+            return base, await self._generate(job.request, inputs)
         except GenerationError as exc:
             return None, [exc]
         except BotError as exc:  # e.g. the image to edit is no longer stored
@@ -125,13 +125,13 @@ class JobPipeline:
             log.error("unexpected error in job %s", job.id, exc_info=exc)
             return None, [GenerationError(INTERNAL_ERROR, kind="internal")]
 
-    async def _inputs(self, job: Job) -> tuple[str | None, CallInputs]:
+    async def _inputs(self, job: Job) -> tuple[Base | None, CallInputs]:
         """What the model gets besides the prompt: the image this job builds on (with the
         history that led to it, when that fits) and the job's own uploads."""
         request = job.request
         uploads = await self._store.get_images(request.input_images)
-        parent = await self._parent(job)
-        if parent is None:
+        base = await self._base(job)
+        if base is None:
             return None, CallInputs(images=uploads)
         history = []
         if request.basis is not Basis.IMAGE:
@@ -142,44 +142,54 @@ class JobPipeline:
                 max_images=info.max_input_images - len(uploads),
                 max_bytes=int(budget) - sum(image.size for image in uploads),
             )
-            history = await self._store.history(parent, limits)
+            history = await self._store.history(base.job, limits, base.candidate)
         if history:
-            return parent, CallInputs(images=uploads, history=history)
+            return base, CallInputs(images=uploads, history=history)
         # No history (an upscale), or even the last exchange is too big: send the image.
-        base = await self._store.get_job(parent)
-        image = (
-            await self._store.get_image(base.result_image) if base and base.result_image else None
-        )
+        parent = await self._store.get_job(base.job)
+        digest = parent.output(base.candidate) if parent else None
+        image = await self._store.get_image(digest) if digest else None
         if image is None:
             raise BotError(
                 "The image this builds on is no longer stored (old images are deleted after a "
                 "while), so it cannot be changed. Start again with /imagine."
             )
-        return parent, CallInputs(images=[image, *uploads])
+        return base, CallInputs(images=[image, *uploads])
 
-    async def _parent(self, job: Job) -> str | None:
+    async def _base(self, job: Job) -> Base | None:
+        """The image the job continues: the conversation's as it is now, or the one its
+        request names."""
         request = job.request
         if request.basis is Basis.CONVERSATION and job.thread_id is not None:
             conversation = await self._store.get_conversation(job.thread_id)
-            return conversation.head_job if conversation else None
-        if request.basis in (Basis.AFTER, Basis.IMAGE):
-            return request.parent
-        return None
+            if conversation is None or conversation.head_job is None:
+                return None
+            return Base(conversation.head_job, conversation.head_candidate)
+        if request.basis not in (Basis.AFTER, Basis.IMAGE) or request.parent is None:
+            return None
+        if request.parent_output is not None:
+            return Base(request.parent, request.parent_output)
+        parent = await self._store.get_job(request.parent)  # recorded before parent_output
+        return Base(request.parent, parent.chosen if parent else 0)
 
     def _judge(
-        self, job: Job, parent: str | None, results: Sequence[Answer]
+        self, job: Job, base: Base | None, results: Sequence[Answer]
     ) -> tuple[Outcome, list[Media]]:
-        """The job's outcome from its calls: delivered if any image came, else blocked (the
-        first block) or failed (the first failure)."""
+        """The job's outcome from its calls: delivered if any image came (the others are
+        withheld in their places), else blocked (the first block) or failed (the first
+        failure)."""
         images: list[Media] = []
         exchanges: list[Exchange] = []
         withheld: list[str] = []
+        missing: list[int] = []
         texts: list[str] = []
-        for result in results:
+        for slot, result in enumerate(results):
             if isinstance(result, GenerationError):
                 withheld.append(result.user_message)
+                missing.append(slot)
             elif result.block is not None:
                 withheld.append(result.block.info.category)
+                missing.append(slot)
             else:
                 if result.model_turn is not None:
                     exchanges.append(Exchange(result.user_turn, result.model_turn, len(images)))
@@ -187,13 +197,20 @@ class JobPipeline:
                 texts.append(result.text)
         answered = [r for r in results if isinstance(r, GenerationResult)]
         elapsed = max((r.elapsed_s for r in answered), default=0)
+        parent_job, candidate = (base.job, base.candidate) if base else (None, 0)
         if images:
             info = self._settings.models.catalog.get(job.request.model)
             tokens = sum(r.usage.prompt_tokens for r in answered)
-            report = Report(text=texts[0], elapsed_s=elapsed, withheld=tuple(withheld))
+            report = Report(
+                text=texts[0],
+                elapsed_s=elapsed,
+                withheld=tuple(withheld),
+                missing=tuple(missing),
+            )
             outcome = Outcome(
                 JobState.DELIVERED,
-                parent_job=parent,
+                parent_job=parent_job,
+                parent_candidate=candidate,
                 outputs=images,
                 exchanges=exchanges,
                 cost_usd=settled_usd(info, job.request.image_size, len(images), tokens),
@@ -206,7 +223,8 @@ class JobPipeline:
             assert block is not None
             return Outcome(
                 JobState.BLOCKED,
-                parent_job=parent,
+                parent_job=parent_job,
+                parent_candidate=candidate,
                 error_kind=f"{block.stage}:{block.reason}",
                 report=Report(text=blocked[0].text, elapsed_s=elapsed, block=block),
             ), []
@@ -289,6 +307,14 @@ class JobPipeline:
             return
         self._places[job.id] = shown
         await self._store.set_message(job.id, shown.message_id, shown.channel_id)
+
+
+@dataclass(frozen=True)
+class Base:
+    """The image a job continues: image `candidate` of job `job`."""
+
+    job: str
+    candidate: int = 0
 
 
 @dataclass(frozen=True)

@@ -56,13 +56,14 @@ def derive(
         bigger = upscale_size(settings, edit.model, edit.image_size)
         if bigger is None:
             raise InputError("This image is already at the largest size the model offers.")
-        update = {"prompt": UPSCALE_PROMPT, "image_size": bigger}
+        update = {"prompt": UPSCALE_PROMPT, "image_size": bigger, "parent_output": job.chosen}
         return Redo(_on(edit, Basis.IMAGE, job.id, **update), "upscale")
     if action is not Action.REFINE or not value:
         raise ValueError(f"{action} is not a redo action")
-    if conversation is not None and conversation.head_job == job.id:
+    head = (conversation.head_job, conversation.head_candidate) if conversation else None
+    if head == (job.id, job.chosen):
         return Redo(_on(edit, Basis.CONVERSATION, None, prompt=value), "refine")
-    return Redo(_on(edit, Basis.AFTER, job.id, prompt=value), "refine")
+    return Redo(_on(edit, Basis.AFTER, job.id, prompt=value, parent_output=job.chosen), "refine")
 
 
 def _same_context(request: JobRequest, job: Job) -> JobRequest:
@@ -71,7 +72,7 @@ def _same_context(request: JobRequest, job: Job) -> JobRequest:
     if request.basis is Basis.CONVERSATION:
         if job.parent_job is None:
             return _on(request, Basis.NEW, None)
-        return _on(request, Basis.AFTER, job.parent_job)
+        return _on(request, Basis.AFTER, job.parent_job, parent_output=job.parent_candidate)
     return request
 
 
