@@ -22,8 +22,9 @@ import discord
 
 from bot import images
 from bot.config import Settings
-from bot.discord_ui import messages
+from bot.discord_ui import layouts, messages
 from bot.discord_ui.components import job_view
+from bot.discord_ui.layouts import Picture, ResultLayout
 from bot.jobs.display import (
     Action,
     BlockCard,
@@ -55,16 +56,24 @@ def place_is_gone(exc: discord.HTTPException) -> bool:
 
 @dataclass
 class _Message:
-    """What one edit of a job's message sets."""
+    """What one edit of a job's message sets: content, an embed and buttons, or (a result)
+    a Components V2 layout with its files."""
 
     content: str | None
     embed: discord.Embed | None = None
     view: discord.ui.View | None = None
     files: list[Media] = field(default_factory=list)
-    filenames: list[str] = field(default_factory=list)
     mentions: discord.AllowedMentions = _NONE
+    layout: ResultLayout | None = None
+
+    @property
+    def filenames(self) -> list[str]:
+        return [picture.filename for picture in self.layout.pictures] if self.layout else []
 
     def edit_fields(self) -> dict[str, Any]:
+        view: discord.ui.View | discord.ui.LayoutView | None = self.view
+        if self.layout is not None:
+            view = self.layout.build()
         return {
             "content": self.content,
             "embeds": [self.embed] if self.embed else [],
@@ -72,7 +81,7 @@ class _Message:
                 discord.File(io.BytesIO(media.data), filename=name)
                 for media, name in zip(self.files, self.filenames, strict=True)
             ],
-            "view": self.view,
+            "view": view,
             "allowed_mentions": self.mentions,
         }
 
@@ -166,7 +175,7 @@ class DiscordDisplay:
             self._bound.pop(job.id, None)
         thread_id = None
         if isinstance(card, ResultCard) and card.open_conversation:
-            thread_id = await self._open_thread(sent, job, card)
+            thread_id = await self._open_thread(sent, job, card, message)
         return Shown(sent.id, sent.channel.id, thread_id)
 
     # Composing ----------------------------------------------------------------------------
@@ -198,19 +207,27 @@ class DiscordDisplay:
         fitted = list(card.images)
         if any(image.size > limit for image in fitted):  # re-encoding: off the event loop
             fitted = await asyncio.to_thread(_fit_all, card.images, limit)
-        names = [
-            messages.image_filename(
-                card.prompt, image.extension, f"-{n}" if len(fitted) > 1 else ""
-            )
-            for n, image in enumerate(fitted, start=1)
-        ]
-        view = job_view(job.id, card.actions, styles=card.styles, choices=card.choices)
-        embed = messages.result_embed(card, job, filename=names[0])
+        stand_in = None
+        if card.missing:  # a grey place in the grid for each image that was not made
+            stand_in = await asyncio.to_thread(images.placeholder, card.aspect_ratio)
+        places = layouts.picture_descriptions(card)
+        files, pictures = [], []
+        for slot, (index, description) in enumerate(places, start=1):
+            suffix = f"-{slot}" if len(places) > 1 else ""
+            if index is None:
+                assert stand_in is not None
+                media, name = stand_in, f"not-made{suffix}.{stand_in.extension}"
+            else:
+                media = fitted[index]
+                name = messages.image_filename(card.prompt, media.extension, suffix)
+            files.append(media)
+            pictures.append(Picture(name, description))
         note = None
         if card.open_conversation:
             in_thread = isinstance(self._client.get_channel(job.channel_id), discord.Thread)
             note = messages.NO_THREAD_IN_THREAD if in_thread else self._hint(job)
-        return _Message(messages.result_content(card.text, note), embed, view, fitted, names)
+        layout = ResultLayout(card, job.id, pictures, note)
+        return _Message(None, files=files, layout=layout)
 
     def _hint(self, job: Job) -> str:
         anyone = self._settings.conversations.who_can_refine == "anyone"
@@ -227,14 +244,11 @@ class DiscordDisplay:
             if exc.status != 413 or not message.files:
                 raise
         smaller = await asyncio.to_thread(_halved, message.files)
-        names = [
-            f"{name.rsplit('.', 1)[0]}.{image.extension}"
-            for image, name in zip(smaller, message.filenames, strict=True)
-        ]
         log.info("upload refused as too large; sending %d smaller file(s)", len(smaller))
-        if message.embed is not None:
-            message.embed.set_image(url=f"attachment://{names[0]}")
-        message.files, message.filenames = smaller, names
+        if message.layout is not None:
+            for picture, image in zip(message.layout.pictures, smaller, strict=True):
+                picture.filename = f"{picture.filename.rsplit('.', 1)[0]}.{image.extension}"
+        message.files = smaller
         return await self._edit(job, message)
 
     async def _edit(self, job: Job, message: _Message) -> discord.Message:
@@ -262,7 +276,10 @@ class DiscordDisplay:
         home = job.home_channel_id or job.channel_id
         channel = self._client.get_partial_messageable(home, guild_id=job.guild_id)
         mention = f"<@{job.user_id}>"
-        message.content = f"{mention} {message.content}" if message.content else mention
+        if message.layout is not None:  # Components V2: no content, a line of its own
+            message.layout.address = mention
+        else:
+            message.content = f"{mention} {message.content}" if message.content else mention
         message.mentions = discord.AllowedMentions(users=[discord.Object(job.user_id)])
         return await self._send(channel, message)
 
@@ -300,7 +317,9 @@ class DiscordDisplay:
 
     # Conversations ------------------------------------------------------------------------
 
-    async def _open_thread(self, sent: discord.Message, job: Job, card: ResultCard) -> int | None:
+    async def _open_thread(
+        self, sent: discord.Message, job: Job, card: ResultCard, message: _Message
+    ) -> int | None:
         """A thread on the result for the conversation to continue in (the result says how);
         None, and a note instead, where Discord does not allow one."""
         if isinstance(sent.channel, discord.Thread):
@@ -312,10 +331,10 @@ class DiscordDisplay:
             )
         except discord.HTTPException as exc:
             log.info("no thread for job %s: %s", job.id, exc)
-            note = messages.no_thread_note(exc)
-            content = messages.result_content(card.text, note)
-            try:
-                await sent.edit(content=content, allowed_mentions=_NONE)
+            assert message.layout is not None
+            message.layout.note = messages.no_thread_note(exc)
+            try:  # the files stay as they are
+                await sent.edit(view=message.layout.build(), allowed_mentions=_NONE)
             except discord.HTTPException as failed:  # the result is shown all the same
                 log.info("could not add a note to message %s: %s", sent.id, failed)
             return None

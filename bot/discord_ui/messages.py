@@ -11,7 +11,7 @@ import re
 
 import discord
 
-from bot.jobs.display import BriefingCard, NoticeCard, Progress, ResultCard, Running
+from bot.jobs.display import BriefingCard, NoticeCard, Progress, Running
 from bot.jobs.guard import paused_text
 from bot.jobs.quotas import usd
 from bot.jobs.records import Job
@@ -86,33 +86,6 @@ def quote(text: str, limit: int) -> str:
     """Text shown as a Discord block quote, clipped to `limit` characters in total."""
     quoted = "\n".join(f"> {line}" if line else ">" for line in text.splitlines())
     return clip(quoted, limit)
-
-
-def result_embed(card: ResultCard, job: Job, *, filename: str) -> discord.Embed:
-    """The card under a finished image: prompt, model, options, and the job id to quote."""
-    embed = discord.Embed(
-        title="Prompt", description=clip(card.prompt, EMBED_DESCRIPTION_LIMIT), colour=COLOR_OK
-    )
-    embed.add_field(name="Model", value=card.model_label)
-    embed.add_field(name="Aspect ratio", value=card.aspect_ratio or "model default")
-    if card.size:
-        embed.add_field(name="Size", value=card.size)
-    if card.withheld:
-        reasons = "\n".join(dict.fromkeys(one_line(reason) for reason in card.withheld))
-        embed.add_field(
-            name=f"Missing: {len(card.withheld)}", value=clip(reasons, FIELD_LIMIT), inline=False
-        )
-    embed.set_image(url=f"attachment://{filename}")
-    embed.set_footer(text=f"Job {job.id} · {card.elapsed_s:.1f}s · ≈${card.cost_usd:.3f}")
-    return embed
-
-
-def result_content(text: str, note: str | None = None) -> str | None:
-    """The model's accompanying words, if any, and a note line, clipped to fit a message."""
-    text = text.strip()
-    if note is not None:
-        return with_note(text, note)
-    return clip(text, CONTENT_LIMIT) if text else None
 
 
 def briefing_embed(card: BriefingCard, job: Job) -> discord.Embed:
@@ -209,10 +182,3 @@ def conversation_hint(owner_id: int, *, anyone: bool) -> str:
         f"-# 💬 To change it, {who} can write in the thread below what should be different "
         '("make it night-time", "add a red scarf"), or attach a photo to bring into it.'
     )
-
-
-def with_note(text: str | None, note: str) -> str:
-    """The model's words (clipped to leave room) followed by a note line."""
-    if not text:
-        return note
-    return f"{clip(text, CONTENT_LIMIT - len(note) - 2)}\n\n{note}"

@@ -20,28 +20,18 @@ from bot.jobs.display import (
 )
 from bot.jobs.pricing import estimate_usd
 from bot.jobs.records import Basis, Job, JobState, Report
+from bot.jobs.redo import upscale_offer
 from bot.media import Media
 from bot.styles import style_choices
 
 BLOCK_ACTIONS = (Action.RETRY, Action.EDIT_PROMPT)
+BRANCH_KIND = "branch"  # a job that copies another's image into a new thread
 BRIEFING_ACTIONS = (Action.GENERATE, Action.EDIT_PROMPT, Action.CANCEL)
 
 
 def model_label(settings: Settings, model: str) -> str:
     info = settings.models.catalog.get(model)
     return info.label if info else model
-
-
-def upscale_size(settings: Settings, model: str, size: str | None) -> str | None:
-    """The next larger output size than `size` that `model` offers, if any."""
-    info = settings.models.catalog.get(model)
-    if info is None:
-        return None
-    current = size or info.default_size
-    if current not in info.image_sizes:
-        return None
-    bigger = info.image_sizes[info.image_sizes.index(current) + 1 :]
-    return bigger[0] if bigger else None
 
 
 def is_editing(job: Job) -> bool:
@@ -64,6 +54,7 @@ def card_for(job: Job, images: Sequence[Media], settings: Settings) -> Card:
             confirm_above_usd=settings.quotas.confirm_above_usd,
         )
     if job.state is JobState.DELIVERED:
+        slots = len(job.slots())
         return ResultCard(
             images=tuple(images),
             prompt=request.prompt,
@@ -73,10 +64,12 @@ def card_for(job: Job, images: Sequence[Media], settings: Settings) -> Card:
             size=request.image_size,
             cost_usd=job.cost_usd,
             elapsed_s=report.elapsed_s,
-            withheld=report.withheld,
+            missing=missing(job),
             actions=result_actions(job, settings),
             styles=tuple(style_choices()) if request.redo else (),
-            choices=len(images) if request.redo and len(images) > 1 else 0,
+            grid=slots if request.redo and slots > 1 else 0,
+            upscale=upscale_offer(job, settings) if request.redo else None,
+            notes=result_notes(job),
             open_conversation=job.thread_id is None,
         )
     if job.state is JobState.BLOCKED and report.block is not None:
@@ -93,6 +86,26 @@ def result_actions(job: Job, settings: Settings) -> tuple[Action, ...]:
     if not job.request.redo:
         return (Action.DELETE,)
     actions = [Action.REROLL, Action.REFINE]
-    if upscale_size(settings, job.request.model, job.request.image_size) is not None:
+    if upscale_offer(job, settings) is not None:
         actions.append(Action.UPSCALE)
+    if job.thread_id is not None:  # a result in a conversation's thread
+        if job.previous_head is not None:
+            actions.append(Action.UNDO)
+        actions.append(Action.BRANCH)
     return (*actions, Action.DELETE)
+
+
+def missing(job: Job) -> tuple[tuple[int, str], ...]:
+    """Where each withheld side-by-side image was, and why."""
+    report = job.report or Report()
+    empty = [slot for slot, output in enumerate(job.slots()) if output is None]
+    return tuple(zip(empty, report.withheld, strict=False))
+
+
+def result_notes(job: Job) -> tuple[str, ...]:
+    if job.kind == BRANCH_KIND and job.parent_job is not None:
+        return (
+            f"🌿 A branch of job `{job.parent_job}`: changes here leave the thread it came "
+            "from as it was.",
+        )
+    return ()

@@ -28,7 +28,10 @@ class Action(StrEnum):
     GENERATE = "generate"
     CANCEL = "cancel"
     STYLE = "style"  # a menu: the chosen value is the style
-    CHOOSE = "choose"  # one of several images: its number is the value
+    CHOOSE = "choose"  # U1-U4: continue from one of several images (its number is the value)
+    VARY = "vary"  # V1-V4: new variations of one of several images (its number is the value)
+    UNDO = "undo"  # the conversation goes back to the image before this one
+    BRANCH = "branch"  # a new thread that continues from this image
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,16 @@ Progress = Waiting | Running
 
 
 @dataclass(frozen=True)
+class Offer:
+    """What a button would make, and its estimated price (Upscale: the next size)."""
+
+    size: str
+    usd: float
+
+
+@dataclass(frozen=True)
 class ResultCard:
-    images: tuple[Media, ...]
+    images: tuple[Media, ...]  # the images that came, in the order they were asked for
     prompt: str
     text: str  # the model's words
     model_label: str
@@ -59,10 +70,13 @@ class ResultCard:
     size: str | None
     cost_usd: float
     elapsed_s: float
-    withheld: tuple[str, ...]  # why some of several images are missing
+    # Side-by-side images withheld, each with its place (0-based) among all and why.
+    missing: tuple[tuple[int, str], ...]
     actions: tuple[Action, ...]
     styles: tuple[tuple[str, str], ...]  # (key, label) for the style menu; () for none
-    choices: int  # "Use N" buttons for several images; 0 for none
+    grid: int  # places of side-by-side images with U and V buttons; 0 for none
+    upscale: Offer | None  # the size (and price) Upscale makes, when it is offered
+    notes: tuple[str, ...]  # short lines under the details (the references used, a branch)
     open_conversation: bool  # open a thread for the conversation to continue in
 
 

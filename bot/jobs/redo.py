@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from bot.config import Settings
 from bot.errors import InputError
-from bot.jobs.cards import upscale_size
-from bot.jobs.display import Action
+from bot.jobs.display import Action, Offer
+from bot.jobs.pricing import estimate_usd
 from bot.jobs.records import Basis, Conversation, Job, JobRequest
 from bot.styles import STYLES, apply_style
 
@@ -64,6 +64,27 @@ def derive(
     if head == (job.id, job.chosen):
         return Redo(_on(edit, Basis.CONVERSATION, None, prompt=value), "refine")
     return Redo(_on(edit, Basis.AFTER, job.id, prompt=value, parent_output=job.chosen), "refine")
+
+
+def upscale_size(settings: Settings, model: str, size: str | None) -> str | None:
+    """The next larger output size than `size` that `model` offers, if any."""
+    info = settings.models.catalog.get(model)
+    if info is None:
+        return None
+    current = size or info.default_size
+    if current not in info.image_sizes:
+        return None
+    bigger = info.image_sizes[info.image_sizes.index(current) + 1 :]
+    return bigger[0] if bigger else None
+
+
+def upscale_offer(job: Job, settings: Settings) -> Offer | None:
+    """The size Upscale would make of this job's image, at the price it would reserve."""
+    if upscale_size(settings, job.request.model, job.request.image_size) is None:
+        return None
+    request = derive(Action.UPSCALE, job, None, None, settings).request
+    assert request.image_size is not None
+    return Offer(request.image_size, estimate_usd(request, settings))
 
 
 def _same_context(request: JobRequest, job: Job) -> JobRequest:
