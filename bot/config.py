@@ -160,6 +160,15 @@ class PromptSettings(_Section):
     max_chars: Annotated[int, Field(ge=1, le=6000)]
 
 
+class ImagineSettings(_Section):
+    default_count: Annotated[int, Field(ge=1, le=4)]
+
+
+class ReferenceSettings(_Section):
+    max_per_member: NonNegativeInt
+    max_per_server: NonNegativeInt
+
+
 class ConversationSettings(_Section):
     who_can_refine: Literal["owner", "anyone"]
     max_history_turns: PositiveInt
@@ -230,6 +239,8 @@ class Settings(_Section):
     storage: StorageSettings
     jobs: JobSettings
     prompts: PromptSettings
+    imagine: ImagineSettings
+    references: ReferenceSettings
     conversations: ConversationSettings
     uploads: UploadSettings
     workflows: WorkflowSettings

@@ -87,7 +87,7 @@ async def generate(
     client: genai.Client, request: JobRequest, inputs: CallInputs
 ) -> GenerationResult:
     """Run one turn against Gemini. Raises GenerationError for failures a member can act on."""
-    turn = user_turn(request.prompt, inputs.images)
+    turn = user_turn(request.text, inputs.images)
     contents = [*(rehydrate(earlier) for earlier in inputs.history), turn]
     loop = asyncio.get_running_loop()
     started = loop.time()

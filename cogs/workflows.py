@@ -10,12 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_ui.attachments import uploads_of
 from bot.discord_ui.commands import Handler, build_command
 from bot.discord_ui.members import place_of, role_ids
 from bot.discord_ui.replies import answer_privately
+from bot.discord_ui.suggestions import reference_names
 from bot.errors import BotError
 from bot.jobs.intake import NewJob
 from bot.jobs.records import new_job_id
@@ -30,7 +32,9 @@ class Workflows(commands.Cog):
     def __init__(self, bot: ImagineBot) -> None:
         self.bot = bot
         self.commands = [
-            build_command(spec.name, spec.description, spec.options, self._handler(workflow))
+            build_command(
+                spec.name, spec.description, spec.options, self._handler(workflow), self._suggest
+            )
             for workflow in bot.workflows.workflows
             if (spec := command_spec(workflow))
         ]
@@ -48,6 +52,11 @@ class Workflows(commands.Cog):
             await self.run(interaction, workflow, values)
 
         return handle
+
+    async def _suggest(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await reference_names(self.bot, interaction, current)
 
     async def run(
         self, interaction: discord.Interaction, workflow: Workflow, values: dict[str, Any]
@@ -76,6 +85,7 @@ class Workflows(commands.Cog):
             job_id=job_id,
             role_ids=roles,
             parent_channel_id=place.parent_id,
+            references=run.references,
         )
         try:
             await jobs.intake.submit(new, uploads_of([values[n] for n in run.image_options]))

@@ -32,6 +32,7 @@ from bot.jobs.guard import Clock, Guard
 from bot.jobs.intake import Intake
 from bot.jobs.pipeline import Generate, JobPipeline
 from bot.jobs.recovery import catch_up, interrupt_running
+from bot.jobs.references import ReferenceLibrary
 from bot.maintenance import clean_up_forever
 from bot.store import Store, open_store
 from bot.uploads import UploadReader
@@ -53,6 +54,7 @@ EXTENSIONS = (
     "cogs.actions",
     "cogs.usage",
     "cogs.admin",
+    "cogs.references",
 )
 
 
@@ -69,7 +71,8 @@ def point_discord_at(settings: Settings) -> None:
 @dataclass(frozen=True)
 class JobServices:
     """What the cogs use: the store (to read), the intake (to accept work), the display
-    (to bind an interaction to the job it answers), the guard (access, limits, the clock)."""
+    (to bind an interaction to the job it answers), the guard (access, limits, the clock),
+    the reference library."""
 
     store: Store
     intake: Intake
@@ -77,6 +80,7 @@ class JobServices:
     dispatcher: Dispatcher
     pipeline: JobPipeline
     guard: Guard
+    references: ReferenceLibrary
 
 
 class ImagineBot(commands.Bot):
@@ -150,15 +154,19 @@ class ImagineBot(commands.Bot):
             refresh_s=settings.jobs.progress_interval_s,
         )
         guard = Guard(store=store, settings=settings, clock=self.clock, moderation=moderation)
+        uploads = UploadReader(UploadLimits.of(settings.uploads))
         intake = Intake(
             store=store,
             settings=settings,
             pipeline=pipeline,
             dispatcher=dispatcher,
-            uploads=UploadReader(UploadLimits.of(settings.uploads)),
+            uploads=uploads,
             guard=guard,
         )
-        self._jobs = JobServices(store, intake, display, dispatcher, pipeline, guard)
+        library = ReferenceLibrary(
+            store=store, settings=settings.references, guard=guard, uploads=uploads
+        )
+        self._jobs = JobServices(store, intake, display, dispatcher, pipeline, guard, library)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands()

@@ -69,7 +69,7 @@ def card_for(job: Job, images: Sequence[Media], settings: Settings) -> Card:
             styles=tuple(style_choices()) if request.redo else (),
             grid=slots if request.redo and slots > 1 else 0,
             upscale=upscale_offer(job, settings) if request.redo else None,
-            notes=result_notes(job),
+            notes=result_notes(job, settings),
             open_conversation=job.thread_id is None,
         )
     if job.state is JobState.BLOCKED and report.block is not None:
@@ -102,10 +102,19 @@ def missing(job: Job) -> tuple[tuple[int, str], ...]:
     return tuple(zip(empty, report.withheld, strict=False))
 
 
-def result_notes(job: Job) -> tuple[str, ...]:
-    if job.kind == BRANCH_KIND and job.parent_job is not None:
-        return (
-            f"🌿 A branch of job `{job.parent_job}`: changes here leave the thread it came "
-            "from as it was.",
+def result_notes(job: Job, settings: Settings) -> tuple[str, ...]:
+    request, notes = job.request, []
+    if request.references:
+        notes.append(f"📎 References: {', '.join(request.references)}")
+    info = settings.models.catalog.get(request.model)
+    if request.left_out and info is not None:
+        notes.append(
+            f"⚠️ Left out: {', '.join(request.left_out)} ({info.label} takes at most "
+            f"{info.max_input_images} images in one request, your attachments first)"
         )
-    return ()
+    if job.kind == BRANCH_KIND and job.parent_job is not None:
+        notes.append(
+            f"🌿 A branch of job `{job.parent_job}`: changes here leave the thread it came "
+            "from as it was."
+        )
+    return tuple(notes)

@@ -2,7 +2,7 @@
 
 Destructive actions (Delete, Cancel) are for the job's owner and members who can manage
 messages; changes to a conversation follow `[conversations] who_can_refine`; a pending job
-(a briefing) is its owner's alone.
+(a briefing) is its owner's alone. Anyone may branch a result: the new thread is theirs.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def refusal(
 ) -> str | None:
     """Why `actor` may not do `action` on `job` (whose conversation `owner_id` owns); None
     when they may."""
-    if actor.user_id == owner_id:
+    if actor.user_id == owner_id or action is Action.BRANCH:  # a branch is its maker's own
         return None
     if action in (Action.DELETE, Action.CANCEL) and job.state is not JobState.PENDING:
         if actor.manages_messages:

@@ -18,7 +18,7 @@ def estimate_usd(request: JobRequest, settings: Settings) -> float:
     info = settings.models.catalog.get(request.model)
     if info is None:  # a model no longer in the catalog: the call fails before it costs
         return 0.0
-    tokens = len(request.prompt.encode()) + _images_sent_at_most(request, info) * (
+    tokens = len(request.text.encode()) + _images_sent_at_most(request, info) * (
         info.input_image_tokens
     )
     return request.count * (info.price_for(request.image_size) + info.input_price(tokens))

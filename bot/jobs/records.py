@@ -79,6 +79,16 @@ class JobRequest(BaseModel):
     # Which of `parent`'s images (None: the one it shows when this job starts).
     parent_output: int | None = None
     source_message: tuple[int, int] | None = None  # (channel, message) whose images to edit
+    # Saved references brought in (their images are among `input_images`, after the
+    # uploads), those named but left out for the model's limit, and what each is for.
+    references: tuple[str, ...] = ()
+    left_out: tuple[str, ...] = ()
+    hints: str = ""  # sent after the prompt, never shown as the prompt
+
+    @property
+    def text(self) -> str:
+        """The text sent to the model: the prompt, then the hints."""
+        return f"{self.prompt}\n\n{self.hints}" if self.hints else self.prompt
 
 
 class Report(BaseModel):

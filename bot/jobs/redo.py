@@ -7,6 +7,7 @@ What each builds on, decided here once:
 - Refine: the job's image with what should change; if that image is the conversation's
   current one, the edit follows the conversation (queued behind edits in progress, it sees
   them); otherwise it branches from that image. Never the original uploads again.
+- Vary (V1-V4): one of several images alone, as many new variations of it as the job made.
 """
 
 from __future__ import annotations
@@ -24,8 +25,13 @@ UPSCALE_PROMPT = (
     "Recreate this exact image at a higher resolution. Keep the composition, subjects, "
     "colours, text and style identical; only add fine detail and sharpness."
 )
+# A variation keeps what the image shows; the description it was made from follows.
+VARY_PROMPT = (
+    "Make a new variation of this image: keep its subject, composition and style, and vary "
+    "the details. It was made from this description: "
+)
 _STYLE_KEYS = {style.key for style in STYLES}
-REDO_ACTIONS = (Action.REROLL, Action.STYLE, Action.UPSCALE, Action.REFINE)
+REDO_ACTIONS = (Action.REROLL, Action.STYLE, Action.UPSCALE, Action.REFINE, Action.VARY)
 
 
 @dataclass(frozen=True)
@@ -48,9 +54,14 @@ def derive(
             if value not in _STYLE_KEYS:
                 raise InputError("That style is not offered any more; pick another one.")
             request = request.model_copy(update={"prompt": apply_style(request.prompt, value)})
-        return Redo(_same_context(request, job), action.value)
+        return Redo(same_context(request, job), action.value)
     if job.result_image is None:
         raise InputError("This result has no image to work on any more.")
+    if action is Action.VARY:
+        described = request.prompt.removeprefix(VARY_PROMPT)  # a variation of a variation
+        update = {"prompt": VARY_PROMPT + described, "parent_output": output_index(job, value)}
+        plain = request.model_copy(update={"input_images": ()})
+        return Redo(_on(plain, Basis.IMAGE, job.id, **update), "vary")
     edit = request.model_copy(update={"input_images": (), "count": 1})
     if action is Action.UPSCALE:
         bigger = upscale_size(settings, edit.model, edit.image_size)
@@ -64,6 +75,16 @@ def derive(
     if head == (job.id, job.chosen):
         return Redo(_on(edit, Basis.CONVERSATION, None, prompt=value), "refine")
     return Redo(_on(edit, Basis.AFTER, job.id, prompt=value, parent_output=job.chosen), "refine")
+
+
+def output_index(job: Job, number: str | None) -> int:
+    """Which of the job's images "U2" or "V2" means (places count withheld images too)."""
+    slots = job.slots()
+    place = int(number or 1) - 1
+    index = slots[place] if 0 <= place < len(slots) else None
+    if index is None:
+        raise InputError("That image was not made, so there is nothing to continue from.")
+    return index
 
 
 def upscale_size(settings: Settings, model: str, size: str | None) -> str | None:
@@ -87,7 +108,7 @@ def upscale_offer(job: Job, settings: Settings) -> Offer | None:
     return Offer(request.image_size, estimate_usd(request, settings))
 
 
-def _same_context(request: JobRequest, job: Job) -> JobRequest:
+def same_context(request: JobRequest, job: Job) -> JobRequest:
     """A request that starts from where `job` started: the conversation image it continued
     (recorded when it ran), or its own basis when that was fixed from the start."""
     if request.basis is Basis.CONVERSATION:

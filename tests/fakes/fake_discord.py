@@ -169,10 +169,12 @@ MESSAGE_CONTEXT_MENU_COMMAND = 23
 # Interaction types and the callback types Discord accepts for each.
 INTERACTION_COMMAND = 2
 INTERACTION_COMPONENT = 3
+INTERACTION_AUTOCOMPLETE = 4
 INTERACTION_MODAL_SUBMIT = 5
 CALLBACK_TYPES: dict[int, frozenset[int]] = {
     INTERACTION_COMMAND: frozenset({4, 5, 9}),
     INTERACTION_COMPONENT: frozenset({4, 5, 6, 7, 9}),
+    INTERACTION_AUTOCOMPLETE: frozenset({8}),
     INTERACTION_MODAL_SUBMIT: frozenset({4, 5, 6, 7}),
 }
 
@@ -677,6 +679,20 @@ def _validate_section(section: Json, path: str, check: _ComponentCheck) -> None:
         _validate_component(accessory, f"{path}.accessory", check)
 
 
+def validate_choices(choices: object) -> list[FieldError]:
+    """An autocomplete answer: at most 25 choices, each named 1-100 characters, a string
+    value at most 100 characters."""
+    if not isinstance(choices, list):
+        return [FieldError("data.choices", "BASE_TYPE_REQUIRED", "This field is required")]
+    errors: list[FieldError] = []
+    _check_length(errors, "data.choices", choices, 25)
+    for index, choice in enumerate(choices):
+        _check_length(errors, f"data.choices.{index}.name", choice.get("name"), 100, 1)
+        if isinstance(choice.get("value"), str):
+            _check_length(errors, f"data.choices.{index}.value", choice["value"], 100)
+    return errors
+
+
 def validate_modal(data: Json) -> list[FieldError]:
     """Problems in the ``data`` of a type-9 (modal) interaction callback."""
     errors: list[FieldError] = []
@@ -1045,6 +1061,7 @@ class FakeInteraction:
         self.original_edits: list[Json] = []
         self.followups: list[Json] = []
         self.modal: Json | None = None
+        self.choices: list[Json] | None = None  # an autocomplete's answer
         self.dispatched_at = time.monotonic()
         self._violations = violations
 
@@ -1889,6 +1906,12 @@ class FakeDiscord:
         elif callback_type == 7:
             assert interaction.message is not None  # checked against CALLBACK_TYPES
             interaction.original = self._edit_message(interaction.message, data, uploads)
+        elif callback_type == 8:
+            errors = validate_choices(data.get("choices"))
+            if errors:
+                raise form_error(errors, f"autocomplete answer to {interaction.describe()}")
+            interaction.choices = list(data["choices"])
+            return None
         else:
             errors = validate_modal(data)
             if errors:
@@ -3024,6 +3047,38 @@ class FakeDiscord:
         return self._dispatch_interaction(
             INTERACTION_COMMAND, data, user=user, channel_id=channel_id
         )
+
+    async def autocomplete(
+        self,
+        name: str,
+        focused: str,
+        typed: str,
+        options: dict[str, object] | None = None,
+        *,
+        user: Json | None = None,
+    ) -> list[Json]:
+        """A user types `typed` into option `focused` of a synced command (`options`: what is
+        filled in already); the choices the bot suggests."""
+        top, *path = name.split()
+        command, scope = self._find_command(top, 1)
+        target = command
+        for part in path:
+            target = next(o for o in target.get("options") or [] if o["name"] == part)
+        definition = next(o for o in target.get("options") or [] if o["name"] == focused)
+        if not definition.get("autocomplete"):
+            raise ValueError(f"option {focused!r} of /{name} does not autocomplete")
+        given = self._command_options(target, options or {}, {}, {})
+        given.append({"name": focused, "type": definition["type"], "value": typed, "focused": True})
+        for part in reversed(path):
+            given = [{"name": part, "type": 1, "options": given}]
+        data: Json = {"id": command["id"], "name": top, "type": 1, "options": given}
+        if scope is not None:
+            data["guild_id"] = scope
+        interaction = self._dispatch_interaction(
+            INTERACTION_AUTOCOMPLETE, data, user=user, channel_id=None
+        )
+        await interaction.wait_response()
+        return interaction.choices or []
 
     def _check_command_permissions(
         self, command: Json, user: Json | None, channel_id: str | None

@@ -47,7 +47,16 @@ def test_the_shipped_workflows_load_without_problems_or_warnings() -> None:
     assert report.warnings == ()
     commands = {w.command: [o.name for o in w.options] for w in report.workflows}
     assert commands == {
-        "imagine": ["prompt", "aspect_ratio", "image", "image2", "image3"],
+        "imagine": [
+            "prompt",
+            "aspect_ratio",
+            "size",
+            "count",
+            "image",
+            "image2",
+            "image3",
+            "refs",
+        ],
         "edit": ["photo", "instruction", "reference", "reference2"],
         "logo": ["company_area", "company_name", "style"],
     }
@@ -263,6 +272,31 @@ MISTAKES: list[tuple[str, Callable[[Data], None], str, str, str]] = [
         "stages[0].formFields[2].validation",
         "minLength and maxLength apply to text and textarea fields, not to number fields",
         "Remove them.",
+    ),
+    (
+        "a number of images Gemini cannot make at once",
+        _set(
+            f"{ASK_FIELDS}.4",
+            {
+                "name": "numberOfImages",
+                "type": "select",
+                "options": [{"value": n, "label": n} for n in ("1", "6")],
+            },
+        ),
+        "stages[0].formFields[4].options",
+        '"6" is not a number of images',
+        'Offer whole numbers from 1 to 4 ("1" to "4")',
+    ),
+    (
+        "references read into the prompt",
+        _set(
+            f"{ASK_FIELDS}.4",
+            {"name": "refs", "type": "references"},
+            (TEMPLATE, "Draw {{ask.output.refs}}"),
+        ),
+        "stages[1].promptTemplate",
+        'reads "refs", a references field',
+        "Remove the placeholder.",
     ),
     (
         "length limit beyond Discord's",
