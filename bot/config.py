@@ -69,6 +69,7 @@ class GeminiSettings(_Section):
 
 class ModelInfo(_Section):
     provider: Literal["gemini"]
+    output: Literal["image", "text"] = "image"
     label: Annotated[str, Field(min_length=1, max_length=100)]
     max_input_images: Annotated[int, Field(ge=0)]
     aspect_ratios: list[str]
@@ -77,6 +78,7 @@ class ModelInfo(_Section):
     price_usd: dict[str, Annotated[float, Field(ge=0)]]
     input_usd_per_mtok: NonNegativeFloat = 0.0  # per million input tokens (0: not priced)
     input_image_tokens: NonNegativeInt = 0  # input tokens one image counts as
+    output_usd_per_mtok: NonNegativeFloat = 0.0  # per million output tokens (text models)
 
     @model_validator(mode="after")
     def _sizes_are_consistent(self) -> ModelInfo:
@@ -97,6 +99,10 @@ class ModelInfo(_Section):
         """Price of `tokens` input tokens (text and images)."""
         return tokens * self.input_usd_per_mtok / 1_000_000
 
+    def output_price(self, tokens: int) -> float:
+        """Price of `tokens` output tokens of a text model (thinking included)."""
+        return tokens * self.output_usd_per_mtok / 1_000_000
+
 
 class RetiredModel(_Section):
     """A model Google shut down, and what runs in its place."""
@@ -107,6 +113,7 @@ class RetiredModel(_Section):
 
 class ModelsSettings(_Section):
     default: str
+    describe: str
     imagen_default: str
     catalog: dict[str, ModelInfo]
     retired: dict[str, RetiredModel]
@@ -116,11 +123,20 @@ class ModelsSettings(_Section):
         known = ", ".join(sorted(self.catalog))
         if self.default not in self.catalog:
             raise ValueError(f"default model {self.default!r} is not in the catalog ({known})")
+        if self.catalog[self.default].output != "image":
+            raise ValueError(f"default model {self.default!r} makes no images (output = text)")
+        describe = self.catalog.get(self.describe)
+        if describe is None or describe.output != "text":
+            raise ValueError(
+                f"describe model {self.describe!r} must be a model of the catalog with "
+                f'output = "text" ({known})'
+            )
         for old, retired in self.retired.items():
-            if retired.replacement not in self.catalog:
+            replacement = self.catalog.get(retired.replacement)
+            if replacement is None or replacement.output != "image":
                 raise ValueError(
                     f"the replacement of retired model {old!r}, {retired.replacement!r}, is "
-                    f"not in the catalog ({known})"
+                    f"not an image model of the catalog ({known})"
                 )
         if self.imagen_default not in self.retired:
             raise ValueError(

@@ -20,6 +20,7 @@ from google.genai import types
 
 from bot import failures, images
 from bot.errors import GenerationError
+from bot.jobs.describe import answer_schema
 from bot.jobs.records import JobRequest
 from bot.media import Media, sniff_mime
 from bot.safety import Block, assess_response, reason_info
@@ -67,20 +68,31 @@ def user_turn(prompt: str, inputs: Sequence[Media]) -> types.Content:
 
 
 def generate_config(request: JobRequest) -> types.GenerateContentConfig:
+    if request.prompts:  # /describe: text, as a JSON list of prompts
+        return types.GenerateContentConfig(
+            response_modalities=list(request.response_modalities),
+            response_mime_type="application/json",
+            response_json_schema=answer_schema(request.prompts),
+            thinking_config=_thinking(request),
+            candidate_count=1,
+        )
     image_config = None
     if request.aspect_ratio or request.image_size:
         image_config = types.ImageConfig(
             aspect_ratio=request.aspect_ratio or None, image_size=request.image_size or None
         )
-    thinking = None
-    if request.thinking_level:
-        thinking = types.ThinkingConfig(thinking_level=types.ThinkingLevel(request.thinking_level))
     return types.GenerateContentConfig(
         response_modalities=list(request.response_modalities),
         image_config=image_config,
-        thinking_config=thinking,
+        thinking_config=_thinking(request),
         candidate_count=1,
     )
+
+
+def _thinking(request: JobRequest) -> types.ThinkingConfig | None:
+    if not request.thinking_level:
+        return None
+    return types.ThinkingConfig(thinking_level=types.ThinkingLevel(request.thinking_level))
 
 
 async def generate(
@@ -97,7 +109,13 @@ async def generate(
         )
     except Exception as exc:
         raise failures.classify(exc, model=request.model) from exc
-    return await _read_response(response, turn, inputs.images, elapsed_s=loop.time() - started)
+    return await _read_response(
+        response,
+        turn,
+        inputs.images,
+        elapsed_s=loop.time() - started,
+        images_expected=not request.prompts,
+    )
 
 
 # Calls a cancelled job stopped waiting for: they finish (or time out) on their own. Cancelling
@@ -133,9 +151,10 @@ async def _read_response(
     images: Sequence[Media],
     *,
     elapsed_s: float,
+    images_expected: bool = True,
 ) -> GenerationResult:
     candidate = response.candidates[0] if response.candidates else None
-    block = assess_response(response)
+    block = assess_response(response, images_expected=images_expected)
     if candidate is None and block is None:
         raise GenerationError(
             "Gemini sent back an empty answer (no result at all). This is usually temporary: "
@@ -160,7 +179,7 @@ async def _read_response(
         if model_turn and index in model_turn.images and not part.thought
     )
     await asyncio.to_thread(check_decodable, generated)
-    if not generated and block is None:
+    if not generated and block is None and images_expected:
         block = Block(stage="response", reason="NO_IMAGE", info=reason_info("response", "NO_IMAGE"))
     text = "\n".join(p.text.strip() for p in parts if p.text and not p.thought).strip()
     usage = response.usage_metadata

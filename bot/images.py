@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -164,6 +165,24 @@ def fit_to_limit(image: Media, limit: int) -> Media:
             if buffer.tell() <= limit:
                 return Media(buffer.getvalue(), "image/jpeg")
     raise ValueError(f"cannot fit the image into {limit} bytes")
+
+
+def nearest_ratio(data: bytes, ratios: list[str]) -> str | None:
+    """The ratio of `ratios` ("16:9") closest to the image's shape; None if unreadable."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:  # reads the header only
+            width, height = image.size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+    if not ratios or not height:
+        return None
+    shape = width / height
+
+    def distance(ratio: str) -> float:
+        across, down = _ratio(ratio)
+        return abs(math.log(shape * down / across))
+
+    return min(ratios, key=distance)
 
 
 _PLACEHOLDER_EDGE = 256

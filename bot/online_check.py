@@ -114,9 +114,12 @@ def _intent_finding(flags: int) -> Finding:
 
 
 def models_in_use(settings: Settings) -> dict[str, ModelInfo]:
-    """The default model and every model a valid workflow uses, with its catalog entry."""
+    """The default model, /describe's and every model a valid workflow uses, with its catalog
+    entry."""
     report = read_workflows(workflows_directory(settings), settings)
-    used = {settings.models.default: settings.models.info(settings.models.default)}
+    models = settings.models
+    used = {models.default: models.info(models.default)}
+    used[models.describe] = models.info(models.describe)
     for workflow in report.workflows:
         used.setdefault(workflow.generation.model, workflow.generation.model_info)
     return used
@@ -181,7 +184,9 @@ async def _model_findings(
         except genai_errors.APIError as exc:
             found.append(_model_error(exc, model, version))
             continue
-        if _makes_images(resource, info.provider):
+        if info.output == "text":
+            found.append(Finding(True, f"Model {model}", f"available on {version} (/describe)"))
+        elif _makes_images(resource, info.provider):
             found.append(Finding(True, f"Model {model}", f"available on {version}, makes images"))
         else:
             found.append(Finding(False, f"Model {model}", "available, but it does not make images"))

@@ -15,12 +15,10 @@ from discord.ext import commands
 
 from bot.discord_ui.attachments import uploads_of
 from bot.discord_ui.commands import Handler, build_command
-from bot.discord_ui.members import place_of, role_ids
 from bot.discord_ui.replies import answer_privately
+from bot.discord_ui.starts import start_job
 from bot.discord_ui.suggestions import reference_names
 from bot.errors import BotError
-from bot.jobs.intake import NewJob
-from bot.jobs.records import new_job_id
 from bot.workflows.engine import command_spec, compile_run
 
 if TYPE_CHECKING:
@@ -61,37 +59,20 @@ class Workflows(commands.Cog):
     async def run(
         self, interaction: discord.Interaction, workflow: Workflow, values: dict[str, Any]
     ) -> None:
-        jobs = self.bot.jobs
-        roles, place = role_ids(interaction.user), place_of(interaction)
         try:
             run = compile_run(workflow, values)
-            request = run.job_request()
-            # Refused before the public "thinking…": nothing shows in the channel.
-            await jobs.guard.screen(interaction.user.id, roles, place, request.prompt)
         except BotError as exc:
             await answer_privately(interaction, exc.user_message)
             return
-        callback = await interaction.response.defer(thinking=True)
-        job_id = new_job_id()
-        jobs.display.bind(job_id, interaction)
-        new = NewJob(
-            request=request,
-            kind=run.command,
-            user_id=interaction.user.id,
-            guild_id=interaction.guild_id,
-            channel_id=place.channel_id,
-            message_id=callback.message_id if callback else None,
+        await start_job(
+            self.bot,
+            interaction,
+            run.job_request(),
+            run.command,
+            uploads_of([values[n] for n in run.image_options]),
             confirm=not run.auto_run,
-            job_id=job_id,
-            role_ids=roles,
-            parent_channel_id=place.parent_id,
             references=run.references,
         )
-        try:
-            await jobs.intake.submit(new, uploads_of([values[n] for n in run.image_options]))
-        except BotError as exc:
-            jobs.display.release(job_id)
-            await answer_privately(interaction, exc.user_message)
 
 
 async def setup(bot: ImagineBot) -> None:

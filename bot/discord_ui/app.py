@@ -55,6 +55,8 @@ EXTENSIONS = (
     "cogs.usage",
     "cogs.admin",
     "cogs.references",
+    "cogs.history",
+    "cogs.describe",
 )
 
 

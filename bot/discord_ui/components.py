@@ -119,6 +119,7 @@ class NumberedLook:
 NUMBERED: dict[Action, NumberedLook] = {
     Action.CHOOSE: NumberedLook("pick", "U{n}", discord.ButtonStyle.secondary),
     Action.VARY: NumberedLook("vary", "V{n}", discord.ButtonStyle.secondary),
+    Action.IMAGINE: NumberedLook("desc", "Imagine", discord.ButtonStyle.primary),
 }
 _NUMBERED_ACTIONS = {look.prefix: action for action, look in NUMBERED.items()}
 

@@ -15,7 +15,7 @@ import asyncio
 import datetime
 import io
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import discord
@@ -24,12 +24,13 @@ from bot import images
 from bot.config import Settings
 from bot.discord_ui import layouts, messages
 from bot.discord_ui.components import job_view
-from bot.discord_ui.layouts import Picture, ResultLayout
+from bot.discord_ui.layouts import DescribeLayout, Picture, ResultLayout
 from bot.jobs.display import (
     Action,
     BlockCard,
     BriefingCard,
     Card,
+    DescribeCard,
     FailureCard,
     NoticeCard,
     Progress,
@@ -64,11 +65,11 @@ class _Message:
     view: discord.ui.View | None = None
     files: list[Media] = field(default_factory=list)
     mentions: discord.AllowedMentions = _NONE
-    layout: ResultLayout | None = None
+    layout: ResultLayout | DescribeLayout | None = None
 
     @property
     def filenames(self) -> list[str]:
-        return [picture.filename for picture in self.layout.pictures] if self.layout else []
+        return self.layout.filenames if self.layout else []
 
     def edit_fields(self) -> dict[str, Any]:
         view: discord.ui.View | discord.ui.LayoutView | None = self.view
@@ -178,6 +179,15 @@ class DiscordDisplay:
             thread_id = await self._open_thread(sent, job, card, message)
         return Shown(sent.id, sent.channel.id, thread_id)
 
+    async def repost(self, interaction: discord.Interaction, job: Job, card: ResultCard) -> None:
+        """A stored result posted again as the answer to `interaction` (/show), with live
+        buttons. It opens no thread: the last line says where the conversation is."""
+        card = replace(card, open_conversation=False)
+        message = await self._result(job, card, limit=interaction.filesize_limit)
+        if message.layout is not None and job.thread_id is not None:
+            message.layout.note = messages.shown_again_note(job.thread_id)
+        await interaction.edit_original_response(**message.edit_fields())
+
     # Composing ----------------------------------------------------------------------------
 
     async def _compose(self, job: Job, card: Card) -> _Message:
@@ -192,7 +202,16 @@ class DiscordDisplay:
         if isinstance(card, BriefingCard):
             embed = messages.briefing_embed(card, job)
             return _Message(None, embed, job_view(job.id, card.actions))
+        if isinstance(card, DescribeCard):
+            return self._described(job, card)
         return self._notice(job, card)
+
+    def _described(self, job: Job, card: DescribeCard) -> _Message:
+        image = card.image
+        name = f"described.{image.extension}" if image else None
+        return _Message(
+            None, files=[image] if image else [], layout=DescribeLayout(card, job.id, name)
+        )
 
     def _notice(self, job: Job, card: NoticeCard) -> _Message:
         view = job_view(job.id, card.actions)
@@ -202,8 +221,8 @@ class DiscordDisplay:
             return _Message(f"<@{job.user_id}>", embed, view, mentions=owner)
         return _Message(None, embed, view)
 
-    async def _result(self, job: Job, card: ResultCard) -> _Message:
-        limit = self._upload_limit(job)
+    async def _result(self, job: Job, card: ResultCard, *, limit: int | None = None) -> _Message:
+        limit = limit or self._upload_limit(job)
         fitted = list(card.images)
         if any(image.size > limit for image in fitted):  # re-encoding: off the event loop
             fitted = await asyncio.to_thread(_fit_all, card.images, limit)
@@ -246,8 +265,12 @@ class DiscordDisplay:
         smaller = await asyncio.to_thread(_halved, message.files)
         log.info("upload refused as too large; sending %d smaller file(s)", len(smaller))
         if message.layout is not None:
-            for picture, image in zip(message.layout.pictures, smaller, strict=True):
-                picture.filename = f"{picture.filename.rsplit('.', 1)[0]}.{image.extension}"
+            message.layout.rename(
+                [
+                    f"{name.rsplit('.', 1)[0]}.{image.extension}"
+                    for name, image in zip(message.filenames, smaller, strict=True)
+                ]
+            )
         message.files = smaller
         return await self._edit(job, message)
 

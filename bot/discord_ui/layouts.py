@@ -1,10 +1,11 @@
-"""Components V2 layouts (discord.py's `LayoutView`): the result card.
+"""Components V2 layouts (discord.py's `LayoutView`): the result card, and /describe's.
 
 One container holds everything about a result: the image (or the gallery of several, with a
 grey stand-in where one was not made), the prompt, one line of details (model, size, aspect
 ratio, cost, time, job id), notes, and the buttons. A V2 message carries no content and no
 embeds, at most 40 components (nested ones included) and 4,000 characters of text across
-all of them; the prompt gets whatever text the rest of the card leaves.
+all of them; the prompt gets whatever text the rest of the card leaves (for /describe, its
+prompts share it).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import discord
 
 from bot.discord_ui import messages
 from bot.discord_ui.components import JobButton, NumberedButton, StyleSelect
-from bot.jobs.display import Action, ResultCard
+from bot.jobs.display import Action, DescribeCard, ResultCard
 from bot.jobs.quotas import usd
 
 MAX_COMPONENTS = 40
@@ -47,6 +48,14 @@ class ResultLayout:
     pictures: list[Picture]
     note: str | None = None  # the last line: how to continue, or why there is no thread
     address: str | None = None  # a mention before the card, for a member to notice it
+
+    @property
+    def filenames(self) -> list[str]:
+        return [picture.filename for picture in self.pictures]
+
+    def rename(self, names: Sequence[str]) -> None:
+        for picture, name in zip(self.pictures, names, strict=True):
+            picture.filename = name
 
     def build(self) -> discord.ui.LayoutView:
         card = self.card
@@ -111,6 +120,58 @@ class ResultLayout:
         if action is Action.UPSCALE and offer is not None:
             return f"Upscale to {offer.size} · {usd(offer.usd)}"
         return None
+
+
+@dataclass
+class DescribeLayout:
+    """/describe's answer: the image it read beside a heading, then each prompt with its
+    Imagine button."""
+
+    card: DescribeCard
+    job_id: str
+    filename: str | None  # the image described, when it is still stored
+    address: str | None = None
+    note: str | None = None  # /describe opens no thread: nothing to say about one
+
+    @property
+    def filenames(self) -> list[str]:
+        return [self.filename] if self.filename else []
+
+    def rename(self, names: Sequence[str]) -> None:
+        (self.filename,) = names
+
+    def build(self) -> discord.ui.LayoutView:
+        card = self.card
+        view = discord.ui.LayoutView(timeout=None)
+        if self.address:
+            view.add_item(discord.ui.TextDisplay(self.address))
+        box: discord.ui.Container[Any] = discord.ui.Container(accent_colour=messages.COLOR_OK)
+        heading = (
+            "🔎 **Prompts for an image like this one.** Press Imagine on the one you like: it "
+            "makes a new image (at the usual price), in a thread of its own."
+        )
+        if self.filename:
+            picture: discord.ui.Thumbnail[Any] = discord.ui.Thumbnail(
+                f"attachment://{self.filename}", description="The image described"
+            )
+            box.add_item(discord.ui.Section(heading, accessory=picture))
+        else:
+            box.add_item(discord.ui.TextDisplay(heading))
+        shown: list[discord.ui.TextDisplay[Any]] = []
+        for number, _ in enumerate(card.prompts, start=1):
+            text: discord.ui.TextDisplay[Any] = discord.ui.TextDisplay(f"**{number}.**")
+            button = NumberedButton(Action.IMAGINE, number, self.job_id)
+            box.add_item(discord.ui.Section(text, accessory=button))
+            shown.append(text)
+        details = [card.model_label, usd(card.cost_usd), f"{card.elapsed_s:.1f} s"]
+        box.add_item(discord.ui.TextDisplay(f"-# {' · '.join([*details, f'Job `{self.job_id}`'])}"))
+        box.add_item(_row([JobButton(action, self.job_id) for action in card.actions]))
+        view.add_item(box)
+        used = text_length(view.to_components())  # type: ignore[no-untyped-call]
+        each = (TEXT_LIMIT - used) // max(len(shown), 1)
+        for text, prompt in zip(shown, card.prompts, strict=True):
+            text.content = messages.clip(f"{text.content} {prompt}", len(text.content) + each)
+        return view
 
 
 def details(card: ResultCard, job_id: str) -> str:

@@ -34,6 +34,8 @@ def progress_text(progress: Progress) -> str:
     """One status line; elapsed time is a Discord timestamp, which counts by itself."""
     if isinstance(progress, Running):
         what = "Editing the image" if progress.editing else "Generating your image"
+        if progress.describing:
+            what = "Reading your image"
         return f"🎨 {what}… (started <t:{int(progress.started_at)}:R>)"
     if progress.paused is not None:
         return (
@@ -174,6 +176,10 @@ def no_thread_note(exc: discord.HTTPException) -> str:
         f"-# I could not open a thread for this conversation ({reason}). Use the buttons "
         "below to keep working on it, or ask a moderator to let me create public threads."
     )
+
+
+def shown_again_note(thread_id: int) -> str:
+    return f"-# Shown again with /show: its conversation continues in <#{thread_id}>."
 
 
 def conversation_hint(owner_id: int, *, anyone: bool) -> str:

@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.config import Settings
+from bot.jobs import describe
 from bot.jobs.display import (
     Action,
     BlockCard,
     BriefingCard,
     Card,
+    DescribeCard,
     FailureCard,
     NoticeCard,
     ResultCard,
@@ -38,6 +40,11 @@ def is_editing(job: Job) -> bool:
     return job.request.basis is not Basis.NEW or bool(job.request.input_images)
 
 
+def shown_images(job: Job) -> tuple[str, ...]:
+    """The images its card shows: what it made, or the image a /describe read."""
+    return job.request.input_images[:1] if job.request.prompts else job.outputs
+
+
 def card_for(job: Job, images: Sequence[Media], settings: Settings) -> Card:
     """The card for a job's current state (an outcome, or a pending job's briefing)."""
     request, report = job.request, job.report or Report()
@@ -52,6 +59,15 @@ def card_for(job: Job, images: Sequence[Media], settings: Settings) -> Card:
             actions=BRIEFING_ACTIONS,
             cost_usd=estimate_usd(request, settings),
             confirm_above_usd=settings.quotas.confirm_above_usd,
+        )
+    if job.state is JobState.DELIVERED and request.prompts:
+        return DescribeCard(
+            image=images[0] if images else None,
+            prompts=tuple(describe.prompts_of(job)),
+            model_label=model_label(settings, request.model),
+            cost_usd=job.cost_usd,
+            elapsed_s=report.elapsed_s,
+            actions=(Action.DELETE,),
         )
     if job.state is JobState.DELIVERED:
         slots = len(job.slots())

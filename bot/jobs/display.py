@@ -30,6 +30,7 @@ class Action(StrEnum):
     STYLE = "style"  # a menu: the chosen value is the style
     CHOOSE = "choose"  # U1-U4: continue from one of several images (its number is the value)
     VARY = "vary"  # V1-V4: new variations of one of several images (its number is the value)
+    IMAGINE = "imagine"  # /describe: make an image of one of its prompts (its number)
     UNDO = "undo"  # the conversation goes back to the image before this one
     BRANCH = "branch"  # a new thread that continues from this image
 
@@ -47,6 +48,7 @@ class Waiting:
 class Running:
     started_at: float  # epoch seconds
     editing: bool  # editing an image (rather than making a new one)
+    describing: bool = False  # reading an image for /describe (no image is made)
 
 
 Progress = Waiting | Running
@@ -115,7 +117,19 @@ class BriefingCard:
     confirm_above_usd: float  # the price above which jobs ask first (0: none do)
 
 
-Card = ResultCard | BlockCard | FailureCard | NoticeCard | BriefingCard
+@dataclass(frozen=True)
+class DescribeCard:
+    """/describe's answer: prompts for an image like the member's, each with a button."""
+
+    image: Media | None  # the image described (None once it is no longer stored)
+    prompts: tuple[str, ...]
+    model_label: str
+    cost_usd: float
+    elapsed_s: float
+    actions: tuple[Action, ...]
+
+
+Card = ResultCard | BlockCard | FailureCard | NoticeCard | BriefingCard | DescribeCard
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ pending, for its owner to press Generate after seeing the price.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Hashable, Iterable, Sequence
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 
 from bot.config import Settings
 from bot.errors import InputError
+from bot.images import nearest_ratio
 from bot.jobs import access, redo, references
 from bot.jobs.access import Place
 from bot.jobs.cards import BRANCH_KIND
@@ -109,6 +111,10 @@ class Intake:
         request = new.request.model_copy(
             update={"input_images": tuple(image.sha256 for image in images)}
         )
+        if request.prompts and images:  # /describe: its prompts make images of this shape
+            ratios = self._settings.models.info(self._settings.models.default).aspect_ratios
+            ratio = await asyncio.to_thread(nearest_ratio, images[0].data, ratios)
+            request = request.model_copy(update={"aspect_ratio": ratio})
         if new.references:
             request, saved = await self._with_references(new, request, len(images))
             images += saved

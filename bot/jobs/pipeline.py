@@ -20,7 +20,8 @@ from dataclasses import dataclass, replace
 from bot.config import Settings
 from bot.errors import BotError, GenerationError
 from bot.generation import CallInputs, GenerationResult
-from bot.jobs.cards import card_for, is_editing
+from bot.jobs import describe
+from bot.jobs.cards import BRANCH_KIND, card_for, is_editing, shown_images
 from bot.jobs.display import Card, Display, Progress, Running, Shown
 from bot.jobs.moderation import Moderation
 from bot.jobs.ordering import KeyedLocks
@@ -37,6 +38,9 @@ Generate = Callable[[JobRequest, CallInputs], Awaitable[list[Answer]]]
 INTERNAL_ERROR = (
     "Something went wrong on my side and the image could not be made. Press Retry; if it "
     "keeps happening, give the bot's operator the job id below."
+)
+NO_PROMPTS = (
+    "Gemini did not answer with prompts for this image. This is usually temporary: press Retry."
 )
 # Seconds to wait before each attempt at posting an outcome.
 DELIVERY_DELAYS = (0.0, 1.0, 4.0, 15.0)
@@ -74,7 +78,8 @@ class JobPipeline:
         """Run a claimed job to its end; says how its model calls went (for the limit on
         how many run at once)."""
         started = job.started_at or 0.0
-        await self.show_progress(job, Running(started, editing=is_editing(job)))
+        running = Running(started, is_editing(job), describing=bool(job.request.prompts))
+        await self.show_progress(job, running)
         base, answers = await self._answers(job)
         calls = Calls.of(answers)
         if calls.throttled and job.attempts < MAX_ATTEMPTS:
@@ -99,7 +104,7 @@ class JobPipeline:
             finished.cost_usd,
         )
         # Waiting for a turn to post, a result does not hold its images: they are read back.
-        await self.deliver(finished, None if self._posting.locked() else images)
+        await self.deliver(finished, None if self._posting.locked() else images or None)
         return calls
 
     async def crashed(self, job: Job) -> None:
@@ -178,6 +183,8 @@ class JobPipeline:
         """The job's outcome from its calls: delivered if any image came (the others are
         withheld in their places), else blocked (the first block) or failed (the first
         failure)."""
+        if job.request.prompts:
+            return self._judge_prompts(job, results), []
         images: list[Media] = []
         exchanges: list[Exchange] = []
         withheld: list[str] = []
@@ -231,6 +238,30 @@ class JobPipeline:
         errors = [r for r in results if isinstance(r, GenerationError)]
         return _failed(errors[0]), []
 
+    def _judge_prompts(self, job: Job, results: Sequence[Answer]) -> Outcome:
+        """A /describe's outcome: its prompts (the model's text), a block, or a failure."""
+        (result,) = results
+        if isinstance(result, GenerationError):
+            return _failed(result)
+        if result.block is not None:
+            return Outcome(
+                JobState.BLOCKED,
+                error_kind=f"{result.block.stage}:{result.block.reason}",
+                report=Report(text=result.text, elapsed_s=result.elapsed_s, block=result.block),
+            )
+        if not describe.parse_prompts(result.text):
+            return _failed(GenerationError(NO_PROMPTS, kind="no_prompts"))
+        info = self._settings.models.catalog.get(job.request.model)
+        usage = result.usage
+        cost = settled_usd(
+            info, None, 0, usage.prompt_tokens, usage.total_tokens - usage.prompt_tokens
+        )
+        return Outcome(
+            JobState.DELIVERED,
+            cost_usd=cost,
+            report=Report(text=result.text, elapsed_s=result.elapsed_s),
+        )
+
     # Showing ------------------------------------------------------------------------------
 
     async def show_progress(self, job: Job, progress: Progress) -> None:
@@ -261,7 +292,7 @@ class JobPipeline:
             await asyncio.sleep(delay)
             async with self._posting:
                 if images is None:
-                    images = await self._store.get_images(job.outputs)
+                    images = await self._store.get_images(shown_images(job))
                 shown = await self._post(job, self._card(job, images), attempt)
             if shown is not None:
                 break
@@ -274,7 +305,7 @@ class JobPipeline:
             conversation = _conversation(job, shown)
         await self._store.mark_shown(job.id, shown.message_id, shown.channel_id, conversation)
         self._places.pop(job.id, None)
-        if self._moderation is not None and job.state in (JobState.DELIVERED, JobState.BLOCKED):
+        if self._moderation is not None and _made_by_the_model(job):
             await self._moderation.outcome(job, images or ())
         return True
 
@@ -334,6 +365,14 @@ class Calls:
             throttled=bool(answers) and len(limited) == len(answers),
             retry_after_s=max((a.retry_after_s or 0 for a in limited), default=0) or None,
         )
+
+
+def _made_by_the_model(job: Job) -> bool:
+    """An image the model made or withheld (moderators see those; not a branch's copy of an
+    image they saw already, nor /describe's text)."""
+    if job.kind == BRANCH_KIND or job.request.prompts:
+        return False
+    return job.state in (JobState.DELIVERED, JobState.BLOCKED)
 
 
 def _failed(error: GenerationError) -> Outcome:

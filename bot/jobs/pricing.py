@@ -10,7 +10,13 @@ settled cost uses the input tokens Gemini reported (`usageMetadata.promptTokenCo
 from __future__ import annotations
 
 from bot.config import ModelInfo, Settings
+from bot.jobs.describe import OUTPUT_TOKENS_AT_MOST
 from bot.jobs.records import Basis, JobRequest
+
+
+def images_made(request: JobRequest) -> int:
+    """The images a request makes (a /describe makes none: its answer is text)."""
+    return 0 if request.prompts else request.count
 
 
 def estimate_usd(request: JobRequest, settings: Settings) -> float:
@@ -21,15 +27,21 @@ def estimate_usd(request: JobRequest, settings: Settings) -> float:
     tokens = len(request.text.encode()) + _images_sent_at_most(request, info) * (
         info.input_image_tokens
     )
+    if request.prompts:  # text out: its tokens, thinking included, at most
+        return info.input_price(tokens) + info.output_price(OUTPUT_TOKENS_AT_MOST)
     return request.count * (info.price_for(request.image_size) + info.input_price(tokens))
 
 
-def settled_usd(info: ModelInfo | None, image_size: str | None, images: int, tokens: int) -> float:
-    """What a delivered job cost: its images, and the input tokens Gemini counted (over all
-    of its calls)."""
+def settled_usd(
+    info: ModelInfo | None, image_size: str | None, images: int, tokens: int, output: int = 0
+) -> float:
+    """What a delivered job cost: its images, the input tokens Gemini counted (over all of
+    its calls) and, for a text answer, its output tokens."""
     if info is None:
         return 0.0
-    return images * info.price_for(image_size) + info.input_price(tokens)
+    return (
+        images * info.price_for(image_size) + info.input_price(tokens) + info.output_price(output)
+    )
 
 
 def _images_sent_at_most(request: JobRequest, info: ModelInfo) -> int:

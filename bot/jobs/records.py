@@ -84,6 +84,7 @@ class JobRequest(BaseModel):
     references: tuple[str, ...] = ()
     left_out: tuple[str, ...] = ()
     hints: str = ""  # sent after the prompt, never shown as the prompt
+    prompts: int = 0  # /describe: an answer of this many prompts (text) instead of images
 
     @property
     def text(self) -> str:

@@ -8,6 +8,8 @@ What each builds on, decided here once:
   current one, the edit follows the conversation (queued behind edits in progress, it sees
   them); otherwise it branches from that image. Never the original uploads again.
 - Vary (V1-V4): one of several images alone, as many new variations of it as the job made.
+- Imagine (on /describe's answer): one of its prompts as a new /imagine, with the defaults
+  and the shape of the image described.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 
 from bot.config import Settings
 from bot.errors import InputError
+from bot.jobs import describe
 from bot.jobs.display import Action, Offer
 from bot.jobs.pricing import estimate_usd
 from bot.jobs.records import Basis, Conversation, Job, JobRequest
@@ -31,7 +34,14 @@ VARY_PROMPT = (
     "the details. It was made from this description: "
 )
 _STYLE_KEYS = {style.key for style in STYLES}
-REDO_ACTIONS = (Action.REROLL, Action.STYLE, Action.UPSCALE, Action.REFINE, Action.VARY)
+REDO_ACTIONS = (
+    Action.REROLL,
+    Action.STYLE,
+    Action.UPSCALE,
+    Action.REFINE,
+    Action.VARY,
+    Action.IMAGINE,
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,8 @@ def derive(
     settings: Settings,
 ) -> Redo:
     """The new job's request; InputError when the action cannot apply to this job."""
+    if action is Action.IMAGINE:
+        return Redo(_imagined(job, value, settings), "imagine")
     request = _runnable(job.request, settings)
     if action in (Action.REROLL, Action.STYLE):
         if action is Action.STYLE:
@@ -75,6 +87,23 @@ def derive(
     if head == (job.id, job.chosen):
         return Redo(_on(edit, Basis.CONVERSATION, None, prompt=value), "refine")
     return Redo(_on(edit, Basis.AFTER, job.id, prompt=value, parent_output=job.chosen), "refine")
+
+
+def _imagined(job: Job, number: str | None, settings: Settings) -> JobRequest:
+    prompts = describe.prompts_of(job)
+    place = int(number or 1)
+    if not 1 <= place <= len(prompts):
+        raise InputError("That prompt is no longer there; run /describe again.")
+    model = settings.models.default
+    info = settings.models.info(model)
+    ratio = job.request.aspect_ratio
+    return JobRequest(
+        prompt=prompts[place - 1],
+        model=model,
+        aspect_ratio=ratio if ratio in info.aspect_ratios else None,
+        image_size=info.default_size or None,
+        count=settings.imagine.default_count,
+    )
 
 
 def output_index(job: Job, number: str | None) -> int:

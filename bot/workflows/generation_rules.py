@@ -99,6 +99,13 @@ def _resolve_model(
         name = models.imagen_default
     if name is None:
         return models.default, models.catalog[models.default], None
+    if name in models.catalog and models.catalog[name].output != "image":
+        found.error(
+            f"{where}.model",
+            f'"{name}" is a text model: it makes no images.',
+            f'Use an image model of the catalog, such as "{models.default}".',
+        )
+        return None
     if name in models.catalog:
         return name, models.catalog[name], None
     retired = models.retired.get(name)

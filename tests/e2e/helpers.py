@@ -26,12 +26,14 @@ async def thread_history(store: Store, thread_id: str | int) -> list[types.Conte
 
 
 def walk(component: Any) -> list[Json]:
-    """Every component in a (nested) component tree: rows, labels, and what they hold."""
+    """Every component in a (nested) component tree: rows, labels, sections' accessories,
+    and what they hold."""
     if isinstance(component, list):
         return [c for item in component for c in walk(item)]
     if not isinstance(component, dict):
         return []
-    return [component, *walk(component.get("components")), *walk(component.get("component"))]
+    inner = [component.get(key) for key in ("components", "component", "accessory")]
+    return [component, *(c for found in inner for c in walk(found))]
 
 
 def components(message: Json) -> list[Json]:

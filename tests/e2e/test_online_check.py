@@ -13,6 +13,7 @@ from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.fake_gemini import FakeGemini, Reply, quota_reply
 
 DEFAULT = "gemini-3.1-flash-image"
+DESCRIBE = "gemini-3-flash"
 RETIRED = "gemini-3-pro-image-preview"
 RATIOS = ["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"]
 
@@ -50,16 +51,18 @@ async def test_all_good(tmp_path: Path, discord_fake: FakeDiscord, gemini_fake: 
     code, lines, _ = await check_online(tmp_path, discord_fake, gemini_fake)
 
     assert code == 0
-    assert lines[:4] == [
+    assert lines[:5] == [
         f"✓ Discord token: accepted; the bot is {discord_fake.bot_user['username']}",
         "✓ Message Content intent: on",
         "✓ Gemini key: accepted",
         f"✓ Model {DEFAULT}: available on v1beta, makes images",
+        f"✓ Model {DESCRIBE}: available on v1beta (/describe)",
     ]
-    assert lines[4].startswith("– Quota: not checked")
-    assert "--spend" in lines[4]
+    assert lines[5].startswith("– Quota: not checked")
+    assert "--spend" in lines[5]
     assert lines[-1] == "OK"
-    assert [r.path for r in gemini_fake.requests] == [f"/v1beta/models/{DEFAULT}"]
+    paths = [r.path for r in gemini_fake.requests]
+    assert paths == [f"/v1beta/models/{DEFAULT}", f"/v1beta/models/{DESCRIBE}"]
 
 
 async def test_a_missing_model_lists_the_image_models_instead(

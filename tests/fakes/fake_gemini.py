@@ -433,6 +433,29 @@ def text_reply(text: str, *, finish_reason: str = "STOP") -> Reply:
     return Reply(render, method="generateContent")
 
 
+def prompts_reply(prompts: list[str] | None = None) -> Reply:
+    """A text model's answer. Asked for JSON (responseMimeType application/json) with a
+    responseJsonSchema of an array of strings, it gives that many strings (`prompts`, or
+    made-up ones) as a JSON array; otherwise plain text."""
+
+    async def render(ctx: _ReplyContext) -> _Answer:
+        config = ctx.request.generation_config
+        schema = _dict_field(config, "responseJsonSchema") or _dict_field(config, "responseSchema")
+        count = int(schema.get("minItems") or schema.get("min_items") or 3)
+        items = prompts or [
+            f"A watercolour of a lighthouse on a cliff at dusk, seen from the sea (take {n})"
+            for n in range(1, count + 1)
+        ]
+        json_asked = _field(config, "responseMimeType") == "application/json"
+        text = json.dumps(items) if json_asked else "\n".join(items)
+        parts = [ctx.text_part(text, sign=True)]
+        return _json_answer(
+            ctx.envelope(candidates=[_candidate(parts, "STOP")], usage=ctx.usage(text=text))
+        )
+
+    return Reply(render, method="generateContent")
+
+
 def blocked_prompt(
     reason: str = "SAFETY",
     *,
@@ -1519,7 +1542,7 @@ class FakeGemini:
         return _invalid_argument(problems)
 
     async def _scripted_answer(self, request: GeminiRequest) -> _Answer:
-        reply = self._next_reply(request.method)
+        reply = self._next_reply(request)
         if reply.method not in (None, request.method):
             self._violation(
                 f"a reply scripted for {reply.method} was used to answer {request.method}"
@@ -1531,11 +1554,13 @@ class FakeGemini:
         await asyncio.sleep(max(0.0, deadline - loop.time()))
         return answer
 
-    def _next_reply(self, method: str) -> Reply:
+    def _next_reply(self, request: GeminiRequest) -> Reply:
         with self._lock:
             if self._queue:
                 return self._queue.popleft()
-        return imagen_reply() if method == "predict" else image_reply()
+        if request.method == "predict":
+            return imagen_reply()
+        return prompts_reply() if _spec_for(request.model).provider == "text" else image_reply()
 
     def _violation(self, message: str) -> None:
         with self._lock:

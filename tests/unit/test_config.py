@@ -58,6 +58,8 @@ def test_a_model_can_be_added_to_the_catalog(in_tmp: Path) -> None:
         ("[gemini]\ntimeout = 3\n", "is not a known setting"),
         ("[conversations]\nwho_can_refine = 'everyone'\n", "'owner' or 'anyone'"),
         ("[models]\ndefault = 'gemini-1.0-retired'\n", "is not in the catalog"),
+        ("[models]\ndefault = 'gemini-3-flash'\n", "makes no images"),
+        ("[models]\ndescribe = 'gemini-3-pro-image'\n", 'with output = "text"'),
         ("[gemini\n", "is not valid TOML"),
         ("[storage]\nurl = 'mysql://db/bot'\n", "must be a postgresql:// URL"),
         ("[quotas]\nmember_daily_images = -1\n", "[quotas] member_daily_images"),

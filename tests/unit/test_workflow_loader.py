@@ -353,7 +353,7 @@ def test_duplicate_command_names_across_files(tmp_path: Path) -> None:
     assert [w.source.name for w in report.workflows] == ["w0.json"]
 
 
-@pytest.mark.parametrize("name", ["usage", "admin"])
+@pytest.mark.parametrize("name", ["usage", "admin", "ref", "jobs", "show", "describe"])
 def test_the_bots_own_command_names_are_taken(tmp_path: Path, name: str) -> None:
     taken = sample()
     taken["id"] = name  # a name derived from the id counts too
