@@ -13,8 +13,8 @@ from bot.discord_ui import messages
 from bot.discord_ui.members import place_of, role_ids
 from bot.discord_ui.replies import answer_privately
 from bot.jobs import access, history
-from bot.jobs.cards import card_for
-from bot.jobs.display import ResultCard
+from bot.jobs.cards import card_for, shown_images
+from bot.jobs.display import DescribeCard, ResultCard
 from bot.jobs.records import Job, JobState
 
 if TYPE_CHECKING:
@@ -58,9 +58,9 @@ class History(commands.Cog):
             await answer_privately(interaction, history.not_shown(found, _link(found)))
             return
         await interaction.response.defer(thinking=True)
-        images = await jobs.store.get_images(found.outputs)
+        images = await jobs.store.get_images(shown_images(found))
         card = card_for(found, images, self.bot.settings)
-        assert isinstance(card, ResultCard)
+        assert isinstance(card, ResultCard | DescribeCard)  # what a delivered job shows
         await jobs.display.repost(interaction, found, card)
 
     async def _find(self, job_id: str, interaction: discord.Interaction) -> Job | str:

@@ -179,11 +179,16 @@ class DiscordDisplay:
             thread_id = await self._open_thread(sent, job, card, message)
         return Shown(sent.id, sent.channel.id, thread_id)
 
-    async def repost(self, interaction: discord.Interaction, job: Job, card: ResultCard) -> None:
+    async def repost(
+        self, interaction: discord.Interaction, job: Job, card: ResultCard | DescribeCard
+    ) -> None:
         """A stored result posted again as the answer to `interaction` (/show), with live
         buttons. It opens no thread: the last line says where the conversation is."""
-        card = replace(card, open_conversation=False)
-        message = await self._result(job, card, limit=interaction.filesize_limit)
+        if isinstance(card, DescribeCard):
+            message = self._described(job, card)
+        else:
+            card = replace(card, open_conversation=False)
+            message = await self._result(job, card, limit=interaction.filesize_limit)
         if message.layout is not None and job.thread_id is not None:
             message.layout.note = messages.shown_again_note(job.thread_id)
         await interaction.edit_original_response(**message.edit_fields())

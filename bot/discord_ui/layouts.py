@@ -131,7 +131,7 @@ class DescribeLayout:
     job_id: str
     filename: str | None  # the image described, when it is still stored
     address: str | None = None
-    note: str | None = None  # /describe opens no thread: nothing to say about one
+    note: str | None = None  # a last line
 
     @property
     def filenames(self) -> list[str]:
@@ -166,6 +166,8 @@ class DescribeLayout:
         details = [card.model_label, usd(card.cost_usd), f"{card.elapsed_s:.1f} s"]
         box.add_item(discord.ui.TextDisplay(f"-# {' · '.join([*details, f'Job `{self.job_id}`'])}"))
         box.add_item(_row([JobButton(action, self.job_id) for action in card.actions]))
+        if self.note:
+            box.add_item(discord.ui.TextDisplay(self.note))
         view.add_item(box)
         used = text_length(view.to_components())  # type: ignore[no-untyped-call]
         each = (TEXT_LIMIT - used) // max(len(shown), 1)

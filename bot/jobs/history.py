@@ -50,7 +50,7 @@ def job_line(job: Job, settings: Settings, link: str | None) -> str:
         parts.append(f"{request.count} images")
     if job.state is JobState.DELIVERED:
         parts.append(usd(job.cost_usd))
-    prompt = _plain(request.prompt)
+    prompt = "/describe of an image" if request.prompts else _plain(request.prompt)
     parts.append(f"[{prompt}]({link})" if link else prompt)
     return " · ".join(parts)
 

@@ -13,7 +13,7 @@ from PIL import Image
 from bot.jobs.describe import INSTRUCTION
 from tests.e2e.conftest import Harness
 from tests.e2e.guard_support import private_text
-from tests.e2e.helpers import V2, button_labels, custom_id, details, prompt_of, texts, walk
+from tests.e2e.helpers import V2, button_labels, custom_id, details, job_id, prompt_of, texts, walk
 from tests.fakes.fake_discord import FakeInteraction
 from tests.fakes.fake_gemini import prompts_reply, text_reply
 from tests.support import settle
@@ -130,3 +130,16 @@ async def test_describe_goes_through_the_guard_rails(harness: Harness) -> None:
     await settle()
     assert "paused in this server: back soon" in private_text(interaction)
     assert len(harness.gemini.requests) == before
+
+
+async def test_show_posts_a_describe_card_again(harness: Harness) -> None:
+    harness.gemini.enqueue(prompts_reply(PROMPTS))
+    card = (await describe(harness)).original
+    assert card is not None
+    shown = await harness.discord.run_command("show", {"job": job_id(card)})
+    await harness.wait_final(shown)
+    assert shown.original is not None
+    assert button_labels(shown.original).count("Imagine") == 4
+    listing = await harness.discord.run_command("jobs")
+    await harness.discord.wait_for(lambda: bool(private_text(listing)))
+    assert "/describe of an image" in private_text(listing)

@@ -4,9 +4,11 @@ one message with the images as a gallery, U1-U4 and V1-V4, a blocked call as a p
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import Harness
+from tests.e2e.conftest import REPO, Harness
 from tests.e2e.helpers import (
     button_labels,
     card_text,
@@ -17,6 +19,7 @@ from tests.e2e.helpers import (
     thread_history,
     user_texts,
 )
+from tests.e2e.test_workflows import use_workflows
 from tests.fakes.fake_discord import FakeInteraction
 from tests.fakes.fake_gemini import finish_reply, image_reply
 from tests.support import settle
@@ -59,6 +62,37 @@ async def test_size_choices_are_the_models_with_prices_and_are_sent(harness: Har
     _, shown_size, _, cost, *_ = details(interaction.original)
     assert (shown_size, cost) == ("512", "$0.045")
     assert "Upscale to 1K · $0.068" in button_labels(interaction.original)
+
+
+async def test_a_workflow_on_another_model_offers_that_models_sizes(
+    harness: Harness, tmp_path: Path
+) -> None:
+    folder = tmp_path / "pro"
+    folder.mkdir()
+    shutil.copy(REPO / "workflows" / "schema.json", folder)
+    text = (REPO / "workflows" / "imagine.json").read_text()
+    pro = text.replace('"autoRun": true,', '"autoRun": true, "model": "gemini-3-pro-image",')
+    assert pro != text
+    (folder / "imagine.json").write_text(pro)
+    await use_workflows(harness, folder)
+
+    imagine = next(
+        c for c in harness.discord.commands[harness.discord.guild_id] if c["name"] == "imagine"
+    )
+    size = next(o for o in imagine["options"] if o["name"] == "size")
+    assert [(c["name"], c["value"]) for c in size["choices"]] == [
+        ("1K · about $0.13 an image", "1K"),  # Gemini 3 Pro Image makes no 512
+        ("2K · about $0.13 an image", "2K"),
+        ("4K · about $0.24 an image", "4K"),
+    ]
+    interaction = await harness.imagine("a brass compass", size="2K")
+    request = harness.gemini.requests[-1]
+    assert request.model == "gemini-3-pro-image"
+    assert request.image_config["imageSize"] == "2K"
+    assert interaction.original is not None
+    _, shown_size, *_ = details(interaction.original)
+    assert shown_size == "2K"
+    assert "Upscale to 4K · $0.24" in button_labels(interaction.original)
 
 
 async def test_four_images_come_as_one_grid_with_one_price(harness: Harness) -> None:
