@@ -40,6 +40,7 @@ BENCHMARKS: dict[str, str] = {
     "store": "benchmarks.store",
     "memory": "benchmarks.memory",
     "quotas": "benchmarks.quotas",
+    "observability": "benchmarks.observability",
     "grid": "benchmarks.grid",
 }
 RESULTS = Path(__file__).resolve().parent / "results.json"

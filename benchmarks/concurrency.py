@@ -5,7 +5,8 @@ and 20 members at once on the shipped settings.
 interactions without yielding in between) with `[jobs] max_concurrent = 200`, Gemini calls
 in worker processes (the shipped `worker_processes = "auto"`) and Gemini answering each after
 2 s with a real-sized 1K image (~2.7 MB PNG and ~1.5 MB JPEG in turn). Measured: the total
-time from the first dispatch to the last final result (image shown and thread created), the
+time from the first dispatch to the last result shown (its thread opens after it: the fake
+counts Discord's thread pace, about 50 per 5 minutes, here without enforcing it), the
 event loop's worst stall (a task that sleeps 5 ms again and again and records how late it
 wakes), the gateway heartbeat's acknowledgement delay (discord.py's `bot.latency`, with the
 fake's heartbeat interval set to 100 ms so there are samples during the burst; and the
@@ -100,9 +101,9 @@ async def _burst(
     first = min(t["started"] for t in tracks)
     gaps = [b - a for a, b in itertools.pairwise(beats)]
     return {
-        "total_s": max(t["marks"]["thread"] for t in tracks) - first,
+        "total_s": max(t["marks"]["result"] for t in tracks) - first,
         "all_ok": all(t["ok"] for t in tracks),
-        "job_s": summary([t["marks"]["thread"] - t["started"] for t in tracks], 1, 3),
+        "job_s": summary([t["marks"]["result"] - t["started"] for t in tracks], 1, 3),
         "initial_response_s": summary([t["marks"]["ack"] - t["started"] for t in tracks], 1, 3),
         "loop": probe.report(),
         "max_lag_ms": max(probe.lags) * 1000,
@@ -195,7 +196,7 @@ async def run(quick: bool) -> BenchResult:
             f"total time, 200 jobs over {SPREAD_CHANNELS} channels",
             spread["total_s"],
             "s",
-            note="no per-channel queue for thread creation",
+            note="Discord's per-channel message limits spread over 20 channels",
         )
     result.add("peak RSS", worst("peak_rss_mb"), "MB", Target("<=", 350))
     result.add("peak RSS growth in the burst", worst("peak_rss_growth_mb"), "MB")
@@ -221,9 +222,8 @@ async def run(quick: bool) -> BenchResult:
         "spread_over_channels": spread,
         "members_shipped_settings": members,
         "note": (
-            "all jobs in one channel: discord.py sends one thread-creation request at a time "
-            "per channel when the server sends no rate-limit headers (the fake sends none); "
-            "spread_over_channels shows the same burst without that queue"
+            "all jobs in one channel share Discord's per-channel limits (message edits and "
+            "sends: 5 per 5 s); spread_over_channels shows the same burst over 20 channels"
         ),
         "fake_violations": violations,
     }

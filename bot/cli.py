@@ -1,6 +1,10 @@
 """Command line: `python -m bot` runs the bot, `python -m bot check` validates everything
 (`--online`: also asks Discord and Gemini with the credentials),
-`python -m bot run WORKFLOW ...` runs one workflow once against the configured API.
+`python -m bot run WORKFLOW ...` runs one workflow once against the configured API,
+`python -m bot health` asks the running bot's /healthz (the container's HEALTHCHECK).
+
+SIGTERM and Ctrl-C stop the bot cleanly (see `ImagineBot.request_shutdown`); a second one
+stops without waiting for the images in progress.
 
 Start-up problems (config, secrets, Discord refusing the token) end with one readable line
 and exit status 2, never a traceback.
@@ -10,11 +14,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import discord
 
@@ -26,6 +35,7 @@ from bot.credentials import (
     gemini_auth_from_env,
 )
 from bot.errors import ConfigError
+from bot.observability.logs import configure_logging
 from bot.workflows.loader import LoadedWorkflows, load_workflows, workflows_directory
 
 log = logging.getLogger("bot")
@@ -33,6 +43,14 @@ log = logging.getLogger("bot")
 EXIT_OK = 0
 EXIT_PROBLEM = 1
 EXIT_CONFIG = 2
+# Environment variables whose values are blanked out wherever they would appear in the log.
+SECRET_VARIABLES = (
+    "DISCORD_TOKEN",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "DATABASE_URL",
+    "PGPASSWORD",
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -91,6 +109,11 @@ def _parser() -> argparse.ArgumentParser:
         help="an image for the workflow's next image field (repeatable)",
     )
     run.add_argument("--out", required=True, type=Path, metavar="FILE", help="where to save")
+    commands.add_parser(
+        "health",
+        parents=[common],
+        help="ask the running bot's /healthz ([observability] http_port); exit 0 if healthy",
+    )
     return parser
 
 
@@ -100,10 +123,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     config_path: Path | None = getattr(args, "config", None)
     try:
         settings = load_settings(config_path)
+        configure_logging(settings.observability.log_format, secret_values(os.environ))
         if args.command == "check":
             return check(settings, online=args.online or args.spend, spend=args.spend)
         if args.command == "run":
             return run_workflow_once(settings, args)
+        if args.command == "health":
+            return health(settings)
         credentials = credentials_from_env(os.environ)
         workflows = load_workflows_for(settings)
     except ConfigError as exc:
@@ -112,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     async def run() -> int:
         async with ImagineBot(settings, credentials, workflows) as bot:
+            stop_on_signals(bot.request_shutdown)
             try:
                 await bot.start(credentials.discord_token)
             except discord.LoginFailure:
@@ -124,8 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "Discord refused the connection: the Message Content intent is off. Turn on "
                     "'Message Content Intent' on the Bot page of the Discord developer portal."
                 )
-            except ConfigError as exc:  # found while starting, e.g. an unreachable database
+            except ConfigError as exc:  # found while starting: a database, the metrics port
                 return fail(exc.user_message)
+            await bot.wait_shut_down()
         return EXIT_OK
 
     try:
@@ -167,14 +195,40 @@ def fail(message: str) -> int:
     return EXIT_CONFIG
 
 
-def configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # The SDK logs request details at DEBUG/INFO; keep them (and any header) out of the log.
-    logging.getLogger("google_genai").setLevel(logging.WARNING)
+def secret_values(env: Mapping[str, str]) -> list[str]:
+    """What the log must never show: the secret variables, and DATABASE_URL's password."""
+    values = [env.get(name, "") for name in SECRET_VARIABLES]
+    with contextlib.suppress(ValueError):  # not a URL: DATABASE_URL itself is still hidden
+        values.append(urlsplit(env.get("DATABASE_URL", "")).password or "")
+    return values
+
+
+def stop_on_signals(request_shutdown: Callable[[], None]) -> None:
+    """SIGTERM (docker stop, systemd) and SIGINT (Ctrl-C) ask for a clean shutdown."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, request_shutdown)
+
+
+def health(settings: Settings) -> int:
+    """`python -m bot health`: GET /healthz of the bot these settings describe."""
+    observability = settings.observability
+    if not observability.http_port:
+        print("The health endpoint is off: set [observability] http_port.", file=sys.stderr)
+        return EXIT_PROBLEM
+    host = observability.http_host
+    if host in ("0.0.0.0", "::", ""):  # listening everywhere: ask on this machine
+        host = "127.0.0.1"
+    url = f"http://{host}:{observability.http_port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            print(answer.read().decode().strip())
+            return EXIT_OK
+    except urllib.error.HTTPError as exc:
+        print(f"unhealthy: {exc.read().decode().strip()}", file=sys.stderr)
+    except OSError as exc:  # refused, timed out: the bot is not (yet) serving
+        print(f"no answer from {url}: {getattr(exc, 'reason', exc)}", file=sys.stderr)
+    return EXIT_PROBLEM
 
 
 def check(settings: Settings, *, online: bool = False, spend: bool = False) -> int:

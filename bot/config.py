@@ -170,6 +170,7 @@ class JobSettings(_Section):
     max_concurrent_per_user: PositiveInt
     progress_interval_s: PositiveFloat
     running_edit_after_s: Annotated[float, Field(ge=0)]
+    shutdown_grace_s: Annotated[float, Field(ge=0)]
 
 
 class PromptSettings(_Section):
@@ -248,6 +249,12 @@ class ModerationSettings(_Section):
     log_channel_id: NonNegativeInt
 
 
+class ObservabilitySettings(_Section):
+    http_host: str
+    http_port: Annotated[int, Field(ge=0, le=65535)]  # 0: no HTTP server
+    log_format: Literal["text", "json"]
+
+
 class Settings(_Section):
     discord: DiscordSettings
     gemini: GeminiSettings
@@ -263,6 +270,7 @@ class Settings(_Section):
     quotas: QuotaSettings
     access: AccessSettings
     moderation: ModerationSettings
+    observability: ObservabilitySettings
 
 
 def load_settings(path: Path | None = None) -> Settings:

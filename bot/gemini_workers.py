@@ -22,6 +22,7 @@ import itertools
 import logging
 import multiprocessing
 import pickle
+import signal
 import socket
 import struct
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from bot.credentials import GeminiAuth
 from bot.errors import GenerationError
 from bot.generation import CallInputs, GenerationResult, generate_many
 from bot.jobs.records import JobRequest
+from bot.observability.logs import LogFormat, configure_logging
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +66,16 @@ async def _receive(reader: asyncio.StreamReader) -> Any:
 # The worker process ------------------------------------------------------------------------
 
 
-def _worker_main(sock: socket.socket, settings: GeminiSettings, auth: GeminiAuth) -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s[worker]: %(message)s"
-    )
-    logging.getLogger("google_genai").setLevel(logging.WARNING)
-    with contextlib.suppress(KeyboardInterrupt):
+def _worker_main(
+    sock: socket.socket, settings: GeminiSettings, auth: GeminiAuth, log_format: LogFormat
+) -> None:
+    # The bot says when a worker stops (it closes the socket). Ctrl-C in a terminal reaches
+    # every process of the group and systemd signals the whole unit, but the calls under way
+    # must go on through the bot's shutdown grace period.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    configure_logging(log_format, [auth.api_key or ""])
+    with contextlib.suppress(KeyboardInterrupt):  # one that came before the lines above
         asyncio.run(_serve(sock, settings, auth))
 
 
@@ -131,10 +137,17 @@ class WorkerPool:
     """`generate(request, inputs)` as `bot.generation.generate_many`, run in `count`
     worker processes."""
 
-    def __init__(self, count: int, settings: GeminiSettings, auth: GeminiAuth) -> None:
+    def __init__(
+        self,
+        count: int,
+        settings: GeminiSettings,
+        auth: GeminiAuth,
+        log_format: LogFormat = "text",
+    ) -> None:
         self._count = count
         self._settings = settings
         self._auth = auth
+        self._log_format = log_format
         self._workers: list[_Worker] = []  # the live ones
         self._changed = asyncio.Condition()
         self._ids = itertools.count()
@@ -166,7 +179,7 @@ class WorkerPool:
         ours, theirs = socket.socketpair()
         process = multiprocessing.get_context("spawn").Process(
             target=_worker_main,
-            args=(theirs, self._settings, self._auth),
+            args=(theirs, self._settings, self._auth, self._log_format),
             name="gemini-worker",
             daemon=True,
         )

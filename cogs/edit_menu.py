@@ -45,6 +45,7 @@ class EditMenu(commands.Cog):
     ) -> None:
         """Message menu: ask what to change, then edit the message's images."""
         try:
+            self.bot.jobs.intake.check_accepting()  # before the member types anything
             await self.bot.jobs.guard.screen(
                 interaction.user.id, role_ids(interaction.user), place_of(interaction)
             )

@@ -10,7 +10,8 @@ from typing import Any
 from bot.config import EXAMPLE_CONFIG, Settings, load_settings
 
 # Tasks discord.py runs per event, command, component interaction or modal, and the bot's
-# own background tasks (running a job, showing its place in line, a moderation log copy).
+# own background tasks (running a job, showing its place in line, a moderation log copy,
+# opening threads).
 HANDLER_TASKS = (
     "discord.py: ",
     "CommandTree-invoker",
@@ -20,6 +21,7 @@ HANDLER_TASKS = (
     "job ",
     "show ",
     "moderation copy",
+    "thread opener",
 )
 
 

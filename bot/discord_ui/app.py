@@ -3,6 +3,10 @@
 One google-genai client, one store and one job pipeline (intake, dispatcher, display) live
 here for the whole process, built once in `setup_hook` from explicit parts; cogs reach them
 through `bot.jobs` (a `JobServices`). Slash commands only: the bot has no text prefix.
+
+`request_shutdown` (SIGTERM, Ctrl-C) stops cleanly: no new work, the jobs in progress get
+`[jobs] shutdown_grace_s` to finish, the rest go back in line for the next start. `close`
+alone stops at once (running jobs are then reported as interrupted at the next start).
 """
 
 from __future__ import annotations
@@ -31,10 +35,15 @@ from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.guard import Clock, Guard
 from bot.jobs.intake import Intake
 from bot.jobs.pipeline import Generate, JobPipeline
-from bot.jobs.recovery import catch_up, interrupt_running
+from bot.jobs.recovery import catch_up, interrupt_running, put_back
 from bot.jobs.references import ReferenceLibrary
 from bot.maintenance import clean_up_forever
+from bot.observability.health import Health
+from bot.observability.job_report import JobReport
+from bot.observability.metrics import Metrics
+from bot.observability.server import OpsServer
 from bot.store import Store, open_store
+from bot.store.factory import database_url
 from bot.uploads import UploadReader
 from bot.workflows.loader import (
     LoadedWorkflows,
@@ -99,11 +108,15 @@ class ImagineBot(commands.Bot):
         move it); `options` go to discord.Client as they are (e.g. guild_ready_timeout)."""
         intents = discord.Intents.default()
         intents.message_content = True  # privileged: thread replies need their text
+        # The database size is measured on disk, which only SQLite's is.
+        on_postgres = database_url(settings.storage, credentials.database_url)
+        metrics = Metrics(None if on_postgres else settings.storage.path)
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
+            http_trace=metrics.discord_trace(),
             # No cache of recent messages: nothing reads it, and every message the bot or a
             # member posts or edits would be copied into it.
             max_messages=None,
@@ -112,12 +125,19 @@ class ImagineBot(commands.Bot):
         point_discord_at(settings)
         self.settings = settings
         self.workflows = workflows
+        self.metrics = metrics
         self.clock = clock
         self.genai = build_client(settings.gemini, credentials.gemini)
         self._credentials = credentials
         self._workers: WorkerPool | None = None
         self._jobs: JobServices | None = None
         self._background: list[asyncio.Task[None]] = []
+        self._ops: OpsServer | None = None
+        self._health: Health | None = None
+        self._shutdown: asyncio.Task[None] | None = None
+        self._draining: asyncio.Task[None] | None = None
+        self._set_up = False  # setup_hook is complete
+        self._stop_when_set_up = False
 
     @property
     def jobs(self) -> JobServices:
@@ -129,11 +149,17 @@ class ImagineBot(commands.Bot):
         settings = self.settings
         store = await open_store(settings.storage, self._credentials.database_url)
         display = DiscordDisplay(self, settings)
+        report = JobReport(self.metrics, settings.models)
         moderation = ModerationLog(self, settings) if settings.moderation.log_channel_id else None
         generate: Generate = functools.partial(generate_many, self.genai)
         workers = settings.gemini.worker_count()
         if workers:
-            pool = WorkerPool(workers, settings.gemini, self._credentials.gemini)
+            pool = WorkerPool(
+                workers,
+                settings.gemini,
+                self._credentials.gemini,
+                settings.observability.log_format,
+            )
             try:
                 await pool.start()
             except RuntimeError as exc:
@@ -147,6 +173,7 @@ class ImagineBot(commands.Bot):
             generate=generate,
             settings=settings,
             moderation=moderation,
+            events=report,
         )
         dispatcher = Dispatcher(
             store=store,
@@ -154,6 +181,7 @@ class ImagineBot(commands.Bot):
             concurrency=concurrency_for(settings.jobs),
             max_per_user=settings.jobs.max_concurrent_per_user,
             refresh_s=settings.jobs.progress_interval_s,
+            events=report,
         )
         guard = Guard(store=store, settings=settings, clock=self.clock, moderation=moderation)
         uploads = UploadReader(UploadLimits.of(settings.uploads))
@@ -164,16 +192,33 @@ class ImagineBot(commands.Bot):
             dispatcher=dispatcher,
             uploads=uploads,
             guard=guard,
+            events=report,
         )
         library = ReferenceLibrary(
             store=store, settings=settings.references, guard=guard, uploads=uploads
         )
         self._jobs = JobServices(store, intake, display, dispatcher, pipeline, guard, library)
+        self.metrics.track(
+            running=lambda: dispatcher.running,
+            concurrency_limit=dispatcher.concurrency.current,
+        )
+        self._health = Health(
+            gateway_connected=self.gateway_connected, store_problem=store.write_problem
+        )
+        observability = settings.observability
+        if observability.http_port:
+            self._ops = OpsServer(
+                observability.http_host,
+                observability.http_port,
+                health=self._health,
+                metrics=self.metrics,
+            )
+            await self._ops.start()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands()
         # Before claiming anything: jobs that were running died with the last process.
-        await interrupt_running(store)
+        await interrupt_running(store, report)
         dispatcher.start()
         self._background = [
             asyncio.create_task(self._catch_up(started_at), name="catch-up"),
@@ -181,6 +226,9 @@ class ImagineBot(commands.Bot):
                 clean_up_forever(store, settings.storage.retention_days), name="cleanup"
             ),
         ]
+        self._set_up = True
+        if self._stop_when_set_up:  # a signal came while starting
+            self.request_shutdown()
 
     async def _catch_up(self, started_at: float) -> None:
         """In the background once connected: post what the last process could not."""
@@ -220,12 +268,61 @@ class ImagineBot(commands.Bot):
     async def on_message(self, message: discord.Message, /) -> None:
         """No text commands: cogs listen to the messages they care about themselves."""
 
+    def gateway_connected(self) -> bool:
+        """Logged in, and the gateway websocket is open (discord.py is not reconnecting)."""
+        ws = self.ws
+        return self.is_ready() and not self.is_closed() and ws is not None and ws.open
+
+    # Stopping ----------------------------------------------------------------------------
+
+    def request_shutdown(self) -> None:
+        """SIGTERM or Ctrl-C. The first starts a clean shutdown; a second one stops waiting
+        for the jobs in progress (they are put back in line)."""
+        if not self._set_up:  # closing now would pull the rug from under setup_hook
+            self._stop_when_set_up = True
+        elif self._shutdown is None:
+            self.jobs.intake.stop_accepting()
+            if self._health is not None:
+                self._health.stopping()
+            self._shutdown = asyncio.create_task(self._shut_down(), name="shutdown")
+        elif self._draining is not None and not self._draining.done():
+            log.info("stopping now: the jobs still in progress are put back in line")
+            self._draining.cancel()
+
+    async def wait_shut_down(self) -> None:
+        """Until a requested shutdown is complete (the store closed)."""
+        if self._shutdown is not None:
+            await asyncio.shield(self._shutdown)
+
+    async def _shut_down(self) -> None:
+        jobs = self.jobs
+        try:
+            jobs.dispatcher.pause()
+            running, grace = jobs.dispatcher.running, self.settings.jobs.shutdown_grace_s
+            log.info(
+                "shutting down: new requests are refused; %d job(s) in progress get up to %gs",
+                running,
+                grace,
+            )
+            if running and grace > 0:
+                self._draining = asyncio.create_task(jobs.dispatcher.wait_idle())
+                await asyncio.wait([self._draining], timeout=grace)
+            await put_back(jobs.store, await jobs.dispatcher.stop())
+        except Exception as exc:  # e.g. the database went away: stop all the same
+            log.error("the clean shutdown failed; stopping anyway", exc_info=exc)
+        finally:
+            await self.close()
+        log.info("stopped")
+
     async def close(self) -> None:
+        if self._ops is not None:
+            await self._ops.stop()
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         if self._jobs is not None:
             await self._jobs.dispatcher.stop()
+            await self._jobs.pipeline.threads.close()
             await self._jobs.display.close()
         try:
             await super().close()
@@ -233,5 +330,7 @@ class ImagineBot(commands.Bot):
             if self._workers is not None:
                 await self._workers.close()
             await self.genai.aio.aclose()
+            if self._health is not None:
+                await self._health.close()
             if self._jobs is not None:
                 await self._jobs.store.close()

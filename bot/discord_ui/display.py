@@ -15,6 +15,7 @@ import asyncio
 import datetime
 import io
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -174,10 +175,9 @@ class DiscordDisplay:
             sent = await self._elsewhere(job, message)
         if not isinstance(card, BriefingCard):
             self._bound.pop(job.id, None)
-        thread_id = None
-        if isinstance(card, ResultCard) and card.open_conversation:
-            thread_id = await self._open_thread(sent, job, card, message)
-        return Shown(sent.id, sent.channel.id, thread_id)
+        wanted = isinstance(card, ResultCard) and card.open_conversation
+        possible = job.guild_id is not None and not isinstance(sent.channel, discord.Thread)
+        return Shown(sent.id, sent.channel.id, thread_wanted=wanted and possible)
 
     async def repost(
         self, interaction: discord.Interaction, job: Job, card: ResultCard | DescribeCard
@@ -345,28 +345,41 @@ class DiscordDisplay:
 
     # Conversations ------------------------------------------------------------------------
 
-    async def _open_thread(
-        self, sent: discord.Message, job: Job, card: ResultCard, message: _Message
+    async def open_thread(
+        self, job: Job, card: Callable[[], Awaitable[Card]], *, last_try: bool
     ) -> int | None:
-        """A thread on the result for the conversation to continue in (the result says how);
-        None, and a note instead, where Discord does not allow one."""
-        if isinstance(sent.channel, discord.Thread):
-            return None  # the result already says so
+        """A thread on the result for the conversation to continue in (the result says how).
+        Discord paces thread creation; discord.py waits as long as Discord says."""
+        assert job.message_id is not None, "a shown result has its message"
+        if isinstance(self._client.get_channel(job.message_id), discord.Thread):
+            return job.message_id  # opened already (by a member, or before a restart)
+        channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        result = channel.get_partial_message(job.message_id)
         try:
-            thread = await sent.create_thread(
-                name=messages.thread_name(card.prompt),
+            thread = await result.create_thread(
+                name=messages.thread_name(job.request.prompt),
                 auto_archive_duration=_THREAD_ARCHIVE_MINUTES,
             )
         except discord.HTTPException as exc:
+            if exc.status >= 500 and not last_try:
+                raise
             log.info("no thread for job %s: %s", job.id, exc)
-            assert message.layout is not None
-            message.layout.note = messages.no_thread_note(exc)
-            try:  # the files stay as they are
-                await sent.edit(view=message.layout.build(), allowed_mentions=_NONE)
-            except discord.HTTPException as failed:  # the result is shown all the same
-                log.info("could not add a note to message %s: %s", sent.id, failed)
+            await self._note(result, job, await card(), messages.no_thread_note(exc))
             return None
         return thread.id
+
+    async def _note(self, result: discord.PartialMessage, job: Job, card: Card, note: str) -> None:
+        """The posted result, composed again, with `note` as its last line (its files stay
+        as they are); best effort."""
+        if not isinstance(card, ResultCard):
+            return
+        message = await self._result(job, card)
+        assert message.layout is not None
+        message.layout.note = note
+        try:
+            await result.edit(view=message.layout.build(), allowed_mentions=_NONE)
+        except discord.HTTPException as failed:  # the result is shown all the same
+            log.info("could not add a note to message %s: %s", result.id, failed)
 
 
 def _fit_all(media: list[Media] | tuple[Media, ...], limit: int) -> list[Media]:

@@ -29,10 +29,12 @@ async def start_job(
     confirm: bool = False,
     references: tuple[str, ...] = (),
 ) -> None:
-    """Screen the member (refused privately, before anything shows in the channel), then
-    answer "thinking…" and hand the job over; a refusal after that replaces the answer."""
+    """Screen the member (refused privately, before anything shows in the channel; so is
+    everyone while the bot shuts down), then answer "thinking…" and hand the job over; a
+    refusal after that replaces the answer."""
     jobs, roles, place = bot.jobs, role_ids(interaction.user), place_of(interaction)
     try:
+        jobs.intake.check_accepting()
         await jobs.guard.screen(interaction.user.id, roles, place, request.prompt)
     except BotError as exc:
         await answer_privately(interaction, exc.user_message)

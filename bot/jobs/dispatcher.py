@@ -17,6 +17,7 @@ import math
 
 from bot.jobs.concurrency import Concurrency
 from bot.jobs.display import Waiting
+from bot.jobs.events import NO_EVENTS, JobEvents
 from bot.jobs.pipeline import JobPipeline
 from bot.jobs.records import Job
 from bot.store import QueuePlace, Store
@@ -35,8 +36,10 @@ class Dispatcher:
         concurrency: Concurrency,
         max_per_user: int,
         refresh_s: float,
+        events: JobEvents = NO_EVENTS,
     ) -> None:
         self._store = store
+        self._events = events
         self._pipeline = pipeline
         self.concurrency = concurrency
         self._max_per_user = max_per_user
@@ -46,6 +49,7 @@ class Dispatcher:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._shown: dict[str, Waiting] = {}  # what each waiting job's message says
         self._showing: set[asyncio.Task[None]] = set()
+        self._paused = False
 
     @property
     def running(self) -> int:
@@ -65,16 +69,30 @@ class Dispatcher:
         if task is not None:
             task.cancel()
 
-    async def stop(self) -> None:
+    def pause(self) -> None:
+        """Claim nothing more (a shutdown); the jobs in progress go on. The loop ends at its
+        next turn rather than being cancelled in the middle of a claim."""
+        self._paused = True
+        self.wake()
+
+    async def wait_idle(self) -> None:
+        """Until no job of this process is running."""
+        while self._running:
+            await asyncio.wait(list(self._running.values()))
+
+    async def stop(self) -> list[str]:
         """Stop claiming and cancel the jobs in progress; they stay `running` in the store
-        (reported as interrupted at the next start) and queued ones stay queued."""
+        (reported as interrupted at the next start, unless put back in line) and queued ones
+        stay queued. Returns the ids of the jobs it stopped."""
+        stopped = [job_id for job_id, task in self._running.items() if not task.done()]
         tasks = [t for t in (self._loop_task, *self._running.values(), *self._showing) if t]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        return stopped
 
     async def _loop(self) -> None:
-        while True:
+        while not self._paused:
             self._wake.clear()
             try:
                 await self._claim_all()
@@ -89,7 +107,7 @@ class Dispatcher:
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def _claim_all(self) -> None:
-        while True:
+        while not self._paused:
             allowed = self.concurrency.current()
             if allowed <= 0:
                 return
@@ -117,6 +135,7 @@ class Dispatcher:
 
     async def _show_places(self) -> None:
         places = await self._store.queue()
+        self._events.queue_seen(len(places))
         waiting = {place.job.id for place in places}
         for job_id in set(self._shown) - waiting:
             del self._shown[job_id]

@@ -7,6 +7,7 @@ decides how it looks in Discord and which message it edits.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, Protocol
@@ -134,12 +135,12 @@ Card = ResultCard | BlockCard | FailureCard | NoticeCard | BriefingCard | Descri
 
 @dataclass(frozen=True)
 class Shown:
-    """Where a job's message is (it may have been created or moved), and the thread opened
-    for a new conversation, if one was asked for and could be opened."""
+    """Where a job's message is (it may have been created or moved), and whether a thread
+    for a new conversation should open on it (asked for, and possible where it is)."""
 
     message_id: int
     channel_id: int
-    thread_id: int | None = None
+    thread_wanted: bool = False
 
 
 class Display(Protocol):
@@ -148,3 +149,11 @@ class Display(Protocol):
 
     async def show(self, job: Job, card: Card) -> Shown:
         """Show the job's card (replacing its progress); raises when it could not."""
+
+    async def open_thread(
+        self, job: Job, card: Callable[[], Awaitable[Card]], *, last_try: bool
+    ) -> int | None:
+        """Open the thread of the conversation the shown result (`job.message_id`) starts;
+        its id. None, with a note on the result (its `card()`, composed again), where Discord
+        does not allow it (or on the last try); raises on a failure worth trying again.
+        Waits while Discord paces thread creation."""

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from bot.config import Settings
 from bot.errors import InputError
 from bot.images import nearest_ratio
-from bot.jobs import access, redo, references
+from bot.jobs import access, redo, references, threads
 from bot.jobs.access import Place
 from bot.jobs.cards import BRANCH_KIND
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.display import Action
+from bot.jobs.events import NO_EVENTS, JobEvents
 from bot.jobs.guard import Guard
 from bot.jobs.ordering import Arrivals, Turn
 from bot.jobs.permissions import Actor, may_refine_in_thread, refusal
@@ -49,6 +50,7 @@ from bot.store import DuplicateJobError, JobChanges, QuotaExceededError, Store
 from bot.uploads import Upload, UploadReader
 
 ATTACHMENTS_ONLY_PROMPT = "Edit the image using the attached image(s)."
+RESTARTING = "The bot is restarting, so it cannot take this right now. Try again in a minute."
 GONE = (
     "That request is no longer stored (old requests are deleted after a while), so this "
     "button cannot do anything now. Start again with /imagine."
@@ -86,6 +88,7 @@ class Intake:
         dispatcher: Dispatcher,
         uploads: UploadReader,
         guard: Guard,
+        events: JobEvents = NO_EVENTS,
     ) -> None:
         self._store = store
         self._settings = settings
@@ -93,7 +96,18 @@ class Intake:
         self._dispatcher = dispatcher
         self._uploads = uploads
         self._guard = guard
+        self._events = events
         self._arrivals = Arrivals()
+        self._accepting = True
+
+    def stop_accepting(self) -> None:
+        """The bot is shutting down: new work is refused (InputError saying so)."""
+        self._accepting = False
+
+    def check_accepting(self) -> None:
+        """InputError saying so when the bot is shutting down (new work is refused)."""
+        if not self._accepting:
+            raise InputError(RESTARTING)
 
     def turn(self, conversation_key: Hashable) -> Turn:
         """Call when the event arrives, before any await: its place in arrival order."""
@@ -104,6 +118,7 @@ class Intake:
     async def submit(self, new: NewJob, uploads: Sequence[Upload] = ()) -> Job:
         """Record a new job (queued, or pending when it asks first). InputError on bad input
         or when the guard rails refuse it (nothing is recorded then)."""
+        self.check_accepting()
         await self._guard.screen(new.user_id, new.role_ids, new.place, new.request.prompt)
         info = self._settings.models.info(new.request.model)
         self._uploads.check_count(len(uploads), info.max_input_images, info.label)
@@ -151,6 +166,16 @@ class Intake:
         }
         return request.model_copy(update=update), saved
 
+    async def _owed_conversation(self, thread_id: int) -> Conversation | None:
+        """The conversation of a result whose thread opened before it was recorded (see
+        bot.jobs.threads): recorded now, by whoever needs it first."""
+        job = await self._store.owing_thread(thread_id)
+        if job is None:
+            return None
+        started = threads.conversation(job, thread_id)
+        await self._store.open_conversation(started, job.id)
+        return started
+
     async def thread_message(
         self,
         thread_id: int,
@@ -165,12 +190,15 @@ class Intake:
         thread is not a conversation or the member may not change it, or use the bot there
         (ignored silently)."""
         conversation = await self._store.get_conversation(thread_id)
+        if conversation is None:
+            conversation = await self._owed_conversation(thread_id)
         who = self._settings.conversations.who_can_refine
         if conversation is None or not may_refine_in_thread(author_id, conversation.owner_id, who):
             return None
         place = Place(conversation.guild_id, thread_id, conversation.channel_id)
         if not access.allowed(self._settings.access, place, role_ids):
             return None
+        self.check_accepting()
         prompt = text.strip() or ATTACHMENTS_ONLY_PROMPT
         await self._guard.screen(author_id, role_ids, place, prompt)
         info = self._settings.models.info(conversation.model)
@@ -259,6 +287,8 @@ class Intake:
     async def _permitted(
         self, actor: Actor, action: Action, job_id: str
     ) -> tuple[Job, Conversation | None]:
+        if action in _STARTS_WORK:  # while shutting down, buttons may still cancel or choose
+            self.check_accepting()
         job = await self._store.get_job(job_id)
         if job is None:
             raise InputError(GONE)
@@ -325,7 +355,7 @@ class Intake:
             return False
         self._dispatcher.cancel(job.id)
         self._dispatcher.wake()
-        await self._pipeline.deliver(cancelled)
+        self._events.finished(cancelled, posted=await self._pipeline.deliver(cancelled))
         return True
 
     async def _choose(

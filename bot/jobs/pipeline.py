@@ -23,10 +23,12 @@ from bot.generation import CallInputs, GenerationResult
 from bot.jobs import describe
 from bot.jobs.cards import BRANCH_KIND, card_for, is_editing, shown_images
 from bot.jobs.display import Card, Display, Progress, Running, Shown
+from bot.jobs.events import NO_EVENTS, JobEvents
 from bot.jobs.moderation import Moderation
 from bot.jobs.ordering import KeyedLocks
 from bot.jobs.pricing import settled_usd
-from bot.jobs.records import Basis, Conversation, Job, JobRequest, JobState, Report
+from bot.jobs.records import Basis, Job, JobRequest, JobState, Report
+from bot.jobs.threads import ThreadOpener
 from bot.media import Media
 from bot.store import Exchange, HistoryLimits, JobChanges, Outcome, Store
 
@@ -61,16 +63,19 @@ class JobPipeline:
         generate: Generate,
         settings: Settings,
         moderation: Moderation | None = None,
+        events: JobEvents = NO_EVENTS,
     ) -> None:
         self._store = store
         self._display = display
         self._generate = generate
         self._settings = settings
         self._moderation = moderation
+        self._events = events
         # Per job: one display call at a time, and where its message is once known.
         self._locks = KeyedLocks()
         self._places: dict[str, Shown] = {}
         self._posting = asyncio.Semaphore(POSTING_AT_ONCE)
+        self.threads = ThreadOpener(store, display, self._locks, self._stored_card)
 
     # Running ------------------------------------------------------------------------------
 
@@ -87,6 +92,7 @@ class JobPipeline:
             changes = JobChanges(keep_place=True)
             await self._store.transition(job.id, [JobState.RUNNING], JobState.QUEUED, changes)
             log.info("job %s is back in line: Gemini's per-minute quota ran out", job.id)
+            self._events.throttled(job)
             return calls
         outcome, images = self._judge(job, base, answers)
         finished = await self._store.finish(job.id, outcome)
@@ -94,17 +100,9 @@ class JobPipeline:
         if finished is None:
             log.info("job %s was cancelled while running; its result is dropped", job.id)
             return calls
-        log.info(
-            "job %s %s: user %s, model %s, %.1fs, $%.3f",
-            job.id,
-            finished.state,
-            job.user_id,
-            job.request.model,
-            (finished.finished_at or started) - started,
-            finished.cost_usd,
-        )
         # Waiting for a turn to post, a result does not hold its images: they are read back.
-        await self.deliver(finished, None if self._posting.locked() else images or None)
+        posted = await self.deliver(finished, None if self._posting.locked() else images or None)
+        self._events.finished(finished, posted=posted)
         return calls
 
     async def crashed(self, job: Job) -> None:
@@ -113,7 +111,7 @@ class JobPipeline:
             outcome = _failed(GenerationError(INTERNAL_ERROR, kind="internal"))
             failed = await self._store.finish(job.id, outcome)
             if failed is not None:
-                await self.deliver(failed)
+                self._events.finished(failed, posted=await self.deliver(failed))
         except Exception as exc:
             log.error("job %s: its failure could not be recorded either", job.id, exc_info=exc)
 
@@ -284,8 +282,9 @@ class JobPipeline:
             await self._moved(job, shown)
 
     async def deliver(self, job: Job, images: Sequence[Media] | None = None) -> bool:
-        """Post a stored outcome (retrying), then record that it was shown and open the
-        conversation it starts. False when it could not be posted: it stays unshown.
+        """Post a stored outcome (retrying), then record that it was shown (and owes the
+        thread of the conversation it starts, opened in the background). False when it could
+        not be posted: it stays unshown.
         `images`: the job's outputs when the caller has them (else read from the store)."""
         shown = None
         for attempt, delay in enumerate(DELIVERY_DELAYS, start=1):
@@ -300,11 +299,12 @@ class JobPipeline:
         if shown is None:
             log.warning("job %s: outcome not posted; it will be posted after a restart", job.id)
             return False
-        conversation = None
-        if shown.thread_id is not None and job.thread_id is None:
-            conversation = _conversation(job, shown)
-        await self._store.mark_shown(job.id, shown.message_id, shown.channel_id, conversation)
+        await self._store.mark_shown(
+            job.id, shown.message_id, shown.channel_id, thread_wanted=shown.thread_wanted
+        )
         self._places.pop(job.id, None)
+        if shown.thread_wanted:
+            self.threads.owe(replace(job, message_id=shown.message_id, channel_id=shown.channel_id))
         if self._moderation is not None and _made_by_the_model(job):
             await self._moderation.outcome(job, images or ())
         return True
@@ -323,6 +323,10 @@ class JobPipeline:
 
     def _card(self, job: Job, images: Sequence[Media]) -> Card:
         return card_for(job, images, self._settings)
+
+    async def _stored_card(self, job: Job) -> Card:
+        """The card of a shown job, composed again from the store."""
+        return self._card(job, await self._store.get_images(shown_images(job)))
 
     def _located(self, job: Job) -> Job:
         """The job with its message where it really is (another task may have created it)."""
@@ -381,18 +385,4 @@ def _failed(error: GenerationError) -> Outcome:
         error_kind=error.kind,
         error_message=error.user_message,
         report=Report(retryable=error.retryable),
-    )
-
-
-def _conversation(job: Job, shown: Shown) -> Conversation:
-    assert shown.thread_id is not None
-    return Conversation(
-        thread_id=shown.thread_id,
-        guild_id=job.guild_id,
-        channel_id=shown.channel_id,
-        owner_id=job.user_id,
-        workflow=job.request.workflow,
-        model=job.request.model,
-        aspect_ratio=job.request.aspect_ratio,
-        image_size=job.request.image_size,
     )

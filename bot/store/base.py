@@ -130,6 +130,10 @@ class ReferenceLimitError(Exception):
 class Store(Protocol):
     async def close(self) -> None: ...
 
+    async def write_problem(self) -> str | None:
+        """Why the store cannot take a write right now, or None when it can. Cheap enough
+        for a health check: starts a write transaction and rolls it back."""
+
     # Jobs ---------------------------------------------------------------------------------
     async def add_job(
         self, job: Job, inputs: Sequence[Media] = (), admission: Admission | None = None
@@ -158,9 +162,10 @@ class Store(Protocol):
         admission: Admission | None = None,
     ) -> Job | None:
         """Move the job to `target` if it is in one of `sources` (else None: somebody else
-        moved it first). To `queued`, it gets a new place at the end of the line; with
-        `admission`, also a new reservation, checked and written in the same serialised
-        transaction as in `add_job` (QuotaExceededError: the job is left as it was)."""
+        moved it first). To `queued`, it gets a new place at the end of the line (unless
+        `changes.keep_place`); with `admission`, also a new reservation, checked and written
+        in the same serialised transaction as in `add_job` (QuotaExceededError: the job is
+        left as it was)."""
 
     async def claim_next(self, *, max_running: int, max_per_user: int) -> Job | None:
         """The first queued job that may start (a free slot, a free slot of its member, no
@@ -177,15 +182,25 @@ class Store(Protocol):
         None when the job is no longer running (cancelled)."""
 
     async def mark_shown(
-        self,
-        job_id: str,
-        message_id: int,
-        channel_id: int,
-        conversation: Conversation | None = None,
+        self, job_id: str, message_id: int, channel_id: int, *, thread_wanted: bool = False
     ) -> None:
         """The outcome is posted (as this message, which may have moved elsewhere); with
-        `conversation`, in the same transaction, a new conversation whose head is the job,
-        which joins it."""
+        `thread_wanted`, in the same transaction, a thread for its conversation is owed:
+        `threads_owed` lists the job until `open_conversation` or `no_thread`."""
+
+    async def open_conversation(self, conversation: Conversation, job_id: str) -> None:
+        """The job's thread is open: in one transaction, a new conversation whose head is
+        the job (which joins it), and the thread is no longer owed. Opening it twice changes
+        nothing the second time."""
+
+    async def no_thread(self, job_id: str) -> None:
+        """Discord does not allow the job's thread: it is no longer owed."""
+
+    async def threads_owed(self) -> list[Job]:
+        """Shown jobs whose conversation's thread is still to open, oldest first."""
+
+    async def owing_thread(self, message_id: int) -> Job | None:
+        """The shown job whose result is this message, if its thread is still owed."""
 
     async def set_message(self, job_id: str, message_id: int, channel_id: int) -> None:
         """The message that shows the job (created after it was accepted)."""

@@ -220,6 +220,11 @@ MIGRATIONS: tuple[str, ...] = (
         created_at REAL NOT NULL,
         PRIMARY KEY (guild_id, user_id)
     ) WITHOUT ROWID;
+    -- Shown results whose thread is still to open (Discord paces thread creation).
+    CREATE TABLE threads_owed (
+        job_id     TEXT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+        created_at REAL NOT NULL
+    );
     CREATE TABLE quota_overrides (
         guild_id   INTEGER NOT NULL,
         target     TEXT NOT NULL CHECK (target IN ('member', 'role')),

@@ -58,6 +58,7 @@ from bot.store.rows import (
     DELETE_BATCH,
     JOB_COLUMN_COUNT,
     JOB_COLUMNS,
+    OWED_THREADS,
     REFERENCE_COLUMNS,
     conversation_row,
     exchanges,
@@ -150,6 +151,16 @@ class PostgresStore:
 
     async def close(self) -> None:
         await self._pool.close()
+
+    async def write_problem(self) -> str | None:
+        # A transaction id is assigned only where writes are possible (not on a read-only
+        # standby), and the pool must hand out a working connection; nothing is written.
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.fetchval("SELECT pg_current_xact_id()")
+        except Exception as exc:  # whatever it is, the bot cannot write now
+            return f"the database cannot be written: {exc}"
+        return None
 
     async def schema_version(self) -> int:
         rows = await self._fetch("SELECT COALESCE(MAX(version), 0) FROM schema_version")
@@ -340,11 +351,7 @@ class PostgresStore:
         return job
 
     async def mark_shown(
-        self,
-        job_id: str,
-        message_id: int,
-        channel_id: int,
-        conversation: Conversation | None = None,
+        self, job_id: str, message_id: int, channel_id: int, *, thread_wanted: bool = False
     ) -> None:
         now = time.time()
         async with self._transaction() as conn:
@@ -355,18 +362,39 @@ class PostgresStore:
                 channel_id,
                 job_id,
             )
-            if conversation is None:
-                return
+            if thread_wanted:
+                await conn.execute(
+                    "INSERT INTO threads_owed (job_id, created_at) VALUES ($1, $2) "
+                    "ON CONFLICT DO NOTHING",
+                    job_id,
+                    now,
+                )
+
+    async def open_conversation(self, conversation: Conversation, job_id: str) -> None:
+        now = time.time()
+        async with self._transaction() as conn:
             await conn.execute(
                 f"INSERT INTO conversations ({CONVERSATION_COLUMNS}, last_image) "
                 f"SELECT {_params(CONVERSATION_COLUMN_COUNT)}, result_image FROM jobs "
-                f"WHERE id = ${CONVERSATION_COLUMN_COUNT + 1}",
+                f"WHERE id = ${CONVERSATION_COLUMN_COUNT + 1} ON CONFLICT DO NOTHING",
                 *conversation_row(conversation, head_job=job_id, updated_at=now),
                 job_id,
             )
             await conn.execute(
                 "UPDATE jobs SET thread_id = $1 WHERE id = $2", conversation.thread_id, job_id
             )
+            await conn.execute("DELETE FROM threads_owed WHERE job_id = $1", job_id)
+
+    async def no_thread(self, job_id: str) -> None:
+        await self._execute("DELETE FROM threads_owed WHERE job_id = $1", job_id)
+
+    async def threads_owed(self) -> list[Job]:
+        rows = await self._fetch(f"{OWED_THREADS} ORDER BY o.created_at")
+        return [job_from_row(row) for row in rows]
+
+    async def owing_thread(self, message_id: int) -> Job | None:
+        rows = await self._fetch(f"{OWED_THREADS} WHERE j.message_id = $1", message_id)
+        return job_from_row(rows[0]) if rows else None
 
     async def set_message(self, job_id: str, message_id: int, channel_id: int) -> None:
         await self._execute(

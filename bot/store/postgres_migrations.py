@@ -143,6 +143,11 @@ MIGRATIONS: tuple[str, ...] = (
         created_at DOUBLE PRECISION NOT NULL,
         PRIMARY KEY (guild_id, user_id)
     );
+    -- Shown results whose thread is still to open (Discord paces thread creation).
+    CREATE TABLE threads_owed (
+        job_id     TEXT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+        created_at DOUBLE PRECISION NOT NULL
+    );
     CREATE TABLE quota_overrides (
         guild_id   BIGINT NOT NULL,
         target     TEXT NOT NULL CHECK (target IN ('member', 'role')),

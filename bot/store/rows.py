@@ -35,6 +35,10 @@ CONVERSATION_COLUMNS = (
 CONVERSATION_COLUMN_COUNT = CONVERSATION_COLUMNS.count(",") + 1
 REFERENCE_COLUMNS = "guild_id, owner_id, name, kind, sha256, created_at"
 ACTIVE = "('queued', 'running')"  # the states of a job that waits or runs
+# The jobs whose thread is still owed (a WHERE or ORDER BY may follow).
+OWED_THREADS = "SELECT {} FROM threads_owed o JOIN jobs j ON j.id = o.job_id".format(
+    ", ".join(f"j.{column}" for column in JOB_COLUMNS.split(", "))
+)
 DELETE_BATCH = 500  # rows per retention transaction
 
 

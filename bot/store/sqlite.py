@@ -53,6 +53,7 @@ from bot.store.rows import (
     CONVERSATION_COLUMNS,
     DELETE_BATCH,
     JOB_COLUMNS,
+    OWED_THREADS,
     REFERENCE_COLUMNS,
     SEQ_COLUMN,
     conversation_row,
@@ -115,6 +116,20 @@ class SQLiteStore:
     async def close(self) -> None:
         await self._db.close()
 
+    async def write_problem(self) -> str | None:
+        # BEGIN IMMEDIATE takes the write lock (waiting up to busy_timeout): it fails on a
+        # read-only or locked database and on a closed connection. A full disk shows only
+        # when something is committed; transactions report that themselves (StorageError).
+        async with self._lock:
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+            except (sqlite3.Error, ValueError) as exc:  # ValueError: the connection is closed
+                return f"the database cannot be written: {exc}"
+            finally:  # also when cancelled (see _transaction)
+                with suppress(sqlite3.Error, ValueError):
+                    await self._db.execute("ROLLBACK")
+        return None
+
     async def schema_version(self) -> int:
         rows = await self._fetchall("PRAGMA user_version")
         return int(rows[0][0]) if rows else 0
@@ -130,8 +145,11 @@ class SQLiteStore:
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
             try:
+                # Inside the try: a task cancelled while BEGIN is on its way to the database
+                # thread (a shutdown) must still roll back, or the connection stays inside
+                # a transaction and every later one fails.
+                await self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
                 await self._db.execute("COMMIT")
             except BaseException as exc:
@@ -321,30 +339,46 @@ class SQLiteStore:
         return job
 
     async def mark_shown(
-        self,
-        job_id: str,
-        message_id: int,
-        channel_id: int,
-        conversation: Conversation | None = None,
+        self, job_id: str, message_id: int, channel_id: int, *, thread_wanted: bool = False
     ) -> None:
+        now = time.time()
         shown = (
             "UPDATE jobs SET shown_at = ?, message_id = ?, channel_id = ? WHERE id = ?",
-            (time.time(), message_id, channel_id, job_id),
+            (now, message_id, channel_id, job_id),
         )
-        if conversation is None:
+        if not thread_wanted:
             await self._statement(*shown)
             return
-        now = time.time()
         async with self._transaction() as db:
             await db.execute(*shown)
             await db.execute(
-                f"INSERT INTO conversations ({CONVERSATION_COLUMNS}, last_image) "
+                "INSERT OR IGNORE INTO threads_owed (job_id, created_at) VALUES (?, ?)",
+                (job_id, now),
+            )
+
+    async def open_conversation(self, conversation: Conversation, job_id: str) -> None:
+        now = time.time()
+        async with self._transaction() as db:
+            await db.execute(
+                f"INSERT OR IGNORE INTO conversations ({CONVERSATION_COLUMNS}, last_image) "
                 f"SELECT {_marks(CONVERSATION_COLUMN_COUNT)}, result_image FROM jobs WHERE id = ?",
                 (*conversation_row(conversation, head_job=job_id, updated_at=now), job_id),
             )
             await db.execute(
                 "UPDATE jobs SET thread_id = ? WHERE id = ?", (conversation.thread_id, job_id)
             )
+            await db.execute("DELETE FROM threads_owed WHERE job_id = ?", (job_id,))
+
+    async def no_thread(self, job_id: str) -> None:
+        await self._statement("DELETE FROM threads_owed WHERE job_id = ?", (job_id,))
+
+    async def threads_owed(self) -> list[Job]:
+        rows = await self._fetchall(f"{OWED_THREADS} ORDER BY o.created_at")
+        return [job_from_row(row) for row in rows]
+
+    async def owing_thread(self, message_id: int) -> Job | None:
+        rows = await self._fetchall(f"{OWED_THREADS} WHERE j.message_id = ?", (message_id,))
+        return job_from_row(rows[0]) if rows else None
 
     async def set_message(self, job_id: str, message_id: int, channel_id: int) -> None:
         await self._statement(

@@ -160,6 +160,7 @@ async def harness(
     discord_fake: FakeDiscord, gemini_fake: FakeGemini, tmp_path: Path
 ) -> AsyncIterator[Harness]:
     discord_fake.violations.clear()
+    discord_fake.rate_limits.reset()  # a test's use of Discord's allowances is its own
     gemini_fake.reset()
     h = Harness(
         discord_fake, gemini_fake, settings_for(discord_fake, gemini_fake, tmp_path / "bot.db")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.jobs.records import JobState
-from tests.e2e.conftest import REPO, Harness, png, settings_for
+from tests.e2e.conftest import REPO, Harness, is_final, png, settings_for
 from tests.e2e.helpers import (
     answered_content,
     custom_id,
@@ -171,6 +171,103 @@ async def test_waiting_thread_messages_survive_a_restart(harness: Harness) -> No
     assert reply_three["attachments"]
     interrupted = await harness.bot_reply_to(first)
     assert "Interrupted" in interrupted["embeds"][0]["title"]
+
+
+async def posted(h: Harness, *prompts: str) -> list[Json]:
+    """Run /imagine for each prompt and wait for its result, recorded as shown, not for the
+    rest (its thread)."""
+    interactions = [await h.discord.run_command("imagine", {"prompt": p}) for p in prompts]
+    await h.discord.wait_for(lambda: all(is_final(i) for i in interactions))
+    results = [i.original for i in interactions if i.original is not None]
+    store = h.bots[-1].jobs.store
+    for _ in range(500):  # the store hears of a result just after Discord shows it
+        jobs = [await store.get_job(job_id(result)) for result in results]
+        if all(job is not None and job.shown_at is not None for job in jobs):
+            return results
+        await asyncio.sleep(0.01)
+    raise AssertionError("the results were not recorded as shown")
+
+
+async def test_results_do_not_wait_for_threads_discord_paces(harness: Harness) -> None:
+    threads_before = len(harness.discord.threads)
+    # Discord lets a bot create about 50 threads per 5 minutes; here 1 per 3 s.
+    harness.discord.rate_limits.set("thread-create", limit=1, per=3)
+    results = await posted(harness, "a red kite", "a blue kite", "a green kite")
+    assert len(harness.discord.threads) - threads_before < 3  # the results did not wait
+    assert len(results) == 3
+    assert all(result["attachments"] for result in results)
+    await harness.discord.wait_for(
+        lambda: all(r["id"] in harness.discord.threads for r in results), timeout=15
+    )
+    await settle()
+    harness.gemini.enqueue(image_reply())
+    edit = await harness.say(harness.discord.threads[results[-1]["id"]]["id"], "make it orange")
+    reply = await harness.bot_reply_to(edit)
+    assert reply["attachments"]
+    assert user_texts(harness.gemini.requests[-1]) == ["a green kite", "make it orange"]
+
+
+async def test_an_edit_in_a_thread_discord_opened_but_not_yet_answered_for(
+    harness: Harness,
+) -> None:
+    # The call that uses up Discord's allowance returns only when it is back (discord.py
+    # waits first); the thread is there at once and a member writes in it.
+    harness.discord.rate_limits.set("thread-create", limit=1, per=4)
+    (result,) = await posted(harness, "a tin robot")
+    await harness.discord.wait_for(lambda: result["id"] in harness.discord.threads)
+    harness.gemini.enqueue(image_reply())
+    edit = await harness.say(harness.discord.threads[result["id"]]["id"], "give it a hat")
+    reply = await harness.bot_reply_to(edit)
+    assert reply["attachments"]
+    assert user_texts(harness.gemini.requests[-1]) == ["a tin robot", "give it a hat"]
+    await settle()  # the opener's late answer changes nothing
+    harness.gemini.enqueue(image_reply())
+    again = await harness.say(harness.discord.threads[result["id"]]["id"], "and a cane")
+    assert (await harness.bot_reply_to(again))["attachments"]
+    assert user_texts(harness.gemini.requests[-1])[-2:] == ["give it a hat", "and a cane"]
+
+
+async def test_a_thread_still_owed_at_a_restart_opens_after_it(harness: Harness) -> None:
+    harness.discord.rate_limits.set("thread-create", limit=1, per=300)
+    first, owed = await posted(harness, "a paper boat", "a paper plane")
+    assert owed["attachments"]
+    await harness.discord.wait_for(lambda: first["id"] in harness.discord.threads)
+    assert owed["id"] not in harness.discord.threads  # Discord allows no second one yet
+    store = harness.bots[-1].jobs.store
+    # discord.py has not answered for the first thread yet (it waits for the allowance).
+    assert len(await store.threads_owed()) == 2
+    await harness.kill_bot()
+    harness.discord.rate_limits.reset()  # Discord's allowance is back
+    await harness.start_bot()
+    await harness.discord.wait_for(lambda: owed["id"] in harness.discord.threads)
+    await settle()
+    harness.gemini.enqueue(image_reply())
+    edit = await harness.say(harness.discord.threads[owed["id"]]["id"], "fold it smaller")
+    reply = await harness.bot_reply_to(edit)
+    assert reply["attachments"]
+    assert user_texts(harness.gemini.requests[-1]) == ["a paper plane", "fold it smaller"]
+    assert await harness.bots[-1].jobs.store.threads_owed() == []  # both recorded
+
+
+async def test_a_thread_a_member_started_first_becomes_the_conversation(
+    harness: Harness,
+) -> None:
+    harness.discord.rate_limits.set("thread-create", limit=1, per=3)
+    first, second = await posted(harness, "a glass fish", "a glass bird")
+    await harness.discord.wait_for(lambda: first["id"] in harness.discord.threads)
+    # While the bot waits for Discord's allowance, a member opens a thread on the result.
+    started = harness.discord.member_starts_thread(
+        second["id"], "my bird", author=harness.discord.bob
+    )
+    await settle()  # the bot takes the member's thread for the conversation
+    assert [t["owner_id"] for t in harness.discord.threads.values()].count(
+        harness.discord.bob["id"]
+    ) == 1
+    harness.gemini.enqueue(image_reply())
+    edit = await harness.say(started["id"], "give it blue wings")
+    reply = await harness.bot_reply_to(edit)
+    assert reply["attachments"]
+    assert user_texts(harness.gemini.requests[-1]) == ["a glass bird", "give it blue wings"]
 
 
 def progress_shown(h: Harness, message_id: str, prefix: str) -> bool:

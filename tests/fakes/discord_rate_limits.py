@@ -164,6 +164,11 @@ class RateLimiter:
         )
         self._windows = {key: w for key, w in self._windows.items() if key[0] != name}
 
+    def reset(self) -> None:
+        """Every limit as Discord's, every window fresh (a new test on a shared fake)."""
+        self.limits = dict(DEFAULT_LIMITS)
+        self._windows.clear()
+
     def admit(
         self,
         method: str,

@@ -1172,6 +1172,8 @@ class FakeDiscord:
         self._sessions: dict[str, _GatewaySession] = {}
         self._connections: set[_Connection] = set()
         self._identified = asyncio.Event()
+        self._gateway_open = asyncio.Event()  # cleared: new connections wait for their HELLO
+        self._gateway_open.set()
         self._stopping = asyncio.Event()  # ends stalled answers when the fake stops
         self._routes = self._build_routes()
         self._seed_world()
@@ -1372,6 +1374,18 @@ class FakeDiscord:
             self._deleted_channels.add(thread_id)
         self._broadcast("CHANNEL_DELETE", channel)  # clients drop the threads themselves
 
+    def member_starts_thread(self, message_id: str, name: str, *, author: Json) -> Json:
+        """A member starts a thread on a message (right-click, Create Thread)."""
+        message = self.message(message_id)
+        channel = self._text_channel_for_thread(message["channel_id"])
+        thread = self._open_thread(
+            channel, {"name": name}, thread_id=message_id, thread_type=11, owner=author["id"]
+        )
+        message["thread"] = thread
+        message["flags"] |= FLAG_HAS_THREAD
+        self._broadcast("MESSAGE_UPDATE", self._message_event(message))
+        return thread
+
     def archive_thread(self, thread_id: str, *, locked: bool = False) -> None:
         """A moderator archives (and with ``locked`` also locks) a thread."""
         self._set_archived(self.threads[thread_id], archived=True, locked=locked)
@@ -1473,6 +1487,7 @@ class FakeDiscord:
         self._port = sock.getsockname()[1]
 
     async def stop(self) -> None:
+        self._gateway_open.set()
         self._stopping.set()
         for connection in list(self._connections):
             await connection.close(1001, "The fake is stopping")
@@ -2261,7 +2276,11 @@ class FakeDiscord:
         message = self._channel_message_or_404(channel, call.params["message"])
         self._require(channel["id"], CREATE_PUBLIC_THREADS, READ_MESSAGE_HISTORY)
         if message["id"] in self.threads or message["id"] in self._deleted_channels:
-            violation = f"second thread for message {message['id']}"
+            # Asking again for a thread the bot made itself is a bug; one a member started
+            # first is a race the bot must handle.
+            earlier = self.threads.get(message["id"])
+            mine = earlier is None or earlier["owner_id"] == self.bot_user["id"]
+            violation = f"second thread for message {message['id']}" if mine else None
             raise DiscordError(
                 400,
                 160004,
@@ -2289,7 +2308,15 @@ class FakeDiscord:
             channel, call.body, thread_id=self._snowflake(), thread_type=thread_type
         )
 
-    def _open_thread(self, parent: Json, body: Json, *, thread_id: str, thread_type: int) -> Json:
+    def _open_thread(
+        self,
+        parent: Json,
+        body: Json,
+        *,
+        thread_id: str,
+        thread_type: int,
+        owner: str | None = None,
+    ) -> Json:
         errors: list[FieldError] = []
         _check_length(errors, "name", body.get("name"), 100, 1)
         duration = body.get("auto_archive_duration", parent["default_auto_archive_duration"])
@@ -2300,7 +2327,7 @@ class FakeDiscord:
         if errors:
             raise form_error(errors, f"thread in channel {parent['id']}")
         now = _now()
-        bot_id = self.bot_user["id"]
+        owner_id = owner or self.bot_user["id"]
         metadata: Json = {
             "archived": False,
             "auto_archive_duration": duration,
@@ -2315,7 +2342,7 @@ class FakeDiscord:
             "type": thread_type,
             "guild_id": self.guild_id,
             "parent_id": parent["id"],
-            "owner_id": bot_id,
+            "owner_id": owner_id,
             "name": body["name"],
             "last_message_id": None,
             "rate_limit_per_user": body.get("rate_limit_per_user") or 0,
@@ -2324,10 +2351,12 @@ class FakeDiscord:
             "member_count": 1,
             "flags": 0,
             "thread_metadata": metadata,
-            "member": {"id": thread_id, "user_id": bot_id, "join_timestamp": now, "flags": 0},
         }
+        if owner_id == self.bot_user["id"]:  # the current user's thread member, when it is one
+            thread["member"] = {"id": thread_id, "user_id": owner_id, "join_timestamp": now}
+            thread["member"]["flags"] = 0
         self.threads[thread_id] = thread
-        self._thread_members[thread_id] = {bot_id}
+        self._thread_members[thread_id] = {owner_id}
         self._broadcast("THREAD_CREATE", {**thread, "newly_created": True})
         return thread
 
@@ -2715,6 +2744,7 @@ class FakeDiscord:
             self._violate(
                 f"gateway connection with query {dict(request.query)} (want v=10, encoding=json)"
             )
+        await self._gateway_open.wait()
         connection = _Connection(ws)
         self._connections.add(connection)
         connection.send(_dumps({"op": 10, "d": {"heartbeat_interval": HEARTBEAT_INTERVAL_MS}}))
@@ -2895,6 +2925,14 @@ class FakeDiscord:
             raise AssertionError(
                 f"no bot session connected within {timeout}s; violations: {self.violations}"
             ) from None
+
+    def hold_gateway(self) -> None:
+        """Until `release_gateway`: new gateway connections are accepted but get no HELLO, so
+        a client that lost its connection stays disconnected (an outage it waits out)."""
+        self._gateway_open.clear()
+
+    def release_gateway(self) -> None:
+        self._gateway_open.set()
 
     async def disconnect_bot(self, *, resumable: bool = True) -> None:
         """Closes the bot's websocket(s); the client resumes (or re-identifies if not resumable)."""

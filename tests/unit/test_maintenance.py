@@ -24,7 +24,8 @@ async def test_conversations_past_retention_are_deleted(tmp_path: Path) -> None:
             await store.add_job(job)
             await store.claim_next(max_running=1, max_per_user=1)
             await store.finish(job.id, Outcome(JobState.DELIVERED, outputs=[Media(b"i", "x")]))
-            await store.mark_shown(job.id, 1, 9, Conversation(thread, 1, 1, 1, "imagine", "m"))
+            await store.mark_shown(job.id, 1, 9, thread_wanted=True)
+            await store.open_conversation(Conversation(thread, 1, 1, 1, "imagine", "m"), job.id)
             async with store._transaction() as db:
                 await db.execute(
                     "UPDATE conversations SET updated_at = ? WHERE thread_id = ?",

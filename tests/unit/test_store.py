@@ -350,6 +350,26 @@ async def test_outcomes_are_unshown_until_marked(store: Store) -> None:
     assert shown.message_id == 555
 
 
+async def test_a_thread_is_owed_from_the_showing_until_it_opens_or_cannot(store: Store) -> None:
+    opens = await run_to_delivery(store, job(), [(user("a"), model(b"1"))])
+    refused = await run_to_delivery(store, job(), [(user("b"), model(b"2"))])
+    plain = await run_to_delivery(store, job(), [(user("c"), model(b"3"))])
+    await store.mark_shown(opens.id, 1, 9, thread_wanted=True)
+    await store.mark_shown(refused.id, 2, 9, thread_wanted=True)
+    await store.mark_shown(plain.id, 3, 9)
+    assert [j.id for j in await store.threads_owed()] == [opens.id, refused.id]
+    await store.open_conversation(conversation(), opens.id)
+    await store.open_conversation(conversation(), opens.id)  # twice: nothing more
+    await store.no_thread(refused.id)
+    assert await store.threads_owed() == []
+    opened = await store.get_job(opens.id)
+    assert opened is not None
+    assert opened.thread_id == conversation().thread_id
+    started = await store.get_conversation(conversation().thread_id)
+    assert started is not None
+    assert started.head_job == opens.id
+
+
 # Conversations and history ------------------------------------------------------------
 
 
@@ -357,7 +377,8 @@ async def test_history_replays_the_chain_exactly(store: Store) -> None:
     first = await run_to_delivery(
         store, job(), [(user("draw a cat", b"upload"), model(b"img-1", b"s1"))]
     )
-    await store.mark_shown(first.id, 1, 9, conversation())
+    await store.mark_shown(first.id, 1, 9, thread_wanted=True)
+    await store.open_conversation(conversation(), first.id)
     edit = job(thread_id=100, lane="thread:100", basis=Basis.CONVERSATION)
     second = await run_to_delivery(
         store, edit, [(user("make it blue"), model(b"img-2", b"s2"))], parent=first.id
@@ -407,7 +428,8 @@ async def test_the_chosen_image_of_several_is_the_one_the_history_continues(
         job(count=3),
         [(user("p"), model(b"one")), (user("p"), model(b"two")), (user("p"), model(b"three"))],
     )
-    await store.mark_shown(several.id, 1, 9, conversation())
+    await store.mark_shown(several.id, 1, 9, thread_wanted=True)
+    await store.open_conversation(conversation(), several.id)
     await store.set_head(100, several.id, 1)
     history = await contents(store, several.id, WIDE)
     assert history[-1].parts
@@ -421,7 +443,8 @@ async def test_the_chosen_image_of_several_is_the_one_the_history_continues(
 async def test_each_job_keeps_the_image_of_its_parent_it_continued(store: Store) -> None:
     grid = [(user("p"), model(bytes([n]) * 8)) for n in range(4)]
     four = await run_to_delivery(store, job(count=4), grid)
-    await store.mark_shown(four.id, 1, 9, conversation())
+    await store.mark_shown(four.id, 1, 9, thread_wanted=True)
+    await store.open_conversation(conversation(), four.id)
     edit = job(thread_id=100, basis=Basis.CONVERSATION)
     third = await run_to_delivery(
         store, edit, [(user("make it red"), model(b"red"))], parent=four.id, parent_candidate=2
@@ -441,7 +464,8 @@ async def test_each_job_keeps_the_image_of_its_parent_it_continued(store: Store)
 async def test_a_delivered_job_remembers_the_head_it_replaced(store: Store) -> None:
     pair = [(user("p"), model(b"one")), (user("p"), model(b"two"))]
     first = await run_to_delivery(store, job(count=2), pair)
-    await store.mark_shown(first.id, 1, 9, conversation())
+    await store.mark_shown(first.id, 1, 9, thread_wanted=True)
+    await store.open_conversation(conversation(), first.id)
     await store.set_head(100, first.id, 1)
     edit = job(thread_id=100, basis=Basis.CONVERSATION)
     second = await run_to_delivery(
@@ -463,7 +487,8 @@ async def test_a_delivered_job_remembers_the_head_it_replaced(store: Store) -> N
 
 async def test_a_branch_copies_an_image_with_the_history_behind_it(store: Store) -> None:
     first = await run_to_delivery(store, job(), [(user("draw"), model(b"first"))])
-    await store.mark_shown(first.id, 1, 9, conversation(100))
+    await store.mark_shown(first.id, 1, 9, thread_wanted=True)
+    await store.open_conversation(conversation(100), first.id)
     pair = [(user("edit"), model(b"left")), (user("edit"), model(b"right"))]
     edit = job(thread_id=100, basis=Basis.CONVERSATION, count=2)
     second = await run_to_delivery(store, edit, pair, parent=first.id)
@@ -481,7 +506,8 @@ async def test_a_branch_copies_an_image_with_the_history_behind_it(store: Store)
         parent_candidate=1,
     )
     await store.add_job(branch, [right])
-    await store.mark_shown(branch.id, 2, 9, conversation(200))
+    await store.mark_shown(branch.id, 2, 9, thread_wanted=True)
+    await store.open_conversation(conversation(200), branch.id)
     found = await store.get_conversation(200)
     assert found is not None
     assert (found.head_job, found.head_candidate) == (branch.id, 0)
@@ -563,12 +589,14 @@ async def test_retention_deletes_what_nothing_needs_and_keeps_chains_whole(
     store: Store,
 ) -> None:
     old = await run_to_delivery(store, job(), [(user("old"), model(b"old"))])
-    await store.mark_shown(old.id, 1, 9, conversation(1))
+    await store.mark_shown(old.id, 1, 9, thread_wanted=True)
+    await store.open_conversation(conversation(1), old.id)
     child = await run_to_delivery(
         store, job(thread_id=1), [(user("edit"), model(b"edit"))], parent=old.id
     )
     alive = await run_to_delivery(store, job(), [(user("new"), model(b"new"))])
-    await store.mark_shown(alive.id, 1, 9, conversation(2))
+    await store.mark_shown(alive.id, 1, 9, thread_wanted=True)
+    await store.open_conversation(conversation(2), alive.id)
     waiting = await store.add_job(job())
     await sql(store, "UPDATE conversations SET updated_at = 0 WHERE thread_id = 1")
     await sql(store, "UPDATE jobs SET created_at = 0")
