@@ -56,7 +56,7 @@ class TimedGemini(FakeGemini):
         self._base_png = b""
         self._serial = itertools.count()
 
-    async def _handle(self, http: web.Request) -> web.Response:
+    async def _handle(self, http: web.Request) -> web.StreamResponse:
         started = time.monotonic()
         try:
             return await super()._handle(http)

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import discord
 
+from bot.capabilities import require_vertex
 from bot.config import Settings, load_settings
 from bot.credentials import (
     Credentials,
@@ -132,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return health(settings)
         credentials = credentials_from_env(os.environ)
         workflows = load_workflows_for(settings)
+        require_vertex(settings, workflows, credentials.gemini)
     except ConfigError as exc:
         return fail(exc.user_message)
     from bot.discord_ui.app import ImagineBot  # imported late: `check` needs no Discord
@@ -140,7 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         async with ImagineBot(settings, credentials, workflows) as bot:
             stop_on_signals(bot.request_shutdown)
             try:
-                await bot.start(credentials.discord_token)
+                if not await bot.log_in(credentials.discord_token):
+                    return EXIT_OK  # stopped while Discord could not be reached
+                await bot.connect()
             except discord.LoginFailure:
                 return fail(
                     "Discord refused DISCORD_TOKEN (invalid or reset). Copy a fresh token from "
@@ -253,6 +257,11 @@ def check(settings: Settings, *, online: bool = False, spend: bool = False) -> i
             problems.append(exc.user_message)
     workflows = check_workflows(settings)
     problems += [str(problem) for problem in workflows.problems]
+    if credentials is not None:
+        try:
+            require_vertex(settings, LoadedWorkflows(workflows.workflows, ()), credentials.gemini)
+        except ConfigError as exc:
+            problems.append(exc.user_message)
     print("Slash commands:")
     for line in workflows.summaries:
         print(f"  {line}")

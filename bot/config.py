@@ -67,18 +67,34 @@ class GeminiSettings(_Section):
         return max(0, cpus - 1)
 
 
+ThinkingLevel = Literal["MINIMAL", "LOW", "MEDIUM", "HIGH"]
+# "gemini": native image models (generateContent); "veo": image-to-video (Vertex AI only);
+# "upscale": Imagen's faithful upscaler (upscale_image, Vertex AI only).
+ModelProvider = Literal["gemini", "veo", "upscale"]
+VERTEX_ONLY_PROVIDERS = frozenset({"veo", "upscale"})
+
+
 class ModelInfo(_Section):
-    provider: Literal["gemini"]
+    provider: ModelProvider
     output: Literal["image", "text"] = "image"
     label: Annotated[str, Field(min_length=1, max_length=100)]
     max_input_images: Annotated[int, Field(ge=0)]
     aspect_ratios: list[str]
-    image_sizes: list[str]
+    image_sizes: list[str]  # a video model's resolutions, an upscaler's factors
     default_size: str
-    price_usd: dict[str, Annotated[float, Field(ge=0)]]
+    price_usd: dict[str, Annotated[float, Field(ge=0)]] = {}
     input_usd_per_mtok: NonNegativeFloat = 0.0  # per million input tokens (0: not priced)
     input_image_tokens: NonNegativeInt = 0  # input tokens one image counts as
     output_usd_per_mtok: NonNegativeFloat = 0.0  # per million output tokens (text models)
+    grounding: bool = False  # accepts the Google Search tool
+    thought_images: bool = False  # shows interim "thought" images while it thinks
+    thinking_levels: list[ThinkingLevel] = []  # the levels it accepts ([]: none can be set)
+    thinking_level: ThinkingLevel | None = None  # sent with every request (None: its own)
+    # Video ("veo") models: the lengths offered, the default, the price of a second.
+    durations_s: list[PositiveInt] = []
+    default_duration_s: NonNegativeInt = 0
+    usd_per_second: NonNegativeFloat = 0.0
+    generate_audio: bool = False
 
     @model_validator(mode="after")
     def _sizes_are_consistent(self) -> ModelInfo:
@@ -88,10 +104,48 @@ class ModelInfo(_Section):
             )
         if len(self.aspect_ratios) > 25:
             raise ValueError("at most 25 aspect_ratios (Discord's limit on choices)")
+        if self.thinking_level and self.thinking_level not in self.thinking_levels:
+            raise ValueError(
+                f"thinking_level {self.thinking_level!r} is not one of thinking_levels "
+                f"{self.thinking_levels} (the levels the model accepts)"
+            )
+        if self.provider != "gemini" and (
+            self.grounding or self.thought_images or self.thinking_levels
+        ):
+            raise ValueError(
+                "grounding, thought_images and thinking_levels apply to gemini models only"
+            )
+        if self.provider == "veo":
+            self._check_video()
+        elif self.durations_s or self.usd_per_second or self.generate_audio:
+            raise ValueError(
+                "durations_s, usd_per_second and generate_audio apply to veo models only"
+            )
+        elif not self.price_usd and self.output == "image":
+            raise ValueError("price_usd is missing: the price of one output image, by size")
+        if self.output == "text" and (self.provider != "gemini" or self.price_usd):
+            raise ValueError(
+                'a model with output = "text" is a gemini model priced by its tokens '
+                "(input_usd_per_mtok, output_usd_per_mtok), without price_usd"
+            )
         return self
 
-    def price_for(self, size: str | None) -> float:
-        """Approximate price of one output image of `size` (the default size when None)."""
+    def _check_video(self) -> None:
+        if not self.durations_s or self.default_duration_s not in self.durations_s:
+            raise ValueError(
+                "a veo model needs durations_s (the video lengths it offers, in seconds) and "
+                "a default_duration_s among them"
+            )
+        if not self.usd_per_second:
+            raise ValueError("a veo model needs usd_per_second (its price per second of video)")
+        if self.max_input_images < 1:
+            raise ValueError("a veo model animates an image: max_input_images must be 1 or more")
+
+    def price_for(self, size: str | None, duration_s: int | None = None) -> float:
+        """Approximate price of one output of `size` (the default size when None); for a
+        video, of `duration_s` seconds (the default length when None)."""
+        if self.provider == "veo":
+            return self.usd_per_second * (duration_s or self.default_duration_s)
         key = size or self.default_size or "default"
         return self.price_usd.get(key, max(self.price_usd.values(), default=0.0))
 
@@ -108,7 +162,7 @@ class RetiredModel(_Section):
     """A model Google shut down, and what runs in its place."""
 
     replacement: str
-    thinking_level: Literal["MINIMAL", "LOW", "MEDIUM", "HIGH"] | None = None
+    thinking_level: ThinkingLevel | None = None
 
 
 class ModelsSettings(_Section):
@@ -120,23 +174,31 @@ class ModelsSettings(_Section):
 
     @model_validator(mode="after")
     def _models_are_in_catalog(self) -> ModelsSettings:
-        known = ", ".join(sorted(self.catalog))
-        if self.default not in self.catalog:
-            raise ValueError(f"default model {self.default!r} is not in the catalog ({known})")
-        if self.catalog[self.default].output != "image":
-            raise ValueError(f"default model {self.default!r} makes no images (output = text)")
-        describe = self.catalog.get(self.describe)
-        if describe is None or describe.output != "text":
+        known = ", ".join(sorted(self.image_models()))
+        if self.default not in self.image_models():
             raise ValueError(
-                f"describe model {self.describe!r} must be a model of the catalog with "
-                f'output = "text" ({known})'
+                f"default model {self.default!r} is not a gemini image model of the catalog "
+                f"({known})"
+            )
+        describe = self.catalog.get(self.describe)
+        if describe is None or describe.provider != "gemini" or describe.output != "text":
+            raise ValueError(
+                f"describe model {self.describe!r} must be a gemini model of the catalog with "
+                f'output = "text" ({", ".join(sorted(self.catalog))})'
             )
         for old, retired in self.retired.items():
-            replacement = self.catalog.get(retired.replacement)
-            if replacement is None or replacement.output != "image":
+            replacement = self.image_models().get(retired.replacement)
+            if replacement is None:
                 raise ValueError(
                     f"the replacement of retired model {old!r}, {retired.replacement!r}, is "
-                    f"not an image model of the catalog ({known})"
+                    f"not a gemini image model of the catalog ({known})"
+                )
+            levels = replacement.thinking_levels
+            if retired.thinking_level and retired.thinking_level not in levels:
+                raise ValueError(
+                    f"retired model {old!r} runs on {retired.replacement!r} with thinking level "
+                    f"{retired.thinking_level}, which that model does not accept "
+                    f"(its thinking_levels: {levels})"
                 )
         if self.imagen_default not in self.retired:
             raise ValueError(
@@ -146,6 +208,25 @@ class ModelsSettings(_Section):
 
     def info(self, model: str) -> ModelInfo:
         return self.catalog[model]
+
+    def image_models(self) -> dict[str, ModelInfo]:
+        """The native Gemini image models of the catalog (not its text models)."""
+        return {
+            name: info
+            for name, info in self.catalog.items()
+            if info.provider == "gemini" and info.output == "image"
+        }
+
+    def with_provider(self, name: str, provider: str, setting: str) -> None:
+        """ValueError unless `name` is a catalog model of `provider` (for `setting`)."""
+        info = self.catalog.get(name)
+        if info is None or info.provider != provider:
+            known = sorted(m for m, i in self.catalog.items() if i.provider == provider)
+            article = "an" if provider[0] in "aeiou" else "a"
+            raise ValueError(
+                f"{setting} {name!r} is not {article} {provider} model of the catalog "
+                f"({', '.join(known) or f'add one with provider = {provider!r}'})"
+            )
 
 
 class StorageSettings(_Section):
@@ -171,6 +252,22 @@ class JobSettings(_Section):
     progress_interval_s: PositiveFloat
     running_edit_after_s: Annotated[float, Field(ge=0)]
     shutdown_grace_s: Annotated[float, Field(ge=0)]
+    thought_previews_s: NonNegativeFloat  # least time between two preview edits (0: none)
+
+
+class VideoSettings(_Section):
+    """Animate: an image to a short video with a Veo model (Vertex AI only)."""
+
+    model: str  # "" = no Animate
+    poll_interval_s: PositiveFloat
+    max_wait_s: PositiveFloat
+
+
+class UpscaleSettings(_Section):
+    """Upscale (faithful): Imagen's upscaler, which keeps every pixel's content (Vertex AI)."""
+
+    faithful_model: str  # "" = not offered
+    factor: str
 
 
 class PromptSettings(_Section):
@@ -271,6 +368,32 @@ class Settings(_Section):
     access: AccessSettings
     moderation: ModerationSettings
     observability: ObservabilitySettings
+    video: VideoSettings
+    upscale: UpscaleSettings
+
+    @model_validator(mode="after")
+    def _features_have_their_models(self) -> Settings:
+        models = self.models
+        if self.video.model:
+            models.with_provider(self.video.model, "veo", "[video] model")
+        if self.upscale.faithful_model:
+            models.with_provider(self.upscale.faithful_model, "upscale", "[upscale] faithful_model")
+            info = models.info(self.upscale.faithful_model)
+            if self.upscale.factor not in info.image_sizes:
+                raise ValueError(
+                    f"[upscale] factor {self.upscale.factor!r} is not one of the factors "
+                    f"{self.upscale.faithful_model} offers ({', '.join(info.image_sizes)})"
+                )
+        return self
+
+    def vertex_only_features(self) -> list[str]:
+        """The settings that need Vertex AI (refused at start-up with an API key)."""
+        features = []
+        if self.video.model:
+            features.append(f"[video] model ({self.video.model}: Animate)")
+        if self.upscale.faithful_model:
+            features.append(f"[upscale] faithful_model ({self.upscale.faithful_model})")
+        return features
 
 
 def load_settings(path: Path | None = None) -> Settings:
@@ -353,7 +476,8 @@ def _validate(data: dict[str, Any], path: Path) -> Settings:
             reason = f"{message[0].lower()}{message[1:]}{got_text}"
         extra = exc.error_count() - 1
         more = f" ({extra} more problem(s) after this one)" if extra else ""
-        raise ConfigError(f"{path}: {where} {reason}.{more}") from None
+        where = f"{where} " if first["loc"] else ""  # a rule across sections names them
+        raise ConfigError(f"{path}: {where}{reason}.{more}") from None
 
 
 def _describe(loc: tuple[str, ...]) -> str:

@@ -8,10 +8,11 @@ works with picklable data only).
 
 Each worker is a process with its own event loop and long-lived genai client, serving many
 calls at once (they mostly wait for Gemini). Messages are length-prefixed pickles over a unix
-socket pair: (call id, (request, inputs)) in, (call id, results) out. A call the bot stops
-waiting for (a cancelled job) finishes in the worker and its result is ignored, as in the
-bot's own process (see `generate_many`). A worker that dies fails its calls (members see a
-failure with Retry) and is replaced.
+socket pair: (call id, (request, inputs, previews wanted)) in, (call id, results) out, and
+before the results, for a call that shows them, (call id, _Preview) with each thought
+image. A call the bot stops waiting for (a cancelled job) finishes in the worker and its
+result is ignored, as in the bot's own process (see `generation.shielded`). A worker that
+dies fails its calls (members see a failure with Retry) and is replaced.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.calls import call_model
 from bot.config import GeminiSettings
 from bot.credentials import GeminiAuth
 from bot.errors import GenerationError
-from bot.generation import CallInputs, GenerationResult, generate_many
+from bot.generation import CallInputs, GenerationResult, PreviewSink
 from bot.jobs.records import JobRequest
+from bot.media import Media
 from bot.observability.logs import LogFormat, configure_logging
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,13 @@ class _Crash:
     """A bug inside a worker: its description, raised again in the bot."""
 
     description: str
+
+
+@dataclass(frozen=True)
+class _Preview:
+    """An interim thought image of a call still running (sent before its results)."""
+
+    image: Media
 
 
 async def _send(writer: asyncio.StreamWriter, message: object) -> None:
@@ -88,9 +98,14 @@ async def _serve(sock: socket.socket, settings: GeminiSettings, auth: GeminiAuth
     sending = asyncio.Lock()
     await _send(writer, (_READY, None))  # imports done, client built: calls may come
 
-    async def answer(call_id: int, request: JobRequest, inputs: CallInputs) -> None:
+    async def answer(call_id: int, request: JobRequest, inputs: CallInputs, previews: bool) -> None:
+        async def preview(image: Media) -> None:
+            async with sending:
+                await _send(writer, (call_id, _Preview(image)))
+
         try:
-            results: Results | _Crash = await generate_many(client, request, inputs)
+            on_preview = preview if previews else None
+            results: Results | _Crash = await call_model(client, request, inputs, on_preview)
         except Exception as exc:
             log.exception("call %d failed", call_id)
             results = _Crash(f"{type(exc).__name__}: {exc}")
@@ -130,11 +145,12 @@ class _Worker:
     writer: asyncio.StreamWriter
     reader_task: asyncio.Task[None] | None = None
     pending: dict[int, asyncio.Future[Results]] = field(default_factory=dict)
+    previews: dict[int, PreviewSink] = field(default_factory=dict)  # calls that show them
     sending: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class WorkerPool:
-    """`generate(request, inputs)` as `bot.generation.generate_many`, run in `count`
+    """`generate(request, inputs)` as `bot.calls.call_model`, run in `count`
     worker processes."""
 
     def __init__(
@@ -153,6 +169,7 @@ class WorkerPool:
         self._ids = itertools.count()
         self._closing = False
         self._replacing: asyncio.Task[None] | None = None
+        self._preview_tasks: set[asyncio.Future[None]] = set()
 
     async def start(self) -> None:
         """Start every worker and wait until each can take calls (importing the SDK takes a
@@ -198,7 +215,9 @@ class WorkerPool:
         worker.reader_task = asyncio.create_task(self._read(worker, reader), name="worker-read")
         return worker
 
-    async def generate(self, request: JobRequest, inputs: CallInputs) -> Results:
+    async def generate(
+        self, request: JobRequest, inputs: CallInputs, on_preview: PreviewSink | None = None
+    ) -> Results:
         async with self._changed:  # while a lost worker is being replaced, there may be none
             try:
                 await asyncio.wait_for(
@@ -210,20 +229,27 @@ class WorkerPool:
         call_id = next(self._ids)
         future: asyncio.Future[Results] = asyncio.get_running_loop().create_future()
         worker.pending[call_id] = future
+        if on_preview is not None:
+            worker.previews[call_id] = on_preview
         try:
             try:
                 async with worker.sending:
-                    await _send(worker.writer, (call_id, (request, inputs)))
+                    payload = (request, inputs, on_preview is not None)
+                    await _send(worker.writer, (call_id, payload))
             except (ConnectionError, OSError):
                 return [_worker_lost()]  # its reader notices the end and replaces it
             return await future
         finally:
             worker.pending.pop(call_id, None)  # a late result is ignored
+            worker.previews.pop(call_id, None)
 
     async def _read(self, worker: _Worker, reader: asyncio.StreamReader) -> None:
         try:
             while True:
                 call_id, results = await _receive(reader)
+                if isinstance(results, _Preview):
+                    self._show_preview(worker, call_id, results.image)
+                    continue
                 future = worker.pending.pop(call_id, None)
                 if future is None or future.done():
                     continue
@@ -234,6 +260,15 @@ class WorkerPool:
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         self._lost(worker)
+
+    def _show_preview(self, worker: _Worker, call_id: int, image: Media) -> None:
+        """Hand a preview to its call's sink without holding up the reading of answers."""
+        sink = worker.previews.get(call_id)
+        if sink is None:
+            return
+        task = asyncio.ensure_future(sink(image))
+        self._preview_tasks.add(task)
+        task.add_done_callback(self._preview_tasks.discard)
 
     def _lost(self, worker: _Worker) -> None:
         """The worker's connection ended: fail its calls; replace it unless closing."""

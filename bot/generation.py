@@ -5,14 +5,16 @@ turns before it) and returns what came back: final images, the model's text, tok
 and a `Block` when no usable image was produced. The user and model turns come back exactly
 as sent and received, thought signatures included, already in the form the store keeps
 (`StoredTurn`), so they replay byte for byte. `generate_many` makes a job's side-by-side
-images. Everything here can run in a worker process (`bot.gemini_workers`): inputs and
-results are plain, picklable data.
+images. With a preview sink the answer is streamed, and each interim "thought" image is
+handed over while the model goes on thinking (live previews); a grounded answer's sources
+and searches come back as `Grounding`. Everything here can run in a worker process
+(`bot.gemini_workers`): inputs and results are plain, picklable data.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from google import genai
@@ -35,6 +37,30 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class Grounding:
+    """The sources (title, link) and the searches of a grounded answer, as Google's display
+    requirements ask them to be shown."""
+
+    sources: tuple[tuple[str, str], ...]
+    queries: tuple[str, ...]
+
+    @classmethod
+    def of(cls, candidate: types.Candidate | None) -> Grounding | None:
+        metadata = candidate.grounding_metadata if candidate else None
+        if metadata is None:
+            return None
+        sources = tuple(
+            dict.fromkeys(
+                (chunk.web.title or chunk.web.domain or chunk.web.uri or "", chunk.web.uri)
+                for chunk in metadata.grounding_chunks or []
+                if chunk.web is not None and chunk.web.uri
+            )
+        )
+        queries = tuple(q for q in metadata.web_search_queries or [] if q.strip())
+        return cls(sources, queries) if sources or queries else None
+
+
+@dataclass(frozen=True)
 class GenerationResult:
     images: tuple[Media, ...]  # final images (interim "thought" images are left out)
     text: str
@@ -45,6 +71,7 @@ class GenerationResult:
     model_version: str | None = None
     response_id: str | None = None
     elapsed_s: float = field(default=0.0, compare=False)
+    grounding: Grounding | None = None  # what Google Search gave a grounded answer
 
     @property
     def ok(self) -> bool:
@@ -58,6 +85,9 @@ class CallInputs:
 
     images: Sequence[Media] = ()
     history: Sequence[StoredTurn] = ()
+    # A video (Veo's long-running operation): how often to ask, how long to wait in all.
+    poll_interval_s: float = 10.0
+    max_wait_s: float = 900.0
 
 
 def user_turn(prompt: str, inputs: Sequence[Media]) -> types.Content:
@@ -67,46 +97,78 @@ def user_turn(prompt: str, inputs: Sequence[Media]) -> types.Content:
     return types.Content(role="user", parts=parts)
 
 
-def generate_config(request: JobRequest) -> types.GenerateContentConfig:
+def generate_config(
+    request: JobRequest, *, include_thoughts: bool = False
+) -> types.GenerateContentConfig:
+    """The request's settings as the SDK's config. `include_thoughts`: the model sends its
+    interim thought images (and thought summaries) too."""
     if request.prompts:  # /describe: text, as a JSON list of prompts
         return types.GenerateContentConfig(
             response_modalities=list(request.response_modalities),
             response_mime_type="application/json",
             response_json_schema=answer_schema(request.prompts),
-            thinking_config=_thinking(request),
+            thinking_config=_thinking(request, include_thoughts),
             candidate_count=1,
         )
     image_config = None
-    if request.aspect_ratio or request.image_size:
+    if request.aspect_ratio or request.image_size or request.person_generation:
         image_config = types.ImageConfig(
-            aspect_ratio=request.aspect_ratio or None, image_size=request.image_size or None
+            aspect_ratio=request.aspect_ratio or None,
+            image_size=request.image_size or None,
+            person_generation=request.person_generation,  # Vertex AI only
         )
+    tools = [types.Tool(google_search=types.GoogleSearch())] if request.tools else None
+    safety = [
+        types.SafetySetting(
+            category=types.HarmCategory(category), threshold=types.HarmBlockThreshold(threshold)
+        )
+        for category, threshold in request.safety
+    ]
     return types.GenerateContentConfig(
         response_modalities=list(request.response_modalities),
         image_config=image_config,
-        thinking_config=_thinking(request),
+        thinking_config=_thinking(request, include_thoughts),
+        tools=tools,
+        safety_settings=safety or None,
         candidate_count=1,
     )
 
 
-def _thinking(request: JobRequest) -> types.ThinkingConfig | None:
-    if not request.thinking_level:
+def _thinking(request: JobRequest, include_thoughts: bool) -> types.ThinkingConfig | None:
+    if not request.thinking_level and not include_thoughts:
         return None
-    return types.ThinkingConfig(thinking_level=types.ThinkingLevel(request.thinking_level))
+    level = types.ThinkingLevel(request.thinking_level) if request.thinking_level else None
+    return types.ThinkingConfig(thinking_level=level, include_thoughts=include_thoughts or None)
+
+
+# Called with each interim "thought" image as it arrives (live previews).
+PreviewSink = Callable[[Media], Awaitable[None]]
 
 
 async def generate(
-    client: genai.Client, request: JobRequest, inputs: CallInputs
+    client: genai.Client,
+    request: JobRequest,
+    inputs: CallInputs,
+    on_preview: PreviewSink | None = None,
 ) -> GenerationResult:
-    """Run one turn against Gemini. Raises GenerationError for failures a member can act on."""
+    """Run one turn against Gemini. Raises GenerationError for failures a member can act on.
+    With `on_preview`, the answer is streamed and each interim thought image is handed to it
+    while the model goes on thinking."""
     turn = user_turn(request.text, inputs.images)
     contents = [*(rehydrate(earlier) for earlier in inputs.history), turn]
+    config = generate_config(request, include_thoughts=on_preview is not None)
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
-        response = await client.aio.models.generate_content(
-            model=request.model, contents=contents, config=generate_config(request)
-        )
+        if on_preview is None:
+            response = await client.aio.models.generate_content(
+                model=request.model, contents=contents, config=config
+            )
+        else:
+            stream = await client.aio.models.generate_content_stream(
+                model=request.model, contents=contents, config=config
+            )
+            response = await _streamed(stream, on_preview)
     except Exception as exc:
         raise failures.classify(exc, model=request.model) from exc
     return await _read_response(
@@ -118,6 +180,43 @@ async def generate(
     )
 
 
+async def _streamed(
+    stream: AsyncIterator[types.GenerateContentResponse], on_preview: PreviewSink
+) -> types.GenerateContentResponse:
+    """The chunks of a streamed answer as one answer (its parts in order, the last chunk's
+    finish reason, grounding and usage), showing each thought image as it comes."""
+    parts: list[types.Part] = []
+    last: types.Candidate | None = None
+    feedback = usage = None
+    version = response_id = None
+    async for chunk in stream:
+        feedback = chunk.prompt_feedback or feedback
+        usage = chunk.usage_metadata or usage
+        version, response_id = chunk.model_version or version, chunk.response_id or response_id
+        candidate = chunk.candidates[0] if chunk.candidates else None
+        if candidate is None:
+            continue
+        last = candidate
+        for part in (
+            candidate.content.parts if candidate.content and candidate.content.parts else []
+        ):
+            parts.append(part)
+            blob = part.inline_data
+            if part.thought and blob is not None and blob.data:
+                await on_preview(Media(blob.data, sniff_mime(blob.data, blob.mime_type)))
+    candidates = None
+    if last is not None:
+        content = types.Content(role="model", parts=parts) if parts else None
+        candidates = [last.model_copy(update={"content": content})]
+    return types.GenerateContentResponse(
+        candidates=candidates,
+        prompt_feedback=feedback,
+        usage_metadata=usage,
+        model_version=version,
+        response_id=response_id,
+    )
+
+
 # Calls a cancelled job stopped waiting for: they finish (or time out) on their own. Cancelling
 # an SDK call mid-flight can leave the client unable to make the next one (seen with
 # google-genai 3.4 when the first call of a client is cancelled early), so it is never done.
@@ -125,19 +224,29 @@ _ABANDONED: set[asyncio.Future[list[GenerationResult | BaseException]]] = set()
 
 
 async def generate_many(
-    client: genai.Client, request: JobRequest, inputs: CallInputs
+    client: genai.Client,
+    request: JobRequest,
+    inputs: CallInputs,
+    on_preview: PreviewSink | None = None,
 ) -> list[GenerationResult | GenerationError]:
     """`request.count` calls side by side (Gemini image models make one image per call).
     Each call's own failure comes back in its place; a bug still raises."""
-    calls = asyncio.gather(
-        *(generate(client, request, inputs) for _ in range(request.count)),
-        return_exceptions=True,
+    return await shielded(
+        [generate(client, request, inputs, on_preview) for _ in range(request.count)]
     )
+
+
+async def shielded(
+    calls: Sequence[Awaitable[GenerationResult]],
+) -> list[GenerationResult | GenerationError]:
+    """Run `calls` side by side; a job cancelled meanwhile stops waiting, but the calls are
+    never cancelled (see `_ABANDONED`). Each call's own failure comes back in its place."""
+    gathered = asyncio.gather(*calls, return_exceptions=True)
     try:
-        outcomes = await asyncio.shield(calls)
+        outcomes = await asyncio.shield(gathered)
     except asyncio.CancelledError:
-        _ABANDONED.add(calls)
-        calls.add_done_callback(_ABANDONED.discard)
+        _ABANDONED.add(gathered)
+        gathered.add_done_callback(_ABANDONED.discard)
         raise
     for outcome in outcomes:
         if isinstance(outcome, BaseException) and not isinstance(outcome, GenerationError):
@@ -197,6 +306,7 @@ async def _read_response(
         model_version=response.model_version,
         response_id=response.response_id,
         elapsed_s=elapsed_s,
+        grounding=Grounding.of(candidate),
     )
 
 

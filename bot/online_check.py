@@ -11,6 +11,8 @@ What can be known without spending money:
   "image" (Google's naming for every native image-output Gemini model), or, for Imagen,
   when it offers predict. When one is missing, models.list shows the image models the key
   can use instead.
+- Vertex AI: every model in use (Animate's and the upscaler's too) asked for by name; a
+  model of the catalog that lists thinking levels must say it thinks (API key).
 - Quota: the Gemini API has no free way to read a key's quota (AI Studio shows it, no API
   does). `--spend` makes one real image, the cheapest the default model offers, and reads
   the answer: an image means there is quota; a 429 says which quota is missing.
@@ -114,27 +116,60 @@ def _intent_finding(flags: int) -> Finding:
 
 
 def models_in_use(settings: Settings) -> dict[str, ModelInfo]:
-    """The default model, /describe's and every model a valid workflow uses, with its catalog
-    entry."""
+    """The default model, /describe's, Animate's and Upscale (faithful)'s, and every model a
+    valid workflow uses, with its catalog entry."""
     report = read_workflows(workflows_directory(settings), settings)
     models = settings.models
     used = {models.default: models.info(models.default)}
-    used[models.describe] = models.info(models.describe)
+    for extra in (models.describe, settings.video.model, settings.upscale.faithful_model):
+        if extra:
+            used[extra] = models.info(extra)
     for workflow in report.workflows:
         used.setdefault(workflow.generation.model, workflow.generation.model_info)
     return used
 
 
+_DOES = {"gemini": "makes images", "veo": "makes videos", "upscale": "upscales images"}
+
+
+async def vertex_findings(settings: Settings, auth: GeminiAuth) -> list[Finding]:
+    """On Vertex AI: every model in use, asked for by name (publishers.models.get). Nothing
+    is generated; Vertex AI has no free way to read quotas either."""
+    client = build_client(settings.gemini, auth)
+    found = []
+    async with client.aio as aio:
+        for model, info in models_in_use(settings).items():
+            try:
+                await aio.models.get(model=model)
+            except genai_errors.APIError as exc:
+                if _is_key_problem(exc):
+                    return [_vertex_refused(exc)]
+                found.append(_model_error(exc, model, "Vertex AI"))
+                continue
+            except _UNREACHABLE as exc:
+                where = settings.gemini.base_url or "Vertex AI"
+                return [
+                    Finding(False, "Vertex AI", f"could not reach {where} ({type(exc).__name__})")
+                ]
+            does = "reads images (/describe)" if info.output == "text" else _DOES[info.provider]
+            detail = f"available on Vertex AI, {does}"
+            found.append(Finding(True, f"Model {model}", detail))
+    return found
+
+
+def _vertex_refused(exc: genai_errors.APIError) -> Finding:
+    return Finding(
+        False,
+        "Vertex AI",
+        f"refused the credentials (HTTP {exc.code}). Log in with `gcloud auth "
+        "application-default login` and check GOOGLE_CLOUD_PROJECT and GOOGLE_CLOUD_LOCATION.",
+    )
+
+
 async def gemini_findings(settings: Settings, auth: GeminiAuth, *, spend: bool) -> list[Finding]:
     version = api_version(settings.gemini, auth)
     if auth.vertexai:
-        return [
-            Finding(
-                None,
-                "Gemini models",
-                "not checked on Vertex AI; `python -m bot run` tries a workflow for real",
-            )
-        ]
+        return await vertex_findings(settings, auth)
     if version == "v1":
         return [
             Finding(
@@ -186,10 +221,19 @@ async def _model_findings(
             continue
         if info.output == "text":
             found.append(Finding(True, f"Model {model}", f"available on {version} (/describe)"))
-        elif _makes_images(resource, info.provider):
-            found.append(Finding(True, f"Model {model}", f"available on {version}, makes images"))
-        else:
+        elif not _makes_images(resource, info.provider):
             found.append(Finding(False, f"Model {model}", "available, but it does not make images"))
+        elif info.thinking_levels and resource.thinking is False:
+            found.append(
+                Finding(
+                    False,
+                    f"Model {model}",
+                    "the catalog lists thinking_levels for it, but Gemini says it does not "
+                    "think. Remove thinking_levels and thinking_level from its catalog entry.",
+                )
+            )
+        else:
+            found.append(Finding(True, f"Model {model}", f"available on {version}, makes images"))
     return found
 
 
@@ -197,10 +241,11 @@ def _model_error(exc: genai_errors.APIError, model: str, version: str) -> Findin
     if _is_key_problem(exc):
         raise _KeyRefused from exc
     if exc.code == 404:
+        where = version if version == "Vertex AI" else f"API version {version}"
         return Finding(
             False,
             f"Model {model}",
-            f"not found on API version {version}: retired, renamed or not open to this key. "
+            f"not found on {where}: retired, renamed or not open to this key. "
             "Choose another model in config.toml ([models] default) or in the workflow.",
         )
     return Finding(False, f"Model {model}", f"Gemini answered HTTP {exc.code}: {exc.message}")

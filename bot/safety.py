@@ -179,6 +179,10 @@ VERTEX_ERROR_CODES: dict[str, str] = {
     "14952152": "other safety issues",
     "39322892": "people or faces, which the bot's settings do not allow",
     "17301594": "children, which the bot's settings do not allow",
+    # Veo's support codes ("Responsible AI and usage guidelines for Veo").
+    "58061214": "children, which the bot's settings do not allow",
+    "29310472": "a celebrity (photorealistic depictions of real famous people)",
+    "15236754": "a celebrity (photorealistic depictions of real famous people)",
 }
 
 HARM_CATEGORIES: dict[str, str] = {

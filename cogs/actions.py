@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from bot.discord_ui.app import ImagineBot
 
 # Actions that open a form first; the work happens when it is sent.
-_FORMS = {Action.EDIT_PROMPT, Action.REFINE}
+_FORMS = {Action.EDIT_PROMPT, Action.REFINE, Action.ANIMATE}
 # Actions whose job is shown on the very message the button is on.
 _SAME_MESSAGE = {Action.RETRY, Action.EDIT_PROMPT, Action.GENERATE, Action.CANCEL}
 # Actions answered at once (nothing slow happens before the answer).
@@ -119,6 +119,14 @@ class JobActions(commands.Cog):
                 title="Edit the prompt",
                 label="Prompt",
                 default=job.request.prompt,
+                max_length=max_length,
+            )
+        if action is Action.ANIMATE:
+            return TextModal(
+                custom_id=job_modal_id(action, job.id),
+                title="Animate this image",
+                label="What moves, and how does the camera move?",
+                placeholder="e.g. the waves roll in, the boat drifts left; slow push-in",
                 max_length=max_length,
             )
         return TextModal(

@@ -52,6 +52,9 @@ def settings_against(
             "worker_processes": 0,
         },
         "storage": {"path": db_path},
+        # Thought previews stream every answer with its drafts: off unless a test is about
+        # them (tests/e2e/test_thought_previews.py).
+        "jobs": {"thought_previews_s": 0.0},
     }
     for name, values in sections.items():
         updates.setdefault(name, {}).update(values)

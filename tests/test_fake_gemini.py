@@ -313,12 +313,12 @@ async def test_missing_api_key_is_permission_denied(
 async def test_unsupported_call_is_a_violation(
     fake: FakeGemini, http: aiohttp.ClientSession
 ) -> None:
-    url = f"{fake.base_url}/v1beta/models/{MODEL}:streamGenerateContent"
+    url = f"{fake.base_url}/v1beta/models/{MODEL}:embedContent"
     headers = {"x-goog-api-key": fake.api_key}
 
     async with http.post(url, json=_body(_user(_HI)), headers=headers) as response:
         assert response.status == 404
-    assert "streamGenerateContent" in fake.violations[0]
+    assert "embedContent" in fake.violations[0]
 
 
 async def test_oversized_request_is_rejected(fake: FakeGemini, http: aiohttp.ClientSession) -> None:
@@ -673,7 +673,9 @@ def _catalog() -> dict[str, ModelInfo]:
     return load_settings(EXAMPLE_CONFIG).models.catalog
 
 
-GEMINI_CATALOG = {name: info for name, info in _catalog().items() if info.output == "image"}
+GEMINI_CATALOG = {
+    n: i for n, i in _catalog().items() if i.provider == "gemini" and i.output == "image"
+}
 
 
 def test_the_catalogs_text_models_are_text_models_of_the_api() -> None:

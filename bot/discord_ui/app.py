@@ -22,13 +22,15 @@ import discord
 import yarl
 from discord.ext import commands
 
+from bot.calls import call_model
+from bot.capabilities import require_vertex
 from bot.config import Settings
 from bot.credentials import Credentials
 from bot.discord_ui.display import DiscordDisplay
+from bot.discord_ui.login import log_in
 from bot.discord_ui.moderation import ModerationLog
 from bot.gemini import build_client
 from bot.gemini_workers import WorkerPool
-from bot.generation import generate_many
 from bot.images import UploadLimits
 from bot.jobs.concurrency import concurrency_for
 from bot.jobs.dispatcher import Dispatcher
@@ -51,6 +53,7 @@ from bot.workflows.loader import (
     read_workflows,
     workflows_directory,
 )
+from bot.workflows.problems import WorkflowProblem
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +109,8 @@ class ImagineBot(commands.Bot):
     ) -> None:
         """`workflows` become the slash commands; `clock` tells the quotas the time (tests
         move it); `options` go to discord.Client as they are (e.g. guild_ready_timeout)."""
+        # No voice here: no warnings at start-up about the libraries voice would need.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         intents = discord.Intents.default()
         intents.message_content = True  # privileged: thread replies need their text
         # The database size is measured on disk, which only SQLite's is.
@@ -122,6 +127,7 @@ class ImagineBot(commands.Bot):
             max_messages=None,
             **options,
         )
+        require_vertex(settings, workflows, credentials.gemini)  # before anything connects
         point_discord_at(settings)
         self.settings = settings
         self.workflows = workflows
@@ -138,11 +144,17 @@ class ImagineBot(commands.Bot):
         self._draining: asyncio.Task[None] | None = None
         self._set_up = False  # setup_hook is complete
         self._stop_when_set_up = False
+        self._stop_requested = asyncio.Event()
 
     @property
     def jobs(self) -> JobServices:
         assert self._jobs is not None, "the job services are built in setup_hook"
         return self._jobs
+
+    async def log_in(self, token: str) -> bool:
+        """Log in, trying again while Discord cannot be reached; False when a shutdown was
+        requested first."""
+        return await log_in(self, token, self._stop_requested)
 
     async def setup_hook(self) -> None:
         started_at = time.time()
@@ -151,7 +163,7 @@ class ImagineBot(commands.Bot):
         display = DiscordDisplay(self, settings)
         report = JobReport(self.metrics, settings.models)
         moderation = ModerationLog(self, settings) if settings.moderation.log_channel_id else None
-        generate: Generate = functools.partial(generate_many, self.genai)
+        generate: Generate = functools.partial(call_model, self.genai)
         workers = settings.gemini.worker_count()
         if workers:
             pool = WorkerPool(
@@ -257,6 +269,8 @@ class ImagineBot(commands.Bot):
         the current ones (synced with Discord). The report says what was found either way."""
         directory = workflows_directory(self.settings)
         report = await asyncio.to_thread(read_workflows, directory, self.settings)
+        if not self._credentials.gemini.vertexai:
+            report = _without_vertex(report)
         if report.problems:
             return report
         self.workflows = report.loaded()
@@ -278,6 +292,7 @@ class ImagineBot(commands.Bot):
     def request_shutdown(self) -> None:
         """SIGTERM or Ctrl-C. The first starts a clean shutdown; a second one stops waiting
         for the jobs in progress (they are put back in line)."""
+        self._stop_requested.set()
         if not self._set_up:  # closing now would pull the rug from under setup_hook
             self._stop_when_set_up = True
         elif self._shutdown is None:
@@ -334,3 +349,21 @@ class ImagineBot(commands.Bot):
                 await self._health.close()
             if self._jobs is not None:
                 await self._jobs.store.close()
+
+
+def _without_vertex(report: WorkflowReport) -> WorkflowReport:
+    """`report` with a problem for each workflow that needs Vertex AI (the bot uses a key)."""
+    problems = [
+        WorkflowProblem(
+            str(workflow.source),
+            "stages",
+            f"/{workflow.command} needs Vertex AI ({workflow.generation.needs_vertex}), but "
+            "the bot uses a Gemini API key.",
+            "Remove it, or run the bot on Vertex AI (see the README).",
+        )
+        for workflow in report.workflows
+        if workflow.generation.needs_vertex
+    ]
+    if not problems:
+        return report
+    return WorkflowReport(report.workflows, (*report.problems, *problems), report.warnings)

@@ -39,7 +39,10 @@ LOOKS: dict[Action, ButtonLook] = {
     Action.EDIT_PROMPT: ButtonLook("Edit prompt", "✏️", discord.ButtonStyle.secondary),
     Action.REROLL: ButtonLook("Reroll", "🎲", discord.ButtonStyle.secondary),
     Action.REFINE: ButtonLook("Refine", "🖌️", discord.ButtonStyle.primary),
-    Action.UPSCALE: ButtonLook("Upscale", "🔍", discord.ButtonStyle.secondary),
+    # The two upscales differ: one redraws the image bigger, one enlarges it as it is.
+    Action.UPSCALE: ButtonLook("Upscale (redraw)", "🔍", discord.ButtonStyle.secondary),
+    Action.UPSCALE_FAITHFUL: ButtonLook("Upscale (faithful)", "🔎", discord.ButtonStyle.secondary),
+    Action.ANIMATE: ButtonLook("Animate", "🎬", discord.ButtonStyle.secondary),
     Action.DELETE: ButtonLook("Delete", "🗑️", discord.ButtonStyle.danger),
     Action.GENERATE: ButtonLook("Generate", "🎨", discord.ButtonStyle.success),
     Action.CANCEL: ButtonLook("Cancel", "✖️", discord.ButtonStyle.secondary),

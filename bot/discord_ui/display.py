@@ -32,6 +32,7 @@ from bot.jobs.display import (
     BriefingCard,
     Card,
     DescribeCard,
+    Drafting,
     FailureCard,
     NoticeCard,
     Progress,
@@ -67,10 +68,11 @@ class _Message:
     files: list[Media] = field(default_factory=list)
     mentions: discord.AllowedMentions = _NONE
     layout: ResultLayout | DescribeLayout | None = None
+    names: list[str] = field(default_factory=list)  # the files' names, without a layout
 
     @property
     def filenames(self) -> list[str]:
-        return self.layout.filenames if self.layout else []
+        return self.layout.filenames if self.layout else self.names
 
     def edit_fields(self) -> dict[str, Any]:
         view: discord.ui.View | discord.ui.LayoutView | None = self.view
@@ -122,6 +124,9 @@ class DiscordDisplay:
     async def progress(self, job: Job, progress: Progress) -> Shown | None:
         text = messages.progress_text(progress)
         message = _Message(text, view=job_view(job.id, [Action.CANCEL]))
+        if isinstance(progress, Drafting) and progress.draft.size <= self._upload_limit(job):
+            message.files = [progress.draft]
+            message.names = [f"draft.{progress.draft.extension}"]
         if job.message_id is None:
             return await self._create(job, message)
         await self._stop_pending(job.id)
@@ -229,8 +234,9 @@ class DiscordDisplay:
     async def _result(self, job: Job, card: ResultCard, *, limit: int | None = None) -> _Message:
         limit = limit or self._upload_limit(job)
         fitted = list(card.images)
-        if any(image.size > limit for image in fitted):  # re-encoding: off the event loop
-            fitted = await asyncio.to_thread(_fit_all, card.images, limit)
+        if any(image.size > limit and not _is_video(image) for image in fitted):
+            fitted = await asyncio.to_thread(_fit_all, fitted, limit)  # off the event loop
+        too_large = [media for media in fitted if _is_video(media) and media.size > limit]
         stand_in = None
         if card.missing:  # a grey place in the grid for each image that was not made
             stand_in = await asyncio.to_thread(images.placeholder, card.aspect_ratio)
@@ -241,6 +247,8 @@ class DiscordDisplay:
             if index is None:
                 assert stand_in is not None
                 media, name = stand_in, f"not-made{suffix}.{stand_in.extension}"
+            elif fitted[index] in too_large:
+                continue  # a video Discord would refuse: the note says so
             else:
                 media = fitted[index]
                 name = messages.image_filename(card.prompt, media.extension, suffix)
@@ -250,6 +258,8 @@ class DiscordDisplay:
         if card.open_conversation:
             in_thread = isinstance(self._client.get_channel(job.channel_id), discord.Thread)
             note = messages.NO_THREAD_IN_THREAD if in_thread else self._hint(job)
+        if too_large:
+            note = messages.too_large_note(too_large[0].size, limit)
         layout = ResultLayout(card, job.id, pictures, note)
         return _Message(None, files=files, layout=layout)
 
@@ -265,7 +275,8 @@ class DiscordDisplay:
         try:
             return await self._edit(job, message)
         except discord.HTTPException as exc:
-            if exc.status != 413 or not message.files:
+            videos = any(_is_video(media) for media in message.files)
+            if exc.status != 413 or not message.files or videos:  # a video cannot be halved
                 raise
         smaller = await asyncio.to_thread(_halved, message.files)
         log.info("upload refused as too large; sending %d smaller file(s)", len(smaller))
@@ -382,9 +393,14 @@ class DiscordDisplay:
             log.info("could not add a note to message %s: %s", result.id, failed)
 
 
-def _fit_all(media: list[Media] | tuple[Media, ...], limit: int) -> list[Media]:
-    """Blocking: each image as it is, or re-encoded once to fit `limit` bytes."""
-    return [images.fit_to_limit(image, limit) for image in media]
+def _is_video(media: Media) -> bool:
+    return media.mime_type.startswith("video/")
+
+
+def _fit_all(media: list[Media], limit: int) -> list[Media]:
+    """Blocking: each image as it is, or re-encoded once to fit `limit` bytes (a video
+    stays as it is: it cannot be re-encoded here)."""
+    return [m if _is_video(m) else images.fit_to_limit(m, limit) for m in media]
 
 
 def _halved(media: list[Media]) -> list[Media]:

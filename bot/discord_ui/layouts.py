@@ -25,6 +25,7 @@ MAX_COMPONENTS = 40
 TEXT_LIMIT = 4000
 BUTTONS_PER_ROW = 5
 PICTURE_DESCRIPTION_LIMIT = 256  # discord.py's limit for a gallery item's alt text
+GROUNDING_LIMIT = 1000  # characters of links to a grounded result's sources, and of searches
 # Buttons about the conversation, in a row of their own after the ones that make images.
 _CONVERSATION_ACTIONS = (Action.UNDO, Action.BRANCH, Action.DELETE)
 
@@ -63,7 +64,8 @@ class ResultLayout:
         if self.address:
             view.add_item(discord.ui.TextDisplay(self.address))
         box: discord.ui.Container[Any] = discord.ui.Container(accent_colour=messages.COLOR_OK)
-        box.add_item(discord.ui.MediaGallery(*self._gallery()))
+        if self.pictures:  # none when a video was too large to post
+            box.add_item(discord.ui.MediaGallery(*self._gallery()))
         prompt: discord.ui.TextDisplay[Any] = discord.ui.TextDisplay(">")
         box.add_item(prompt)
         for line in self._lines():
@@ -98,6 +100,7 @@ class ResultLayout:
             why = messages.clip(messages.one_line(reason), 300)
             lines.append(f"⚠️ Image {slot + 1} was not made: {why}")
         lines += card.notes
+        lines += messages.grounding_lines(card, GROUNDING_LIMIT)
         return lines
 
     def _rows(self) -> list[discord.ui.ActionRow[Any]]:
@@ -118,7 +121,7 @@ class ResultLayout:
     def _label(self, action: Action) -> str | None:
         offer = self.card.upscale
         if action is Action.UPSCALE and offer is not None:
-            return f"Upscale to {offer.size} · {usd(offer.usd)}"
+            return f"Upscale (redraw) to {offer.size} · {usd(offer.usd)}"
         return None
 
 

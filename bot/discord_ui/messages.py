@@ -8,16 +8,16 @@ with AllowedMentions.none() (set on the Bot), so echoed text never pings.
 from __future__ import annotations
 
 import re
+import urllib.parse
 
 import discord
 
-from bot.jobs.display import BriefingCard, NoticeCard, Progress, Running
+from bot.jobs.display import BriefingCard, Drafting, NoticeCard, Progress, ResultCard, Running
 from bot.jobs.guard import paused_text
 from bot.jobs.quotas import usd
 from bot.jobs.records import Job
 from bot.safety import Block
 
-CONTENT_LIMIT = 2000
 EMBED_DESCRIPTION_LIMIT = 4096
 FIELD_LIMIT = 1024
 THREAD_NAME_LIMIT = 100
@@ -32,7 +32,17 @@ _SPACE = re.compile(r"\s+")
 
 def progress_text(progress: Progress) -> str:
     """One status line; elapsed time is a Discord timestamp, which counts by itself."""
+    if isinstance(progress, Drafting):
+        return (
+            f"💭 Thinking… this is a draft, the finished image replaces it (started "
+            f"<t:{int(progress.started_at)}:R>)"
+        )
     if isinstance(progress, Running):
+        if progress.video:
+            return (
+                f"🎬 Animating your image… a video takes a minute or two (started "
+                f"<t:{int(progress.started_at)}:R>)"
+            )
         what = "Editing the image" if progress.editing else "Generating your image"
         if progress.describing:
             what = "Reading your image"
@@ -88,6 +98,41 @@ def quote(text: str, limit: int) -> str:
     """Text shown as a Discord block quote, clipped to `limit` characters in total."""
     quoted = "\n".join(f"> {line}" if line else ">" for line in text.splitlines())
     return clip(quoted, limit)
+
+
+GOOGLE_SEARCH = "https://www.google.com/search?q="
+
+
+def grounding_lines(card: ResultCard, limit: int) -> list[str]:
+    """A grounded result's sources and Google's searches, as links within `limit`
+    characters each (Google's display requirements for Search grounding: show the sources
+    and the search suggestions)."""
+    found = []
+    if card.sources:
+        links = [f"[{_link_text(s.title)}]({s.uri})" for s in card.sources]
+        found.append(_lines_within(["**Sources**", *links], limit))
+    if card.search_queries:
+        links = [
+            f"🔎 [{_link_text(q)}]({GOOGLE_SEARCH}{urllib.parse.quote_plus(q)})"
+            for q in card.search_queries
+        ]
+        found.append(_lines_within(["**Google searches**", *links], limit))
+    return found
+
+
+def _link_text(text: str) -> str:
+    """Text safe inside a markdown link's brackets."""
+    return clip(one_line(text).replace("[", "(").replace("]", ")"), 100) or "source"
+
+
+def _lines_within(lines: list[str], limit: int) -> str:
+    """As many whole lines as fit in `limit` characters (a link is never cut in half)."""
+    kept: list[str] = []
+    for line in lines:
+        if len("\n".join([*kept, line])) > limit:
+            break
+        kept.append(line)
+    return "\n".join(kept) or clip(lines[0], limit)
 
 
 def briefing_embed(card: BriefingCard, job: Job) -> discord.Embed:
@@ -187,4 +232,13 @@ def conversation_hint(owner_id: int, *, anyone: bool) -> str:
     return (
         f"-# 💬 To change it, {who} can write in the thread below what should be different "
         '("make it night-time", "add a red scarf"), or attach a photo to bring into it.'
+    )
+
+
+def too_large_note(size: int, limit: int) -> str:
+    """Why a video was not posted: Discord would refuse the upload."""
+    return (
+        f"-# The video is {size / 1_048_576:.1f} MB, more than this server's upload limit "
+        f"({limit / 1_048_576:.0f} MB), so it cannot be posted here. Ask for it in 720p (or "
+        "shorter), or post it in a server with a higher limit (Server Boosts raise it)."
     )

@@ -86,7 +86,7 @@ class ModerationLog:
                 discord.File(io.BytesIO(image.data), filename=f"{n}.{image.extension}")
                 for n, image in enumerate(fitted, start=1)
             ]
-            if files:
+            if fitted and not fitted[0].mime_type.startswith("video/"):
                 embed.set_image(url=f"attachment://{files[0].filename}")
             await channel.send(embed=embed, files=files, allowed_mentions=_NONE)
         except asyncio.CancelledError:
@@ -115,8 +115,13 @@ class ModerationLog:
 
 
 def _fit_all(media: Sequence[Media], limit: int) -> list[Media]:
-    """Blocking: each image as it is, or re-encoded once to fit `limit` bytes."""
-    return [image_work.fit_to_limit(image, limit) for image in media]
+    """Blocking: each image as it is, or re-encoded once to fit `limit` bytes; a video as it
+    is, or left out when it is too large (videos are not re-encoded)."""
+    return [
+        item if item.mime_type.startswith("video/") else image_work.fit_to_limit(item, limit)
+        for item in media
+        if not (item.mime_type.startswith("video/") and item.size > limit)
+    ]
 
 
 def _reason(exc: Exception) -> str:

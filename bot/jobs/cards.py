@@ -86,7 +86,10 @@ def card_for(job: Job, images: Sequence[Media], settings: Settings) -> Card:
             grid=slots if request.redo and slots > 1 else 0,
             upscale=upscale_offer(job, settings) if request.redo else None,
             notes=result_notes(job, settings),
-            open_conversation=job.thread_id is None,
+            # A video or an upscale is no image to edit further: no thread for it.
+            open_conversation=job.thread_id is None and request.call == "generate",
+            sources=report.sources,
+            search_queries=report.search_queries,
         )
     if job.state is JobState.BLOCKED and report.block is not None:
         return BlockCard(report.block, BLOCK_ACTIONS)
@@ -99,16 +102,21 @@ def card_for(job: Job, images: Sequence[Media], settings: Settings) -> Card:
 
 
 def result_actions(job: Job, settings: Settings) -> tuple[Action, ...]:
-    if not job.request.redo:
-        return (Action.DELETE,)
+    request = job.request
+    # Animate (Vertex AI) works on any image; a video is not animated again.
+    animate = (Action.ANIMATE,) if settings.video.model and request.call != "animate" else ()
+    if not request.redo:
+        return (*animate, Action.DELETE)
     actions = [Action.REROLL, Action.REFINE]
     if upscale_offer(job, settings) is not None:
         actions.append(Action.UPSCALE)
+    if settings.upscale.faithful_model:
+        actions.append(Action.UPSCALE_FAITHFUL)
     if job.thread_id is not None:  # a result in a conversation's thread
         if job.previous_head is not None:
             actions.append(Action.UNDO)
         actions.append(Action.BRANCH)
-    return (*actions, Action.DELETE)
+    return (*actions, *animate, Action.DELETE)
 
 
 def missing(job: Job) -> tuple[tuple[int, str], ...]:

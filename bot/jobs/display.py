@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, Protocol
 
-from bot.jobs.records import Job
+from bot.jobs.records import Job, Source
 from bot.media import Media
 from bot.safety import Block
 
@@ -24,7 +24,9 @@ class Action(StrEnum):
     EDIT_PROMPT = "edit"
     REROLL = "reroll"
     REFINE = "refine"
-    UPSCALE = "upscale"
+    UPSCALE = "upscale"  # the image redrawn by Gemini at the model's next size
+    UPSCALE_FAITHFUL = "faithful"  # the same image enlarged by Imagen's upscaler (Vertex AI)
+    ANIMATE = "animate"  # a short video of the image (Veo, Vertex AI): asks for the motion
     DELETE = "delete"
     GENERATE = "generate"
     CANCEL = "cancel"
@@ -49,10 +51,19 @@ class Waiting:
 class Running:
     started_at: float  # epoch seconds
     editing: bool  # editing an image (rather than making a new one)
+    video: bool = False  # animating an image (Veo takes a minute or more)
     describing: bool = False  # reading an image for /describe (no image is made)
 
 
-Progress = Waiting | Running
+@dataclass(frozen=True)
+class Drafting:
+    """Running, with the model's latest interim "thought" image to show."""
+
+    started_at: float
+    draft: Media
+
+
+Progress = Waiting | Running | Drafting
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,9 @@ class ResultCard:
     upscale: Offer | None  # the size (and price) Upscale makes, when it is offered
     notes: tuple[str, ...]  # short lines under the details (the references used, a branch)
     open_conversation: bool  # open a thread for the conversation to continue in
+    # Search grounding: the pages the answer drew on and Google's searches (links to them).
+    sources: tuple[Source, ...] = ()
+    search_queries: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import hashlib
 import time
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bot.config import Settings
 from bot.errors import InputError
@@ -213,6 +214,7 @@ class Intake:
             input_images=tuple(image.sha256 for image in images),
             workflow=conversation.workflow,
             basis=Basis.CONVERSATION,
+            **await self._workflow_options(conversation),
         )
         job = Job(
             id=new_job_id(),
@@ -228,6 +230,14 @@ class Intake:
         )
         await self._accept(job, role_ids, images)
         return job
+
+    async def _workflow_options(self, conversation: Conversation) -> dict[str, Any]:
+        """What the conversation's workflow set besides the prompt (Search grounding,
+        safety settings), so every edit in its thread keeps them."""
+        head = await self._store.get_job(conversation.head_job) if conversation.head_job else None
+        if head is None:
+            return {}
+        return {name: getattr(head.request, name) for name in _KEPT_BY_EDITS}
 
     async def _accept(
         self, job: Job, role_ids: frozenset[int], images: Sequence[Media], *, confirm: bool = False
@@ -456,6 +466,8 @@ class Intake:
         return None
 
 
+# A workflow's settings that thread edits of its conversation keep.
+_KEPT_BY_EDITS = ("tools", "person_generation", "safety")
 # Actions that start work or open a conversation (and so pass the guard rails); Cancel,
 # Delete, Choose and Undo do not.
 _STARTS_WORK = frozenset(

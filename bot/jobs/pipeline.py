@@ -14,20 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from bot.config import Settings
 from bot.errors import BotError, GenerationError
-from bot.generation import CallInputs, GenerationResult
+from bot.generation import CallInputs, GenerationResult, PreviewSink
 from bot.jobs import describe
 from bot.jobs.cards import BRANCH_KIND, card_for, is_editing, shown_images
-from bot.jobs.display import Card, Display, Progress, Running, Shown
+from bot.jobs.display import Card, Display, Drafting, Progress, Running, Shown
 from bot.jobs.events import NO_EVENTS, JobEvents
 from bot.jobs.moderation import Moderation
 from bot.jobs.ordering import KeyedLocks
+from bot.jobs.previews import PreviewThrottle
 from bot.jobs.pricing import settled_usd
-from bot.jobs.records import Basis, Job, JobRequest, JobState, Report
+from bot.jobs.records import Basis, Job, JobRequest, JobState, Report, Source
 from bot.jobs.threads import ThreadOpener
 from bot.media import Media
 from bot.store import Exchange, HistoryLimits, JobChanges, Outcome, Store
@@ -35,7 +37,15 @@ from bot.store import Exchange, HistoryLimits, JobChanges, Outcome, Store
 log = logging.getLogger(__name__)
 
 Answer = GenerationResult | GenerationError  # one model call's result, or why it failed
-Generate = Callable[[JobRequest, CallInputs], Awaitable[list[Answer]]]
+
+
+class Generate(Protocol):
+    """A job's model calls (`bot.calls.call_model`, in this process or a worker's)."""
+
+    def __call__(
+        self, request: JobRequest, inputs: CallInputs, on_preview: PreviewSink | None = None
+    ) -> Awaitable[list[Answer]]: ...
+
 
 INTERNAL_ERROR = (
     "Something went wrong on my side and the image could not be made. Press Retry; if it "
@@ -83,10 +93,19 @@ class JobPipeline:
         """Run a claimed job to its end; says how its model calls went (for the limit on
         how many run at once)."""
         started = job.started_at or 0.0
-        running = Running(started, is_editing(job), describing=bool(job.request.prompts))
+        video = job.request.call == "animate"
+        describing = bool(job.request.prompts)
+        running = Running(started, is_editing(job), describing=describing, video=video)
         await self.show_progress(job, running)
-        base, answers = await self._answers(job)
+        previews = self._previews(job, started)
+        try:
+            base, answers = await self._answers(job, previews)
+        finally:
+            if previews is not None:
+                await previews.close()  # before the result: no draft may land after it
         calls = Calls.of(answers)
+        if job.request.call != "generate":  # minutes of Veo must not look like a slow Gemini
+            calls = replace(calls, latency_s=None)
         if calls.throttled and job.attempts < MAX_ATTEMPTS:
             # The per-minute quota ran out: back in line where it was, nothing lost.
             changes = JobChanges(keep_place=True)
@@ -115,11 +134,37 @@ class JobPipeline:
         except Exception as exc:
             log.error("job %s: its failure could not be recorded either", job.id, exc_info=exc)
 
-    async def _answers(self, job: Job) -> tuple[Base | None, Sequence[Answer]]:
+    def _previews(self, job: Job, started: float) -> PreviewThrottle | None:
+        """Live thought previews for a model that draws drafts, when they are on."""
+        info = self._settings.models.catalog.get(job.request.model)
+        interval = self._settings.jobs.thought_previews_s
+        if info is None or not info.thought_images or not interval:
+            return None
+
+        async def show(image: Media) -> None:
+            await self.show_progress(job, Drafting(started, image))
+
+        return PreviewThrottle(show, interval)
+
+    def _prepared(self, request: JobRequest) -> JobRequest:
+        """The request as sent: the catalog's thinking level when it sets none itself."""
+        info = self._settings.models.catalog.get(request.model)
+        if request.thinking_level or info is None or not info.thinking_level:
+            return request
+        return request.model_copy(update={"thinking_level": info.thinking_level})
+
+    async def _answers(
+        self, job: Job, previews: PreviewThrottle | None = None
+    ) -> tuple[Base | None, Sequence[Answer]]:
         """The image the job builds on, and what each of its model calls came back with."""
         try:
             base, inputs = await self._inputs(job)
-            return base, await self._generate(job.request, inputs)
+            video = self._settings.video
+            inputs = replace(
+                inputs, poll_interval_s=video.poll_interval_s, max_wait_s=video.max_wait_s
+            )
+            on_preview = previews.offer if previews is not None else None
+            return base, await self._generate(self._prepared(job.request), inputs, on_preview)
         except GenerationError as exc:
             return None, [exc]
         except BotError as exc:  # e.g. the image to edit is no longer stored
@@ -206,11 +251,16 @@ class JobPipeline:
         if images:
             info = self._settings.models.catalog.get(job.request.model)
             tokens = sum(r.usage.prompt_tokens for r in answered)
+            grounding = next((r.grounding for r in answered if r.grounding), None)
             report = Report(
                 text=texts[0],
                 elapsed_s=elapsed,
                 withheld=tuple(withheld),
                 missing=tuple(missing),
+                sources=tuple(Source(title=t, uri=u) for t, u in grounding.sources)
+                if grounding
+                else (),
+                search_queries=grounding.queries if grounding else (),
             )
             outcome = Outcome(
                 JobState.DELIVERED,
@@ -218,8 +268,11 @@ class JobPipeline:
                 parent_candidate=candidate,
                 outputs=images,
                 exchanges=exchanges,
-                cost_usd=settled_usd(info, job.request.image_size, len(images), tokens),
+                cost_usd=settled_usd(info, job.request, len(images), tokens),
                 report=report,
+                # A video or a faithful upscale is kept in the conversation, but the next
+                # edit goes on from the image Gemini made.
+                moves_head=job.request.call == "generate",
             )
             return outcome, images
         blocked = [r for r in results if isinstance(r, GenerationResult) and r.block]
@@ -252,7 +305,7 @@ class JobPipeline:
         info = self._settings.models.catalog.get(job.request.model)
         usage = result.usage
         cost = settled_usd(
-            info, None, 0, usage.prompt_tokens, usage.total_tokens - usage.prompt_tokens
+            info, job.request, 0, usage.prompt_tokens, usage.total_tokens - usage.prompt_tokens
         )
         return Outcome(
             JobState.DELIVERED,

@@ -29,19 +29,19 @@ def estimate_usd(request: JobRequest, settings: Settings) -> float:
     )
     if request.prompts:  # text out: its tokens, thinking included, at most
         return info.input_price(tokens) + info.output_price(OUTPUT_TOKENS_AT_MOST)
-    return request.count * (info.price_for(request.image_size) + info.input_price(tokens))
+    output = info.price_for(request.image_size, request.duration_s)
+    return request.count * (output + info.input_price(tokens))
 
 
 def settled_usd(
-    info: ModelInfo | None, image_size: str | None, images: int, tokens: int, output: int = 0
+    info: ModelInfo | None, request: JobRequest, outputs: int, tokens: int, output_tokens: int = 0
 ) -> float:
-    """What a delivered job cost: its images, the input tokens Gemini counted (over all of
-    its calls) and, for a text answer, its output tokens."""
+    """What a delivered job cost: its images (or videos), the input tokens Gemini counted
+    (over all of its calls) and, for a text answer, its output tokens."""
     if info is None:
         return 0.0
-    return (
-        images * info.price_for(image_size) + info.input_price(tokens) + info.output_price(output)
-    )
+    output = info.price_for(request.image_size, request.duration_s)
+    return outputs * output + info.input_price(tokens) + info.output_price(output_tokens)
 
 
 def _images_sent_at_most(request: JobRequest, info: ModelInfo) -> int:

@@ -13,6 +13,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -74,6 +75,14 @@ class JobRequest(BaseModel):
     count: int = Field(1, ge=1, le=4)  # images made side by side (one model call each)
     thinking_level: str | None = None  # e.g. "MINIMAL" or "HIGH", where the model has it
     response_modalities: tuple[str, ...] = ("TEXT", "IMAGE")
+    tools: tuple[str, ...] = ()  # "google_search": ground the answer in Google Search
+    person_generation: str | None = None  # Vertex AI: "ALLOW_ALL", "ALLOW_ADULT", "ALLOW_NONE"
+    safety: tuple[tuple[str, str], ...] = ()  # (harm category, block threshold) settings
+    duration_s: int | None = None  # a video's length (None: the model's default)
+    audio: bool = False  # a video with sound
+    # What the model is asked: an image from Gemini, a video from an image (Veo), or the
+    # image enlarged as it is (Imagen's upscaler).
+    call: Literal["generate", "animate", "upscale"] = "generate"
     basis: Basis = Basis.NEW
     parent: str | None = None  # the job `basis` AFTER or IMAGE builds on
     # Which of `parent`'s images (None: the one it shows when this job starts).
@@ -92,6 +101,15 @@ class JobRequest(BaseModel):
         return f"{self.prompt}\n\n{self.hints}" if self.hints else self.prompt
 
 
+class Source(BaseModel):
+    """A web page a grounded answer drew on (groundingMetadata.groundingChunks[].web)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    title: str
+    uri: str
+
+
 class Report(BaseModel):
     """What the member is told about an outcome, kept so it can be posted again as it was
     (after a restart, when posting failed the first time)."""
@@ -107,6 +125,9 @@ class Report(BaseModel):
     block: Block | None = None
     retryable: bool = True  # for a failure: whether Retry makes sense
     by_user: int | None = None  # who cancelled
+    # Search grounding: the pages the answer drew on, and the searches Google made.
+    sources: tuple[Source, ...] = ()
+    search_queries: tuple[str, ...] = ()
 
 
 @dataclass

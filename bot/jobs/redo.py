@@ -41,7 +41,18 @@ REDO_ACTIONS = (
     Action.REFINE,
     Action.VARY,
     Action.IMAGINE,
+    Action.UPSCALE_FAITHFUL,
+    Action.ANIMATE,
 )
+FAITHFUL_UPSCALE_PROMPT = "Upscale (faithful): the same image with more pixels"
+# What a request built on a result's image drops: its uploads and saved references (and
+# the hints naming them), which that image already shows.
+_WITHOUT_INPUTS: dict[str, object] = {
+    "input_images": (),
+    "references": (),
+    "left_out": (),
+    "hints": "",
+}
 
 
 @dataclass(frozen=True)
@@ -72,9 +83,22 @@ def derive(
     if action is Action.VARY:
         described = request.prompt.removeprefix(VARY_PROMPT)  # a variation of a variation
         update = {"prompt": VARY_PROMPT + described, "parent_output": output_index(job, value)}
-        plain = request.model_copy(update={"input_images": ()})
+        plain = request.model_copy(update=_WITHOUT_INPUTS)
         return Redo(_on(plain, Basis.IMAGE, job.id, **update), "vary")
-    edit = request.model_copy(update={"input_images": (), "count": 1})
+    edit = request.model_copy(update={**_WITHOUT_INPUTS, "count": 1})
+    if action is Action.ANIMATE:
+        return Redo(_animation(edit, job, value, settings), "animate")
+    if action is Action.UPSCALE_FAITHFUL:
+        if not settings.upscale.faithful_model:
+            raise InputError("Upscale (faithful) is not offered any more.")
+        faithful = _vertex_only(
+            edit,
+            prompt=FAITHFUL_UPSCALE_PROMPT,
+            model=settings.upscale.faithful_model,
+            call="upscale",
+            image_size=settings.upscale.factor,
+        )
+        return Redo(_on(faithful, Basis.IMAGE, job.id), "upscale (faithful)")
     if action is Action.UPSCALE:
         bigger = upscale_size(settings, edit.model, edit.image_size)
         if bigger is None:
@@ -87,6 +111,44 @@ def derive(
     if head == (job.id, job.chosen):
         return Redo(_on(edit, Basis.CONVERSATION, None, prompt=value), "refine")
     return Redo(_on(edit, Basis.AFTER, job.id, prompt=value, parent_output=job.chosen), "refine")
+
+
+def _animation(edit: JobRequest, job: Job, motion: str | None, settings: Settings) -> JobRequest:
+    """A video of the job's image: the motion the member described, the length and the
+    resolution the catalog sets for Animate, portrait or landscape as the image is."""
+    model = settings.video.model
+    if not model:
+        raise InputError("Animate is not offered any more.")
+    if not motion or not motion.strip():
+        raise InputError("Describe what should move (the motion, the camera).")
+    info = settings.models.info(model)
+    portrait = _is_portrait(edit.aspect_ratio)
+    ratio = next((r for r in info.aspect_ratios if _is_portrait(r) == portrait), None)
+    animation = _vertex_only(
+        edit,
+        prompt=motion.strip(),
+        model=model,
+        call="animate",
+        aspect_ratio=ratio or (info.aspect_ratios[0] if info.aspect_ratios else None),
+        image_size=info.default_size or None,
+        duration_s=info.default_duration_s,
+        audio=info.generate_audio,
+    )
+    return _on(animation, Basis.IMAGE, job.id)
+
+
+def _vertex_only(edit: JobRequest, **update: object) -> JobRequest:
+    """A request for Veo or the upscaler: Gemini's settings do not apply, and its result
+    offers no Reroll or Refine (they would ask the same model again)."""
+    reset = {"thinking_level": None, "tools": (), "safety": (), "redo": False}
+    return edit.model_copy(update={**reset, **update})
+
+
+def _is_portrait(ratio: str | None) -> bool:
+    if not ratio or ":" not in ratio:
+        return False
+    width, height = ratio.split(":", 1)
+    return int(height) > int(width)
 
 
 def _imagined(job: Job, number: str | None, settings: Settings) -> JobRequest:

@@ -62,6 +62,7 @@ class Outcome:
     error_kind: str | None = None
     error_message: str | None = None
     report: Report | None = None
+    moves_head: bool = True  # a delivered job of a conversation becomes its head
 
 
 @dataclass(frozen=True)
@@ -177,9 +178,10 @@ class Store(Protocol):
 
     async def finish(self, job_id: str, outcome: Outcome) -> Job | None:
         """A running job's outcome, with its images and exchanges; a delivered job of a
-        conversation becomes its head (keeping the head it replaced, for Undo), and its cost
-        joins the hourly usage totals of the bot and its server, in the same transaction.
-        None when the job is no longer running (cancelled)."""
+        conversation becomes its head, keeping the head it replaced for Undo (unless
+        `outcome.moves_head` is False), and its cost joins the hourly usage totals of the bot
+        and its server, in the same transaction. None when the job is no longer running
+        (cancelled)."""
 
     async def mark_shown(
         self, job_id: str, message_id: int, channel_id: int, *, thread_wanted: bool = False

@@ -346,7 +346,7 @@ class PostgresStore:
             job = job_from_row(row)
             if job.state is JobState.DELIVERED:
                 await _add_to_hourly_usage(conn, job)
-                if job.thread_id is not None:
+                if job.thread_id is not None and outcome.moves_head:
                     await _replace_head(conn, job, now)
         return job
 

@@ -332,7 +332,7 @@ class SQLiteStore:
                 await _insert_turns(db, job_id, turns, now)
                 if job.state is JobState.DELIVERED:
                     await _add_to_hourly_usage(db, job)
-                    if job.thread_id is not None:
+                    if job.thread_id is not None and outcome.moves_head:
                         await _replace_head(db, job, now)
         except _NotRunningError:
             return None

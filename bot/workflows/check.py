@@ -15,6 +15,7 @@ class WorkflowCheck(NamedTuple):
     summaries: list[str]  # one line per slash command
     problems: list[WorkflowProblem]
     warnings: list[WorkflowProblem]
+    workflows: tuple[Workflow, ...] = ()  # the valid ones
 
 
 def check_workflows(settings: Settings) -> WorkflowCheck:
@@ -22,7 +23,7 @@ def check_workflows(settings: Settings) -> WorkflowCheck:
     report = read_workflows(workflows_directory(settings), settings)
     problems = list(report.problems)
     summaries = [command_summary(workflow) for workflow in report.workflows]
-    return WorkflowCheck(summaries, problems, list(report.warnings))
+    return WorkflowCheck(summaries, problems, list(report.warnings), report.workflows)
 
 
 def command_summary(workflow: Workflow) -> str:

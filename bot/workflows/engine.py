@@ -49,6 +49,11 @@ class CompiledRun:
     auto_run: bool  # False: show `briefing()` and ask before generating
     redo_enabled: bool
     answers: tuple[tuple[str, str], ...]  # (label, value) of each answered text option
+    tools: tuple[str, ...] = ()
+    person_generation: str | None = None
+    safety: tuple[tuple[str, str], ...] = ()
+    video_s: int | None = None  # a veo stage: the video's length (it animates the image)
+    audio: bool = False
 
     def briefing(self) -> str:
         """What will be generated, for the member to confirm when `auto_run` is False."""
@@ -72,6 +77,12 @@ class CompiledRun:
             count=self.count,
             thinking_level=self.thinking_level,
             response_modalities=self.response_modalities,
+            tools=self.tools,
+            person_generation=self.person_generation,
+            safety=self.safety,
+            call="animate" if self.video_s else "generate",
+            duration_s=self.video_s,
+            audio=self.audio,
         )
 
 
@@ -181,6 +192,11 @@ def _compile(
         auto_run=generation.auto_run,
         redo_enabled=generation.redo_enabled,
         answers=tuple((o.label, texts[o.ref]) for o in workflow.options if o.ref in texts),
+        tools=generation.tools,
+        person_generation=generation.person_generation,
+        safety=generation.safety,
+        video_s=info.default_duration_s if info.provider == "veo" else None,
+        audio=info.generate_audio,
     )
 
 

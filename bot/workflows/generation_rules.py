@@ -57,6 +57,9 @@ def check_generation(
         return None
     model, info, thinking_level = resolved
     _check_options_for_model(doc, options, model, info, found)
+    _check_tools(stage, model, info, settings.models.catalog, where, found)
+    if info.provider == "veo":
+        _check_video_stage(options, model, where, found)
     if "IMAGE" not in image_settings.gemini.response_modalities:
         found.error(
             f"{where}.imageGenerationSettings.gemini.responseModalities",
@@ -82,8 +85,43 @@ def check_generation(
         count=image_settings.imagen.number_of_images if imagen else settings.imagine.default_count,
         response_modalities=image_settings.gemini.response_modalities,
         auto_run=stage.auto_run,
-        redo_enabled=stage.ai_redo_enabled,
+        # A video cannot be rerolled, refined or upscaled like an image.
+        redo_enabled=stage.ai_redo_enabled and info.provider == "gemini",
+        tools=stage.tools,
+        person_generation=image_settings.gemini.person_generation,
+        safety=tuple((s.category, s.threshold) for s in image_settings.gemini.safety_settings),
     )
+
+
+def _check_tools(
+    stage: Stage,
+    model: str,
+    info: ModelInfo,
+    catalog: Mapping[str, ModelInfo],
+    where: str,
+    found: Findings,
+) -> None:
+    if "google_search" in stage.tools and not info.grounding:
+        grounded = ", ".join(sorted(m for m, i in catalog.items() if i.grounding))
+        found.error(
+            f"{where}.tools",
+            f"{model} does not support Google Search grounding (grounding = false in its "
+            "catalog entry).",
+            f"Use a model that has it ({grounded or 'none in the catalog'}), or remove "
+            '"google_search".',
+        )
+
+
+def _check_video_stage(options: Sequence[Option], model: str, where: str, found: Findings) -> None:
+    """A veo stage animates one image: the workflow needs exactly one, required."""
+    images = [o for o in options if o.field.type == "image"]
+    if len(images) != 1 or not images[0].required:
+        found.error(
+            f"{where}.model",
+            f"{model} makes a video from one image, so the workflow needs exactly one image "
+            "field, and it must be required.",
+            'Give the form one image field with "validation": {"required": true}.',
+        )
 
 
 def _resolve_model(
@@ -93,6 +131,22 @@ def _resolve_model(
     down (Imagen included); else the default."""
     models = settings.models
     name = stage.model
+    named = models.catalog.get(name) if name else None
+    if named is not None and named.provider == "upscale":
+        found.error(
+            f"{where}.model",
+            f'"{name}" is an upscaler: it only enlarges images, it cannot make one.',
+            "Use a gemini or veo model of the catalog.",
+        )
+        return None
+    if provider == "veo" and (named is None or named.provider != "veo"):
+        videos = sorted(m for m, i in models.catalog.items() if i.provider == "veo")
+        found.error(
+            f"{where}.model",
+            '"provider": "veo" needs "model" set to a veo model of the catalog.',
+            f"Use one of {', '.join(videos) or 'none: add a veo model to [models.catalog]'}.",
+        )
+        return None
     if provider == "imagen" and name not in models.catalog and name not in models.retired:
         if name is not None:
             _unknown_model(name, models.imagen_default, where, found)

@@ -18,11 +18,12 @@ from typing import Any
 from google import genai
 
 from bot import images
+from bot.calls import call_model
 from bot.config import Settings
 from bot.credentials import GeminiAuth
 from bot.errors import ConfigError, GenerationError, InputError
 from bot.gemini import build_client
-from bot.generation import CallInputs, GenerationResult, generate_many
+from bot.generation import CallInputs, GenerationResult
 from bot.images import UploadLimits
 from bot.media import EXTENSIONS, Media
 from bot.safety import Block
@@ -59,12 +60,17 @@ async def run_workflow(
         values: dict[str, Any] = _values(chosen, sets)
         values.update(await _images(chosen, image_paths, settings))
         run = compile_run(chosen, values)
+        if chosen.generation.needs_vertex and not auth.vertexai:
+            raise ConfigError(
+                f"/{chosen.command} needs Vertex AI ({chosen.generation.needs_vertex}), but "
+                "GEMINI_API_KEY is used. Set GOOGLE_GENAI_USE_VERTEXAI=true (see the README)."
+            )
     except (ConfigError, InputError) as exc:
         _say(f"error: {exc.user_message}")
         return EXIT_CONFIG
     client = build_client(settings.gemini, auth)
     try:
-        results = await _generate(client, run, values)
+        results = await _generate(client, run, values, settings)
     finally:
         await client.aio.aclose()
     made = [r for r in results if isinstance(r, GenerationResult) and r.ok]
@@ -183,10 +189,14 @@ def _read_image(path: Path, limits: UploadLimits) -> Media:
 
 
 async def _generate(
-    client: genai.Client, run: CompiledRun, values: dict[str, Any]
+    client: genai.Client, run: CompiledRun, values: dict[str, Any], settings: Settings
 ) -> list[GenerationResult | GenerationError]:
-    inputs = CallInputs(images=[values[n] for n in run.image_options])
-    return await generate_many(client, run.job_request(), inputs)
+    inputs = CallInputs(
+        images=[values[n] for n in run.image_options],
+        poll_interval_s=settings.video.poll_interval_s,
+        max_wait_s=settings.video.max_wait_s,
+    )
+    return await call_model(client, run.job_request(), inputs)
 
 
 def _save(image: Media, result: GenerationResult, run: CompiledRun, out: Path) -> Path:

@@ -34,8 +34,19 @@ from bot.workflows.naming import DESCRIPTION_LIMIT, MAX_TEXT_LENGTH, NAME_PATTER
 # "references": names from the member's (and the server's) reference library, saved with
 # /ref save; comma-separated, with autocomplete. Their images go to the model with the prompt.
 FieldType = Literal["textarea", "text", "select", "number", "image", "references"]
-Provider = Literal["gemini", "imagen"]
+Provider = Literal["gemini", "imagen", "veo"]
 PersonGeneration = Literal["dont_allow", "allow_adult", "allow_all"]
+GeminiPersonGeneration = Literal["ALLOW_ALL", "ALLOW_ADULT", "ALLOW_NONE"]
+Tool = Literal["google_search"]
+HarmCategory = Literal[
+    "HARM_CATEGORY_HARASSMENT",
+    "HARM_CATEGORY_HATE_SPEECH",
+    "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+    "HARM_CATEGORY_DANGEROUS_CONTENT",
+]
+BlockThreshold = Literal[
+    "BLOCK_LOW_AND_ABOVE", "BLOCK_MEDIUM_AND_ABOVE", "BLOCK_ONLY_HIGH", "BLOCK_NONE", "OFF"
+]
 Modality = Literal["TEXT", "IMAGE"]
 GENERATION_OUTPUTS = ("image", "image_output")
 
@@ -83,9 +94,20 @@ class FormField(_Strict):
     )
 
 
+class SafetySetting(_Strict):
+    category: HarmCategory
+    threshold: BlockThreshold
+
+
 class GeminiSettings(_Strict):
     response_modalities: tuple[Modality, ...] = Field(
         ("TEXT", "IMAGE"), description="must include IMAGE"
+    )
+    person_generation: GeminiPersonGeneration | None = Field(
+        None, description="Vertex AI only: whether images may show people (and children)"
+    )
+    safety_settings: tuple[SafetySetting, ...] = Field(
+        (), description="how strictly each harm category is blocked (both APIs)"
     )
 
 
@@ -96,7 +118,9 @@ class ImagenSettings(_Strict):
 
 class ImageGenerationSettings(_Strict):
     provider: Provider | None = Field(
-        None, description="gemini or imagen (needs Vertex AI); default: the model's provider"
+        None,
+        description="gemini, imagen (runs on its Gemini replacement) or veo (image to video, "
+        "Vertex AI only); default: the model's provider",
     )
     style_guidance_internal: str = Field(
         "", description="text for {{config.imageGenerationSettings.styleGuidanceInternal}}"
@@ -118,6 +142,9 @@ class Stage(_Strict):
     auto_run: bool = Field(True, description="false: show the briefing and ask to confirm")
     model: str | None = Field(None, description="a model of the catalog in config.toml")
     prompt_template: str | None = None
+    tools: tuple[Tool, ...] = Field(
+        (), description='["google_search"]: ground the image in Google Search results'
+    )
     ai_redo_enabled: bool = False
     image_generation_settings: ImageGenerationSettings | None = None
 

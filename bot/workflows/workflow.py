@@ -54,6 +54,18 @@ class Generation:
     response_modalities: tuple[Modality, ...]
     auto_run: bool
     redo_enabled: bool
+    tools: tuple[str, ...] = ()  # "google_search"
+    person_generation: str | None = None  # Vertex AI only
+    safety: tuple[tuple[str, str], ...] = ()  # (harm category, threshold)
+
+    @property
+    def needs_vertex(self) -> str | None:
+        """Why this stage needs Vertex AI (None when it does not)."""
+        if self.model_info.provider == "veo":
+            return f"it makes a video with {self.model} (Veo)"
+        if self.person_generation:
+            return "it sets personGeneration"
+        return None
 
 
 @dataclass(frozen=True)

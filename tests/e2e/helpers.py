@@ -96,6 +96,16 @@ def gallery(message: Json) -> list[Json]:
     return list(found["items"])
 
 
+def section(message: Json, heading: str) -> list[str]:
+    """The lines under a bold heading of a result card ("Sources", "Google searches");
+    [] when it has none."""
+    for text in texts(message):
+        first, *lines = text.splitlines()
+        if first == f"**{heading}**":
+            return lines
+    return []
+
+
 def fields(message: Json) -> dict[str, str]:
     return {f["name"]: f["value"] for f in message["embeds"][0].get("fields", [])}
 

@@ -49,7 +49,7 @@ async def newest_bot_result(h: Harness, channel_id: str, after: int) -> Json:
 
 async def test_a_result_offers_the_redo_tools(harness: Harness) -> None:
     shown, _ = await result(harness)
-    assert button_labels(shown) == ["Reroll", "Refine", "Upscale to 2K · $0.10", "Delete"]
+    assert button_labels(shown) == ["Reroll", "Refine", "Upscale (redraw) to 2K · $0.10", "Delete"]
     (select,) = [c for c in components(shown) if c.get("type") == 3]
     assert {"Photorealistic", "Watercolor", "Pencil sketch", "3D render", "Pixel art"} <= {
         o["label"] for o in select["options"]
@@ -109,7 +109,7 @@ async def test_refining_an_older_image_edits_that_image(harness: Harness) -> Non
 async def test_upscale_asks_for_the_next_size_with_the_image(harness: Harness) -> None:
     shown, thread = await result(harness)
     before = len(harness.discord.channel_messages(thread["id"]))
-    await harness.discord.click(shown["id"], custom_id(shown, "Upscale to 2K · $0.10"))
+    await harness.discord.click(shown["id"], custom_id(shown, "Upscale (redraw) to 2K · $0.10"))
     upscaled = await newest_bot_result(harness, thread["id"], before)
     request = harness.gemini.requests[-1]
     assert request.image_config["imageSize"] == "2K"
@@ -117,7 +117,7 @@ async def test_upscale_asks_for_the_next_size_with_the_image(harness: Harness) -
     assert len(request.images()) == 1
     assert details(upscaled)[1] == "2K"
     # In the thread, the next size up is offered with its price.
-    assert "Upscale to 4K · $0.15" in button_labels(upscaled)
+    assert "Upscale (redraw) to 4K · $0.15" in button_labels(upscaled)
 
 
 async def test_vary_style_changes_the_prompt(harness: Harness) -> None:

@@ -12,7 +12,7 @@ from bot.discord_ui.display import DiscordDisplay
 from bot.jobs.records import JobState
 from tests.e2e.conftest import Harness
 from tests.e2e.helpers import button_labels, custom_id, gallery, job_id, prompt_of, texts
-from tests.fakes.fake_discord import CREATE_PUBLIC_THREADS
+from tests.fakes.fake_discord import CREATE_PUBLIC_THREADS, Disconnect
 from tests.fakes.fake_gemini import hang_reply, image_reply
 from tests.support import settle
 
@@ -119,3 +119,26 @@ async def test_a_job_that_outlives_its_interaction_token_still_delivers(
     assert interaction.original is not None
     assert interaction.original["attachments"]
     assert harness.thread_of(interaction)
+
+
+@pytest.mark.parametrize("drop", ["close", "reset"])
+async def test_progress_edits_lost_on_the_network_never_lose_the_image(
+    harness: Harness, drop: Disconnect
+) -> None:
+    # Every progress edit of this job loses its connection (and so does the first try to post
+    # the result): the paid image is still posted, on the same message, once.
+    harness.discord.fail_next("PATCH", r"/messages/@original$", disconnect=drop, times=3)
+    harness.gemini.enqueue(image_reply(delay=0.5))
+    interaction = await harness.imagine("a kite in a storm")
+    assert interaction.original is not None
+    assert interaction.original["attachments"]
+    assert harness.thread_of(interaction)
+    assert interaction.followups == []
+    job = await harness.bot.jobs.store.get_job(job_id(interaction.original))
+    assert job is not None
+    assert job.state is JobState.DELIVERED
+    assert job.message_id is not None  # recorded as shown: a restart will not post it again
+    edited = f"/{interaction.token}/messages/@original"
+    edits = [r for r in harness.discord.requests if r.path.endswith(edited)]
+    assert [r.status for r in edits][:3] == [0, 0, 0]  # the three the network lost
+    assert edits[-1].status == 200

@@ -36,6 +36,7 @@ from tests.fakes.fake_gemini import (
     finish_reply,
     hang_reply,
     no_parts_reply,
+    quota_reply,
     raw_reply,
     safety_rating,
     text_reply,
@@ -180,6 +181,8 @@ FAILURES: list[tuple[str, list[Reply], str, bool]] = [
     ("no candidates", [empty_reply()], "empty answer", True),
     ("no parts", [no_parts_reply()], "no image and no text", True),
     ("corrupt image", [corrupt_image_reply()], "cannot be opened", True),
+    ("daily quota", [quota_reply("per_day")], "tomorrow", True),
+    ("no billing", [quota_reply("no_billing")], "billing", False),
     ("bad key", [error_reply(403, "Permission denied")], "operator", False),
     ("retired model", [error_reply(404, "models/x is not found")], "not available", False),
     (

@@ -89,3 +89,31 @@ async def test_a_worker_that_dies_fails_its_call_with_retry_and_is_replaced(
     await h.discord.wait_for(lambda: bool(h.discord.message(shown["id"])["attachments"]), 15)
     await settle()
     await asyncio.sleep(0)
+
+
+async def test_thought_previews_come_through_a_worker(harness: Harness, tmp_path: Path) -> None:
+    await harness.stop_bot()
+    settings = settings_for(
+        harness.discord,
+        harness.gemini,
+        tmp_path / "w.db",
+        gemini={"worker_processes": 1},
+        jobs={"thought_previews_s": 0.05},
+    )
+    await harness.start_bot(settings)
+    harness.gemini.stream_pause_s = 0.6
+    try:
+        interaction = await harness.imagine("a harbour at dawn")
+    finally:
+        harness.gemini.stream_pause_s = 0.0
+    drafts = [
+        file
+        for r in harness.discord.requests
+        if r.method == "PATCH"
+        for file in r.files
+        if file.filename.startswith("draft.")
+    ]
+    assert len(drafts) == 1
+    assert interaction.original is not None
+    (attachment,) = interaction.original["attachments"]
+    assert harness.discord.attachment_bytes(attachment) != drafts[0].data

@@ -61,7 +61,7 @@ async def test_size_choices_are_the_models_with_prices_and_are_sent(harness: Har
     assert interaction.original is not None
     _, shown_size, _, cost, *_ = details(interaction.original)
     assert (shown_size, cost) == ("512", "$0.045")
-    assert "Upscale to 1K · $0.068" in button_labels(interaction.original)
+    assert "Upscale (redraw) to 1K · $0.068" in button_labels(interaction.original)
 
 
 async def test_a_workflow_on_another_model_offers_that_models_sizes(
@@ -92,7 +92,7 @@ async def test_a_workflow_on_another_model_offers_that_models_sizes(
     assert interaction.original is not None
     _, shown_size, *_ = details(interaction.original)
     assert shown_size == "2K"
-    assert "Upscale to 4K · $0.24" in button_labels(interaction.original)
+    assert "Upscale (redraw) to 4K · $0.24" in button_labels(interaction.original)
 
 
 async def test_four_images_come_as_one_grid_with_one_price(harness: Harness) -> None:

@@ -123,7 +123,7 @@ async def test_upscale_of_an_edited_photo_sends_only_the_result(harness: Harness
     ]
     thread = harness.thread_of(interaction)
     before = len(harness.discord.channel_messages(thread["id"]))
-    await harness.discord.click(shown["id"], custom_id(shown, "Upscale to 2K · $0.10"))
+    await harness.discord.click(shown["id"], custom_id(shown, "Upscale (redraw) to 2K · $0.10"))
     await harness.discord.wait_for(
         lambda: any(
             m.get("attachments") for m in harness.discord.channel_messages(thread["id"])[before:]

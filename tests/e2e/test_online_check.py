@@ -27,6 +27,7 @@ async def check_online(
     key: str | None = None,
     config: str = "",
     replies: tuple[Reply, ...] = (),
+    available: tuple[str, ...] = (),
     **env: str,
 ) -> tuple[int, list[str], str]:
     """Run the check against the fakes; exit code, the online lines, all the output.
@@ -35,6 +36,7 @@ async def check_online(
     with (tmp_path / "config.toml").open("a") as fh:
         fh.write(config)
     gemini.reset()
+    gemini.models.update(available)  # models the fake serves besides its default ones
     gemini.enqueue(*replies)
     secrets = {"DISCORD_TOKEN": token or discord.token, "GEMINI_API_KEY": key or gemini.api_key}
     code, out, err = await run_bot(
@@ -147,16 +149,78 @@ async def test_spend_makes_one_cheap_image(
     assert gemini_fake.violations == []
 
 
-async def test_vertex_ai_models_are_not_checked(
+async def test_on_vertex_ai_every_model_in_use_is_asked_for(
     tmp_path: Path, discord_fake: FakeDiscord, gemini_fake: FakeGemini
 ) -> None:
-    code, lines, _ = await check_online(
-        tmp_path, discord_fake, gemini_fake, GOOGLE_GENAI_USE_VERTEXAI="true"
+    vertex_tools = (
+        '\n[video]\nmodel = "veo-3.1-fast-generate-001"\n'
+        '[upscale]\nfaithful_model = "imagen-4.0-upscale-preview"\n'
+    )
+    code, lines, out = await check_online(
+        tmp_path, discord_fake, gemini_fake, config=vertex_tools, GOOGLE_GENAI_USE_VERTEXAI="true"
     )
 
-    assert code == 0
-    assert "– Gemini models: not checked on Vertex AI" in lines[2]
-    assert gemini_fake.requests == []
+    assert code == 0, out
+    assert lines[2:] == [
+        f"✓ Model {DEFAULT}: available on Vertex AI, makes images",
+        "✓ Model gemini-3-flash: available on Vertex AI, reads images (/describe)",
+        "✓ Model veo-3.1-fast-generate-001: available on Vertex AI, makes videos",
+        "✓ Model imagen-4.0-upscale-preview: available on Vertex AI, upscales images",
+        "OK",
+    ]
+    assert {r.path for r in gemini_fake.requests} == {
+        f"/v1beta1/publishers/google/models/{model}"
+        for model in (
+            DEFAULT,
+            "gemini-3-flash",
+            "veo-3.1-fast-generate-001",
+            "imagen-4.0-upscale-preview",
+        )
+    }
+
+    unknown = (
+        '\n[video]\nmodel = "veo-0.9-gone"\n[models.catalog."veo-0.9-gone"]\n'
+        'provider = "veo"\nlabel = "Gone"\nmax_input_images = 1\naspect_ratios = ["16:9"]\n'
+        'image_sizes = ["720p"]\ndefault_size = "720p"\ndurations_s = [8]\n'
+        "default_duration_s = 8\nusd_per_second = 0.5\n"
+    )
+    code, lines, _ = await check_online(
+        tmp_path, discord_fake, gemini_fake, config=unknown, GOOGLE_GENAI_USE_VERTEXAI="true"
+    )
+    assert code == 1
+    assert lines[4].startswith("✗ Model veo-0.9-gone: not found on Vertex AI")
+
+
+async def test_vertex_only_settings_are_a_problem_with_an_api_key(
+    tmp_path: Path, discord_fake: FakeDiscord, gemini_fake: FakeGemini
+) -> None:
+    code, _, out = await check_online(
+        tmp_path, discord_fake, gemini_fake, config='\n[video]\nmodel = "veo-3.1-generate-001"\n'
+    )
+    assert code == 1
+    assert "problem: These need Vertex AI, but the bot uses a Gemini API key" in out
+    assert "[video] model (veo-3.1-generate-001: Animate)" in out
+
+
+async def test_thinking_levels_of_a_model_that_does_not_think_are_a_problem(
+    tmp_path: Path, discord_fake: FakeDiscord, gemini_fake: FakeGemini
+) -> None:
+    config = (
+        '\n[models]\ndefault = "gemini-2.5-flash-image"\n'
+        '[models.catalog."gemini-2.5-flash-image"]\nprovider = "gemini"\nlabel = "Old"\n'
+        'max_input_images = 3\nimage_sizes = ["1K"]\ndefault_size = "1K"\n'
+        f"aspect_ratios = {json.dumps(RATIOS)}\n"
+        'price_usd = { "1K" = 0.039 }\nthinking_levels = ["HIGH"]\n'
+    )
+    code, lines, out = await check_online(
+        tmp_path,
+        discord_fake,
+        gemini_fake,
+        config=config,
+        available=("gemini-2.5-flash-image",),  # models.get says "thinking": false
+    )
+    assert code == 1, out
+    assert "✗ Model gemini-2.5-flash-image: the catalog lists thinking_levels" in "\n".join(lines)
 
 
 async def test_a_configured_v1_is_a_problem(

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from bot.jobs.records import ReferenceKind
+from bot.jobs.redo import UPSCALE_PROMPT
 from bot.jobs.references import HINTS
 from tests.e2e.conftest import Harness, png
 from tests.e2e.guard_support import ask, private_text
-from tests.e2e.helpers import texts
+from tests.e2e.helpers import custom_id, texts
+from tests.e2e.test_buttons import newest_bot_result
 from tests.fakes.fake_discord import FakeInteraction
 
 Json = dict[str, Any]
@@ -126,3 +128,22 @@ async def test_references_over_the_models_limit_are_left_out_and_named(
     assert "r12" in left_out
     assert "r11" not in left_out
     assert "takes at most 14 images" in left_out
+
+
+async def test_an_upscale_of_a_result_with_references_sends_that_image_alone(
+    harness: Harness,
+) -> None:
+    await save(harness, "Mia", "red", "character")
+    interaction = await imagine(harness, prompt="Mia on a bench", refs="Mia")
+    shown = interaction.original
+    assert shown is not None
+    assert len(harness.gemini.requests[-1].images()) == 1  # Mia came in
+    thread = harness.thread_of(interaction)
+    before = len(harness.discord.channel_messages(thread["id"]))
+    await harness.discord.click(shown["id"], custom_id(shown, "Upscale (redraw) to 2K · $0.10"))
+    upscaled = await newest_bot_result(harness, thread["id"], before)
+    request = harness.gemini.requests[-1]
+    # The image being upscaled, without the reference or the hint that named it.
+    assert request.texts() == [UPSCALE_PROMPT]
+    assert len(request.images()) == 1
+    assert not any(text.startswith("📎 References") for text in texts(upscaled))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.fake_discord import FakeDiscord
+from tests.fakes.fake_discord import API_PREFIX, FakeDiscord
 from tests.fakes.fake_gemini import FakeGemini
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,6 +57,16 @@ async def run_bot(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str,
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
+
+
+async def line_with(stream: asyncio.StreamReader, text: str) -> str:
+    """The next line of the bot's log that contains `text` (no traceback before it)."""
+    while True:
+        line = (await asyncio.wait_for(stream.readline(), 30)).decode()
+        assert line, f"the bot stopped before logging {text!r}"
+        assert "Traceback" not in line
+        if text in line:
+            return line
 
 
 def assert_one_clear_line(stderr: str, *expected: str) -> None:
@@ -230,3 +240,53 @@ async def test_a_database_it_cannot_reach_is_explained(
     assert f"error: Cannot connect to the PostgreSQL database {shown}" in err
     assert "Traceback" not in err
     assert "SECRET" not in err
+
+
+async def test_while_discord_cannot_be_reached_it_says_so_and_keeps_trying(
+    tmp_path: Path, gemini_fake: FakeGemini
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on, until Discord "comes back"
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    discord_later = FakeDiscord()
+    (tmp_path / "config.toml").write_text(
+        f'[discord]\napi_base_url = "http://127.0.0.1:{port}{API_PREFIX}"\n'
+        f'gateway_url = "ws://127.0.0.1:{port}/gateway"\nguild_ids = [{discord_later.guild_id}]\n'
+        f'[gemini]\nbase_url = "{gemini_fake.base_url}"\n'
+    )
+    env = clean_env(DISCORD_TOKEN=discord_later.token, GEMINI_API_KEY=gemini_fake.api_key)
+    process = await spawn_bot(env=env, cwd=tmp_path)
+    assert process.stderr is not None
+    try:  # the first try, and the one a second later
+        warnings = [await line_with(process.stderr, "cannot reach") for _ in range(2)]
+        await discord_later.start(port)  # Discord is back: the bot logs in by itself
+        await discord_later.wait_for(lambda: discord_later.identify_count > 0, 30)
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, rest = await asyncio.wait_for(process.communicate(), 30)
+        await discord_later.stop()
+    for line in warnings:
+        assert "cannot reach Discord at 127.0.0.1 (" in line
+        assert "trying again in" in line
+    assert "Traceback" not in rest.decode()
+    assert process.returncode == 0
+
+
+async def test_stopped_while_discord_cannot_be_reached_it_ends_at_once(
+    tmp_path: Path, gemini_fake: FakeGemini
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (tmp_path / "config.toml").write_text(
+        f'[discord]\napi_base_url = "http://127.0.0.1:{port}{API_PREFIX}"\n'
+        f'[gemini]\nbase_url = "{gemini_fake.base_url}"\n'
+    )
+    env = clean_env(DISCORD_TOKEN="a-token", GEMINI_API_KEY=gemini_fake.api_key)
+    process = await spawn_bot(env=env, cwd=tmp_path)
+    assert process.stderr is not None
+    await line_with(process.stderr, "cannot reach Discord")
+    process.send_signal(signal.SIGTERM)
+    _, rest = await asyncio.wait_for(process.communicate(), 10)
+    assert process.returncode == 0
+    assert "Traceback" not in rest.decode()

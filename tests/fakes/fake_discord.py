@@ -1474,7 +1474,8 @@ class FakeDiscord:
     def gateway_url(self) -> str:
         return f"ws://127.0.0.1:{self._require_port()}/gateway"
 
-    async def start(self) -> None:
+    async def start(self, port: int = 0) -> None:
+        """Serve on `port` (0: any free one)."""
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
         app.router.add_get("/gateway", self._handle_gateway)
         app.router.add_get("/cdn/{attachment_id}/{filename}", self._handle_cdn)
@@ -1482,7 +1483,7 @@ class FakeDiscord:
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("127.0.0.1", port))
         await web.SockSite(self._runner, sock).start()
         self._port = sock.getsockname()[1]
 

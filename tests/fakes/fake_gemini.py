@@ -52,6 +52,8 @@ from typing import TYPE_CHECKING, Any, Self
 from aiohttp import web
 from PIL import Image
 
+from tests.fakes import fake_vertex_media as vertex_media
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from types import TracebackType
@@ -109,11 +111,15 @@ class ModelSpec:
     input_token_limit: int = 32768
     output_token_limit: int = 8192
     retired: bool = False
+    durations_s: tuple[int, ...] = ()  # veo: the video lengths it makes
+    audio_required: bool = False  # veo: generateAudio must be given
 
     @property
     def method(self) -> str:
         """The generation method the bot calls on this model."""
-        return "predict" if self.provider == "imagen" else "generateContent"
+        if self.provider == "veo":
+            return "predictLongRunning"
+        return "predict" if self.provider in ("imagen", "upscale") else "generateContent"
 
     def output_tokens(self, size: str) -> int:
         return self.image_tokens.get(size, self.image_tokens.get(self.default_size, 1290))
@@ -147,7 +153,7 @@ def load_model_table(path: Path = MODELS_FILE) -> dict[str, ModelSpec]:
         for key in ("aspect_ratios", "input_mimes"):
             if key in fields:
                 fields[key] = frozenset(fields[key])
-        for key in ("image_sizes", "output_mimes", "methods"):
+        for key in ("image_sizes", "output_mimes", "methods", "durations_s"):
             if key in fields:
                 fields[key] = tuple(fields[key])
         specs[model_id] = ModelSpec(id=model_id, **fields)
@@ -413,9 +419,10 @@ def image_reply(
         final = image if image is not None else await ctx.generated_image(fmt)
         parts.append(ctx.image_part(final, label, sign=thought_signature))
         usage = ctx.usage(text=text or "", images=1, thought_images=int(with_draft))
-        return _json_answer(
-            ctx.envelope(candidates=[_candidate(parts, finish_reason)], usage=usage)
-        )
+        candidate = _candidate(parts, finish_reason)
+        if ctx.wants_grounding():
+            candidate["groundingMetadata"] = _grounding_metadata(ctx.request.texts())
+        return _json_answer(ctx.envelope(candidates=[candidate], usage=usage))
 
     return Reply(render, delay=delay, method="generateContent")
 
@@ -658,6 +665,81 @@ def imagen_reply(n: int = 4, *, filtered: dict[int, str] | None = None) -> Reply
     return Reply(render, method="predict")
 
 
+GROUNDING_REDIRECT = "https://vertexaisearch.cloud.google.com/grounding-api-redirect/"
+_GROUNDING_SITES = ("en.wikipedia.org", "britannica.com", "nasa.gov")
+
+
+def _grounding_metadata(prompts: list[str]) -> dict[str, Any]:
+    """What a grounded answer carries (ai.google.dev "Grounding with Google Search";
+    google-genai's GroundingMetadata): the queries Google ran, the search suggestions chip
+    (HTML that Google requires to be shown), and each web source with a redirect link and
+    its site as the title."""
+    topic = " ".join(" ".join(prompts).split()[:6]) or "image"
+    queries = [topic, f"{topic} facts"]
+    chunks = [
+        {"web": {"uri": GROUNDING_REDIRECT + secrets.token_urlsafe(48), "title": site}}
+        for site in _GROUNDING_SITES
+    ]
+    chips = "".join(
+        f'<a class="chip" href="https://www.google.com/search?q={q}">{q}</a>' for q in queries
+    )
+    chip_style = "<style>.chip{display:inline-block}</style>"
+    return {
+        "webSearchQueries": queries,
+        "searchEntryPoint": {"renderedContent": f'{chip_style}<div class="carousel">{chips}</div>'},
+        "groundingChunks": chunks,
+        "groundingSupports": [
+            {
+                "segment": {"startIndex": 0, "endIndex": 5, "text": "Here "},
+                "groundingChunkIndices": [0, 1],
+                "confidenceScores": [0.9, 0.7],
+            }
+        ],
+    }
+
+
+def video_reply(
+    *,
+    polls: int = 1,
+    filtered: tuple[str, ...] = (),
+    error: dict[str, Any] | None = None,
+    seconds: int | None = None,
+) -> Reply:
+    """Veo's predictLongRunning: an operation that fetchPredictOperation reports running
+    `polls` times, then done with a real-sized MP4, or RAI-filtered (`filtered`: the
+    reasons), or failed (`error`: a google.rpc.Status such as {"code": 13, "message": ...})."""
+    outcome = vertex_media.VideoOutcome(polls, filtered, error, seconds)
+
+    async def render(ctx: _ReplyContext) -> _Answer:
+        name = vertex_media.operation_name(ctx.request.model)
+        params = _dict_field(ctx.request.body, "parameters")
+        operation = vertex_media.Operation(name, outcome, params, outcome.polls)
+        with ctx._fake._lock:
+            ctx._fake._operations[name] = operation
+        return _json_answer({"name": name})
+
+    return Reply(render, method="predictLongRunning")
+
+
+def upscale_reply(*, filtered: str | None = None) -> Reply:
+    """Imagen's upscaler (:predict with mode "upscale"): the image enlarged as asked, or,
+    with `filtered`, withheld with that raiFilteredReason (sent only with includeRaiReason)."""
+
+    async def render(ctx: _ReplyContext) -> _Answer:
+        params = _dict_field(ctx.request.body, "parameters")
+        if filtered is not None:
+            withheld = [{"raiFilteredReason": filtered}] if params.get("includeRaiReason") else []
+            return _json_answer({"predictions": withheld})
+        instance = ctx.request.body["instances"][0]
+        source = _b64decode(instance["image"]["bytesBase64Encoded"])
+        factor = _dict_field(params, "upscaleConfig")["upscaleFactor"]
+        mime = _dict_field(params, "outputOptions").get("mimeType", "image/png")
+        data = await asyncio.to_thread(vertex_media.upscaled, source, factor, mime)
+        return _json_answer({"predictions": [{"bytesBase64Encoded": _b64(data), "mimeType": mime}]})
+
+    return Reply(render, method="predict")
+
+
 def safety_rating(
     category: str, probability: str = "HIGH", *, blocked: bool = True
 ) -> dict[str, Any]:
@@ -760,6 +842,14 @@ class _ReplyContext:
             return self._fake.output_mime
         formats = self.spec.output_mimes or ("image/png",)
         return formats[self._colour_index % len(formats)]
+
+    def wants_grounding(self) -> bool:
+        """The request sent the Google Search tool (and the model has grounding, or the
+        request was refused before reaching here)."""
+        tools = self.request.body.get("tools")
+        return isinstance(tools, list) and any(
+            isinstance(t, dict) and _field(t, "googleSearch") is not None for t in tools
+        )
 
     def wants_thought_image(self) -> bool:
         thinking = _dict_field(self.request.generation_config, "thinkingConfig")
@@ -1321,7 +1411,11 @@ class _Route:
     vertex: bool
 
 
-_METHODS = frozenset({"generateContent", "predict"})
+POLL = "fetchPredictOperation"
+_METHODS = frozenset(
+    {"generateContent", "streamGenerateContent", "predict", "predictLongRunning", POLL}
+)
+STREAM = "streamGenerateContent"
 # POST .../models/{model}:{method}; GET .../models/{model} (models.get), GET .../models (list).
 _MODEL_PATH = re.compile(
     r"(?P<project>projects/[^/]+/locations/[^/]+/)?(?P<publisher>publishers/[^/]+/)?"
@@ -1340,6 +1434,8 @@ def _parse_route(http_method: str, path: str) -> _Route | None:
     model, method = match["model"] or "", match["method"]
     if http_method == "GET" and method is None and not vertex:
         return _Route(version, model, "get" if model else "list", vertex)
+    if http_method == "GET" and method is None and match["publisher"] and model:
+        return _Route(version, model, "get", vertex)  # Vertex AI: a publisher model
     if http_method == "POST" and model and method in _METHODS:
         return _Route(version, model, method, vertex)
     return None
@@ -1362,6 +1458,8 @@ class FakeGemini:
         self.default_delay = 0.0
         self.output_mime: str | None = None  # None: each model's own formats
         self.quota_refusals = 0  # 429s sent by the per-minute quota (see `limit_requests`)
+        self.stream_pause_s = 0.0  # streamed answers: the thinking time after a thought part
+        self._operations: dict[str, vertex_media.Operation] = {}  # Veo's, by name
         self._quota: tuple[int, float] | None = None
         self._calls: deque[float] = deque()  # when each counted call was made
         self._queue: deque[Reply] = deque()
@@ -1437,13 +1535,14 @@ class FakeGemini:
             self.requests.clear()
             self.violations.clear()
             self._queue.clear()
+            self._operations.clear()
             self.models = set(AVAILABLE_MODELS)
         self.limit_requests(None)
         self.quota_refusals = 0
 
     # -- request handling
 
-    async def _handle(self, http: web.Request) -> web.Response:
+    async def _handle(self, http: web.Request) -> web.StreamResponse:
         route = _parse_route(http.method, http.path)
         raw = await http.read()
         body: dict[str, Any] = {}
@@ -1471,15 +1570,33 @@ class FakeGemini:
                 or self._reject_model(route)
                 or await self._reject_body(request, route, raw, json_problem)
                 or self._over_quota(route.model)
+                or (self._poll(request) if route.method == POLL else None)
                 or await self._scripted_answer(request)
             )
         request.status, request.answer = answer.status, answer.body
+        if route is not None and route.method == STREAM and answer.status == 200:
+            if http.query.get("alt") != "sse":
+                self._violation(f"{http.path}: streamGenerateContent without alt=sse")
+            return await self._stream(http, json.loads(answer.body))
         return web.Response(
             status=answer.status,
             body=answer.body,
             content_type=answer.content_type,
             charset="UTF-8" if answer.content_type == "application/json" else None,
         )
+
+    async def _stream(self, http: web.Request, answer: dict[str, Any]) -> web.StreamResponse:
+        """An answer as streamGenerateContent sends it (server-sent events): one chunk per
+        part, the last one with the finish reason, grounding and the full token usage. After
+        a thought part the model goes on thinking for `stream_pause_s` seconds."""
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(http)
+        for chunk, thought in _stream_chunks(answer):
+            await response.write(b"data: " + json.dumps(chunk).encode() + b"\r\n\r\n")
+            if thought:
+                await asyncio.sleep(self.stream_pause_s)
+        await response.write_eof()
+        return response
 
     def _reject_caller(self, http: web.Request, route: _Route) -> _Answer | None:
         """Key and API version, checked first like the real service does."""
@@ -1500,7 +1617,12 @@ class FakeGemini:
         return None
 
     def _reject_model(self, route: _Route) -> _Answer | None:
-        if route.model in self.models and _spec_for(route.model).method == route.method:
+        method = {STREAM: "generateContent", POLL: "predictLongRunning"}.get(
+            route.method, route.method
+        )
+        if method == "predictLongRunning" and not route.vertex:
+            return _not_found(route.model, route.version, route.method)  # Vertex AI only
+        if route.model in self.models and _spec_for(route.model).method == method:
             return None
         return _not_found(route.model, route.version, route.method)
 
@@ -1509,6 +1631,15 @@ class FakeGemini:
         if route.method == "get":
             if route.model not in self.models:
                 return _not_found(route.model, route.version, "get")
+            if route.vertex:  # a PublisherModel (Vertex AI's publishers.models.get)
+                return _json_answer(
+                    {
+                        "name": f"publishers/google/models/{route.model}",
+                        "versionId": "001",
+                        "openSourceCategory": "PROPRIETARY",
+                        "launchStage": "GA",
+                    }
+                )
             return _json_answer(_spec_for(route.model).resource())
         try:
             size = int(http.query.get("pageSize", LIST_PAGE_SIZE)) or LIST_PAGE_SIZE
@@ -1529,6 +1660,20 @@ class FakeGemini:
             problems = [f"Request payload size exceeds the limit: {MAX_REQUEST_BYTES} bytes."]
         elif json_problem is not None:
             problems = [json_problem]
+        elif route.method == POLL:
+            problems = []  # checked by _poll
+        elif route.method == "predictLongRunning":
+            spec = _spec_for(route.model)
+            problems = await asyncio.to_thread(
+                vertex_media.validate_video_request,
+                request.body,
+                aspect_ratios=spec.aspect_ratios,
+                resolutions=spec.image_sizes,
+                durations=spec.durations_s,
+                audio_required=spec.audio_required,
+            )
+        elif route.method == "predict" and _spec_for(route.model).provider == "upscale":
+            problems = await asyncio.to_thread(vertex_media.validate_upscale_request, request.body)
         elif route.method == "predict":
             problems = _validate_predict(request.body)
         else:
@@ -1542,8 +1687,8 @@ class FakeGemini:
         return _invalid_argument(problems)
 
     async def _scripted_answer(self, request: GeminiRequest) -> _Answer:
-        reply = self._next_reply(request)
-        if reply.method not in (None, request.method):
+        reply = self._next_reply(request.method, request.model)
+        if reply.method not in (None, request.method.replace(STREAM, "generateContent")):
             self._violation(
                 f"a reply scripted for {reply.method} was used to answer {request.method}"
             )
@@ -1554,13 +1699,28 @@ class FakeGemini:
         await asyncio.sleep(max(0.0, deadline - loop.time()))
         return answer
 
-    def _next_reply(self, request: GeminiRequest) -> Reply:
+    def _next_reply(self, method: str, model: str = "") -> Reply:
         with self._lock:
             if self._queue:
                 return self._queue.popleft()
-        if request.method == "predict":
-            return imagen_reply()
-        return prompts_reply() if _spec_for(request.model).provider == "text" else image_reply()
+        if method == "predictLongRunning":
+            return video_reply()
+        if method == "predict":
+            return upscale_reply() if _spec_for(model).provider == "upscale" else imagen_reply()
+        return prompts_reply() if _spec_for(model).provider == "text" else image_reply()
+
+    def _poll(self, request: GeminiRequest) -> _Answer:
+        """fetchPredictOperation: the operation's next state (the path names its model)."""
+        name = request.body.get("operationName")
+        with self._lock:
+            operation = self._operations.get(name) if isinstance(name, str) else None
+        if operation is None or not isinstance(name, str):
+            self._violation(f"fetchPredictOperation of an unknown operation {name!r}")
+            return _error_answer(404, f"Operation {name} not found.")
+        if not name.startswith(request.path.split("/", 2)[2].rsplit(":", 1)[0] + "/operations/"):
+            self._violation(f"fetchPredictOperation at {request.path} for another model: {name}")
+        with self._lock:
+            return _json_answer(operation.answer())
 
     def _violation(self, message: str) -> None:
         with self._lock:
@@ -1582,6 +1742,27 @@ _KEY_INVALID = {
     "domain": "googleapis.com",
     "metadata": {"service": "generativelanguage.googleapis.com"},
 }
+
+
+def _stream_chunks(answer: dict[str, Any]) -> list[tuple[dict[str, Any], bool]]:
+    """(chunk, is a thought part) for each chunk a streamed `answer` arrives in."""
+    envelope: dict[str, Any] = {k: answer[k] for k in ("modelVersion", "responseId") if k in answer}
+    candidates = answer.get("candidates") or []
+    if not candidates:
+        return [(answer, False)]
+    candidate = candidates[0]
+    parts = (candidate.get("content") or {}).get("parts") or []
+    chunks: list[tuple[dict[str, Any], bool]] = []
+    for part in parts[:-1]:
+        content: dict[str, Any] = {"role": "model", "parts": [part]}
+        chunk: dict[str, Any] = {"candidates": [{"content": content, "index": 0}], **envelope}
+        chunks.append((chunk, bool(part.get("thought"))))
+    last = dict(candidate)
+    if parts:
+        last["content"] = {"role": "model", "parts": parts[-1:]}
+    final = {k: v for k, v in answer.items() if k != "candidates"}
+    chunks.append(({**final, "candidates": [last]}, False))
+    return chunks
 
 
 def _parse_body(raw: bytes) -> tuple[dict[str, Any], str | None]:

@@ -57,8 +57,37 @@ def test_a_model_can_be_added_to_the_catalog(in_tmp: Path) -> None:
         ("[gemini]\ntimeout_s = -1\n", "greater than 0"),
         ("[gemini]\ntimeout = 3\n", "is not a known setting"),
         ("[conversations]\nwho_can_refine = 'everyone'\n", "'owner' or 'anyone'"),
-        ("[models]\ndefault = 'gemini-1.0-retired'\n", "is not in the catalog"),
-        ("[models]\ndefault = 'gemini-3-flash'\n", "makes no images"),
+        (
+            "[models]\ndefault = 'gemini-1.0-retired'\n",
+            "is not a gemini image model of the catalog",
+        ),
+        (
+            "[models]\ndefault = 'veo-3.1-generate-001'\n",
+            "is not a gemini image model of the catalog",
+        ),
+        ("[video]\nmodel = 'gemini-3-pro-image'\n", "'gemini-3-pro-image' is not a veo"),
+        ("[upscale]\nfaithful_model = 'veo-3.1-generate-001'\n", "is not an upscale model"),
+        (
+            "[upscale]\nfaithful_model = 'imagen-4.0-upscale-preview'\nfactor = 'x8'\n",
+            "[upscale] factor 'x8' is not one of the factors",
+        ),
+        (
+            '[models.catalog."veo-3.1-generate-001"]\ndefault_duration_s = 5\n',
+            "a veo model needs durations_s",
+        ),
+        (
+            '[models.catalog."gemini-3-pro-image"]\nthinking_level = "HIGH"\n',
+            "thinking_level 'HIGH' is not one of thinking_levels",
+        ),
+        (
+            '[models.catalog."veo-3.1-generate-001"]\ngrounding = true\n',
+            "apply to gemini models only",
+        ),
+        (
+            '[models.retired."imagen-4.0-generate-001"]\nreplacement = "gemini-3-pro-image"\n',
+            "which that model does not accept",
+        ),
+        ("[models]\ndefault = 'gemini-3-flash'\n", "not a gemini image model"),
         ("[models]\ndescribe = 'gemini-3-pro-image'\n", 'with output = "text"'),
         ("[gemini\n", "is not valid TOML"),
         ("[storage]\nurl = 'mysql://db/bot'\n", "must be a postgresql:// URL"),

@@ -32,4 +32,4 @@ def test_a_describe_job_makes_no_images_and_is_priced_by_its_tokens() -> None:
     expected = info.input_price(tokens) + info.output_price(OUTPUT_TOKENS_AT_MOST)
     assert estimate_usd(request, SETTINGS) == pytest.approx(expected)
     assert expected < 0.02  # a cent or so: no price to confirm
-    assert settled_usd(info, None, 0, 1300, 700) == pytest.approx(0.00065 + 0.0021)
+    assert settled_usd(info, request, 0, 1300, 700) == pytest.approx(0.00065 + 0.0021)

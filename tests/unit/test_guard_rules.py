@@ -182,9 +182,21 @@ def test_the_estimate_covers_every_image_and_every_input_image_it_may_send() -> 
 
 def test_a_delivered_job_costs_its_images_and_the_input_gemini_counted() -> None:
     flash = SETTINGS.models.info("gemini-3.1-flash-image")
-    cost = settled_usd(flash, "1K", images=3, tokens=2_000_000)
+    request = JobRequest(prompt="a fox", model="gemini-3.1-flash-image", image_size="1K")
+    cost = settled_usd(flash, request, outputs=3, tokens=2_000_000)
     assert cost == pytest.approx(3 * flash.price_for("1K") + 2 * flash.input_usd_per_mtok)
-    assert settled_usd(None, "1K", 1, 10) == 0.0
+    assert settled_usd(None, request, 1, 10) == 0.0
+
+
+def test_a_video_costs_its_seconds() -> None:
+    veo = SETTINGS.models.info("veo-3.1-fast-generate-001")
+    request = JobRequest(prompt="pan left", model="veo-3.1-fast-generate-001", duration_s=4)
+    assert estimate_usd(request, SETTINGS) == pytest.approx(4 * veo.usd_per_second)
+    default = request.model_copy(update={"duration_s": None})
+    assert estimate_usd(default, SETTINGS) == pytest.approx(
+        veo.default_duration_s * veo.usd_per_second
+    )
+    assert settled_usd(veo, request, 1, 0) == pytest.approx(4 * veo.usd_per_second)
 
 
 # Access -----------------------------------------------------------------------------------------

@@ -398,6 +398,25 @@ async def test_history_replays_the_chain_exactly(store: Store) -> None:
     assert restored[1].thought is True
 
 
+async def test_a_video_joins_the_conversation_without_becoming_its_head(store: Store) -> None:
+    first = await run_to_delivery(store, job(), [(user("a harbour"), model(b"img-1"))])
+    await store.mark_shown(first.id, 1, 9, thread_wanted=True)
+    await store.open_conversation(conversation(), first.id)
+    animation = job(thread_id=100, lane="thread:100", basis=Basis.IMAGE, call="animate")
+    await store.add_job(animation)
+    assert await store.claim_next(max_running=100, max_per_user=100) is not None
+    video = Media(b"\x00\x00\x00\x18ftypisom" + bytes(2000), "video/mp4")
+    outcome = Outcome(JobState.DELIVERED, parent_job=first.id, outputs=[video], moves_head=False)
+    finished = await store.finish(animation.id, outcome)
+    assert finished is not None
+    assert finished.thread_id == 100
+    assert finished.outputs == (video.sha256,)
+    assert await store.get_image(video.sha256) == video
+    found = await store.get_conversation(100)
+    assert found is not None
+    assert found.head_job == first.id  # the next edit goes on from the image
+
+
 async def test_history_keeps_the_newest_exchanges_within_every_budget(store: Store) -> None:
     parent = None
     for n in range(4):

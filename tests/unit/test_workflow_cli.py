@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -234,3 +235,36 @@ async def test_python_m_bot_run_end_to_end(fake: FakeGemini, tmp_path: Path) -> 
     sidecar = json.loads((tmp_path / "lighthouse.png.json").read_text())
     assert sidecar["prompt"] == "a lighthouse"
     assert fake.api_key not in out.decode() + err.decode()
+
+
+async def test_a_video_workflow_runs_on_vertex_and_is_refused_with_a_key(
+    fake: FakeGemini, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.e2e.test_vertex_media import VIDEO_WORKFLOW
+
+    workflow = write(tmp_path, "animate.json", VIDEO_WORKFLOW)
+    settings = settings_for(fake)
+    video = settings.video.model_copy(update={"poll_interval_s": 0.01})
+    vertex_settings = settings.model_copy(
+        update={"video": video, "gemini": settings.gemini.model_copy(update={"api_version": ""})}
+    )
+    args: dict[str, Any] = {
+        "workflow": str(workflow),
+        "sets": ["motion=the tide comes in"],
+        "image_paths": [photo(tmp_path)],
+    }
+
+    refused = await run_workflow(
+        settings, GeminiAuth(api_key=fake.api_key), out=tmp_path / "no.mp4", **args
+    )
+    assert refused == 2
+    assert "needs Vertex AI" in capsys.readouterr().err
+    assert fake.requests == []
+
+    out = tmp_path / "clip.mp4"
+    made = await run_workflow(
+        vertex_settings, GeminiAuth(api_key=fake.api_key, vertexai=True), out=out, **args
+    )
+    assert made == 0, capsys.readouterr().err
+    assert out.read_bytes()[4:8] == b"ftyp"
+    assert json.loads((tmp_path / "clip.mp4.json").read_text())["mime_type"] == "video/mp4"

@@ -59,7 +59,10 @@ def test_the_shipped_workflows_load_without_problems_or_warnings() -> None:
         ],
         "edit": ["photo", "instruction", "reference", "reference2"],
         "logo": ["company_area", "company_name", "style"],
+        "infographic": ["topic", "aspect_ratio"],
     }
+    (infographic,) = [w for w in report.workflows if w.command == "infographic"]
+    assert infographic.generation.tools == ("google_search",)
 
 
 def test_the_seed_example_loads_with_a_warning_about_its_retired_model(tmp_path: Path) -> None:
@@ -299,6 +302,27 @@ MISTAKES: list[tuple[str, Callable[[Data], None], str, str, str]] = [
         "Remove the placeholder.",
     ),
     (
+        "an upscaler as the image model",
+        _set("stages.1.model", "imagen-4.0-upscale-preview"),
+        "stages[1].model",
+        "is an upscaler",
+        "Use a gemini or veo model",
+    ),
+    (
+        "provider veo without a veo model",
+        _set("stages.1.imageGenerationSettings.provider", "veo"),
+        "stages[1].model",
+        '"provider": "veo" needs "model" set to a veo model',
+        "veo-3.1-fast-generate-001",
+    ),
+    (
+        "an unknown tool",
+        _set("stages.1.tools", ["code_execution"]),
+        "stages[1].tools[0]",
+        "Input should be 'google_search'",
+        "workflows/schema.json",
+    ),
+    (
         "length limit beyond Discord's",
         _set(f"{ASK_FIELDS}.0.validation.maxLength", 6001),
         "stages[0].formFields[0].validation.maxLength",
@@ -481,3 +505,43 @@ def test_the_ultra_model_maps_to_the_pro_model(tmp_path: Path) -> None:
     generation = report_for(tmp_path, data).workflows[0].generation
 
     assert (generation.model, generation.thinking_level) == ("gemini-3-pro-image", None)
+
+
+# --------------------------------------------------------------------------- Google's other tools
+
+
+def test_grounding_is_refused_for_a_model_without_it(tmp_path: Path) -> None:
+    pro = SETTINGS.models.info("gemini-3-pro-image").model_copy(update={"grounding": False})
+    catalog = {**SETTINGS.models.catalog, "gemini-3-pro-image": pro}
+    settings = SETTINGS.model_copy(
+        update={"models": SETTINGS.models.model_copy(update={"catalog": catalog})}
+    )
+    data = sample()
+    data["stages"][1] |= {"model": "gemini-3-pro-image", "tools": ["google_search"]}
+
+    problem = only_problem(report_for(tmp_path, data, settings=settings).problems)
+
+    assert problem.field == "stages[1].tools"
+    assert "gemini-3-pro-image does not support Google Search grounding" in problem.message
+    assert "gemini-3.1-flash-image" in problem.fix
+
+
+def test_a_veo_stage_animates_its_one_required_image(tmp_path: Path) -> None:
+    data = sample()
+    ask = data["stages"][0]["formFields"]
+    ask[1]["options"] = [{"value": "9:16", "label": "Tall"}, {"value": "16:9", "label": "Wide"}]
+    ask[1]["defaultValue"] = "16:9"
+    ask[3]["validation"] = {"required": True}
+    data["stages"][1] |= {"model": "veo-3.1-fast-generate-001", "aiRedoEnabled": True}
+
+    report = report_for(tmp_path, data)
+
+    assert report.problems == ()
+    generation = report.workflows[0].generation
+    assert generation.model_info.provider == "veo"
+    assert generation.needs_vertex == "it makes a video with veo-3.1-fast-generate-001 (Veo)"
+    assert not generation.redo_enabled  # no Reroll or Upscale on a video
+
+    del ask[3]["validation"]
+    problem = only_problem(report_for(tmp_path, data).problems)
+    assert "makes a video from one image" in problem.message
