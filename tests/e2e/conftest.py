@@ -115,6 +115,27 @@ class Harness:
         await self.wait_final(interaction)
         return interaction
 
+    async def imagine_together(
+        self, members: int, prompt: str, *, model_delay_s: float, timeout: float = 30
+    ) -> list[FakeInteraction]:
+        """`members` new members each run /imagine at once (Gemini taking `model_delay_s`
+        per image); when every response is final, every result has its image."""
+        users = [self.discord.add_member(f"member{n}") for n in range(members)]
+        self.gemini.default_delay = model_delay_s
+        try:
+            interactions = [
+                await self.discord.run_command("imagine", {"prompt": f"{prompt} #{n}"}, user=u)
+                for n, u in enumerate(users)
+            ]
+            for interaction in interactions:
+                await self.wait_final(interaction, timeout=timeout)
+        finally:
+            self.gemini.default_delay = 0.0
+        for interaction in interactions:
+            assert interaction.original is not None
+            assert interaction.original["attachments"], interaction.original  # none failed
+        return interactions
+
     async def wait_final(self, interaction: FakeInteraction, timeout: float = 10) -> None:
         """Wait for the interaction's final answer and for the bot to finish handling it."""
         await interaction.wait_response()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+import socket
 from typing import Any
 
 from google.genai import types
@@ -11,6 +12,14 @@ from google.genai import types
 from bot.store import HistoryLimits, Store
 from bot.store.codec import rehydrate
 from tests.fakes.fake_gemini import GeminiRequest
+
+
+def free_port() -> int:
+    """A port nothing listens on (until something binds it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
 
 Json = dict[str, Any]
 

@@ -138,21 +138,8 @@ async def test_thinking_turns_into_progress_only_for_a_slow_image(
 async def test_twenty_members_in_one_channel_never_meet_a_rate_limit(harness: Harness) -> None:
     # Progress is edited only when it changes (elapsed time counts by itself in a Discord
     # timestamp), so a busy channel stays within Discord's limits instead of sleeping them off.
-    harness.gemini.default_delay = 1.0
-    members = [harness.discord.add_member(f"member{n}") for n in range(20)]
     limits = harness.discord.rate_limits
     hits_before, drained_before = len(limits.hits), len(limits.drained)
-    try:
-        interactions = [
-            await harness.discord.run_command("imagine", {"prompt": f"a lantern #{n}"}, user=m)
-            for n, m in enumerate(members)
-        ]
-        for interaction in interactions:
-            await harness.wait_final(interaction, timeout=30)
-    finally:
-        harness.gemini.default_delay = 0.0
-    for interaction in interactions:
-        assert interaction.original is not None
-        assert interaction.original["attachments"]
+    await harness.imagine_together(20, "a lantern", model_delay_s=1.0)
     assert limits.hits[hits_before:] == []  # not one 429
     assert limits.drained[drained_before:] == []  # and no bucket emptied: nobody waited

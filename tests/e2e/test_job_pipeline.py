@@ -437,20 +437,7 @@ async def test_a_burst_over_the_quota_converges_and_every_job_is_delivered(
 ) -> None:
     # The shipped default: max_concurrent = "auto", starting at 32.
     harness.gemini.limit_requests(8, window_s=1.0)
-    harness.gemini.default_delay = 0.1
-    members = [harness.discord.add_member(f"painter{n}") for n in range(30)]
-    try:
-        interactions = [
-            await harness.discord.run_command("imagine", {"prompt": f"a kite, #{n}"}, user=m)
-            for n, m in enumerate(members)
-        ]
-        for interaction in interactions:
-            await harness.wait_final(interaction, timeout=30)
-    finally:
-        harness.gemini.default_delay = 0.0
-    for interaction in interactions:
-        assert interaction.original is not None
-        assert interaction.original["attachments"], interaction.original  # nothing failed
+    await harness.imagine_together(30, "a kite", model_delay_s=0.1)
     # The first wave overshoots (30 asked, 8 allowed); then the bot keeps under the quota
     # instead of hammering it: far fewer refusals than one per attempt.
     refusals = harness.gemini.quota_refusals

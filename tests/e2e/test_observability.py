@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import sqlite3
 from typing import Any
 
@@ -15,16 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.observability.logs import JsonFormatter
 from tests.e2e.conftest import Harness
-from tests.e2e.helpers import job_id
+from tests.e2e.helpers import free_port, job_id
 from tests.fakes.fake_gemini import blocked_prompt, image_reply, quota_reply
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def start_with_http(harness: Harness) -> str:

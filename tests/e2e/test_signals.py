@@ -10,7 +10,6 @@ import os
 import signal
 import socket
 import sqlite3
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +17,10 @@ import aiohttp
 import pytest
 
 from bot.jobs.intake import RESTARTING
-from tests.e2e.test_startup import REPO, clean_env, run_bot, spawn_bot
+from tests.e2e.helpers import free_port
+from tests.e2e.test_startup import clean_env, run_bot, spawn_bot
 from tests.fakes.fake_discord import FakeDiscord, FakeInteraction
 from tests.fakes.fake_gemini import FakeGemini, hang_reply, image_reply
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def write_config(
@@ -75,21 +69,6 @@ def json_lines(stderr: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stderr.splitlines() if line.strip()]
 
 
-async def spawn_in_own_group(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
-    """`python -m bot` as the leader of a process group of its own, like a terminal's job:
-    Ctrl-C there reaches the bot and its Gemini worker processes alike."""
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        cwd=cwd,
-        env={**env, "PYTHONPATH": str(REPO)},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
-
-
 def stop(process: asyncio.subprocess.Process, how: str) -> None:
     if how == "ctrl-c":  # the whole group: the bot and its worker process
         os.killpg(process.pid, signal.SIGINT)
@@ -105,7 +84,7 @@ async def test_a_stop_lets_the_image_in_progress_finish_then_exits_cleanly(
     port = free_port()
     write_config(tmp_path, discord_fake, gemini_fake, port=port, grace_s=30)
     env = secrets_env(discord_fake, gemini_fake)
-    process = await spawn_in_own_group(env=env, cwd=tmp_path)
+    process = await spawn_bot(env=env, cwd=tmp_path, own_group=True)
     try:
         await wait_health(port)
         code, out, err = await run_bot("health", env=clean_env(), cwd=tmp_path)

@@ -11,12 +11,12 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.helpers import free_port
 from tests.fakes.fake_discord import API_PREFIX, FakeDiscord
 from tests.fakes.fake_gemini import FakeGemini
 
@@ -38,8 +38,12 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-async def spawn_bot(*args: str, env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
-    """`python -m bot ARGS` as a person runs it, from `cwd`."""
+async def spawn_bot(
+    *args: str, env: dict[str, str], cwd: Path, own_group: bool = False
+) -> asyncio.subprocess.Process:
+    """`python -m bot ARGS` as a person runs it, from `cwd`. `own_group`: as the leader of a
+    process group of its own, like a terminal's job: Ctrl-C there reaches the bot and its
+    Gemini worker processes alike."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -49,6 +53,7 @@ async def spawn_bot(*args: str, env: dict[str, str], cwd: Path) -> asyncio.subpr
         env={**env, "PYTHONPATH": str(REPO)},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        start_new_session=own_group,
     )
 
 
@@ -226,9 +231,7 @@ async def test_a_database_it_cannot_reach_is_explained(
     tmp_path: Path, discord_fake: FakeDiscord, gemini_fake: FakeGemini
 ) -> None:
     fakes_config(tmp_path, discord_fake, gemini_fake)
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = clean_env(
         DISCORD_TOKEN=discord_fake.token,
         GEMINI_API_KEY=gemini_fake.api_key,
@@ -245,9 +248,7 @@ async def test_a_database_it_cannot_reach_is_explained(
 async def test_while_discord_cannot_be_reached_it_says_so_and_keeps_trying(
     tmp_path: Path, gemini_fake: FakeGemini
 ) -> None:
-    with socket.socket() as probe:  # a port nothing listens on, until Discord "comes back"
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     discord_later = FakeDiscord()
     (tmp_path / "config.toml").write_text(
         f'[discord]\napi_base_url = "http://127.0.0.1:{port}{API_PREFIX}"\n'
@@ -275,9 +276,7 @@ async def test_while_discord_cannot_be_reached_it_says_so_and_keeps_trying(
 async def test_stopped_while_discord_cannot_be_reached_it_ends_at_once(
     tmp_path: Path, gemini_fake: FakeGemini
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     (tmp_path / "config.toml").write_text(
         f'[discord]\napi_base_url = "http://127.0.0.1:{port}{API_PREFIX}"\n'
         f'[gemini]\nbase_url = "{gemini_fake.base_url}"\n'
