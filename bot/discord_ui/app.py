@@ -39,6 +39,7 @@ from bot.jobs.guard import Clock, Guard
 from bot.jobs.intake import Intake
 from bot.jobs.pipeline import Generate, JobPipeline
 from bot.jobs.recovery import catch_up, interrupt_running, put_back
+from bot.jobs.references import ReferenceLibrary
 from bot.maintenance import clean_up_forever
 from bot.observability.health import Health
 from bot.observability.job_report import JobReport
@@ -66,6 +67,9 @@ EXTENSIONS = (
     "cogs.actions",
     "cogs.usage",
     "cogs.admin",
+    "cogs.references",
+    "cogs.history",
+    "cogs.describe",
 )
 
 
@@ -82,7 +86,8 @@ def point_discord_at(settings: Settings) -> None:
 @dataclass(frozen=True)
 class JobServices:
     """What the cogs use: the store (to read), the intake (to accept work), the display
-    (to bind an interaction to the job it answers), the guard (access, limits, the clock)."""
+    (to bind an interaction to the job it answers), the guard (access, limits, the clock),
+    the reference library."""
 
     store: Store
     intake: Intake
@@ -90,6 +95,7 @@ class JobServices:
     dispatcher: Dispatcher
     pipeline: JobPipeline
     guard: Guard
+    references: ReferenceLibrary
 
 
 class ImagineBot(commands.Bot):
@@ -191,16 +197,20 @@ class ImagineBot(commands.Bot):
             events=report,
         )
         guard = Guard(store=store, settings=settings, clock=self.clock, moderation=moderation)
+        uploads = UploadReader(UploadLimits.of(settings.uploads))
         intake = Intake(
             store=store,
             settings=settings,
             pipeline=pipeline,
             dispatcher=dispatcher,
-            uploads=UploadReader(UploadLimits.of(settings.uploads)),
+            uploads=uploads,
             guard=guard,
             events=report,
         )
-        self._jobs = JobServices(store, intake, display, dispatcher, pipeline, guard)
+        library = ReferenceLibrary(
+            store=store, settings=settings.references, guard=guard, uploads=uploads
+        )
+        self._jobs = JobServices(store, intake, display, dispatcher, pipeline, guard, library)
         self.metrics.track(
             running=lambda: dispatcher.running,
             concurrency_limit=dispatcher.concurrency.current,

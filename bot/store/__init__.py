@@ -11,6 +11,7 @@ from bot.store.base import (
     Outcome,
     QueuePlace,
     QuotaExceededError,
+    ReferenceLimitError,
     Store,
     UsageLine,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "PostgresStore",
     "QueuePlace",
     "QuotaExceededError",
+    "ReferenceLimitError",
     "SQLiteStore",
     "Store",
     "UsageLine",
