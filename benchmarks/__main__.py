@@ -42,6 +42,7 @@ BENCHMARKS: dict[str, str] = {
     "memory": "benchmarks.memory",
     "quotas": "benchmarks.quotas",
     "observability": "benchmarks.observability",
+    "grid": "benchmarks.grid",
 }
 RESULTS = Path(__file__).resolve().parent / "results.json"
 SCHEMA_VERSION = 2

@@ -226,9 +226,15 @@ class Server:
         return [self.discord.add_member(f"{prefix}{n}") for n in range(count)]
 
     async def op_imagine(
-        self, *, prompt: str, user: Json | None = None, timeout: float = 30.0
+        self,
+        *,
+        prompt: str,
+        user: Json | None = None,
+        options: Json | None = None,
+        timeout: float = 30.0,
     ) -> Json:
-        (result,) = await self._imagine_all([(prompt, user, None)], timeout)
+        """One /imagine (`options`: more of its options, e.g. {"count": "4"})."""
+        (result,) = await self._imagine_all([(prompt, user, None)], timeout, options)
         return self._with_fake_times(result)
 
     async def op_imagine_many(
@@ -292,13 +298,16 @@ class Server:
     # -- helpers
 
     async def _imagine_all(
-        self, jobs: list[tuple[str, Json | None, str | None]], timeout: float
+        self,
+        jobs: list[tuple[str, Json | None, str | None]],
+        timeout: float,
+        options: Json | None = None,
     ) -> list[Json]:
         self.gemini.script_replies(len(jobs))
         tracks: list[Track] = []
         for prompt, user, channel_id in jobs:
             interaction = await self.discord.run_command(
-                "imagine", {"prompt": prompt}, user=user, channel_id=channel_id
+                "imagine", {"prompt": prompt, **(options or {})}, user=user, channel_id=channel_id
             )
             track = Track(started=interaction.dispatched_at)
             self._watch(self._imagine_watcher(interaction, track))
@@ -315,7 +324,7 @@ class Server:
                 track.mark("result")
                 track.finish(ok=False)
                 return True
-            if original is None or not original.get("embeds"):
+            if original is None or not _is_card(original):
                 return False
             track.mark("result")
             track.ref = original["id"]
@@ -351,7 +360,7 @@ class Server:
                 if reference.get("message_id") != message["id"]:
                     continue
                 track.mark("ack")
-                if reply.get("embeds"):
+                if _is_card(reply):
                     track.mark("result")
                     track.finish(ok=bool(reply.get("attachments")))
                     return True
@@ -381,9 +390,18 @@ class Server:
         discord = [(a, b) for _, a, b in self.discord.call_spans if a >= start and b <= end]
         result["gemini_s"] = sum(b - a for a, b in gemini)
         result["gemini_requests"] = len(gemini)
+        result["gemini_last_answer"] = max((b for _, b in gemini), default=start)
         result["discord_s"] = sum(b - a for a, b in discord)
         result["discord_requests"] = len(discord)
         return result
+
+
+def _is_card(message: Json) -> bool:
+    """The message shows an outcome: a Components V2 result card, or an embed."""
+    return bool(message.get("embeds")) or bool(message.get("flags", 0) & _COMPONENTS_V2)
+
+
+_COMPONENTS_V2 = 1 << 15
 
 
 # --------------------------------------------------------------------------- main loop

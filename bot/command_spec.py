@@ -23,6 +23,7 @@ class OptionSpec:
     max_length: int | None = None
     min_value: float | None = None
     max_value: float | None = None
+    autocomplete: bool = False  # suggestions come from the bot as the member types
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,7 @@ VERTEX_ONLY_PROVIDERS = frozenset({"veo", "upscale"})
 
 class ModelInfo(_Section):
     provider: ModelProvider
+    output: Literal["image", "text"] = "image"
     label: Annotated[str, Field(min_length=1, max_length=100)]
     max_input_images: Annotated[int, Field(ge=0)]
     aspect_ratios: list[str]
@@ -107,6 +108,7 @@ class ModelInfo(_Section):
     price_usd: dict[str, Annotated[float, Field(ge=0)]] = {}
     input_usd_per_mtok: NonNegativeFloat = 0.0  # per million input tokens (0: not priced)
     input_image_tokens: NonNegativeInt = 0  # input tokens one image counts as
+    output_usd_per_mtok: NonNegativeFloat = 0.0  # per million output tokens (text models)
     grounding: bool = False  # accepts the Google Search tool
     thought_images: bool = False  # shows interim "thought" images while it thinks
     thinking_levels: list[ThinkingLevel] = []  # the levels it accepts ([]: none can be set)
@@ -142,8 +144,13 @@ class ModelInfo(_Section):
             raise ValueError(
                 "durations_s, usd_per_second and generate_audio apply to veo models only"
             )
-        elif not self.price_usd:
+        elif not self.price_usd and self.output == "image":
             raise ValueError("price_usd is missing: the price of one output image, by size")
+        if self.output == "text" and (self.provider != "gemini" or self.price_usd):
+            raise ValueError(
+                'a model with output = "text" is a gemini model priced by its tokens '
+                "(input_usd_per_mtok, output_usd_per_mtok), without price_usd"
+            )
         return self
 
     def _check_video(self) -> None:
@@ -169,6 +176,10 @@ class ModelInfo(_Section):
         """Price of `tokens` input tokens (text and images)."""
         return tokens * self.input_usd_per_mtok / 1_000_000
 
+    def output_price(self, tokens: int) -> float:
+        """Price of `tokens` output tokens of a text model (thinking included)."""
+        return tokens * self.output_usd_per_mtok / 1_000_000
+
 
 class RetiredModel(_Section):
     """A model Google shut down, and what runs in its place."""
@@ -179,6 +190,7 @@ class RetiredModel(_Section):
 
 class ModelsSettings(_Section):
     default: str
+    describe: str
     imagen_default: str
     catalog: dict[str, ModelInfo]
     retired: dict[str, RetiredModel]
@@ -188,14 +200,21 @@ class ModelsSettings(_Section):
         known = ", ".join(sorted(self.image_models()))
         if self.default not in self.image_models():
             raise ValueError(
-                f"default model {self.default!r} is not a gemini model of the catalog ({known})"
+                f"default model {self.default!r} is not a gemini image model of the catalog "
+                f"({known})"
+            )
+        describe = self.catalog.get(self.describe)
+        if describe is None or describe.provider != "gemini" or describe.output != "text":
+            raise ValueError(
+                f"describe model {self.describe!r} must be a gemini model of the catalog with "
+                f'output = "text" ({", ".join(sorted(self.catalog))})'
             )
         for old, retired in self.retired.items():
             replacement = self.image_models().get(retired.replacement)
             if replacement is None:
                 raise ValueError(
                     f"the replacement of retired model {old!r}, {retired.replacement!r}, is "
-                    f"not a gemini model of the catalog ({known})"
+                    f"not a gemini image model of the catalog ({known})"
                 )
             levels = replacement.thinking_levels
             if retired.thinking_level and retired.thinking_level not in levels:
@@ -214,8 +233,12 @@ class ModelsSettings(_Section):
         return self.catalog[model]
 
     def image_models(self) -> dict[str, ModelInfo]:
-        """The native Gemini image models of the catalog."""
-        return {name: info for name, info in self.catalog.items() if info.provider == "gemini"}
+        """The native Gemini image models of the catalog (not its text models)."""
+        return {
+            name: info
+            for name, info in self.catalog.items()
+            if info.provider == "gemini" and info.output == "image"
+        }
 
     def with_provider(self, name: str, provider: str, setting: str) -> None:
         """ValueError unless `name` is a catalog model of `provider` (for `setting`)."""
@@ -273,6 +296,15 @@ class UpscaleSettings(_Section):
 
 class PromptSettings(_Section):
     max_chars: Annotated[int, Field(ge=1, le=6000)]
+
+
+class ImagineSettings(_Section):
+    default_count: Annotated[int, Field(ge=1, le=4)]
+
+
+class ReferenceSettings(_Section):
+    max_per_member: NonNegativeInt
+    max_per_server: NonNegativeInt
 
 
 class ConversationSettings(_Section):
@@ -351,6 +383,8 @@ class Settings(_Section):
     storage: StorageSettings
     jobs: JobSettings
     prompts: PromptSettings
+    imagine: ImagineSettings
+    references: ReferenceSettings
     conversations: ConversationSettings
     uploads: UploadSettings
     workflows: WorkflowSettings

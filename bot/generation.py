@@ -22,6 +22,7 @@ from google.genai import types
 
 from bot import failures, images
 from bot.errors import GenerationError
+from bot.jobs.describe import answer_schema
 from bot.jobs.records import JobRequest
 from bot.media import Media, sniff_mime
 from bot.safety import Block, assess_response, reason_info
@@ -101,18 +102,20 @@ def generate_config(
 ) -> types.GenerateContentConfig:
     """The request's settings as the SDK's config. `include_thoughts`: the model sends its
     interim thought images (and thought summaries) too."""
+    if request.prompts:  # /describe: text, as a JSON list of prompts
+        return types.GenerateContentConfig(
+            response_modalities=list(request.response_modalities),
+            response_mime_type="application/json",
+            response_json_schema=answer_schema(request.prompts),
+            thinking_config=_thinking(request, include_thoughts),
+            candidate_count=1,
+        )
     image_config = None
     if request.aspect_ratio or request.image_size or request.person_generation:
         image_config = types.ImageConfig(
             aspect_ratio=request.aspect_ratio or None,
             image_size=request.image_size or None,
             person_generation=request.person_generation,  # Vertex AI only
-        )
-    thinking = None
-    if request.thinking_level or include_thoughts:
-        level = types.ThinkingLevel(request.thinking_level) if request.thinking_level else None
-        thinking = types.ThinkingConfig(
-            thinking_level=level, include_thoughts=include_thoughts or None
         )
     tools = [types.Tool(google_search=types.GoogleSearch())] if request.tools else None
     safety = [
@@ -124,11 +127,18 @@ def generate_config(
     return types.GenerateContentConfig(
         response_modalities=list(request.response_modalities),
         image_config=image_config,
-        thinking_config=thinking,
+        thinking_config=_thinking(request, include_thoughts),
         tools=tools,
         safety_settings=safety or None,
         candidate_count=1,
     )
+
+
+def _thinking(request: JobRequest, include_thoughts: bool) -> types.ThinkingConfig | None:
+    if not request.thinking_level and not include_thoughts:
+        return None
+    level = types.ThinkingLevel(request.thinking_level) if request.thinking_level else None
+    return types.ThinkingConfig(thinking_level=level, include_thoughts=include_thoughts or None)
 
 
 # Called with each interim "thought" image as it arrives (live previews).
@@ -144,7 +154,7 @@ async def generate(
     """Run one turn against Gemini. Raises GenerationError for failures a member can act on.
     With `on_preview`, the answer is streamed and each interim thought image is handed to it
     while the model goes on thinking."""
-    turn = user_turn(request.prompt, inputs.images)
+    turn = user_turn(request.text, inputs.images)
     contents = [*(rehydrate(earlier) for earlier in inputs.history), turn]
     config = generate_config(request, include_thoughts=on_preview is not None)
     loop = asyncio.get_running_loop()
@@ -161,7 +171,13 @@ async def generate(
             response = await _streamed(stream, on_preview)
     except Exception as exc:
         raise failures.classify(exc, model=request.model) from exc
-    return await _read_response(response, turn, inputs.images, elapsed_s=loop.time() - started)
+    return await _read_response(
+        response,
+        turn,
+        inputs.images,
+        elapsed_s=loop.time() - started,
+        images_expected=not request.prompts,
+    )
 
 
 async def _streamed(
@@ -244,9 +260,10 @@ async def _read_response(
     images: Sequence[Media],
     *,
     elapsed_s: float,
+    images_expected: bool = True,
 ) -> GenerationResult:
     candidate = response.candidates[0] if response.candidates else None
-    block = assess_response(response)
+    block = assess_response(response, images_expected=images_expected)
     if candidate is None and block is None:
         raise GenerationError(
             "Gemini sent back an empty answer (no result at all). This is usually temporary: "
@@ -271,7 +288,7 @@ async def _read_response(
         if model_turn and index in model_turn.images and not part.thought
     )
     await asyncio.to_thread(check_decodable, generated)
-    if not generated and block is None:
+    if not generated and block is None and images_expected:
         block = Block(stage="response", reason="NO_IMAGE", info=reason_info("response", "NO_IMAGE"))
     text = "\n".join(p.text.strip() for p in parts if p.text and not p.thought).strip()
     usage = response.usage_metadata

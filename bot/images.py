@@ -7,7 +7,9 @@ that is too large for the upload limit is re-encoded, once.
 
 from __future__ import annotations
 
+import functools
 import io
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -163,3 +165,45 @@ def fit_to_limit(image: Media, limit: int) -> Media:
             if buffer.tell() <= limit:
                 return Media(buffer.getvalue(), "image/jpeg")
     raise ValueError(f"cannot fit the image into {limit} bytes")
+
+
+def nearest_ratio(data: bytes, ratios: list[str]) -> str | None:
+    """The ratio of `ratios` ("16:9") closest to the image's shape; None if unreadable."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:  # reads the header only
+            width, height = image.size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+    if not ratios or not height:
+        return None
+    shape = width / height
+
+    def distance(ratio: str) -> float:
+        across, down = _ratio(ratio)
+        return abs(math.log(shape * down / across))
+
+    return min(ratios, key=distance)
+
+
+_PLACEHOLDER_EDGE = 256
+_PLACEHOLDER_GREY = (54, 57, 63)  # close to Discord's dark theme, so the gap reads as empty
+
+
+@functools.lru_cache(maxsize=32)
+def placeholder(aspect_ratio: str | None) -> Media:
+    """A plain grey PNG in the shape of `aspect_ratio` ("16:9"; None: square) that stands in
+    for an image that was not made, so a grid keeps its places. A few hundred bytes."""
+    width, height = _ratio(aspect_ratio)
+    scale = _PLACEHOLDER_EDGE / max(width, height)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    buffer = io.BytesIO()
+    Image.new("RGB", size, _PLACEHOLDER_GREY).save(buffer, "PNG", optimize=True)
+    return Media(buffer.getvalue(), "image/png")
+
+
+def _ratio(aspect_ratio: str | None) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in (aspect_ratio or "1:1").split(":"))
+    except ValueError:
+        return 1, 1
+    return (width, height) if width > 0 and height > 0 else (1, 1)

@@ -116,12 +116,12 @@ def _intent_finding(flags: int) -> Finding:
 
 
 def models_in_use(settings: Settings) -> dict[str, ModelInfo]:
-    """The default model, Animate's and Upscale (faithful)'s, and every model a valid
-    workflow uses, with its catalog entry."""
+    """The default model, /describe's, Animate's and Upscale (faithful)'s, and every model a
+    valid workflow uses, with its catalog entry."""
     report = read_workflows(workflows_directory(settings), settings)
     models = settings.models
     used = {models.default: models.info(models.default)}
-    for extra in (settings.video.model, settings.upscale.faithful_model):
+    for extra in (models.describe, settings.video.model, settings.upscale.faithful_model):
         if extra:
             used[extra] = models.info(extra)
     for workflow in report.workflows:
@@ -151,7 +151,8 @@ async def vertex_findings(settings: Settings, auth: GeminiAuth) -> list[Finding]
                 return [
                     Finding(False, "Vertex AI", f"could not reach {where} ({type(exc).__name__})")
                 ]
-            detail = f"available on Vertex AI, {_DOES[info.provider]}"
+            does = "reads images (/describe)" if info.output == "text" else _DOES[info.provider]
+            detail = f"available on Vertex AI, {does}"
             found.append(Finding(True, f"Model {model}", detail))
     return found
 
@@ -218,7 +219,9 @@ async def _model_findings(
         except genai_errors.APIError as exc:
             found.append(_model_error(exc, model, version))
             continue
-        if not _makes_images(resource, info.provider):
+        if info.output == "text":
+            found.append(Finding(True, f"Model {model}", f"available on {version} (/describe)"))
+        elif not _makes_images(resource, info.provider):
             found.append(Finding(False, f"Model {model}", "available, but it does not make images"))
         elif info.thinking_levels and resource.thinking is False:
             found.append(

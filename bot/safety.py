@@ -204,8 +204,11 @@ _RISKY = {"MEDIUM", "HIGH"}
 _CODE = re.compile(r"\b(\d{8})\b")
 
 
-def assess_response(response: types.GenerateContentResponse) -> Block | None:
-    """The block explaining why `response` has no final image, or None when it has one."""
+def assess_response(
+    response: types.GenerateContentResponse, *, images_expected: bool = True
+) -> Block | None:
+    """The block explaining why `response` has no final image, or None when it has one (or,
+    for a text answer, when it is not blocked)."""
     feedback = response.prompt_feedback
     if feedback is not None and feedback.block_reason is not None:
         return _prompt_block(feedback)
@@ -219,7 +222,7 @@ def assess_response(response: types.GenerateContentResponse) -> Block | None:
     text = " ".join(p.text.strip() for p in parts if p.text and not p.thought).strip() or None
     if reason not in _NORMAL_FINISH:
         return _response_block(reason, candidate, text)
-    if text:
+    if text and images_expected:  # words instead of the image asked for: a refusal
         return Block(stage="response", reason=reason or "STOP", info=REFUSAL, model_text=text)
     return None
 

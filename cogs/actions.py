@@ -55,7 +55,7 @@ FORMS = {
 # Actions whose job is shown on the very message the button is on.
 _SAME_MESSAGE = {Action.RETRY, Action.EDIT_PROMPT, Action.GENERATE, Action.CANCEL}
 # Actions answered at once (nothing slow happens before the answer).
-_QUICK = {Action.CHOOSE}
+_QUICK = {Action.CHOOSE, Action.UNDO}
 
 
 def conversation_key(interaction: discord.Interaction) -> int:

@@ -492,6 +492,92 @@ async def test_limits_are_enforced_and_recorded(
     fake.violations.clear()
 
 
+V2 = 1 << 15
+
+
+def _v2(*children: dict[str, Any], **payload: Any) -> dict[str, Any]:
+    return {"flags": V2, "components": list(children), **payload}
+
+
+def _text(content: str) -> dict[str, Any]:
+    return {"type": 10, "content": content}
+
+
+def _gallery(*names: str, description: str | None = None) -> dict[str, Any]:
+    items: list[dict[str, Any]] = [{"media": {"url": f"attachment://{name}"}} for name in names]
+    if description is not None:
+        items[0]["description"] = description
+    return {"type": 12, "items": items}
+
+
+_BUTTON = {"type": 2, "style": 2, "label": "Go", "custom_id": "go"}
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        # Components V2 (Discord's component reference): no content or embeds beside them...
+        (_v2(_text("hi"), content="legacy"), "content"),
+        (_v2(_text("hi"), embeds=[{"title": "legacy"}]), "embeds"),
+        # ...at most 40 components, nested ones included...
+        (_v2({"type": 17, "components": [_text(f"{n}") for n in range(40)]}), "components"),
+        (
+            _v2(
+                *({"type": 1, "components": [{**_BUTTON, "custom_id": f"b{n}"}]} for n in range(21))
+            ),
+            "components",
+        ),
+        # ...4,000 characters of text across all of them, button labels included...
+        (_v2(_text("x" * 3000), _text("y" * 1001)), "components"),
+        (
+            _v2(_text("x" * 3990), {"type": 1, "components": [{**_BUTTON, "label": "l" * 20}]}),
+            "components",
+        ),
+        # ...1 to 10 gallery items, alt text up to 1,024 characters, media that exists...
+        (_v2(_gallery(*(f"{n}.png" for n in range(11)))), "components.0.items"),
+        (_v2({"type": 12, "items": []}), "components.0.items"),
+        (_v2(_gallery("missing.png")), "components"),
+        # ...and containers hold only what may be inside them.
+        (_v2({"type": 17, "components": [{"type": 17, "components": []}]}), "components.0"),
+    ],
+)
+async def test_components_v2_limits_are_enforced(
+    fake: FakeDiscord, bot: FakeTestBot, payload: dict[str, Any], field: str
+) -> None:
+    channel = await new_text_channel(fake, bot, "v2-limits")
+    route = discord.http.Route("POST", "/channels/{channel_id}/messages", channel_id=channel.id)
+    with pytest.raises(discord.HTTPException) as raised:
+        await bot.http.request(route, json=payload)
+    assert (raised.value.status, raised.value.code) == (400, 50035)
+    assert len(fake.violations) == 1
+    assert field in fake.violations[0]
+    fake.violations.clear()
+
+
+async def test_a_v2_gallery_shows_its_attachments_and_pings_like_content(
+    fake: FakeDiscord, bot: FakeTestBot
+) -> None:
+    channel = await new_text_channel(fake, bot, "v2-gallery")
+    view = discord.ui.LayoutView()
+    view.add_item(discord.ui.TextDisplay(f"<@{fake.alice['id']}> here it is"))
+    gallery = discord.MediaGalleryItem("attachment://a.png", description="a" * 1024)
+    view.add_item(discord.ui.MediaGallery(gallery))
+    files = [discord.File(io.BytesIO(_png()), "a.png"), discord.File(io.BytesIO(_png()), "b.png")]
+    await channel.send(view=view, files=files, allowed_mentions=NO_PINGS)
+    stored = fake.channel_messages(str(channel.id))[-1]
+    item = stored["components"][1]["items"][0]
+    shown = stored["attachments"][0]
+    assert (item["media"]["url"], item["media"]["attachment_id"]) == (shown["url"], shown["id"])
+    # b.png is attached but no component shows it: invisible in a V2 message.
+    (violation,) = fake.violations
+    assert "'b.png' is not shown" in violation
+    fake.violations.clear()
+    # A mention in a text display pings like one in content.
+    await channel.send(view=view, files=files[:1])
+    assert any("would ping" in v for v in fake.violations)
+    fake.violations.clear()
+
+
 @pytest.mark.parametrize(
     ("command", "field"),
     [

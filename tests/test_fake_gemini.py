@@ -22,6 +22,7 @@ from PIL import Image
 
 from bot.config import EXAMPLE_CONFIG, ModelInfo, load_settings
 from tests.fakes.fake_gemini import (
+    AVAILABLE_MODELS,
     MODEL_TABLE,
     FakeGemini,
     blocked_prompt,
@@ -672,7 +673,17 @@ def _catalog() -> dict[str, ModelInfo]:
     return load_settings(EXAMPLE_CONFIG).models.catalog
 
 
-GEMINI_CATALOG = {name: info for name, info in _catalog().items() if info.provider == "gemini"}
+GEMINI_CATALOG = {
+    n: i for n, i in _catalog().items() if i.provider == "gemini" and i.output == "image"
+}
+
+
+def test_the_catalogs_text_models_are_text_models_of_the_api() -> None:
+    texts = [name for name, info in _catalog().items() if info.output == "text"]
+    assert texts
+    for name in texts:
+        assert name in AVAILABLE_MODELS
+        assert MODEL_TABLE[name].provider == "text"
 
 
 @pytest.mark.parametrize("model", sorted(GEMINI_CATALOG))

@@ -17,8 +17,9 @@ from bot.discord_ui.components import (
     DYNAMIC_ITEMS,
     EDIT_MENU_MODAL_ID,
     MODAL_ID,
-    ChooseButton,
+    NUMBERED,
     JobButton,
+    NumberedButton,
     StyleSelect,
     job_modal_id,
 )
@@ -57,7 +58,7 @@ def test_no_custom_id_prefix_is_the_start_of_another() -> None:
 SAMPLES = [
     JobButton(Action.RETRY, "abcdefgh").item.custom_id,
     StyleSelect("abcdefgh", [("photo", "Photo")]).item.custom_id,
-    ChooseButton(2, "abcdefgh").item.custom_id,
+    *(NumberedButton(action, 2, "abcdefgh").item.custom_id for action in NUMBERED),
     job_modal_id(Action.REFINE, "abcdefgh"),
     "editmsg:123:456",
 ]

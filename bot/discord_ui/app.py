@@ -44,6 +44,7 @@ from bot.jobs.pipeline import Generate, JobPipeline
 from bot.jobs.processes import Membership, new_process_id
 from bot.jobs.records import Job
 from bot.jobs.recovery import catch_up, put_back
+from bot.jobs.references import ReferenceLibrary
 from bot.maintenance import clean_up_forever
 from bot.observability.health import Health
 from bot.observability.job_report import JobReport
@@ -72,6 +73,9 @@ EXTENSIONS = (
     "cogs.actions",
     "cogs.usage",
     "cogs.admin",
+    "cogs.references",
+    "cogs.history",
+    "cogs.describe",
 )
 
 
@@ -88,7 +92,8 @@ def point_discord_at(settings: Settings) -> None:
 @dataclass(frozen=True)
 class JobServices:
     """What the cogs use: the store (to read), the intake (to accept work), the display
-    (to bind an interaction to the job it answers), the guard (access, limits, the clock)."""
+    (to bind an interaction to the job it answers), the guard (access, limits, the clock),
+    the reference library."""
 
     store: Store
     intake: Intake
@@ -96,6 +101,7 @@ class JobServices:
     dispatcher: Dispatcher
     pipeline: JobPipeline
     guard: Guard
+    references: ReferenceLibrary
 
 
 class ImagineBot(commands.AutoShardedBot):
@@ -214,16 +220,20 @@ class ImagineBot(commands.AutoShardedBot):
             events=report,
         )
         guard = Guard(store=store, settings=settings, clock=self.clock, moderation=moderation)
+        uploads = UploadReader(UploadLimits.of(settings.uploads))
         intake = Intake(
             store=store,
             settings=settings,
             pipeline=pipeline,
             dispatcher=dispatcher,
-            uploads=UploadReader(UploadLimits.of(settings.uploads)),
+            uploads=uploads,
             guard=guard,
             events=report,
         )
-        self._jobs = JobServices(store, intake, display, dispatcher, pipeline, guard)
+        library = ReferenceLibrary(
+            store=store, settings=settings.references, guard=guard, uploads=uploads
+        )
+        self._jobs = JobServices(store, intake, display, dispatcher, pipeline, guard, library)
         self.metrics.track(
             running=lambda: dispatcher.running,
             concurrency_limit=dispatcher.concurrency.current,

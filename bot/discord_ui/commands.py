@@ -8,7 +8,7 @@ receives the interaction and a dict of the values the member gave (absent option
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import discord
@@ -18,6 +18,8 @@ from bot.command_spec import OptionKind, OptionSpec
 from bot.discord_ui.reach import offered_everywhere
 
 Handler = Callable[[discord.Interaction, dict[str, Any]], Awaitable[None]]
+# Suggestions for what the member is typing (options with `autocomplete`).
+Suggest = Callable[[discord.Interaction, str], Coroutine[Any, Any, list[app_commands.Choice[str]]]]
 
 _TYPES: dict[OptionKind, type] = {
     "string": str,
@@ -28,10 +30,15 @@ _TYPES: dict[OptionKind, type] = {
 
 
 def build_command(
-    name: str, description: str, options: Sequence[OptionSpec], handler: Handler
+    name: str,
+    description: str,
+    options: Sequence[OptionSpec],
+    handler: Handler,
+    suggest: Suggest | None = None,
 ) -> app_commands.Command[Any, ..., None]:
     """A slash command whose options are `options` and which calls `handler`, offered
-    wherever the app is installed (servers, DMs, group DMs)."""
+    wherever the app is installed (servers, DMs, group DMs); `suggest` answers the options
+    that autocomplete."""
 
     async def callback(interaction: discord.Interaction, **values: Any) -> None:
         await handler(interaction, {k: v for k, v in values.items() if v is not None})
@@ -54,6 +61,9 @@ def build_command(
     command: app_commands.Command[Any, ..., None] = app_commands.Command(
         name=name, description=description, callback=described
     )
+    for option in options:
+        if option.autocomplete and suggest is not None:
+            command.autocomplete(option.name)(suggest)
     return offered_everywhere(command)
 
 

@@ -46,6 +46,8 @@ LOOKS: dict[Action, ButtonLook] = {
     Action.DELETE: ButtonLook("Delete", "🗑️", discord.ButtonStyle.danger),
     Action.GENERATE: ButtonLook("Generate", "🎨", discord.ButtonStyle.success),
     Action.CANCEL: ButtonLook("Cancel", "✖️", discord.ButtonStyle.secondary),
+    Action.UNDO: ButtonLook("Undo", "↩️", discord.ButtonStyle.secondary),
+    Action.BRANCH: ButtonLook("Branch", "🌿", discord.ButtonStyle.secondary),
 }
 
 
@@ -59,11 +61,11 @@ class JobButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=rf"job:(?P<action>[a-z]+):(?P<job>{JOB_ID})",
 ):
-    def __init__(self, action: Action, job_id: str) -> None:
+    def __init__(self, action: Action, job_id: str, label: str | None = None) -> None:
         look = LOOKS[action]
         super().__init__(
             discord.ui.Button(
-                label=look.label,
+                label=label or look.label,
                 emoji=look.emoji,
                 style=look.style,
                 custom_id=f"job:{action.value}:{job_id}",
@@ -91,7 +93,6 @@ class StyleSelect(
             discord.ui.Select(
                 custom_id=f"style:{job_id}",
                 placeholder="🎨 Vary the style…",
-                row=2,
                 options=[discord.SelectOption(label=label, value=key) for key, label in styles],
             )
         )
@@ -110,55 +111,69 @@ class StyleSelect(
         _dispatch(interaction, Action.STYLE, self.job_id, value)
 
 
-class ChooseButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=rf"pick:(?P<n>[1-9]):(?P<job>{JOB_ID})",
-):
-    """ "Use 2": continue the conversation from the second of several images."""
+@dataclass(frozen=True)
+class NumberedLook:
+    prefix: str  # of the custom_id
+    label: str  # with {n} for the number
+    style: discord.ButtonStyle
 
-    def __init__(self, number: int, job_id: str) -> None:
+
+# Buttons about one of several images (U2, V3) or one of several prompts (/describe).
+NUMBERED: dict[Action, NumberedLook] = {
+    Action.CHOOSE: NumberedLook("pick", "U{n}", discord.ButtonStyle.secondary),
+    Action.VARY: NumberedLook("vary", "V{n}", discord.ButtonStyle.secondary),
+    Action.IMAGINE: NumberedLook("desc", "Imagine", discord.ButtonStyle.primary),
+}
+_NUMBERED_ACTIONS = {look.prefix: action for action, look in NUMBERED.items()}
+
+
+class NumberedButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=rf"(?P<kind>{'|'.join(_NUMBERED_ACTIONS)}):(?P<n>[1-9]):(?P<job>{JOB_ID})",
+):
+    """ "U2": continue the conversation from the second of several images; "V2": new
+    variations of it."""
+
+    def __init__(self, action: Action, number: int, job_id: str) -> None:
+        look = NUMBERED[action]
         super().__init__(
             discord.ui.Button(
-                label=f"Use {number}",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"pick:{number}:{job_id}",
-                row=1,
+                label=look.label.format(n=number),
+                style=look.style,
+                custom_id=f"{look.prefix}:{number}:{job_id}",
             )
         )
+        self.action = action
         self.number = number
         self.job_id = job_id
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> ChooseButton:
-        return cls(int(match["n"]), match["job"])
+    ) -> NumberedButton:
+        return cls(_NUMBERED_ACTIONS[match["kind"]], int(match["n"]), match["job"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        _dispatch(interaction, Action.CHOOSE, self.job_id, str(self.number))
+        _dispatch(interaction, self.action, self.job_id, str(self.number))
 
 
 # Every persistent component: registered once at start-up, so old messages keep working.
-DYNAMIC_ITEMS = (JobButton, StyleSelect, ChooseButton)
+DYNAMIC_ITEMS = (JobButton, StyleSelect, NumberedButton)
 # Every custom_id prefix the bot uses (a test checks that none clash).
-CUSTOM_ID_PREFIXES = ("job:", "style:", "pick:", "modal:", "editmsg:")
+CUSTOM_ID_PREFIXES = (
+    "job:",
+    "style:",
+    *(f"{n.prefix}:" for n in NUMBERED.values()),
+    "modal:",
+    "editmsg:",
+)
 
 
-def job_view(
-    job_id: str,
-    actions: Sequence[Action],
-    *,
-    styles: Sequence[tuple[str, str]] = (),
-    choices: int = 0,
-) -> discord.ui.View | None:
-    """The components for a job's message (None when there are none)."""
+def job_view(job_id: str, actions: Sequence[Action]) -> discord.ui.View | None:
+    """The buttons of a job's message without Components V2 (None when there are none)."""
     view = discord.ui.View(timeout=None)
     for action in actions:
         view.add_item(JobButton(action, job_id))
-    for number in range(1, choices + 1):
-        view.add_item(ChooseButton(number, job_id))
-    if styles:
-        view.add_item(StyleSelect(job_id, styles))
     return view if view.children else None
 
 

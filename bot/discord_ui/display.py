@@ -15,20 +15,23 @@ import asyncio
 import datetime
 import io
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import discord
 
 from bot import images
 from bot.config import Settings
-from bot.discord_ui import messages
+from bot.discord_ui import layouts, messages
 from bot.discord_ui.components import job_view
+from bot.discord_ui.layouts import DescribeLayout, Picture, ResultLayout
 from bot.jobs.display import (
     Action,
     BlockCard,
     BriefingCard,
     Card,
+    DescribeCard,
     Drafting,
     FailureCard,
     NoticeCard,
@@ -57,16 +60,25 @@ def place_is_gone(exc: discord.HTTPException) -> bool:
 
 @dataclass
 class _Message:
-    """What one edit of a job's message sets."""
+    """What one edit of a job's message sets: content, an embed and buttons, or (a result)
+    a Components V2 layout with its files."""
 
     content: str | None
     embed: discord.Embed | None = None
     view: discord.ui.View | None = None
     files: list[Media] = field(default_factory=list)
-    filenames: list[str] = field(default_factory=list)
     mentions: discord.AllowedMentions = _NONE
+    layout: ResultLayout | DescribeLayout | None = None
+    names: list[str] = field(default_factory=list)  # the files' names, without a layout
+
+    @property
+    def filenames(self) -> list[str]:
+        return self.layout.filenames if self.layout else self.names
 
     def edit_fields(self) -> dict[str, Any]:
+        view: discord.ui.View | discord.ui.LayoutView | None = self.view
+        if self.layout is not None:
+            view = self.layout.build()
         return {
             "content": self.content,
             "embeds": [self.embed] if self.embed else [],
@@ -74,7 +86,7 @@ class _Message:
                 discord.File(io.BytesIO(media.data), filename=name)
                 for media, name in zip(self.files, self.filenames, strict=True)
             ],
-            "view": self.view,
+            "view": view,
             "allowed_mentions": self.mentions,
         }
 
@@ -115,7 +127,7 @@ class DiscordDisplay:
         message = _Message(text, view=job_view(job.id, [Action.CANCEL]))
         if isinstance(progress, Drafting) and progress.draft.size <= self._upload_limit(job):
             message.files = [progress.draft]
-            message.filenames = [f"draft.{progress.draft.extension}"]
+            message.names = [f"draft.{progress.draft.extension}"]
         if job.message_id is None:
             return await self._create(job, message)
         await self._stop_pending(job.id)
@@ -177,6 +189,20 @@ class DiscordDisplay:
         possible = job.guild_id is not None and not isinstance(sent.channel, discord.Thread)
         return Shown(sent.id, sent.channel.id, thread_wanted=wanted and possible)
 
+    async def repost(
+        self, interaction: discord.Interaction, job: Job, card: ResultCard | DescribeCard
+    ) -> None:
+        """A stored result posted again as the answer to `interaction` (/show), with live
+        buttons. It opens no thread: the last line says where the conversation is."""
+        if isinstance(card, DescribeCard):
+            message = self._described(job, card)
+        else:
+            card = replace(card, open_conversation=False)
+            message = await self._result(job, card, limit=interaction.filesize_limit)
+        if message.layout is not None and job.thread_id is not None:
+            message.layout.note = messages.shown_again_note(job.thread_id)
+        await interaction.edit_original_response(**message.edit_fields())
+
     # Composing ----------------------------------------------------------------------------
 
     async def _compose(self, job: Job, card: Card) -> _Message:
@@ -191,7 +217,16 @@ class DiscordDisplay:
         if isinstance(card, BriefingCard):
             embed = messages.briefing_embed(card, job)
             return _Message(None, embed, job_view(job.id, card.actions))
+        if isinstance(card, DescribeCard):
+            return self._described(job, card)
         return self._notice(job, card)
+
+    def _described(self, job: Job, card: DescribeCard) -> _Message:
+        image = card.image
+        name = f"described.{image.extension}" if image else None
+        return _Message(
+            None, files=[image] if image else [], layout=DescribeLayout(card, job.id, name)
+        )
 
     def _notice(self, job: Job, card: NoticeCard) -> _Message:
         view = job_view(job.id, card.actions)
@@ -201,23 +236,29 @@ class DiscordDisplay:
             return _Message(f"<@{job.user_id}>", embed, view, mentions=owner)
         return _Message(None, embed, view)
 
-    async def _result(self, job: Job, card: ResultCard) -> _Message:
-        limit = self._upload_limit(job)
-        fitted = [m for m in card.images if not m.mime_type.startswith("video/")]
-        videos = [m for m in card.images if m.mime_type.startswith("video/")]
-        if any(image.size > limit for image in fitted):  # re-encoding: off the event loop
-            fitted = await asyncio.to_thread(_fit_all, fitted, limit)
-        too_large = [video for video in videos if video.size > limit]
-        fitted += [video for video in videos if video.size <= limit]
-        names = [
-            messages.image_filename(
-                card.prompt, image.extension, f"-{n}" if len(fitted) > 1 else ""
-            )
-            for n, image in enumerate(fitted, start=1)
-        ]
-        view = job_view(job.id, card.actions, styles=card.styles, choices=card.choices)
-        shown = names[0] if fitted and not videos else None
-        embed = messages.result_embed(card, job, filename=shown)
+    async def _result(self, job: Job, card: ResultCard, *, limit: int | None = None) -> _Message:
+        limit = limit or self._upload_limit(job)
+        fitted = list(card.images)
+        if any(image.size > limit and not _is_video(image) for image in fitted):
+            fitted = await asyncio.to_thread(_fit_all, fitted, limit)  # off the event loop
+        too_large = [media for media in fitted if _is_video(media) and media.size > limit]
+        stand_in = None
+        if card.missing:  # a grey place in the grid for each image that was not made
+            stand_in = await asyncio.to_thread(images.placeholder, card.aspect_ratio)
+        places = layouts.picture_descriptions(card)
+        files, pictures = [], []
+        for slot, (index, description) in enumerate(places, start=1):
+            suffix = f"-{slot}" if len(places) > 1 else ""
+            if index is None:
+                assert stand_in is not None
+                media, name = stand_in, f"not-made{suffix}.{stand_in.extension}"
+            elif fitted[index] in too_large:
+                continue  # a video Discord would refuse: the note says so
+            else:
+                media = fitted[index]
+                name = messages.image_filename(card.prompt, media.extension, suffix)
+            files.append(media)
+            pictures.append(Picture(name, description))
         note = None
         if card.open_conversation and job.guild_id is None:  # no thread where the bot is absent
             note = messages.REFINE_HINT
@@ -226,7 +267,8 @@ class DiscordDisplay:
             note = messages.NO_THREAD_IN_THREAD if in_thread else self._hint(job)
         if too_large:
             note = messages.too_large_note(too_large[0].size, limit)
-        return _Message(messages.result_content(card.text, note), embed, view, fitted, names)
+        layout = ResultLayout(card, job.id, pictures, note)
+        return _Message(None, files=files, layout=layout)
 
     def _hint(self, job: Job) -> str:
         anyone = self._settings.conversations.who_can_refine == "anyone"
@@ -240,18 +282,19 @@ class DiscordDisplay:
         try:
             return await self._edit(job, message)
         except discord.HTTPException as exc:
-            videos = any(media.mime_type.startswith("video/") for media in message.files)
+            videos = any(_is_video(media) for media in message.files)
             if exc.status != 413 or not message.files or videos:  # a video cannot be halved
                 raise
         smaller = await asyncio.to_thread(_halved, message.files)
-        names = [
-            f"{name.rsplit('.', 1)[0]}.{image.extension}"
-            for image, name in zip(smaller, message.filenames, strict=True)
-        ]
         log.info("upload refused as too large; sending %d smaller file(s)", len(smaller))
-        if message.embed is not None:
-            message.embed.set_image(url=f"attachment://{names[0]}")
-        message.files, message.filenames = smaller, names
+        if message.layout is not None:
+            message.layout.rename(
+                [
+                    f"{name.rsplit('.', 1)[0]}.{image.extension}"
+                    for name, image in zip(message.filenames, smaller, strict=True)
+                ]
+            )
+        message.files = smaller
         return await self._edit(job, message)
 
     async def _edit(self, job: Job, message: _Message) -> discord.Message:
@@ -279,7 +322,10 @@ class DiscordDisplay:
         home = job.home_channel_id or job.channel_id
         channel = self._client.get_partial_messageable(home, guild_id=job.guild_id)
         mention = f"<@{job.user_id}>"
-        message.content = f"{mention} {message.content}" if message.content else mention
+        if message.layout is not None:  # Components V2: no content, a line of its own
+            message.layout.address = mention
+        else:
+            message.content = f"{mention} {message.content}" if message.content else mention
         message.mentions = discord.AllowedMentions(users=[discord.Object(job.user_id)])
         return await self._send(channel, message)
 
@@ -317,7 +363,9 @@ class DiscordDisplay:
 
     # Conversations ------------------------------------------------------------------------
 
-    async def open_thread(self, job: Job, *, last_try: bool) -> int | None:
+    async def open_thread(
+        self, job: Job, card: Callable[[], Awaitable[Card]], *, last_try: bool
+    ) -> int | None:
         """A thread on the result for the conversation to continue in (the result says how).
         Discord paces thread creation; discord.py waits as long as Discord says."""
         assert job.message_id is not None, "a shown result has its message"
@@ -334,19 +382,32 @@ class DiscordDisplay:
             if exc.status >= 500 and not last_try:
                 raise
             log.info("no thread for job %s: %s", job.id, exc)
-            text = job.report.text if job.report else ""
-            content = messages.result_content(text, messages.no_thread_note(exc))
-            try:
-                await result.edit(content=content, allowed_mentions=_NONE)
-            except discord.HTTPException as failed:  # the result is shown all the same
-                log.info("could not add a note to message %s: %s", result.id, failed)
+            await self._note(result, job, await card(), messages.no_thread_note(exc))
             return None
         return thread.id
 
+    async def _note(self, result: discord.PartialMessage, job: Job, card: Card, note: str) -> None:
+        """The posted result, composed again, with `note` as its last line (its files stay
+        as they are); best effort."""
+        if not isinstance(card, ResultCard):
+            return
+        message = await self._result(job, card)
+        assert message.layout is not None
+        message.layout.note = note
+        try:
+            await result.edit(view=message.layout.build(), allowed_mentions=_NONE)
+        except discord.HTTPException as failed:  # the result is shown all the same
+            log.info("could not add a note to message %s: %s", result.id, failed)
 
-def _fit_all(media: list[Media] | tuple[Media, ...], limit: int) -> list[Media]:
-    """Blocking: each image as it is, or re-encoded once to fit `limit` bytes."""
-    return [images.fit_to_limit(image, limit) for image in media]
+
+def _is_video(media: Media) -> bool:
+    return media.mime_type.startswith("video/")
+
+
+def _fit_all(media: list[Media], limit: int) -> list[Media]:
+    """Blocking: each image as it is, or re-encoded once to fit `limit` bytes (a video
+    stays as it is: it cannot be re-encoded here)."""
+    return [m if _is_video(m) else images.fit_to_limit(m, limit) for m in media]
 
 
 def _halved(media: list[Media]) -> list[Media]:

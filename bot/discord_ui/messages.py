@@ -18,7 +18,6 @@ from bot.jobs.quotas import usd
 from bot.jobs.records import Job
 from bot.safety import Block
 
-CONTENT_LIMIT = 2000
 EMBED_DESCRIPTION_LIMIT = 4096
 FIELD_LIMIT = 1024
 THREAD_NAME_LIMIT = 100
@@ -45,6 +44,8 @@ def progress_text(progress: Progress) -> str:
                 f"<t:{int(progress.started_at)}:R>)"
             )
         what = "Editing the image" if progress.editing else "Generating your image"
+        if progress.describing:
+            what = "Reading your image"
         return f"🎨 {what}… (started <t:{int(progress.started_at)}:R>)"
     if progress.paused is not None:
         return (
@@ -99,44 +100,24 @@ def quote(text: str, limit: int) -> str:
     return clip(quoted, limit)
 
 
-def result_embed(card: ResultCard, job: Job, *, filename: str | None) -> discord.Embed:
-    """The card under a finished image: prompt, model, options, and the job id to quote."""
-    embed = discord.Embed(
-        title="Prompt", description=clip(card.prompt, EMBED_DESCRIPTION_LIMIT), colour=COLOR_OK
-    )
-    embed.add_field(name="Model", value=card.model_label)
-    embed.add_field(name="Aspect ratio", value=card.aspect_ratio or "model default")
-    if card.size:
-        embed.add_field(name="Size", value=card.size)
-    if card.withheld:
-        reasons = "\n".join(dict.fromkeys(one_line(reason) for reason in card.withheld))
-        embed.add_field(
-            name=f"Missing: {len(card.withheld)}", value=clip(reasons, FIELD_LIMIT), inline=False
-        )
-    add_grounding(embed, card)
-    if filename is not None:  # an image (a video plays from its attachment instead)
-        embed.set_image(url=f"attachment://{filename}")
-    embed.set_footer(text=f"Job {job.id} · {card.elapsed_s:.1f}s · ≈${card.cost_usd:.3f}")
-    return embed
-
-
 GOOGLE_SEARCH = "https://www.google.com/search?q="
 
 
-def add_grounding(embed: discord.Embed, card: ResultCard) -> None:
-    """A grounded result's sources and Google's searches, as links (Google's display
-    requirements for Search grounding: show the sources and the search suggestions)."""
+def grounding_lines(card: ResultCard, limit: int) -> list[str]:
+    """A grounded result's sources and Google's searches, as links within `limit`
+    characters each (Google's display requirements for Search grounding: show the sources
+    and the search suggestions)."""
+    found = []
     if card.sources:
-        lines = [f"[{_link_text(s.title)}]({s.uri})" for s in card.sources]
-        embed.add_field(name="Sources", value=_lines_within(lines, FIELD_LIMIT), inline=False)
+        links = [f"[{_link_text(s.title)}]({s.uri})" for s in card.sources]
+        found.append(_lines_within(["**Sources**", *links], limit))
     if card.search_queries:
-        lines = [
+        links = [
             f"🔎 [{_link_text(q)}]({GOOGLE_SEARCH}{urllib.parse.quote_plus(q)})"
             for q in card.search_queries
         ]
-        embed.add_field(
-            name="Google searches", value=_lines_within(lines, FIELD_LIMIT), inline=False
-        )
+        found.append(_lines_within(["**Google searches**", *links], limit))
+    return found
 
 
 def _link_text(text: str) -> str:
@@ -152,14 +133,6 @@ def _lines_within(lines: list[str], limit: int) -> str:
             break
         kept.append(line)
     return "\n".join(kept) or clip(lines[0], limit)
-
-
-def result_content(text: str, note: str | None = None) -> str | None:
-    """The model's accompanying words, if any, and a note line, clipped to fit a message."""
-    text = text.strip()
-    if note is not None:
-        return with_note(text, note)
-    return clip(text, CONTENT_LIMIT) if text else None
 
 
 def briefing_embed(card: BriefingCard, job: Job) -> discord.Embed:
@@ -256,19 +229,16 @@ def no_thread_note(exc: discord.HTTPException) -> str:
     )
 
 
+def shown_again_note(thread_id: int) -> str:
+    return f"-# Shown again with /show: its conversation continues in <#{thread_id}>."
+
+
 def conversation_hint(owner_id: int, *, anyone: bool) -> str:
     who = "anyone here" if anyone else f"<@{owner_id}>"
     return (
         f"-# 💬 To change it, {who} can write in the thread below what should be different "
         '("make it night-time", "add a red scarf"), or attach a photo to bring into it.'
     )
-
-
-def with_note(text: str | None, note: str) -> str:
-    """The model's words (clipped to leave room) followed by a note line."""
-    if not text:
-        return note
-    return f"{clip(text, CONTENT_LIMIT - len(note) - 2)}\n\n{note}"
 
 
 def too_large_note(size: int, limit: int) -> str:

@@ -9,21 +9,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.config import Settings
+from bot.jobs import describe
 from bot.jobs.display import (
     Action,
     BlockCard,
     BriefingCard,
     Card,
+    DescribeCard,
     FailureCard,
     NoticeCard,
     ResultCard,
 )
 from bot.jobs.pricing import estimate_usd
 from bot.jobs.records import Basis, Job, JobState, Report
+from bot.jobs.redo import upscale_offer
 from bot.media import Media
 from bot.styles import style_choices
 
 BLOCK_ACTIONS = (Action.RETRY, Action.EDIT_PROMPT)
+BRANCH_KIND = "branch"  # a job that copies another's image into a new thread
 BRIEFING_ACTIONS = (Action.GENERATE, Action.EDIT_PROMPT, Action.CANCEL)
 
 
@@ -32,20 +36,13 @@ def model_label(settings: Settings, model: str) -> str:
     return info.label if info else model
 
 
-def upscale_size(settings: Settings, model: str, size: str | None) -> str | None:
-    """The next larger output size than `size` that `model` offers, if any."""
-    info = settings.models.catalog.get(model)
-    if info is None:
-        return None
-    current = size or info.default_size
-    if current not in info.image_sizes:
-        return None
-    bigger = info.image_sizes[info.image_sizes.index(current) + 1 :]
-    return bigger[0] if bigger else None
-
-
 def is_editing(job: Job) -> bool:
     return job.request.basis is not Basis.NEW or bool(job.request.input_images)
+
+
+def shown_images(job: Job) -> tuple[str, ...]:
+    """The images its card shows: what it made, or the image a /describe read."""
+    return job.request.input_images[:1] if job.request.prompts else job.outputs
 
 
 def card_for(job: Job, images: Sequence[Media], settings: Settings) -> Card:
@@ -63,7 +60,17 @@ def card_for(job: Job, images: Sequence[Media], settings: Settings) -> Card:
             cost_usd=estimate_usd(request, settings),
             confirm_above_usd=settings.quotas.confirm_above_usd,
         )
+    if job.state is JobState.DELIVERED and request.prompts:
+        return DescribeCard(
+            image=images[0] if images else None,
+            prompts=tuple(describe.prompts_of(job)),
+            model_label=model_label(settings, request.model),
+            cost_usd=job.cost_usd,
+            elapsed_s=report.elapsed_s,
+            actions=(Action.DELETE,),
+        )
     if job.state is JobState.DELIVERED:
+        slots = len(job.slots())
         return ResultCard(
             images=tuple(images),
             prompt=request.prompt,
@@ -73,10 +80,12 @@ def card_for(job: Job, images: Sequence[Media], settings: Settings) -> Card:
             size=request.image_size,
             cost_usd=job.cost_usd,
             elapsed_s=report.elapsed_s,
-            withheld=report.withheld,
+            missing=missing(job),
             actions=result_actions(job, settings),
             styles=tuple(style_choices()) if request.redo else (),
-            choices=len(images) if request.redo and len(images) > 1 else 0,
+            grid=slots if request.redo and slots > 1 else 0,
+            upscale=upscale_offer(job, settings) if request.redo else None,
+            notes=result_notes(job, settings),
             # A video or an upscale is no image to edit further: no thread for it.
             open_conversation=job.thread_id is None and request.call == "generate",
             sources=report.sources,
@@ -99,8 +108,37 @@ def result_actions(job: Job, settings: Settings) -> tuple[Action, ...]:
     if not request.redo:
         return (*animate, Action.DELETE)
     actions = [Action.REROLL, Action.REFINE]
-    if upscale_size(settings, request.model, request.image_size) is not None:
+    if upscale_offer(job, settings) is not None:
         actions.append(Action.UPSCALE)
     if settings.upscale.faithful_model:
         actions.append(Action.UPSCALE_FAITHFUL)
+    if job.thread_id is not None:  # a result in a conversation's thread
+        if job.previous_head is not None:
+            actions.append(Action.UNDO)
+        actions.append(Action.BRANCH)
     return (*actions, *animate, Action.DELETE)
+
+
+def missing(job: Job) -> tuple[tuple[int, str], ...]:
+    """Where each withheld side-by-side image was, and why."""
+    report = job.report or Report()
+    empty = [slot for slot, output in enumerate(job.slots()) if output is None]
+    return tuple(zip(empty, report.withheld, strict=False))
+
+
+def result_notes(job: Job, settings: Settings) -> tuple[str, ...]:
+    request, notes = job.request, []
+    if request.references:
+        notes.append(f"📎 References: {', '.join(request.references)}")
+    info = settings.models.catalog.get(request.model)
+    if request.left_out and info is not None:
+        notes.append(
+            f"⚠️ Left out: {', '.join(request.left_out)} ({info.label} takes at most "
+            f"{info.max_input_images} images in one request, your attachments first)"
+        )
+    if job.kind == BRANCH_KIND and job.parent_job is not None:
+        notes.append(
+            f"🌿 A branch of job `{job.parent_job}`: changes here leave the thread it came "
+            "from as it was."
+        )
+    return tuple(notes)

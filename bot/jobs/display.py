@@ -7,6 +7,7 @@ decides how it looks in Discord and which message it edits.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, Protocol
@@ -30,7 +31,11 @@ class Action(StrEnum):
     GENERATE = "generate"
     CANCEL = "cancel"
     STYLE = "style"  # a menu: the chosen value is the style
-    CHOOSE = "choose"  # one of several images: its number is the value
+    CHOOSE = "choose"  # U1-U4: continue from one of several images (its number is the value)
+    VARY = "vary"  # V1-V4: new variations of one of several images (its number is the value)
+    IMAGINE = "imagine"  # /describe: make an image of one of its prompts (its number)
+    UNDO = "undo"  # the conversation goes back to the image before this one
+    BRANCH = "branch"  # a new thread that continues from this image
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class Running:
     started_at: float  # epoch seconds
     editing: bool  # editing an image (rather than making a new one)
     video: bool = False  # animating an image (Veo takes a minute or more)
+    describing: bool = False  # reading an image for /describe (no image is made)
 
 
 @dataclass(frozen=True)
@@ -61,8 +67,16 @@ Progress = Waiting | Running | Drafting
 
 
 @dataclass(frozen=True)
+class Offer:
+    """What a button would make, and its estimated price (Upscale: the next size)."""
+
+    size: str
+    usd: float
+
+
+@dataclass(frozen=True)
 class ResultCard:
-    images: tuple[Media, ...]
+    images: tuple[Media, ...]  # the images that came, in the order they were asked for
     prompt: str
     text: str  # the model's words
     model_label: str
@@ -70,10 +84,13 @@ class ResultCard:
     size: str | None
     cost_usd: float
     elapsed_s: float
-    withheld: tuple[str, ...]  # why some of several images are missing
+    # Side-by-side images withheld, each with its place (0-based) among all and why.
+    missing: tuple[tuple[int, str], ...]
     actions: tuple[Action, ...]
     styles: tuple[tuple[str, str], ...]  # (key, label) for the style menu; () for none
-    choices: int  # "Use N" buttons for several images; 0 for none
+    grid: int  # places of side-by-side images with U and V buttons; 0 for none
+    upscale: Offer | None  # the size (and price) Upscale makes, when it is offered
+    notes: tuple[str, ...]  # short lines under the details (the references used, a branch)
     open_conversation: bool  # open a thread for the conversation to continue in
     # Search grounding: the pages the answer drew on and Google's searches (links to them).
     sources: tuple[Source, ...] = ()
@@ -115,7 +132,19 @@ class BriefingCard:
     confirm_above_usd: float  # the price above which jobs ask first (0: none do)
 
 
-Card = ResultCard | BlockCard | FailureCard | NoticeCard | BriefingCard
+@dataclass(frozen=True)
+class DescribeCard:
+    """/describe's answer: prompts for an image like the member's, each with a button."""
+
+    image: Media | None  # the image described (None once it is no longer stored)
+    prompts: tuple[str, ...]
+    model_label: str
+    cost_usd: float
+    elapsed_s: float
+    actions: tuple[Action, ...]
+
+
+Card = ResultCard | BlockCard | FailureCard | NoticeCard | BriefingCard | DescribeCard
 
 
 @dataclass(frozen=True)
@@ -141,8 +170,10 @@ class Display(Protocol):
         """Show the job's card (replacing its progress); raises when it could not
         (`Unreachable` when it never can)."""
 
-    async def open_thread(self, job: Job, *, last_try: bool) -> int | None:
+    async def open_thread(
+        self, job: Job, card: Callable[[], Awaitable[Card]], *, last_try: bool
+    ) -> int | None:
         """Open the thread of the conversation the shown result (`job.message_id`) starts;
-        its id. None, with a note on the result, where Discord does not allow it (or on the
-        last try); raises on a failure worth trying again. Waits while Discord paces thread
-        creation."""
+        its id. None, with a note on the result (its `card()`, composed again), where Discord
+        does not allow it (or on the last try); raises on a failure worth trying again.
+        Waits while Discord paces thread creation."""

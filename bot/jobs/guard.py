@@ -19,7 +19,7 @@ from bot.errors import InputError
 from bot.jobs import access
 from bot.jobs.access import Place
 from bot.jobs.moderation import Moderation
-from bot.jobs.pricing import estimate_usd
+from bot.jobs.pricing import estimate_usd, images_made
 from bot.jobs.quotas import Admission, LimitHit, Limits, check, day_window, limits_for
 from bot.jobs.records import JobRequest
 from bot.store import Store
@@ -97,7 +97,7 @@ class Guard:
             user_id=user_id,
             guild_id=guild_id,
             usd=estimate_usd(request, self._settings),
-            images=request.count,
+            images=images_made(request),
             limits=await self.limits(user_id, guild_id, role_ids),
             window=day_window(now, self._settings.quotas.reset_hour_utc),
             now=now,

@@ -14,15 +14,19 @@ pending, for its owner to press Generate after seeing the price.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import time
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bot.config import Settings
 from bot.errors import InputError
-from bot.jobs import access, redo, threads
+from bot.images import nearest_ratio
+from bot.jobs import access, redo, references, threads
 from bot.jobs.access import Place
+from bot.jobs.cards import BRANCH_KIND
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.display import Action
 from bot.jobs.events import NO_EVENTS, JobEvents
@@ -69,6 +73,7 @@ class NewJob:
     job_id: str = ""  # chosen by the caller when it needs it before acceptance
     role_ids: frozenset[int] = frozenset()  # the member's roles (access, role quotas)
     parent_channel_id: int | None = None  # the channel `channel_id` is a thread of, if any
+    references: tuple[str, ...] = ()  # names of saved references to bring in
 
     @property
     def place(self) -> Place:
@@ -130,6 +135,16 @@ class Intake:
         info = self._settings.models.info(new.request.model)
         self._uploads.check_count(len(uploads), info.max_input_images, info.label)
         images = await self._uploads.read(uploads)
+        request = new.request.model_copy(
+            update={"input_images": tuple(image.sha256 for image in images)}
+        )
+        if request.prompts and images:  # /describe: its prompts make images of this shape
+            ratios = self._settings.models.info(self._settings.models.default).aspect_ratios
+            ratio = await asyncio.to_thread(nearest_ratio, images[0].data, ratios)
+            request = request.model_copy(update={"aspect_ratio": ratio})
+        if new.references:
+            request, saved = await self._with_references(new, request, len(images))
+            images += saved
         job = Job(
             id=new.job_id or new_job_id(),
             kind=new.kind,
@@ -137,12 +152,31 @@ class Intake:
             guild_id=new.guild_id,
             channel_id=new.channel_id,
             message_id=new.message_id,
-            request=new.request.model_copy(
-                update={"input_images": tuple(image.sha256 for image in images)}
-            ),
+            request=request,
         )
         await self._accept(job, new.role_ids, images, confirm=new.confirm)
         return job
+
+    async def _with_references(
+        self, new: NewJob, request: JobRequest, uploads: int
+    ) -> tuple[JobRequest, list[Media]]:
+        """The request with the saved references it names, as many as the model's image
+        limit leaves room for after the uploads, and their images."""
+        if new.guild_id is None:
+            raise InputError("Saved references belong to a server: use them in one.")
+        library = await self._store.references(new.guild_id, new.user_id)
+        info = self._settings.models.info(request.model)
+        chosen = references.choose(new.references, library, info.max_input_images - uploads)
+        saved = await self._store.get_images([reference.image for reference in chosen.used])
+        if len(saved) < len(chosen.used):
+            raise InputError("A saved reference's image is missing; save it again with /ref.")
+        update = {
+            "input_images": (*request.input_images, *(image.sha256 for image in saved)),
+            "references": tuple(reference.name for reference in chosen.used),
+            "left_out": chosen.left_out,
+            "hints": references.hints(chosen.used, first_image=uploads + 1),
+        }
+        return request.model_copy(update=update), saved
 
     async def _owed_conversation(self, thread_id: int) -> Conversation | None:
         """The conversation of a result whose thread opened before it was recorded (see
@@ -270,6 +304,10 @@ class Intake:
             return self._said(await self._requeue(actor, job, RETRYABLE, request), job)
         if action is Action.CHOOSE:
             return await self._choose(job, conversation, value)
+        if action is Action.UNDO:
+            return await self._undo(job, conversation)
+        if action is Action.BRANCH:
+            return await self._branch(actor, job, conversation)
         if action in redo.REDO_ACTIONS:
             return await self._redo(actor, action, job, conversation, value, answer)
         raise ValueError(f"{action} is not something a job's message offers")
@@ -351,18 +389,66 @@ class Intake:
     async def _choose(
         self, job: Job, conversation: Conversation | None, value: str | None
     ) -> str | None:
-        number = int(value or 1)
-        if not 1 <= number <= len(job.outputs):
-            raise InputError("That image is no longer stored.")
+        index = redo.output_index(job, value)
         if conversation is None:
             raise InputError(
-                "This result has no conversation thread. Use Refine to edit one of its images."
+                "This result has no conversation thread. Use V for variations of one of its "
+                "images, or Branch to start a thread from it."
             )
-        await self._store.set_head(conversation.thread_id, job.id, number - 1)
+        await self._store.set_head(conversation.thread_id, job.id, index)
         return (
-            f"Image {number} is now the one this conversation edits: write in the thread to "
-            "change it."
+            f"Image {value} is now the one this conversation continues from: write in the "
+            "thread to change it. Refine and Upscale on this message work on it too."
         )
+
+    async def _undo(self, job: Job, conversation: Conversation | None) -> str:
+        """The conversation goes back to the image it had before this result."""
+        if conversation is None or job.previous_head is None:
+            raise InputError("There is no earlier image in this conversation to go back to.")
+        before = (job.previous_head, job.previous_candidate)
+        if (conversation.head_job, conversation.head_candidate) != before:
+            try:
+                await self._store.set_head(conversation.thread_id, *before)
+            except ValueError:
+                raise InputError(
+                    "The image before this one is no longer stored, so the conversation "
+                    "cannot go back to it."
+                ) from None
+        return (
+            f"↩️ Undone: the next change in this thread starts from the image before this one "
+            f"(job `{job.previous_head}`). This result stays here, but it is no longer part of "
+            "the conversation's history."
+        )
+
+    async def _branch(self, actor: Actor, job: Job, conversation: Conversation | None) -> str:
+        """A new thread, owned by `actor`, continuing from this result's image with the
+        history behind it: a copy of the image, delivered at once (nothing is generated)."""
+        if conversation is None or job.result_image is None:
+            raise InputError("Only a result in a conversation's thread can be branched.")
+        for recent in await self._store.recent_jobs(actor.user_id, job.guild_id, 5):
+            if recent.kind == BRANCH_KIND and recent.parent_job == job.id and _just(recent):
+                return "Already on it: your branch of this image was just opened."
+        image = await self._store.get_image(job.result_image)
+        if image is None:
+            raise InputError("This image is no longer stored, so it cannot be branched.")
+        branch = Job(
+            id=new_job_id(),
+            kind=BRANCH_KIND,
+            user_id=actor.user_id,
+            guild_id=job.guild_id,
+            channel_id=conversation.channel_id,  # its message, and thread, beside the first
+            request=redo.same_context(job.request, job),
+            state=JobState.DELIVERED,
+            outputs=(image.sha256,),
+            parent_job=job.id,
+            parent_candidate=job.chosen,
+            report=Report(),
+            finished_at=time.time(),
+        )
+        await self._store.add_job(branch, [image])
+        if not await self._pipeline.deliver(branch, [image]):
+            return "The branch could not be posted just now; it will appear shortly."
+        return "🌿 Branched: the new thread below the copy of this image is yours to change."
 
     async def _redo(
         self,
@@ -402,8 +488,15 @@ class Intake:
 
 # A workflow's settings that thread edits of its conversation keep.
 _KEPT_BY_EDITS = ("tools", "person_generation", "safety")
-# Actions that start work (and so pass the guard rails); Cancel, Delete and Choose do not.
-_STARTS_WORK = frozenset({Action.RETRY, Action.EDIT_PROMPT, Action.GENERATE, *redo.REDO_ACTIONS})
+# Actions that start work or open a conversation (and so pass the guard rails); Cancel,
+# Delete, Choose and Undo do not.
+_STARTS_WORK = frozenset(
+    {Action.RETRY, Action.EDIT_PROMPT, Action.GENERATE, Action.BRANCH, *redo.REDO_ACTIONS}
+)
+
+
+def _just(job: Job, seconds: float = 30.0) -> bool:
+    return time.time() - job.created_at < seconds
 
 
 def _place(job: Job) -> Place:

@@ -2,7 +2,8 @@
 
 Destructive actions (Delete, Cancel) are for the job's owner and members who can manage
 messages; changes to a conversation follow `[conversations] who_can_refine`; a pending job
-(a briefing) is its owner's alone.
+(a briefing) is its owner's alone. Anyone may branch a result or imagine a /describe prompt:
+what that makes is theirs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from bot.jobs.display import Action
 from bot.jobs.records import Job, JobState
 
 WhoCanRefine = Literal["owner", "anyone"]
+# Actions whose result belongs to whoever presses (a branch, an image of a /describe prompt).
+_OWN_WORK = frozenset({Action.BRANCH, Action.IMAGINE})
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,7 @@ def refusal(
 ) -> str | None:
     """Why `actor` may not do `action` on `job` (whose conversation `owner_id` owns); None
     when they may."""
-    if actor.user_id == owner_id:
+    if actor.user_id == owner_id or action in _OWN_WORK:
         return None
     if action in (Action.DELETE, Action.CANCEL) and job.state is not JobState.PENDING:
         if actor.manages_messages:

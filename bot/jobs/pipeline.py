@@ -21,7 +21,8 @@ from typing import Protocol
 from bot.config import Settings
 from bot.errors import BotError, GenerationError
 from bot.generation import CallInputs, GenerationResult, PreviewSink
-from bot.jobs.cards import card_for, is_editing
+from bot.jobs import describe
+from bot.jobs.cards import BRANCH_KIND, card_for, is_editing, shown_images
 from bot.jobs.display import Card, Display, Drafting, Progress, Running, Shown, Unreachable
 from bot.jobs.events import NO_EVENTS, JobEvents
 from bot.jobs.moderation import Moderation
@@ -49,6 +50,9 @@ class Generate(Protocol):
 INTERNAL_ERROR = (
     "Something went wrong on my side and the image could not be made. Press Retry; if it "
     "keeps happening, give the bot's operator the job id below."
+)
+NO_PROMPTS = (
+    "Gemini did not answer with prompts for this image. This is usually temporary: press Retry."
 )
 # Seconds to wait before each attempt at posting an outcome.
 DELIVERY_DELAYS = (0.0, 1.0, 4.0, 15.0)
@@ -81,7 +85,7 @@ class JobPipeline:
         self._locks = KeyedLocks()
         self._places: dict[str, Shown] = {}
         self._posting = asyncio.Semaphore(POSTING_AT_ONCE)
-        self.threads = ThreadOpener(store, display, self._locks)
+        self.threads = ThreadOpener(store, display, self._locks, self._stored_card)
 
     # Running ------------------------------------------------------------------------------
 
@@ -90,10 +94,12 @@ class JobPipeline:
         how many run at once)."""
         started = job.started_at or 0.0
         video = job.request.call == "animate"
-        await self.show_progress(job, Running(started, editing=is_editing(job), video=video))
+        describing = bool(job.request.prompts)
+        running = Running(started, is_editing(job), describing=describing, video=video)
+        await self.show_progress(job, running)
         previews = self._previews(job, started)
         try:
-            parent, answers = await self._answers(job, previews)
+            base, answers = await self._answers(job, previews)
         finally:
             if previews is not None:
                 await previews.close()  # before the result: no draft may land after it
@@ -107,14 +113,14 @@ class JobPipeline:
             log.info("job %s is back in line: Gemini's per-minute quota ran out", job.id)
             self._events.throttled(job)
             return calls
-        outcome, images = self._judge(job, parent, answers)
+        outcome, images = self._judge(job, base, answers)
         finished = await self._store.finish(job.id, outcome)
         del answers, outcome  # the images are in the store now; keep at most one reference
         if finished is None:
             log.info("job %s was cancelled while running; its result is dropped", job.id)
             return calls
         # Waiting for a turn to post, a result does not hold its images: they are read back.
-        posted = await self.deliver(finished, None if self._posting.locked() else images)
+        posted = await self.deliver(finished, None if self._posting.locked() else images or None)
         self._events.finished(finished, posted=posted)
         return calls
 
@@ -149,16 +155,16 @@ class JobPipeline:
 
     async def _answers(
         self, job: Job, previews: PreviewThrottle | None = None
-    ) -> tuple[str | None, Sequence[Answer]]:
+    ) -> tuple[Base | None, Sequence[Answer]]:
         """The image the job builds on, and what each of its model calls came back with."""
         try:
-            parent, inputs = await self._inputs(job)
+            base, inputs = await self._inputs(job)
             video = self._settings.video
             inputs = replace(
                 inputs, poll_interval_s=video.poll_interval_s, max_wait_s=video.max_wait_s
             )
             on_preview = previews.offer if previews is not None else None
-            return parent, await self._generate(self._prepared(job.request), inputs, on_preview)
+            return base, await self._generate(self._prepared(job.request), inputs, on_preview)
         except GenerationError as exc:
             return None, [exc]
         except BotError as exc:  # e.g. the image to edit is no longer stored
@@ -167,13 +173,13 @@ class JobPipeline:
             log.error("unexpected error in job %s", job.id, exc_info=exc)
             return None, [GenerationError(INTERNAL_ERROR, kind="internal")]
 
-    async def _inputs(self, job: Job) -> tuple[str | None, CallInputs]:
+    async def _inputs(self, job: Job) -> tuple[Base | None, CallInputs]:
         """What the model gets besides the prompt: the image this job builds on (with the
         history that led to it, when that fits) and the job's own uploads."""
         request = job.request
         uploads = await self._store.get_images(request.input_images)
-        parent = await self._parent(job)
-        if parent is None:
+        base = await self._base(job)
+        if base is None:
             return None, CallInputs(images=uploads)
         history = []
         if request.basis is not Basis.IMAGE:
@@ -184,44 +190,56 @@ class JobPipeline:
                 max_images=info.max_input_images - len(uploads),
                 max_bytes=int(budget) - sum(image.size for image in uploads),
             )
-            history = await self._store.history(parent, limits)
+            history = await self._store.history(base.job, limits, base.candidate)
         if history:
-            return parent, CallInputs(images=uploads, history=history)
+            return base, CallInputs(images=uploads, history=history)
         # No history (an upscale), or even the last exchange is too big: send the image.
-        base = await self._store.get_job(parent)
-        image = (
-            await self._store.get_image(base.result_image) if base and base.result_image else None
-        )
+        parent = await self._store.get_job(base.job)
+        digest = parent.output(base.candidate) if parent else None
+        image = await self._store.get_image(digest) if digest else None
         if image is None:
             raise BotError(
                 "The image this builds on is no longer stored (old images are deleted after a "
                 "while), so it cannot be changed. Start again with /imagine."
             )
-        return parent, CallInputs(images=[image, *uploads])
+        return base, CallInputs(images=[image, *uploads])
 
-    async def _parent(self, job: Job) -> str | None:
+    async def _base(self, job: Job) -> Base | None:
+        """The image the job continues: the conversation's as it is now, or the one its
+        request names."""
         request = job.request
         if request.basis is Basis.CONVERSATION and job.thread_id is not None:
             conversation = await self._store.get_conversation(job.thread_id)
-            return conversation.head_job if conversation else None
-        if request.basis in (Basis.AFTER, Basis.IMAGE):
-            return request.parent
-        return None
+            if conversation is None or conversation.head_job is None:
+                return None
+            return Base(conversation.head_job, conversation.head_candidate)
+        if request.basis not in (Basis.AFTER, Basis.IMAGE) or request.parent is None:
+            return None
+        if request.parent_output is not None:
+            return Base(request.parent, request.parent_output)
+        parent = await self._store.get_job(request.parent)  # recorded before parent_output
+        return Base(request.parent, parent.chosen if parent else 0)
 
     def _judge(
-        self, job: Job, parent: str | None, results: Sequence[Answer]
+        self, job: Job, base: Base | None, results: Sequence[Answer]
     ) -> tuple[Outcome, list[Media]]:
-        """The job's outcome from its calls: delivered if any image came, else blocked (the
-        first block) or failed (the first failure)."""
+        """The job's outcome from its calls: delivered if any image came (the others are
+        withheld in their places), else blocked (the first block) or failed (the first
+        failure)."""
+        if job.request.prompts:
+            return self._judge_prompts(job, results), []
         images: list[Media] = []
         exchanges: list[Exchange] = []
         withheld: list[str] = []
+        missing: list[int] = []
         texts: list[str] = []
-        for result in results:
+        for slot, result in enumerate(results):
             if isinstance(result, GenerationError):
                 withheld.append(result.user_message)
+                missing.append(slot)
             elif result.block is not None:
                 withheld.append(result.block.info.category)
+                missing.append(slot)
             else:
                 if result.model_turn is not None:
                     exchanges.append(Exchange(result.user_turn, result.model_turn, len(images)))
@@ -229,6 +247,7 @@ class JobPipeline:
                 texts.append(result.text)
         answered = [r for r in results if isinstance(r, GenerationResult)]
         elapsed = max((r.elapsed_s for r in answered), default=0)
+        parent_job, candidate = (base.job, base.candidate) if base else (None, 0)
         if images:
             info = self._settings.models.catalog.get(job.request.model)
             tokens = sum(r.usage.prompt_tokens for r in answered)
@@ -237,6 +256,7 @@ class JobPipeline:
                 text=texts[0],
                 elapsed_s=elapsed,
                 withheld=tuple(withheld),
+                missing=tuple(missing),
                 sources=tuple(Source(title=t, uri=u) for t, u in grounding.sources)
                 if grounding
                 else (),
@@ -244,7 +264,8 @@ class JobPipeline:
             )
             outcome = Outcome(
                 JobState.DELIVERED,
-                parent_job=parent,
+                parent_job=parent_job,
+                parent_candidate=candidate,
                 outputs=images,
                 exchanges=exchanges,
                 cost_usd=settled_usd(info, job.request, len(images), tokens),
@@ -260,12 +281,37 @@ class JobPipeline:
             assert block is not None
             return Outcome(
                 JobState.BLOCKED,
-                parent_job=parent,
+                parent_job=parent_job,
+                parent_candidate=candidate,
                 error_kind=f"{block.stage}:{block.reason}",
                 report=Report(text=blocked[0].text, elapsed_s=elapsed, block=block),
             ), []
         errors = [r for r in results if isinstance(r, GenerationError)]
         return _failed(errors[0]), []
+
+    def _judge_prompts(self, job: Job, results: Sequence[Answer]) -> Outcome:
+        """A /describe's outcome: its prompts (the model's text), a block, or a failure."""
+        (result,) = results
+        if isinstance(result, GenerationError):
+            return _failed(result)
+        if result.block is not None:
+            return Outcome(
+                JobState.BLOCKED,
+                error_kind=f"{result.block.stage}:{result.block.reason}",
+                report=Report(text=result.text, elapsed_s=result.elapsed_s, block=result.block),
+            )
+        if not describe.parse_prompts(result.text):
+            return _failed(GenerationError(NO_PROMPTS, kind="no_prompts"))
+        info = self._settings.models.catalog.get(job.request.model)
+        usage = result.usage
+        cost = settled_usd(
+            info, job.request, 0, usage.prompt_tokens, usage.total_tokens - usage.prompt_tokens
+        )
+        return Outcome(
+            JobState.DELIVERED,
+            cost_usd=cost,
+            report=Report(text=result.text, elapsed_s=result.elapsed_s),
+        )
 
     # Showing ------------------------------------------------------------------------------
 
@@ -298,7 +344,7 @@ class JobPipeline:
             await asyncio.sleep(delay)
             async with self._posting:
                 if images is None:
-                    images = await self._store.get_images(job.outputs)
+                    images = await self._store.get_images(shown_images(job))
                 shown = await self._post(job, self._card(job, images), attempt)
             if shown is not None:
                 break
@@ -312,7 +358,7 @@ class JobPipeline:
         self._places.pop(job.id, None)
         if shown.thread_wanted:
             self.threads.owe(replace(job, message_id=shown.message_id, channel_id=shown.channel_id))
-        if self._moderation is not None and job.state in (JobState.DELIVERED, JobState.BLOCKED):
+        if self._moderation is not None and _made_by_the_model(job):
             await self._moderation.outcome(job, images or ())
         return True
 
@@ -335,6 +381,10 @@ class JobPipeline:
     def _card(self, job: Job, images: Sequence[Media]) -> Card:
         return card_for(job, images, self._settings)
 
+    async def _stored_card(self, job: Job) -> Card:
+        """The card of a shown job, composed again from the store."""
+        return self._card(job, await self._store.get_images(shown_images(job)))
+
     def _located(self, job: Job) -> Job:
         """The job with its message where it really is (another task may have created it)."""
         place = self._places.get(job.id)
@@ -349,6 +399,14 @@ class JobPipeline:
             return
         self._places[job.id] = shown
         await self._store.set_message(job.id, shown.message_id, shown.channel_id)
+
+
+@dataclass(frozen=True)
+class Base:
+    """The image a job continues: image `candidate` of job `job`."""
+
+    job: str
+    candidate: int = 0
 
 
 @dataclass(frozen=True)
@@ -368,6 +426,14 @@ class Calls:
             throttled=bool(answers) and len(limited) == len(answers),
             retry_after_s=max((a.retry_after_s or 0 for a in limited), default=0) or None,
         )
+
+
+def _made_by_the_model(job: Job) -> bool:
+    """An image the model made or withheld (moderators see those; not a branch's copy of an
+    image they saw already, nor /describe's text)."""
+    if job.kind == BRANCH_KIND or job.request.prompts:
+        return False
+    return job.state in (JobState.DELIVERED, JobState.BLOCKED)
 
 
 def _failed(error: GenerationError) -> Outcome:

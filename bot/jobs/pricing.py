@@ -10,7 +10,13 @@ settled cost uses the input tokens Gemini reported (`usageMetadata.promptTokenCo
 from __future__ import annotations
 
 from bot.config import ModelInfo, Settings
+from bot.jobs.describe import OUTPUT_TOKENS_AT_MOST
 from bot.jobs.records import Basis, JobRequest
+
+
+def images_made(request: JobRequest) -> int:
+    """The images a request makes (a /describe makes none: its answer is text)."""
+    return 0 if request.prompts else request.count
 
 
 def estimate_usd(request: JobRequest, settings: Settings) -> float:
@@ -18,20 +24,24 @@ def estimate_usd(request: JobRequest, settings: Settings) -> float:
     info = settings.models.catalog.get(request.model)
     if info is None:  # a model no longer in the catalog: the call fails before it costs
         return 0.0
-    tokens = len(request.prompt.encode()) + _images_sent_at_most(request, info) * (
+    tokens = len(request.text.encode()) + _images_sent_at_most(request, info) * (
         info.input_image_tokens
     )
+    if request.prompts:  # text out: its tokens, thinking included, at most
+        return info.input_price(tokens) + info.output_price(OUTPUT_TOKENS_AT_MOST)
     output = info.price_for(request.image_size, request.duration_s)
     return request.count * (output + info.input_price(tokens))
 
 
-def settled_usd(info: ModelInfo | None, request: JobRequest, outputs: int, tokens: int) -> float:
-    """What a delivered job cost: its images (or videos), and the input tokens Gemini
-    counted (over all of its calls)."""
+def settled_usd(
+    info: ModelInfo | None, request: JobRequest, outputs: int, tokens: int, output_tokens: int = 0
+) -> float:
+    """What a delivered job cost: its images (or videos), the input tokens Gemini counted
+    (over all of its calls) and, for a text answer, its output tokens."""
     if info is None:
         return 0.0
     output = info.price_for(request.image_size, request.duration_s)
-    return outputs * output + info.input_price(tokens)
+    return outputs * output + info.input_price(tokens) + info.output_price(output_tokens)
 
 
 def _images_sent_at_most(request: JobRequest, info: ModelInfo) -> int:

@@ -85,7 +85,20 @@ class JobRequest(BaseModel):
     call: Literal["generate", "animate", "upscale"] = "generate"
     basis: Basis = Basis.NEW
     parent: str | None = None  # the job `basis` AFTER or IMAGE builds on
+    # Which of `parent`'s images (None: the one it shows when this job starts).
+    parent_output: int | None = None
     source_message: tuple[int, int] | None = None  # (channel, message) whose images to edit
+    # Saved references brought in (their images are among `input_images`, after the
+    # uploads), those named but left out for the model's limit, and what each is for.
+    references: tuple[str, ...] = ()
+    left_out: tuple[str, ...] = ()
+    hints: str = ""  # sent after the prompt, never shown as the prompt
+    prompts: int = 0  # /describe: an answer of this many prompts (text) instead of images
+
+    @property
+    def text(self) -> str:
+        """The text sent to the model: the prompt, then the hints."""
+        return f"{self.prompt}\n\n{self.hints}" if self.hints else self.prompt
 
 
 class Source(BaseModel):
@@ -106,6 +119,9 @@ class Report(BaseModel):
     text: str = ""  # the model's words with the image, or why nothing came
     elapsed_s: float = 0.0
     withheld: tuple[str, ...] = ()  # why some of several side-by-side images are missing
+    # Where each of `withheld` would have been among the side-by-side images (0-based), in
+    # the same order; records from before this field lost theirs at the end.
+    missing: tuple[int, ...] = ()
     block: Block | None = None
     retryable: bool = True  # for a failure: whether Retry makes sense
     by_user: int | None = None  # who cancelled
@@ -133,6 +149,10 @@ class Job:
     outputs: tuple[str, ...] = ()  # sha256 of every image shown, in order
     chosen: int = 0  # which of `outputs` a conversation continues from
     parent_job: str | None = None  # the job whose image this one continued (set at start)
+    parent_candidate: int = 0  # which of `parent_job`'s images it continued
+    # The conversation's image this job replaced as its head: Undo goes back to it.
+    previous_head: str | None = None
+    previous_candidate: int = 0
     seq: int | None = None  # place in the queue, given when the job is queued
     attempts: int = 0  # how many times it started running
     lane: str | None = None  # jobs of one lane (a conversation) run one at a time, in order
@@ -150,14 +170,58 @@ class Job:
 
     @property
     def result_image(self) -> str | None:
-        """The image a conversation continues from (the chosen one of several)."""
+        """The image its buttons work on (the chosen one of several)."""
+        return self.output(self.chosen)
+
+    def output(self, index: int) -> str | None:
+        """Image `index` of its outputs (the last one when there are fewer)."""
         if not self.outputs:
             return None
-        return self.outputs[min(self.chosen, len(self.outputs) - 1)]
+        return self.outputs[min(index, len(self.outputs) - 1)]
+
+    def slots(self) -> list[int | None]:
+        """Its side-by-side images in the order they were asked for: each slot holds the
+        index of its image in `outputs`, or None where the image was withheld."""
+        missing = set(self.report.missing if self.report else ())
+        total = len(self.outputs) + len(self.report.withheld if self.report else ())
+        outputs = iter(range(len(self.outputs)))
+        return [None if slot in missing else next(outputs, None) for slot in range(total)]
 
 
 def lane_of(thread_id: int | None) -> str | None:
     return f"thread:{thread_id}" if thread_id is not None else None
+
+
+class ReferenceKind(StrEnum):
+    """What a saved reference image is for; each becomes a hint in the prompt."""
+
+    STYLE = "style"
+    CHARACTER = "character"
+    OBJECT = "object"
+
+
+SERVER_WIDE = 0  # the owner of a reference every member of the server can use
+
+
+@dataclass(frozen=True)
+class Reference:
+    """An image a member (or a server) saved by name, to bring into later prompts."""
+
+    guild_id: int
+    owner_id: int  # SERVER_WIDE for the server's own
+    name: str
+    kind: ReferenceKind
+    image: str  # sha256 of the stored, normalised image
+    created_at: float = field(default_factory=time.time)
+
+    @property
+    def server_wide(self) -> bool:
+        return self.owner_id == SERVER_WIDE
+
+
+def reference_key(name: str) -> str:
+    """What makes two reference names the same: "Mia" and "mia" are one reference."""
+    return " ".join(name.casefold().split())
 
 
 @dataclass(frozen=True)
@@ -175,3 +239,4 @@ class Conversation:
     head_job: str | None = None  # the job whose image the next edit starts from
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
+    head_candidate: int = 0  # which of `head_job`'s images

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 
-from bot.jobs.display import Display
+from bot.jobs.display import Card, Display
 from bot.jobs.ordering import KeyedLocks
 from bot.jobs.records import Conversation, Job
 from bot.jobs.shards import ALL_SHARDS, Shards
@@ -36,12 +37,14 @@ class ThreadOpener:
         store: Store,
         display: Display,
         locks: KeyedLocks,
+        card: Callable[[Job], Awaitable[Card]],
         *,
         retry_delays: Sequence[float] = RETRY_DELAYS_S,
     ) -> None:
         self._store = store
         self._display = display
         self._locks = locks  # the pipeline's: nothing else edits the result meanwhile
+        self._card = card  # a shown job's card, from the store (for a note on the result)
         self._retry_delays = retry_delays
         self._owed: asyncio.Queue[Job] = asyncio.Queue()
         self._waiting: set[str] = set()
@@ -85,7 +88,9 @@ class ThreadOpener:
         while True:
             try:
                 async with self._locks.hold(job.id):
-                    thread_id = await self._display.open_thread(job, last_try=not delays)
+                    thread_id = await self._display.open_thread(
+                        job, partial(self._card, job), last_try=not delays
+                    )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -12,6 +12,7 @@ from bot.store.base import (
     ProcessEntry,
     QueuePlace,
     QuotaExceededError,
+    ReferenceLimitError,
     Store,
     UsageLine,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "ProcessEntry",
     "QueuePlace",
     "QuotaExceededError",
+    "ReferenceLimitError",
     "SQLiteStore",
     "Store",
     "UsageLine",

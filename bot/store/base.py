@@ -27,7 +27,7 @@ from typing import Protocol
 
 from bot.jobs.concurrency import Pace, PaceChange
 from bot.jobs.quotas import Admission, LimitHit, Override, Usage, Window
-from bot.jobs.records import Conversation, Job, JobRequest, JobState, Report
+from bot.jobs.records import Conversation, Job, JobRequest, JobState, Reference, Report
 from bot.jobs.shards import ALL_SHARDS, Shards
 from bot.media import Media
 from bot.store.codec import StoredTurn
@@ -62,6 +62,7 @@ class Outcome:
 
     state: JobState
     parent_job: str | None = None
+    parent_candidate: int = 0  # which of `parent_job`'s images it continued
     outputs: Sequence[Media] = ()
     exchanges: Sequence[Exchange] = ()
     cost_usd: float = 0.0
@@ -137,6 +138,14 @@ class DuplicateJobError(Exception):
         self.dedupe = dedupe
 
 
+class ReferenceLimitError(Exception):
+    """The owner already has as many references as allowed; nothing was saved."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
+
+
 class Store(Protocol):
     async def close(self) -> None: ...
 
@@ -149,8 +158,9 @@ class Store(Protocol):
         self, job: Job, inputs: Sequence[Media] = (), admission: Admission | None = None
     ) -> Job:
         """Record a new job (pending or queued) with its validated input images, in one
-        transaction; a queued job gets its place in line. DuplicateJobError when a job with
-        the same `dedupe` key is already waiting or running.
+        transaction; a queued job gets its place in line. A job recorded delivered (a branch:
+        a copy of another job's image, nothing to run) has `inputs` as its outputs.
+        DuplicateJobError when a job with the same `dedupe` key is already waiting or running.
 
         With `admission` (for a queued job), the same transaction reads the usage of
         `admission.window` (`usage`), runs `quotas.check` and writes the reservation
@@ -194,9 +204,10 @@ class Store(Protocol):
 
     async def finish(self, job_id: str, outcome: Outcome) -> Job | None:
         """A running job's outcome, with its images and exchanges; a delivered job of a
-        conversation becomes its head (unless `outcome.moves_head` is False), and its cost
-        joins the hourly usage totals of the bot and its server, in the same transaction.
-        None when the job is no longer running (cancelled)."""
+        conversation becomes its head, keeping the head it replaced for Undo (unless
+        `outcome.moves_head` is False), and its cost joins the hourly usage totals of the bot
+        and its server, in the same transaction. None when the job is no longer running
+        (cancelled)."""
 
     async def mark_shown(
         self, job_id: str, message_id: int, channel_id: int, *, thread_wanted: bool = False
@@ -227,6 +238,9 @@ class Store(Protocol):
 
     async def revise_pending(self, job_id: str, request: JobRequest) -> Job | None:
         """A pending job's new request (its owner edited the prompt); None if not pending."""
+
+    async def recent_jobs(self, user_id: int, guild_id: int | None, limit: int) -> list[Job]:
+        """The member's newest jobs in this server (or outside any), newest first."""
 
     # Processes sharing the store ------------------------------------------------------------
     async def register_process(self, process: ProcessEntry) -> list[ProcessEntry]:
@@ -310,13 +324,30 @@ class Store(Protocol):
     async def get_conversation(self, thread_id: int) -> Conversation | None: ...
 
     async def set_head(self, thread_id: int, job_id: str, chosen: int) -> None:
-        """Continue the conversation from image `chosen` of `job_id`."""
+        """Continue the conversation from image `chosen` of `job_id` (which becomes the image
+        that job's buttons work on, too). ValueError when the job has no such image."""
 
-    async def history(self, head_job: str, limits: HistoryLimits) -> list[StoredTurn]:
-        """The turns of the exchanges that led to `head_job`'s image, it included, oldest
-        first: the newest exchanges that fit `limits` (older ones are dropped first)."""
+    async def history(
+        self, head_job: str, limits: HistoryLimits, candidate: int | None = None
+    ) -> list[StoredTurn]:
+        """The turns of the exchanges that led to image `candidate` of `head_job` (None: the
+        one it shows), it included, oldest first: each earlier job's exchange is the one of
+        the image the next continued. The newest exchanges that fit `limits` (older ones are
+        dropped first)."""
+
+    # References ---------------------------------------------------------------------------
+    async def save_reference(self, reference: Reference, image: Media, *, limit: int) -> bool:
+        """Save `reference` with its image, replacing the owner's reference of the same name
+        (names compare case-insensitively); True when it replaced one. ReferenceLimitError,
+        with nothing saved, when the owner has `limit` others already (0: no limit)."""
+
+    async def references(self, guild_id: int, user_id: int) -> list[Reference]:
+        """The member's own references in this server and the server's, by name."""
+
+    async def delete_reference(self, guild_id: int, owner_id: int, name: str) -> bool:
+        """False when the owner has no reference of that name."""
 
     async def delete_older_than(self, cutoff: float) -> CleanupReport:
         """Delete conversations untouched since `cutoff` (epoch seconds), finished jobs no
-        conversation needs, images nothing refers to and hourly usage totals before it, in
-        small batches."""
+        conversation needs, images nothing refers to (saved references keep theirs) and hourly
+        usage totals before it, in small batches."""

@@ -236,7 +236,33 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (guild_id, target, target_id, name)
     ) WITHOUT ROWID;
     """,
-    # 6: processes sharing the database (shards): each registers and beats a heartbeat, a job
+    # 6: creative controls. Which of its parent's images a job continued, and which image of
+    # its head a conversation continues from (so several conversations, branches, can share
+    # a job and each keep their own choice); the head a job replaced, for Undo; the
+    # reference library (per member, or server-wide with owner 0), keyed case-insensitively.
+    """
+    ALTER TABLE jobs ADD COLUMN parent_candidate INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN previous_head TEXT;
+    ALTER TABLE jobs ADD COLUMN previous_candidate INTEGER NOT NULL DEFAULT 0;
+    UPDATE jobs SET parent_candidate = COALESCE(
+        (SELECT p.chosen FROM jobs p WHERE p.id = jobs.parent_job), 0)
+        WHERE parent_job IS NOT NULL;
+    ALTER TABLE conversations ADD COLUMN head_candidate INTEGER NOT NULL DEFAULT 0;
+    UPDATE conversations SET head_candidate = COALESCE(
+        (SELECT j.chosen FROM jobs j WHERE j.id = conversations.head_job), 0);
+    CREATE TABLE refs (
+        guild_id   INTEGER NOT NULL,
+        owner_id   INTEGER NOT NULL,
+        key        TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        kind       TEXT NOT NULL CHECK (kind IN ('style', 'character', 'object')),
+        sha256     TEXT NOT NULL REFERENCES images(sha256),
+        created_at REAL NOT NULL,
+        PRIMARY KEY (guild_id, owner_id, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX refs_by_image ON refs(sha256);
+    """,
+    # 7: processes sharing the database (shards): each registers and beats a heartbeat, a job
     # records the process that claimed it (a gone process's jobs are adopted by another), and
     # the concurrency limit's pace against the Gemini quota is one row every process reads.
     """

@@ -37,7 +37,7 @@ from bot.errors import ConfigError, StorageError
 from bot.jobs import quotas
 from bot.jobs.concurrency import Pace, PaceChange
 from bot.jobs.quotas import Admission, Limit, Limits, Override, Usage, Window
-from bot.jobs.records import Conversation, Job, JobRequest, JobState
+from bot.jobs.records import Conversation, Job, JobRequest, JobState, Reference, reference_key
 from bot.jobs.shards import ALL_SHARDS, Shards
 from bot.jobs.states import check_transition
 from bot.media import Media
@@ -51,12 +51,14 @@ from bot.store.base import (
     ProcessEntry,
     QueuePlace,
     QuotaExceededError,
+    ReferenceLimitError,
     UsageLine,
 )
 from bot.store.codec import StoredTurn, referenced_images
 from bot.store.postgres_migrations import MIGRATIONS
 from bot.store.rows import (
     ACTIVE,
+    CONVERSATION_COLUMN_COUNT,
     CONVERSATION_COLUMNS,
     DELETE_BATCH,
     ENDED,
@@ -64,12 +66,14 @@ from bot.store.rows import (
     JOB_COLUMNS,
     OWED_THREADS,
     PROCESS_COLUMNS,
+    REFERENCE_COLUMNS,
     conversation_row,
     exchanges,
     job_from_row,
     job_row,
     process_from_row,
     process_row,
+    reference_from_row,
     shard_filter,
     transition_values,
     within_budget,
@@ -226,6 +230,10 @@ class PostgresStore:
                     *job_row(job),
                 )
                 await _link_job_images(conn, job.id, (image.sha256 for image in inputs))
+                if job.result_image is not None:  # a delivered copy (a branch)
+                    await conn.execute(
+                        "UPDATE jobs SET result_image = $1 WHERE id = $2", job.result_image, job.id
+                    )
         except asyncpg.UniqueViolationError as exc:
             if job.dedupe and exc.constraint_name == "jobs_dedupe":
                 raise DuplicateJobError(job.dedupe) from None
@@ -336,11 +344,13 @@ class PostgresStore:
                 return None
             await _insert_images(conn, images)
             row = await conn.fetchrow(
-                "UPDATE jobs SET state = $1, parent_job = $2, outputs = $3, chosen = 0, "
-                "cost_usd = $4, error_kind = $5, error_message = $6, finished_at = $7, "
-                f"result_image = $8, report = $9 WHERE id = $10 RETURNING {JOB_COLUMNS}",
+                "UPDATE jobs SET state = $1, parent_job = $2, parent_candidate = $3, "
+                "outputs = $4, chosen = 0, cost_usd = $5, error_kind = $6, error_message = $7, "
+                f"finished_at = $8, result_image = $9, report = $10 WHERE id = $11 "
+                f"RETURNING {JOB_COLUMNS}",
                 outcome.state.value,
                 outcome.parent_job,
+                outcome.parent_candidate,
                 json.dumps(outputs),
                 outcome.cost_usd,
                 outcome.error_kind,
@@ -357,7 +367,7 @@ class PostgresStore:
             if job.state is JobState.DELIVERED:
                 await _add_to_hourly_usage(conn, job)
                 if job.thread_id is not None and outcome.moves_head:
-                    await _move_head(conn, job.thread_id, job.id, job.result_image, now)
+                    await _replace_head(conn, job, now)
         return job
 
     async def mark_shown(
@@ -385,8 +395,8 @@ class PostgresStore:
         async with self._transaction() as conn:
             await conn.execute(
                 f"INSERT INTO conversations ({CONVERSATION_COLUMNS}, last_image) "
-                f"SELECT {_params(11)}, result_image FROM jobs WHERE id = $12 "
-                "ON CONFLICT DO NOTHING",
+                f"SELECT {_params(CONVERSATION_COLUMN_COUNT)}, result_image FROM jobs "
+                f"WHERE id = ${CONVERSATION_COLUMN_COUNT + 1} ON CONFLICT DO NOTHING",
                 *conversation_row(conversation, head_job=job_id, updated_at=now),
                 job_id,
             )
@@ -432,6 +442,17 @@ class PostgresStore:
             job_id,
         )
         return job_from_row(rows[0]) if rows else None
+
+    async def recent_jobs(self, user_id: int, guild_id: int | None, limit: int) -> list[Job]:
+        guild = "guild_id IS NULL" if guild_id is None else "guild_id = $3"
+        rows = await self._fetch(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE user_id = $1 AND {guild} "
+            "ORDER BY created_at DESC LIMIT $2",
+            user_id,
+            limit,
+            *([] if guild_id is None else [guild_id]),
+        )
+        return [job_from_row(row) for row in rows]
 
     # Processes sharing the store ------------------------------------------------------------
 
@@ -661,23 +682,28 @@ class PostgresStore:
                 outputs[chosen],
                 job_id,
             )
-            await _move_head(conn, thread_id, job_id, outputs[chosen], now)
+            await _move_head(conn, thread_id, job_id, chosen, outputs[chosen], now)
 
-    async def history(self, head_job: str, limits: HistoryLimits) -> list[StoredTurn]:
+    async def history(
+        self, head_job: str, limits: HistoryLimits, candidate: int | None = None
+    ) -> list[StoredTurn]:
         with self._storage_errors():
             async with (
                 self._pool.acquire() as conn,
                 conn.transaction(isolation="repeatable_read", readonly=True),
             ):
                 rows = await conn.fetch(
-                    "WITH RECURSIVE chain(id, parent, chosen, depth) AS ("
-                    "  SELECT id, parent_job, chosen, 0 FROM jobs WHERE id = $1 "
-                    "  UNION ALL SELECT j.id, j.parent_job, j.chosen, c.depth + 1 "
-                    "  FROM jobs j JOIN chain c ON j.id = c.parent WHERE c.depth < $2) "
+                    "WITH RECURSIVE chain(id, parent, candidate, parent_candidate, depth) AS ("
+                    "  SELECT id, parent_job, COALESCE($1::integer, chosen), parent_candidate, 0 "
+                    "  FROM jobs WHERE id = $2 "
+                    "  UNION ALL SELECT j.id, j.parent_job, c.parent_candidate, "
+                    "  j.parent_candidate, c.depth + 1 "
+                    "  FROM jobs j JOIN chain c ON j.id = c.parent WHERE c.depth < $3) "
                     "SELECT c.depth, t.role, t.content, t.image_refs, t.image_count, "
-                    "t.image_bytes "
-                    "FROM chain c JOIN job_turns t ON t.job_id = c.id AND t.candidate = c.chosen "
+                    "t.image_bytes FROM chain c "
+                    "JOIN job_turns t ON t.job_id = c.id AND t.candidate = c.candidate "
                     "ORDER BY c.depth, t.id",
+                    candidate,
                     head_job,
                     limits.max_turns - 1,
                 )
@@ -688,6 +714,59 @@ class PostgresStore:
             StoredTurn(row["content"], {index: images[d] for index, d in ref.items()})
             for row, ref in zip(chosen, refs, strict=True)
         ]
+
+    # References -------------------------------------------------------------------------
+
+    async def save_reference(self, reference: Reference, image: Media, *, limit: int) -> bool:
+        key = reference_key(reference.name)
+        owner = (reference.guild_id, reference.owner_id)
+        async with self._transaction() as conn:
+            # One owner's saves take turns, so two at once cannot both pass the limit.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('refs'), hashtext($1))", f"{owner}"
+            )
+            row = await conn.fetchrow(
+                "SELECT COUNT(*), COUNT(*) FILTER (WHERE key = $1) FROM refs "
+                "WHERE guild_id = $2 AND owner_id = $3",
+                key,
+                *owner,
+            )
+            assert row is not None, "an aggregate returns one row"
+            count, replacing = row.values()
+            if limit and not replacing and count >= limit:
+                raise ReferenceLimitError(limit)
+            await _insert_images(conn, [image])
+            await conn.execute(
+                "INSERT INTO refs (guild_id, owner_id, key, name, kind, sha256, created_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (guild_id, owner_id, key) "
+                "DO UPDATE SET name = excluded.name, kind = excluded.kind, "
+                "sha256 = excluded.sha256, created_at = excluded.created_at",
+                *owner,
+                key,
+                reference.name,
+                reference.kind.value,
+                image.sha256,
+                reference.created_at,
+            )
+        return bool(replacing)
+
+    async def references(self, guild_id: int, user_id: int) -> list[Reference]:
+        rows = await self._fetch(
+            f"SELECT {REFERENCE_COLUMNS} FROM refs WHERE guild_id = $1 "
+            "AND owner_id = ANY(ARRAY[$2, 0]::bigint[]) ORDER BY key, owner_id DESC",
+            guild_id,
+            user_id,
+        )
+        return [reference_from_row(row.values()) for row in rows]
+
+    async def delete_reference(self, guild_id: int, owner_id: int, name: str) -> bool:
+        status = await self._execute(
+            "DELETE FROM refs WHERE guild_id = $1 AND owner_id = $2 AND key = $3",
+            guild_id,
+            owner_id,
+            reference_key(name),
+        )
+        return _row_count(status) > 0
 
     async def delete_older_than(self, cutoff: float) -> CleanupReport:
         # Rows another transaction holds are left for the next run (SKIP LOCKED), so the
@@ -712,7 +791,8 @@ class PostgresStore:
             "DELETE FROM images WHERE sha256 IN (SELECT i.sha256 FROM images i "
             "WHERE i.created_at < $1 AND "
             "NOT EXISTS (SELECT 1 FROM job_images j WHERE j.sha256 = i.sha256) AND "
-            "NOT EXISTS (SELECT 1 FROM conversations c WHERE c.last_image = i.sha256) "
+            "NOT EXISTS (SELECT 1 FROM conversations c WHERE c.last_image = i.sha256) AND "
+            "NOT EXISTS (SELECT 1 FROM refs r WHERE r.sha256 = i.sha256) "
             "LIMIT $2)",
             time.time(),
             lock=_IMAGES_LOCK,
@@ -915,13 +995,35 @@ async def _insert_turns(
     )
 
 
+async def _replace_head(conn: Connection, job: Job, now: float) -> None:
+    """A delivered job of a conversation becomes its head; the head it replaces is kept on
+    the job (and on `job` itself), for Undo."""
+    assert job.thread_id is not None
+    row = await conn.fetchrow(
+        "UPDATE jobs SET previous_head = c.head_job, previous_candidate = c.head_candidate "
+        "FROM conversations c WHERE c.thread_id = $1 AND jobs.id = $2 "
+        "RETURNING previous_head, previous_candidate",
+        job.thread_id,
+        job.id,
+    )
+    if row is not None:
+        job.previous_head, job.previous_candidate = row[0], row[1]
+    await _move_head(conn, job.thread_id, job.id, 0, job.result_image, now)
+
+
 async def _move_head(
-    conn: Connection, thread_id: int, job_id: str, image: str | None, now: float
+    conn: Connection,
+    thread_id: int,
+    job_id: str,
+    candidate: int,
+    image: str | None,
+    now: float,
 ) -> None:
     await conn.execute(
-        "UPDATE conversations SET head_job = $1, last_image = $2, updated_at = $3 "
-        "WHERE thread_id = $4",
+        "UPDATE conversations SET head_job = $1, head_candidate = $2, last_image = $3, "
+        "updated_at = $4 WHERE thread_id = $5",
         job_id,
+        candidate,
         image,
         now,
         thread_id,

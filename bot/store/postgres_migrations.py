@@ -159,7 +159,29 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (guild_id, target, target_id, name)
     );
     """,
-    # 3: processes sharing the database, as the SQLite store's step 6: each registers and
+    # 3: creative controls, as the SQLite store's step 6: the image of its parent a job
+    # continued and of its head a conversation continues from, the head a job replaced (for
+    # Undo), and the reference library.
+    """
+    ALTER TABLE jobs ADD COLUMN parent_candidate INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN previous_head TEXT;
+    ALTER TABLE jobs ADD COLUMN previous_candidate INTEGER NOT NULL DEFAULT 0;
+    UPDATE jobs SET parent_candidate = p.chosen FROM jobs p WHERE p.id = jobs.parent_job;
+    ALTER TABLE conversations ADD COLUMN head_candidate INTEGER NOT NULL DEFAULT 0;
+    UPDATE conversations SET head_candidate = j.chosen FROM jobs j WHERE j.id = head_job;
+    CREATE TABLE refs (
+        guild_id   BIGINT NOT NULL,
+        owner_id   BIGINT NOT NULL,  -- 0: the whole server's
+        key        TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        kind       TEXT NOT NULL CHECK (kind IN ('style', 'character', 'object')),
+        sha256     TEXT NOT NULL REFERENCES images(sha256),
+        created_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (guild_id, owner_id, key)
+    );
+    CREATE INDEX refs_by_image ON refs(sha256);
+    """,
+    # 4: processes sharing the database, as the SQLite store's step 7: each registers and
     # beats a heartbeat (shard_count NULL: every shard), a job records the process that
     # claimed it, and the pace of the concurrency limit is one row every process reads.
     """

@@ -9,7 +9,15 @@ from collections.abc import Iterable
 from typing import Any, Protocol, TypeVar
 
 from bot.jobs.quotas import Admission
-from bot.jobs.records import Conversation, Job, JobRequest, JobState, Report
+from bot.jobs.records import (
+    Conversation,
+    Job,
+    JobRequest,
+    JobState,
+    Reference,
+    ReferenceKind,
+    Report,
+)
 from bot.jobs.shards import SNOWFLAKE_TIME_SHIFT, Shards
 from bot.store.base import HistoryLimits, JobChanges, ProcessEntry
 
@@ -17,14 +25,17 @@ JOB_COLUMNS = (
     "id, kind, state, user_id, guild_id, channel_id, thread_id, message_id, reply_to, "
     "home_channel_id, request, error_kind, error_message, cost_usd, outputs, chosen, "
     "parent_job, seq, attempts, lane, dedupe, created_at, started_at, finished_at, shown_at, "
-    "report, reserved_usd, reserved_images, charged_at"
+    "report, reserved_usd, reserved_images, charged_at, parent_candidate, previous_head, "
+    "previous_candidate"
 )
 JOB_COLUMN_COUNT = JOB_COLUMNS.count(",") + 1
 SEQ_COLUMN = JOB_COLUMNS.split(", ").index("seq")
 CONVERSATION_COLUMNS = (
     "thread_id, guild_id, channel_id, owner_id, workflow, model, aspect_ratio, image_size, "
-    "head_job, created_at, updated_at"
+    "head_job, created_at, updated_at, head_candidate"
 )
+CONVERSATION_COLUMN_COUNT = CONVERSATION_COLUMNS.count(",") + 1
+REFERENCE_COLUMNS = "guild_id, owner_id, name, kind, sha256, created_at"
 PROCESS_COLUMNS = "id, shard_count, shard_ids, host, started_at, heartbeat_at"
 ACTIVE = "('queued', 'running')"  # the states of a job that waits or runs
 ENDED = "('pending', 'queued', 'running')"  # NOT IN these: the job has its outcome
@@ -76,6 +87,9 @@ def job_row(job: Job) -> tuple[Any, ...]:
         job.reserved_usd,
         job.reserved_images,
         job.charged_at,
+        job.parent_candidate,
+        job.previous_head,
+        job.previous_candidate,
     )
 
 
@@ -84,7 +98,7 @@ def job_from_row(row: Iterable[Any]) -> Job:
     (id_, kind, state, user, guild, channel, thread, message, reply_to, home, request, *rest) = row
     error_kind, error_message, cost, outputs, chosen, parent, seq, attempts, *rest = rest
     lane, dedupe, created, started, finished, shown, report, *rest = rest
-    reserved_usd, reserved_images, charged_at = rest
+    reserved_usd, reserved_images, charged_at, parent_candidate, previous, previous_candidate = rest
     return Job(
         id=id_,
         kind=kind,
@@ -115,6 +129,9 @@ def job_from_row(row: Iterable[Any]) -> Job:
         reserved_usd=reserved_usd,
         reserved_images=reserved_images,
         charged_at=charged_at,
+        parent_candidate=parent_candidate,
+        previous_head=previous,
+        previous_candidate=previous_candidate,
     )
 
 
@@ -192,7 +209,14 @@ def conversation_row(c: Conversation, *, head_job: str, updated_at: float) -> tu
         head_job,
         c.created_at,
         updated_at,
+        c.head_candidate,
     )
+
+
+def reference_from_row(row: Iterable[Any]) -> Reference:
+    """The reference from the values of REFERENCE_COLUMNS."""
+    guild_id, owner_id, name, kind, sha256, created_at = row
+    return Reference(guild_id, owner_id, name, ReferenceKind(kind), sha256, created_at)
 
 
 def exchanges(rows_newest_first: Iterable[TurnRow]) -> list[list[TurnRow]]:

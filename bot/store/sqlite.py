@@ -24,7 +24,14 @@ from bot.errors import StorageError
 from bot.jobs import quotas
 from bot.jobs.concurrency import Pace, PaceChange
 from bot.jobs.quotas import Admission, Limit, Limits, Override, Usage, Window
-from bot.jobs.records import Conversation, Job, JobRequest, JobState
+from bot.jobs.records import (
+    Conversation,
+    Job,
+    JobRequest,
+    JobState,
+    Reference,
+    reference_key,
+)
 from bot.jobs.shards import ALL_SHARDS, Shards
 from bot.jobs.states import check_transition
 from bot.media import Media
@@ -38,18 +45,21 @@ from bot.store.base import (
     ProcessEntry,
     QueuePlace,
     QuotaExceededError,
+    ReferenceLimitError,
     UsageLine,
 )
 from bot.store.codec import StoredTurn, referenced_images
 from bot.store.migrations import MIGRATIONS
 from bot.store.rows import (
     ACTIVE,
+    CONVERSATION_COLUMN_COUNT,
     CONVERSATION_COLUMNS,
     DELETE_BATCH,
     ENDED,
     JOB_COLUMNS,
     OWED_THREADS,
     PROCESS_COLUMNS,
+    REFERENCE_COLUMNS,
     SEQ_COLUMN,
     conversation_row,
     exchanges,
@@ -57,6 +67,7 @@ from bot.store.rows import (
     job_row,
     process_from_row,
     process_row,
+    reference_from_row,
     shard_filter,
     transition_values,
     within_budget,
@@ -208,6 +219,11 @@ class SQLiteStore:
                     await _insert_images(db, inputs)
                     rows = await _rows(db, insert, values)
                     await _link_job_images(db, job.id, (image.sha256 for image in inputs))
+                    if job.result_image is not None:  # a delivered copy (a branch)
+                        await db.execute(
+                            "UPDATE jobs SET result_image = ? WHERE id = ?",
+                            (job.result_image, job.id),
+                        )
         except sqlite3.IntegrityError as exc:
             if job.dedupe and "jobs.dedupe" in str(exc):
                 raise DuplicateJobError(job.dedupe) from None
@@ -307,13 +323,14 @@ class SQLiteStore:
                 await _insert_images(db, images)
                 rows = await _rows(
                     db,
-                    "UPDATE jobs SET state = ?, parent_job = ?, outputs = ?, chosen = 0, "
-                    "cost_usd = ?, error_kind = ?, error_message = ?, finished_at = ?, "
-                    "result_image = ?, report = ? WHERE id = ? AND state = 'running' "
-                    f"RETURNING {JOB_COLUMNS}",
+                    "UPDATE jobs SET state = ?, parent_job = ?, parent_candidate = ?, "
+                    "outputs = ?, chosen = 0, cost_usd = ?, error_kind = ?, error_message = ?, "
+                    "finished_at = ?, result_image = ?, report = ? "
+                    f"WHERE id = ? AND state = 'running' RETURNING {JOB_COLUMNS}",
                     (
                         outcome.state.value,
                         outcome.parent_job,
+                        outcome.parent_candidate,
                         json.dumps(outputs),
                         outcome.cost_usd,
                         outcome.error_kind,
@@ -332,7 +349,7 @@ class SQLiteStore:
                 if job.state is JobState.DELIVERED:
                     await _add_to_hourly_usage(db, job)
                     if job.thread_id is not None and outcome.moves_head:
-                        await _move_head(db, job.thread_id, job.id, job.result_image, now)
+                        await _replace_head(db, job, now)
         except _NotRunningError:
             return None
         return job
@@ -360,7 +377,7 @@ class SQLiteStore:
         async with self._transaction() as db:
             await db.execute(
                 f"INSERT OR IGNORE INTO conversations ({CONVERSATION_COLUMNS}, last_image) "
-                f"SELECT {_marks(11)}, result_image FROM jobs WHERE id = ?",
+                f"SELECT {_marks(CONVERSATION_COLUMN_COUNT)}, result_image FROM jobs WHERE id = ?",
                 (*conversation_row(conversation, head_job=job_id, updated_at=now), job_id),
             )
             await db.execute(
@@ -403,6 +420,14 @@ class SQLiteStore:
             (request.model_dump_json(), job_id),
         )
         return job_from_row(rows[0]) if rows else None
+
+    async def recent_jobs(self, user_id: int, guild_id: int | None, limit: int) -> list[Job]:
+        rows = await self._fetchall(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE user_id = ? AND guild_id IS ? "
+            "ORDER BY created_at DESC LIMIT ?",
+            (user_id, guild_id, limit),
+        )
+        return [job_from_row(row) for row in rows]
 
     # Processes sharing the store ------------------------------------------------------------
 
@@ -603,20 +628,23 @@ class SQLiteStore:
                 "UPDATE jobs SET chosen = ?, result_image = ? WHERE id = ?",
                 (chosen, outputs[chosen], job_id),
             )
-            await _move_head(db, thread_id, job_id, outputs[chosen], now)
+            await _move_head(db, thread_id, job_id, chosen, outputs[chosen], now)
 
-    async def history(self, head_job: str, limits: HistoryLimits) -> list[StoredTurn]:
+    async def history(
+        self, head_job: str, limits: HistoryLimits, candidate: int | None = None
+    ) -> list[StoredTurn]:
         async with self._lock:
             rows = await _rows(
                 self._db,
-                "WITH RECURSIVE chain(id, parent, chosen, depth) AS ("
-                "  SELECT id, parent_job, chosen, 0 FROM jobs WHERE id = ? "
-                "  UNION ALL SELECT j.id, j.parent_job, j.chosen, c.depth + 1 "
-                "  FROM jobs j JOIN chain c ON j.id = c.parent WHERE c.depth < ?) "
+                "WITH RECURSIVE chain(id, parent, candidate, parent_candidate, depth) AS ("
+                "  SELECT id, parent_job, COALESCE(?, chosen), parent_candidate, 0 "
+                "  FROM jobs WHERE id = ? "
+                "  UNION ALL SELECT j.id, j.parent_job, c.parent_candidate, j.parent_candidate, "
+                "  c.depth + 1 FROM jobs j JOIN chain c ON j.id = c.parent WHERE c.depth < ?) "
                 "SELECT c.depth, t.role, t.content, t.image_refs, t.image_count, t.image_bytes "
-                "FROM chain c JOIN job_turns t ON t.job_id = c.id AND t.candidate = c.chosen "
+                "FROM chain c JOIN job_turns t ON t.job_id = c.id AND t.candidate = c.candidate "
                 "ORDER BY c.depth, t.id",
-                (head_job, limits.max_turns - 1),
+                (candidate, head_job, limits.max_turns - 1),
             )
             chosen = within_budget(exchanges(rows), limits)
             refs = [referenced_images(row["image_refs"]) for row in chosen]
@@ -625,6 +653,51 @@ class SQLiteStore:
             StoredTurn(row["content"], {index: images[d] for index, d in ref.items()})
             for row, ref in zip(chosen, refs, strict=True)
         ]
+
+    # References -------------------------------------------------------------------------
+
+    async def save_reference(self, reference: Reference, image: Media, *, limit: int) -> bool:
+        key = reference_key(reference.name)
+        owner = (reference.guild_id, reference.owner_id)
+        async with self._transaction() as db:
+            rows = await _rows(
+                db,
+                "SELECT COUNT(*), COALESCE(SUM(key = ?), 0) FROM refs "
+                "WHERE guild_id = ? AND owner_id = ?",
+                (key, *owner),
+            )
+            count, replacing = rows[0]
+            if limit and not replacing and count >= limit:
+                raise ReferenceLimitError(limit)
+            await _insert_images(db, [image])
+            await db.execute(
+                "INSERT OR REPLACE INTO refs (guild_id, owner_id, key, name, kind, sha256, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    *owner,
+                    key,
+                    reference.name,
+                    reference.kind.value,
+                    image.sha256,
+                    reference.created_at,
+                ),
+            )
+        return bool(replacing)
+
+    async def references(self, guild_id: int, user_id: int) -> list[Reference]:
+        rows = await self._fetchall(
+            f"SELECT {REFERENCE_COLUMNS} FROM refs WHERE guild_id = ? AND owner_id IN (?, 0) "
+            "ORDER BY key, owner_id DESC",
+            (guild_id, user_id),
+        )
+        return [reference_from_row(row) for row in rows]
+
+    async def delete_reference(self, guild_id: int, owner_id: int, name: str) -> bool:
+        rows = await self._statement(
+            "DELETE FROM refs WHERE guild_id = ? AND owner_id = ? AND key = ? RETURNING key",
+            (guild_id, owner_id, reference_key(name)),
+        )
+        return bool(rows)
 
     async def delete_older_than(self, cutoff: float) -> CleanupReport:
         conversations = await self._delete_in_batches(
@@ -646,7 +719,8 @@ class SQLiteStore:
             "DELETE FROM images WHERE sha256 IN (SELECT i.sha256 FROM images i "
             "WHERE i.created_at < ? AND "
             "NOT EXISTS (SELECT 1 FROM job_images j WHERE j.sha256 = i.sha256) AND "
-            "NOT EXISTS (SELECT 1 FROM conversations c WHERE c.last_image = i.sha256) "
+            "NOT EXISTS (SELECT 1 FROM conversations c WHERE c.last_image = i.sha256) AND "
+            "NOT EXISTS (SELECT 1 FROM refs r WHERE r.sha256 = i.sha256) "
             "LIMIT ?)",
             time.time(),
         )
@@ -820,12 +894,34 @@ async def _insert_turns(
     )
 
 
+async def _replace_head(db: aiosqlite.Connection, job: Job, now: float) -> None:
+    """A delivered job of a conversation becomes its head; the head it replaces is kept on
+    the job (and on `job` itself), for Undo."""
+    assert job.thread_id is not None
+    rows = await _rows(
+        db,
+        "UPDATE jobs SET previous_head = c.head_job, previous_candidate = c.head_candidate "
+        "FROM conversations c WHERE c.thread_id = ? AND jobs.id = ? "
+        "RETURNING previous_head, previous_candidate",
+        (job.thread_id, job.id),
+    )
+    if rows:
+        job.previous_head, job.previous_candidate = rows[0][0], rows[0][1]
+    await _move_head(db, job.thread_id, job.id, 0, job.result_image, now)
+
+
 async def _move_head(
-    db: aiosqlite.Connection, thread_id: int, job_id: str, image: str | None, now: float
+    db: aiosqlite.Connection,
+    thread_id: int,
+    job_id: str,
+    candidate: int,
+    image: str | None,
+    now: float,
 ) -> None:
     await db.execute(
-        "UPDATE conversations SET head_job = ?, last_image = ?, updated_at = ? WHERE thread_id = ?",
-        (job_id, image, now, thread_id),
+        "UPDATE conversations SET head_job = ?, head_candidate = ?, last_image = ?, "
+        "updated_at = ? WHERE thread_id = ?",
+        (job_id, candidate, image, now, thread_id),
     )
 
 

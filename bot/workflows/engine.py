@@ -20,11 +20,14 @@ from bot.workflows.templates import FieldRef
 from bot.workflows.values import Value, as_text, parse_value
 from bot.workflows.workflow import (
     ASPECT_RATIO_FIELDS,
+    COUNT_FIELDS,
     IMAGE_SIZE_FIELDS,
     MODEL_DEFAULT,
     Option,
     Workflow,
 )
+
+REFERENCES_MAX_LENGTH = 500  # characters of comma-separated reference names
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class CompiledRun:
     count: int  # images side by side
     response_modalities: tuple[Modality, ...]
     image_options: tuple[str, ...]  # the image options the member filled, in command order
+    references: tuple[str, ...]  # names of saved references, in the order given
     auto_run: bool  # False: show `briefing()` and ask before generating
     redo_enabled: bool
     answers: tuple[tuple[str, str], ...]  # (label, value) of each answered text option
@@ -93,6 +97,8 @@ def _option_spec(option: Option) -> OptionSpec:
     spec = OptionSpec(option.name, option.description, required=option.required)
     if form_field.type == "image":
         return replace(spec, kind="attachment")
+    if form_field.type == "references":
+        return replace(spec, autocomplete=True, max_length=REFERENCES_MAX_LENGTH)
     if form_field.type == "number":
         return replace(spec, kind="number", min_value=rules.min, max_value=rules.max)
     if form_field.type == "select":
@@ -112,10 +118,14 @@ def compile_run(workflow: Workflow, values: Mapping[str, Any]) -> CompiledRun:
         )
     answers: dict[FieldRef, Value] = {}
     image_options: list[str] = []
+    references: list[str] = []
     for option in workflow.options:
         given = values.get(option.name)
         if given == "":
             given = None
+        if option.field.type == "references":
+            references += reference_names(str(given or ""))
+            continue
         if option.field.type == "image":
             if given is not None:
                 image_options.append(option.name)
@@ -125,7 +135,12 @@ def compile_run(workflow: Workflow, values: Mapping[str, Any]) -> CompiledRun:
         value = _answer(option, given)
         if value is not None:
             answers[option.ref] = value
-    return _compile(workflow, answers, tuple(image_options))
+    return _compile(workflow, answers, tuple(image_options), tuple(dict.fromkeys(references)))
+
+
+def reference_names(text: str) -> list[str]:
+    """ "Mia, ink ,, old map" -> ["Mia", "ink", "old map"]."""
+    return [" ".join(name.split()) for name in text.split(",") if name.strip()]
 
 
 def _answer(option: Option, given: Any) -> Value | None:
@@ -142,7 +157,10 @@ def _answer(option: Option, given: Any) -> Value | None:
 
 
 def _compile(
-    workflow: Workflow, answers: Mapping[FieldRef, Value], image_options: tuple[str, ...]
+    workflow: Workflow,
+    answers: Mapping[FieldRef, Value],
+    image_options: tuple[str, ...],
+    references: tuple[str, ...],
 ) -> CompiledRun:
     generation = workflow.generation
     texts = {ref: as_text(value) for ref, value in answers.items()}
@@ -167,9 +185,10 @@ def _compile(
         prompt=prompt,
         aspect_ratio=_choice(workflow, ASPECT_RATIO_FIELDS, texts),
         image_size=size or info.default_size or None,
-        count=generation.count,
+        count=int(float(_choice(workflow, COUNT_FIELDS, texts) or generation.count)),
         response_modalities=generation.response_modalities,
         image_options=image_options,
+        references=references,
         auto_run=generation.auto_run,
         redo_enabled=generation.redo_enabled,
         answers=tuple((o.label, texts[o.ref]) for o in workflow.options if o.ref in texts),

@@ -4,14 +4,18 @@ prompt template compiled, and the options checked against what the model offers.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from bot.config import ModelInfo, Settings
+from bot.jobs.quotas import usd
 from bot.workflows.problems import Findings, one_of
-from bot.workflows.schema import ImageGenerationSettings, Provider, Stage, WorkflowFile
+from bot.workflows.schema import Choice, ImageGenerationSettings, Provider, Stage, WorkflowFile
 from bot.workflows.templates import FieldRef, Template, compile_template
 from bot.workflows.workflow import (
     ASPECT_RATIO_FIELDS,
+    COUNT_FIELDS,
     IMAGE_SIZE_FIELDS,
+    MAX_COUNT,
     MODEL_DEFAULT,
     Generation,
     Option,
@@ -78,7 +82,7 @@ def check_generation(
         prompt_field=prompt_field,
         negative_prompt=image_settings.negative_prompt,
         # An Imagen stage's images come from that many Gemini calls side by side.
-        count=image_settings.imagen.number_of_images if imagen else 1,
+        count=image_settings.imagen.number_of_images if imagen else settings.imagine.default_count,
         response_modalities=image_settings.gemini.response_modalities,
         auto_run=stage.auto_run,
         # A video cannot be rerolled, refined or upscaled like an image.
@@ -149,6 +153,13 @@ def _resolve_model(
         name = models.imagen_default
     if name is None:
         return models.default, models.catalog[models.default], None
+    if name in models.catalog and models.catalog[name].output != "image":
+        found.error(
+            f"{where}.model",
+            f'"{name}" is a text model: it makes no images.',
+            f'Use an image model of the catalog, such as "{models.default}".',
+        )
+        return None
     if name in models.catalog:
         return name, models.catalog[name], None
     retired = models.retired.get(name)
@@ -251,6 +262,44 @@ def _check_options_for_model(
             f"the workflow has {len(images)} image fields, but {model} {accepts}.",
             "Remove image fields, or choose a model that takes more images.",
         )
+
+    _check_count_field(doc, options, found)
+
+
+def with_model_sizes(options: Sequence[Option], info: ModelInfo) -> list[Option]:
+    """Options with a size field that lists no sizes get the model's, each with its price."""
+    filled = []
+    for option in options:
+        if option.field.name in IMAGE_SIZE_FIELDS and not option.field.options:
+            choices = tuple(
+                Choice(value=size, label=f"{size} · about {usd(info.price_for(size))} an image")
+                for size in info.image_sizes
+            )
+            option = replace(option, field=option.field.model_copy(update={"options": choices}))
+        filled.append(option)
+    return filled
+
+
+def _check_count_field(doc: WorkflowFile, options: Sequence[Option], found: Findings) -> None:
+    """A count field offers whole numbers of images from 1 to MAX_COUNT."""
+    allowed = {str(n) for n in range(1, MAX_COUNT + 1)}
+    for option in options:
+        if option.field.name not in COUNT_FIELDS:
+            continue
+        form_field, where = option.field, _field_path(doc, option)
+        fix = f'Offer whole numbers from 1 to {MAX_COUNT} ("1" to "{MAX_COUNT}").'
+        if form_field.type == "select":
+            wrong = [c.value for c in form_field.options if c.value not in allowed]
+            if wrong:
+                found.error(f"{where}.options", f"{one_of(wrong)} is not a number of images.", fix)
+        elif form_field.type == "number":
+            rules = form_field.validation
+            if rules.min is None or rules.max is None or rules.min < 1 or rules.max > MAX_COUNT:
+                found.error(
+                    f"{where}.validation", f"must allow 1 to {MAX_COUNT} images, no more.", fix
+                )
+        else:
+            found.error(f"{where}.type", "a count is a select or number field.", fix)
 
 
 def _field_path(doc: WorkflowFile, option: Option) -> str:

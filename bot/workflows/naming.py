@@ -19,7 +19,7 @@ MAX_OPTIONS = 25
 MAX_CHOICES = 25
 MAX_TEXT_LENGTH = 6000
 # Slash commands the bot has besides its workflows (cogs/usage.py, cogs/admin.py).
-BUILT_IN_COMMANDS = frozenset({"usage", "admin"})
+BUILT_IN_COMMANDS = frozenset({"usage", "admin", "ref", "jobs", "show", "describe"})
 
 _NAME = re.compile(NAME_PATTERN)
 _NOT_IN_NAME = re.compile(r"[^-_a-z0-9]")

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.workflows import naming
-from bot.workflows.generation_rules import check_generation
+from bot.workflows.generation_rules import check_generation, with_model_sizes
 from bot.workflows.problems import Findings, did_you_mean, one_of
 from bot.workflows.schema import FormField, Stage, WorkflowFile
 from bot.workflows.values import parse_value
-from bot.workflows.workflow import Option, Workflow
+from bot.workflows.workflow import IMAGE_SIZE_FIELDS, Option, Workflow
 
 _TEXT_TYPES = ("text", "textarea")
 
@@ -39,7 +39,7 @@ def build_workflow(
         source=source,
         command=command,
         description=naming.command_description(doc),
-        options=tuple(options),
+        options=tuple(with_model_sizes(options, generation.model_info)),
         generation=generation,
     )
 
@@ -223,8 +223,10 @@ def _check_field(form_field: FormField, where: str, found: Findings) -> None:
     _check_choices(form_field, where, found)
     if form_field.default_value is None:
         return
-    if kind == "image":
-        found.error(f"{where}.defaultValue", "an image field cannot have a default.", "Remove it.")
+    if kind in ("image", "references"):
+        found.error(
+            f"{where}.defaultValue", f"an {kind} field cannot have a default.", "Remove it."
+        )
         return
     try:
         parse_value(form_field, form_field.default_value)
@@ -249,7 +251,7 @@ def _check_choices(form_field: FormField, where: str, found: Findings) -> None:
                 'Remove "options", or set "type": "select".',
             )
         return
-    if not choices:
+    if not choices and form_field.name not in IMAGE_SIZE_FIELDS:  # sizes: the model's
         found.error(f"{where}.options", "a select field needs options.", "Add its options.")
     if len(choices) > naming.MAX_CHOICES:
         found.error(

@@ -136,6 +136,9 @@ def _warn(loaded: LoadedWorkflows) -> None:
         _say(f"warning: {warning}")
 
 
+_NOT_SET = ("image", "references")  # fields --set cannot fill
+
+
 def _values(workflow: Workflow, sets: Sequence[str]) -> dict[str, Any]:
     """--set FIELD=VALUE as option values; FIELD is a field name or an option name."""
     values: dict[str, Any] = {}
@@ -145,13 +148,18 @@ def _values(workflow: Workflow, sets: Sequence[str]) -> dict[str, Any]:
             (o for o in workflow.options if o.field.name == key), None
         )
         if not equals or option is None:
-            names = [o.name for o in workflow.options if o.field.type != "image"]
+            names = [o.name for o in workflow.options if o.field.type not in _NOT_SET]
             raise InputError(
                 f"--set {item!r}: use FIELD=VALUE with one of {one_of(names)}."
                 + did_you_mean(key, names)
             )
         if option.field.type == "image":
             raise InputError(f"--set {item!r}: {option.name} is an image; use --image PATH.")
+        if option.field.type == "references":
+            raise InputError(
+                f"--set {item!r}: saved references live in the bot's database; pass their "
+                "images with --image PATH instead."
+            )
         values[option.name] = value
     return values
 

@@ -10,6 +10,10 @@ The format is the seed's `workflow.json` as written, keys in camelCase. Beyond t
 - per form field, `option` (the Discord option name; default: the field name in snake_case,
   `userPrompt` -> `user_prompt`) and `description` (1-100 characters; default: the label).
 - `imageGenerationSettings.provider` may be left out: it is then the model's provider.
+- field type `references`: names of saved reference images (/ref), brought in as images with
+  a hint per kind; a select field named `imageSize` without options lists the model's sizes
+  with their prices; a field named `numberOfImages` (a select of "1" to "4", or a number)
+  chooses how many images are made side by side.
 
 Unknown keys are errors, with a "did you mean" hint when a known key is close: a misspelt key
 silently ignored would make a workflow behave differently from what its author reads, and
@@ -27,7 +31,9 @@ from pydantic.alias_generators import to_camel
 
 from bot.workflows.naming import DESCRIPTION_LIMIT, MAX_TEXT_LENGTH, NAME_PATTERN
 
-FieldType = Literal["textarea", "text", "select", "number", "image"]
+# "references": names from the member's (and the server's) reference library, saved with
+# /ref save; comma-separated, with autocomplete. Their images go to the model with the prompt.
+FieldType = Literal["textarea", "text", "select", "number", "image", "references"]
 Provider = Literal["gemini", "imagen", "veo"]
 PersonGeneration = Literal["dont_allow", "allow_adult", "allow_all"]
 GeminiPersonGeneration = Literal["ALLOW_ALL", "ALLOW_ADULT", "ALLOW_NONE"]

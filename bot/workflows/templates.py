@@ -112,9 +112,10 @@ def _resolve(
             f'reads the field "{field_name}", which stage "{source_id}" does not have.',
             f"Use one of its fields {one_of(fields)}.{did_you_mean(field_name, fields)}",
         )
-    if field.type == "image":
+    if field.type in ("image", "references"):
+        kind = "an image" if field.type == "image" else "a references"
         return ref, (
-            f'reads "{field_name}", an image field: images go to the model next to the prompt, '
+            f'reads "{field_name}", {kind} field: images go to the model next to the prompt, '
             "not into its text.",
             "Remove the placeholder.",
         )

@@ -11,6 +11,8 @@ from bot.workflows.templates import FieldRef, Template
 
 ASPECT_RATIO_FIELDS = ("aspectRatio", "aspect_ratio")
 IMAGE_SIZE_FIELDS = ("imageSize", "image_size")
+COUNT_FIELDS = ("numberOfImages", "number_of_images")
+MAX_COUNT = 4  # images side by side: one model call each
 # A select value meaning "send nothing, let the model choose".
 MODEL_DEFAULT = "model_default"
 

@@ -22,6 +22,7 @@ from bot.config import Settings
 from bot.credentials import Credentials, GeminiAuth
 from bot.discord_ui.app import ImagineBot
 from bot.workflows.loader import load_workflows, workflows_directory
+from tests.e2e.helpers import is_card
 from tests.fakes.fake_discord import FakeDiscord, FakeInteraction
 from tests.fakes.fake_gemini import FakeGemini
 from tests.support import settings_against, settle
@@ -152,12 +153,12 @@ class Harness:
         return await self.discord.post_message(thread_id, content, author=user, **kwargs)
 
     async def bot_reply_to(self, message: Json, timeout: float = 10) -> Json:
-        """The bot's reply to `message`, once it is final (an embed is shown)."""
+        """The bot's reply to `message`, once it is final (a card is shown)."""
 
         def reply() -> Json | None:
             for candidate in self.discord.channel_messages(message["channel_id"]):
                 reference = candidate.get("message_reference") or {}
-                if reference.get("message_id") == message["id"] and candidate.get("embeds"):
+                if reference.get("message_id") == message["id"] and is_card(candidate):
                     return candidate
             return None
 
@@ -168,9 +169,9 @@ class Harness:
 
 
 def is_final(interaction: FakeInteraction) -> bool:
-    """The response shows an embed (result, block or failure) or an ephemeral answer."""
+    """The response shows a card (result, block or failure) or an ephemeral answer."""
     original = interaction.original
-    if original is not None and original.get("embeds"):
+    if original is not None and is_card(original):
         return True
     return any(f.get("flags", 0) & 64 for f in interaction.followups)
 

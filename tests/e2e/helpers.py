@@ -35,12 +35,14 @@ async def thread_history(store: Store, thread_id: str | int) -> list[types.Conte
 
 
 def walk(component: Any) -> list[Json]:
-    """Every component in a (nested) component tree: rows, labels, and what they hold."""
+    """Every component in a (nested) component tree: rows, labels, sections' accessories,
+    and what they hold."""
     if isinstance(component, list):
         return [c for item in component for c in walk(item)]
     if not isinstance(component, dict):
         return []
-    return [component, *walk(component.get("components")), *walk(component.get("component"))]
+    inner = [component.get(key) for key in ("components", "component", "accessory")]
+    return [component, *(c for found in inner for c in walk(found))]
 
 
 def components(message: Json) -> list[Json]:
@@ -56,10 +58,61 @@ def custom_id(message: Json, label: str) -> str:
     return str(found)
 
 
+V2 = 1 << 15  # the IS_COMPONENTS_V2 message flag
+
+
+def is_card(message: Json) -> bool:
+    """The message shows a job's outcome: an embed, or a Components V2 result card."""
+    return bool(message.get("embeds")) or bool(message.get("flags", 0) & V2)
+
+
+def texts(message: Json) -> list[str]:
+    """The text displays of a V2 message, in order."""
+    return [c["content"] for c in walk(message.get("components") or []) if c.get("type") == 10]
+
+
+def card_text(message: Json) -> str:
+    """Everything a member reads on the card: text displays, or the embed's texts."""
+    if message.get("flags", 0) & V2:
+        return "\n".join(texts(message))
+    embed = message["embeds"][0]
+    parts = [embed.get("title"), embed.get("description"), (embed.get("footer") or {}).get("text")]
+    parts += [f"{f['name']}: {f['value']}" for f in embed.get("fields", [])]
+    return "\n".join(p for p in parts if p)
+
+
 def job_id(message: Json) -> str:
-    match = re.search(r"Job ([a-z2-9]{8})", message["embeds"][0]["footer"]["text"])
-    assert match, message["embeds"][0]["footer"]
+    match = re.search(r"Job `?([a-z2-9]{8})", card_text(message))
+    assert match, card_text(message)
     return match.group(1)
+
+
+def prompt_of(message: Json) -> str:
+    """The prompt a result card shows (its first text display, a quote)."""
+    (prompt, *_) = [t for t in texts(message) if t.startswith(">")]
+    return "\n".join(line.removeprefix("> ").removeprefix(">") for line in prompt.splitlines())
+
+
+def details(message: Json) -> list[str]:
+    """The parts of a result card's details line (model, size, ratio, cost, time, job)."""
+    (line,) = [t for t in texts(message) if "Job `" in t]
+    return line.removeprefix("-# ").split(" · ")
+
+
+def gallery(message: Json) -> list[Json]:
+    """The media gallery items of a result card."""
+    (found,) = [c for c in walk(message.get("components") or []) if c.get("type") == 12]
+    return list(found["items"])
+
+
+def section(message: Json, heading: str) -> list[str]:
+    """The lines under a bold heading of a result card ("Sources", "Google searches");
+    [] when it has none."""
+    for text in texts(message):
+        first, *lines = text.splitlines()
+        if first == f"**{heading}**":
+            return lines
+    return []
 
 
 def fields(message: Json) -> dict[str, str]:

@@ -10,8 +10,9 @@ from tests.e2e.helpers import (
     button_labels,
     components,
     custom_id,
-    fields,
+    details,
     job_id,
+    prompt_of,
     thread_history,
     user_texts,
 )
@@ -48,7 +49,7 @@ async def newest_bot_result(h: Harness, channel_id: str, after: int) -> Json:
 
 async def test_a_result_offers_the_redo_tools(harness: Harness) -> None:
     shown, _ = await result(harness)
-    assert button_labels(shown) == ["Reroll", "Refine", "Upscale (redraw)", "Delete"]
+    assert button_labels(shown) == ["Reroll", "Refine", "Upscale (redraw) to 2K · $0.10", "Delete"]
     (select,) = [c for c in components(shown) if c.get("type") == 3]
     assert {"Photorealistic", "Watercolor", "Pencil sketch", "3D render", "Pixel art"} <= {
         o["label"] for o in select["options"]
@@ -64,7 +65,7 @@ async def test_reroll_makes_a_new_image_of_the_same_prompt_in_the_thread(harness
     request = harness.gemini.requests[-1]
     assert user_texts(request) == ["a paper boat"]  # the same request, without history
     assert request.all_images() == []  # a new image, not an edit of the first one
-    assert rerolled["embeds"][0]["description"] == "a paper boat"
+    assert prompt_of(rerolled) == "a paper boat"
     # The conversation now continues from the new image (the first one stays in its own
     # branch, for Refine on it).
     history = await thread_history(harness.bot.jobs.store, thread["id"])
@@ -108,13 +109,15 @@ async def test_refining_an_older_image_edits_that_image(harness: Harness) -> Non
 async def test_upscale_asks_for_the_next_size_with_the_image(harness: Harness) -> None:
     shown, thread = await result(harness)
     before = len(harness.discord.channel_messages(thread["id"]))
-    await harness.discord.click(shown["id"], custom_id(shown, "Upscale (redraw)"))
+    await harness.discord.click(shown["id"], custom_id(shown, "Upscale (redraw) to 2K · $0.10"))
     upscaled = await newest_bot_result(harness, thread["id"], before)
     request = harness.gemini.requests[-1]
     assert request.image_config["imageSize"] == "2K"
     assert request.texts() == [UPSCALE_PROMPT]
     assert len(request.images()) == 1
-    assert fields(upscaled)["Size"] == "2K"
+    assert details(upscaled)[1] == "2K"
+    # In the thread, the next size up is offered with its price.
+    assert "Upscale (redraw) to 4K · $0.15" in button_labels(upscaled)
 
 
 async def test_vary_style_changes_the_prompt(harness: Harness) -> None:
@@ -126,7 +129,7 @@ async def test_vary_style_changes_the_prompt(harness: Harness) -> None:
     prompt = harness.gemini.requests[-1].texts()[0]
     assert prompt.startswith("a paper boat. Style: ")
     assert "watercolor" in prompt
-    assert styled["embeds"][0]["description"] == prompt
+    assert prompt_of(styled) == prompt
 
 
 async def test_only_the_owner_changes_a_conversation(harness: Harness) -> None:

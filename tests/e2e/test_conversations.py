@@ -9,7 +9,7 @@ from typing import Any
 from PIL import Image
 
 from tests.e2e.conftest import Harness, png, settings_for
-from tests.e2e.helpers import answered_content, model_contents, user_texts, walk
+from tests.e2e.helpers import answered_content, model_contents, prompt_of, user_texts, walk
 from tests.fakes.fake_gemini import image_reply
 from tests.support import settle
 
@@ -43,7 +43,7 @@ async def test_two_refinements_send_back_the_history_unchanged(harness: Harness)
     assert user_texts(third) == ["a red fox in a meadow", "make it winter", "add a wooden cabin"]
     assert model_contents(third) == [answered_content(first), answered_content(second)]
 
-    assert reply["embeds"][0]["description"] == "make it winter"
+    assert prompt_of(reply) == "make it winter"
     assert reply["attachments"][0]["filename"].endswith((".png", ".jpg"))  # as the model made it
     assert reply["message_reference"]["message_id"]  # a reply to the member's message
 
@@ -100,7 +100,7 @@ async def test_anyone_may_refine_when_configured(harness: Harness, tmp_path: Any
     await harness.start_bot(settings)
     thread = await start_conversation(harness)
     reply = await refine(harness, thread, "make it purple", user=harness.discord.bob)
-    assert reply["embeds"][0]["description"] == "make it purple"
+    assert prompt_of(reply) == "make it purple"
 
 
 async def test_a_photo_attached_to_a_reply_joins_that_turn(harness: Harness) -> None:

@@ -11,7 +11,7 @@ from PIL import Image
 from bot.discord_ui.display import DiscordDisplay
 from bot.jobs.records import JobState
 from tests.e2e.conftest import Harness
-from tests.e2e.helpers import button_labels, custom_id, job_id
+from tests.e2e.helpers import button_labels, custom_id, gallery, job_id, prompt_of, texts
 from tests.fakes.fake_discord import CREATE_PUBLIC_THREADS, Disconnect
 from tests.fakes.fake_gemini import hang_reply, image_reply
 from tests.support import settle
@@ -30,7 +30,8 @@ async def test_without_thread_permission_the_result_stays_in_the_channel(
     assert shown is not None
     assert shown["attachments"]
     assert shown["id"] not in harness.discord.threads
-    assert "could not open a thread" in shown["content"]
+    assert any("could not open a thread" in text for text in texts(shown))
+    assert gallery(shown)[0]["media"]["url"] == shown["attachments"][0]["url"]  # still shown
     assert "Refine" in button_labels(shown)  # the buttons still carry the conversation
     job = await harness.bot.jobs.store.get_job(job_id(shown))
     assert job is not None
@@ -63,7 +64,7 @@ async def test_an_upload_refused_as_too_large_is_shrunk_and_sent_again(harness: 
     (attachment,) = interaction.original["attachments"]
     assert attachment["filename"].endswith(".jpg")
     assert attachment["size"] < len(noisy.getvalue())
-    assert interaction.original["embeds"][0]["image"]["url"] == attachment["url"]
+    assert gallery(interaction.original)[0]["media"]["url"] == attachment["url"]
 
 
 async def test_a_locked_thread_sends_new_results_to_the_channel(harness: Harness) -> None:
@@ -100,7 +101,8 @@ async def test_a_thread_deleted_mid_job_gets_its_result_in_the_channel(harness: 
     )
     await settle()
     delivered = harness.discord.channel_messages(harness.discord.channel_id)[-1]
-    assert delivered["embeds"][0]["description"] == "make it fly higher"
+    assert prompt_of(delivered) == "make it fly higher"
+    assert texts(delivered)[0] == f"<@{harness.discord.alice['id']}>"  # addressed to the member
 
 
 async def test_a_job_that_outlives_its_interaction_token_still_delivers(

@@ -20,7 +20,9 @@ from tests.e2e.helpers import (
     button_labels,
     custom_id,
     fields,
+    is_card,
     job_id,
+    prompt_of,
     thread_history,
     user_texts,
     walk,
@@ -58,7 +60,7 @@ async def retry(h: Harness, message: Json) -> Json:
 
     def new_outcome() -> bool:
         now = h.discord.message(message["id"])
-        return bool(now.get("embeds")) and now != before
+        return is_card(now) and now != before
 
     await h.discord.wait_for(new_outcome)
     await settle()
@@ -146,7 +148,7 @@ async def test_edit_prompt_reruns_with_the_new_words(harness: Harness) -> None:
     await harness.discord.wait_for(lambda: harness.discord.message(shown["id"])["attachments"])
     await settle()
     assert harness.gemini.requests[-1].texts() == ["a friendly ghost"]
-    assert harness.discord.message(shown["id"])["embeds"][0]["description"] == "a friendly ghost"
+    assert prompt_of(harness.discord.message(shown["id"])) == "a friendly ghost"
 
 
 async def test_a_block_in_a_thread_never_poisons_the_history(harness: Harness) -> None:

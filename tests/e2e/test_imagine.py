@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Harness, settings_for
-from tests.e2e.helpers import answered_content
+from tests.e2e.helpers import answered_content, details, gallery, prompt_of, texts
 from tests.fakes.fake_gemini import image_reply
 
 
@@ -44,7 +44,8 @@ async def test_imagine_posts_the_image_in_a_new_thread(harness: Harness) -> None
 
     result = interaction.original
     assert result is not None
-    assert result["content"].startswith("A lighthouse, as requested.\n\n-# 💬")
+    # One Components V2 card: no content, no embed.
+    assert (result["content"], result["embeds"], result["flags"] & (1 << 15)) == ("", [], 1 << 15)
     (attachment,) = result["attachments"]
     assert attachment["filename"].endswith(".png")
     # Posted exactly as the model made it: no decode, no re-encode, nothing inserted.
@@ -52,18 +53,21 @@ async def test_imagine_posts_the_image_in_a_new_thread(harness: Harness) -> None
         p["inlineData"][1] for p in answered_content(request)["parts"] if "inlineData" in p
     ]
     assert harness.discord.attachment_bytes(attachment) == answered
-    (embed,) = result["embeds"]
-    assert embed["description"] == "a lighthouse in a storm, oil painting"
-    fields = {f["name"]: f["value"] for f in embed["fields"]}
-    assert fields["Model"] == "Gemini 3.1 Flash Image"
-    assert fields["Aspect ratio"] == "16:9"
-    assert embed["image"]["url"] == attachment["url"]  # Discord resolves attachment://
+    (picture,) = gallery(result)
+    assert picture["media"]["url"] == attachment["url"]  # Discord resolves attachment://
+    assert picture["description"] == "a lighthouse in a storm, oil painting"  # alt text
+    assert prompt_of(result) == "a lighthouse in a storm, oil painting"
+    assert "-# 💬 A lighthouse, as requested." in texts(result)
+    model, size, ratio, cost, _, job = details(result)
+    assert (model, size, ratio) == ("Gemini 3.1 Flash Image", "1K", "16:9")
+    assert cost.startswith("$0.0")
+    assert job.startswith("Job `")
 
     thread = harness.thread_of(interaction)
     assert thread["name"] == "a lighthouse in a storm, oil painting"
     # The result itself says how to go on (no separate message in the thread).
-    assert "can write in the thread below" in result["content"]
-    assert f"<@{harness.discord.alice['id']}>" in result["content"]  # named, never pinged
+    (hint,) = [t for t in texts(result) if "can write in the thread below" in t]
+    assert f"<@{harness.discord.alice['id']}>" in hint  # named, never pinged
 
 
 async def test_progress_edits_one_message(harness: Harness) -> None:
@@ -88,8 +92,7 @@ async def test_without_aspect_ratio_the_model_chooses(harness: Harness) -> None:
     interaction = await harness.imagine("a cat")
     assert "aspectRatio" not in harness.gemini.requests[-1].image_config
     assert interaction.original is not None
-    fields = {f["name"]: f["value"] for f in interaction.original["embeds"][0]["fields"]}
-    assert fields["Aspect ratio"] == "model default"
+    assert details(interaction.original)[2] == "model's aspect ratio"
 
 
 @pytest.mark.parametrize(

@@ -123,7 +123,7 @@ async def test_upscale_of_an_edited_photo_sends_only_the_result(harness: Harness
     ]
     thread = harness.thread_of(interaction)
     before = len(harness.discord.channel_messages(thread["id"]))
-    await harness.discord.click(shown["id"], custom_id(shown, "Upscale (redraw)"))
+    await harness.discord.click(shown["id"], custom_id(shown, "Upscale (redraw) to 2K · $0.10"))
     await harness.discord.wait_for(
         lambda: any(
             m.get("attachments") for m in harness.discord.channel_messages(thread["id"])[before:]
@@ -174,10 +174,18 @@ async def test_waiting_thread_messages_survive_a_restart(harness: Harness) -> No
 
 
 async def posted(h: Harness, *prompts: str) -> list[Json]:
-    """Run /imagine for each prompt and wait for its result, not for the rest (its thread)."""
+    """Run /imagine for each prompt and wait for its result, recorded as shown, not for the
+    rest (its thread)."""
     interactions = [await h.discord.run_command("imagine", {"prompt": p}) for p in prompts]
     await h.discord.wait_for(lambda: all(is_final(i) for i in interactions))
-    return [i.original for i in interactions if i.original is not None]
+    results = [i.original for i in interactions if i.original is not None]
+    store = h.bots[-1].jobs.store
+    for _ in range(500):  # the store hears of a result just after Discord shows it
+        jobs = [await store.get_job(job_id(result)) for result in results]
+        if all(job is not None and job.shown_at is not None for job in jobs):
+            return results
+        await asyncio.sleep(0.01)
+    raise AssertionError("the results were not recorded as shown")
 
 
 async def test_results_do_not_wait_for_threads_discord_paces(harness: Harness) -> None:

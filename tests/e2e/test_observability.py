@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.observability.logs import JsonFormatter
 from tests.e2e.conftest import Harness
-from tests.e2e.helpers import free_port
+from tests.e2e.helpers import free_port, job_id
 from tests.fakes.fake_gemini import blocked_prompt, image_reply, quota_reply
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -144,7 +144,7 @@ async def test_metrics_count_jobs_failures_blocks_spend_and_discord_429s(
     assert [line["outcome"] for line in lines] == ["delivered", "blocked", "failed", "delivered"]
     assert delivered.original is not None
     first = lines[0]
-    assert first["job"] in delivered.original["embeds"][0]["footer"]["text"]
+    assert first["job"] == job_id(delivered.original)
     assert first["member"] == int(harness.discord.alice["id"])
     assert first["guild"] == int(harness.discord.guild_id)
     assert (first["workflow"], first["model"]) == ("imagine", model)

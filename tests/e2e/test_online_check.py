@@ -13,6 +13,7 @@ from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.fake_gemini import FakeGemini, Reply, quota_reply
 
 DEFAULT = "gemini-3.1-flash-image"
+DESCRIBE = "gemini-3-flash"
 RETIRED = "gemini-3-pro-image-preview"
 RATIOS = ["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"]
 
@@ -52,16 +53,18 @@ async def test_all_good(tmp_path: Path, discord_fake: FakeDiscord, gemini_fake: 
     code, lines, _ = await check_online(tmp_path, discord_fake, gemini_fake)
 
     assert code == 0
-    assert lines[:4] == [
+    assert lines[:5] == [
         f"✓ Discord token: accepted; the bot is {discord_fake.bot_user['username']}",
         "✓ Message Content intent: on",
         "✓ Gemini key: accepted",
         f"✓ Model {DEFAULT}: available on v1beta, makes images",
+        f"✓ Model {DESCRIBE}: available on v1beta (/describe)",
     ]
-    assert lines[4].startswith("– Quota: not checked")
-    assert "--spend" in lines[4]
+    assert lines[5].startswith("– Quota: not checked")
+    assert "--spend" in lines[5]
     assert lines[-1] == "OK"
-    assert [r.path for r in gemini_fake.requests] == [f"/v1beta/models/{DEFAULT}"]
+    paths = [r.path for r in gemini_fake.requests]
+    assert paths == [f"/v1beta/models/{DEFAULT}", f"/v1beta/models/{DESCRIBE}"]
 
 
 async def test_a_missing_model_lists_the_image_models_instead(
@@ -160,13 +163,19 @@ async def test_on_vertex_ai_every_model_in_use_is_asked_for(
     assert code == 0, out
     assert lines[2:] == [
         f"✓ Model {DEFAULT}: available on Vertex AI, makes images",
+        "✓ Model gemini-3-flash: available on Vertex AI, reads images (/describe)",
         "✓ Model veo-3.1-fast-generate-001: available on Vertex AI, makes videos",
         "✓ Model imagen-4.0-upscale-preview: available on Vertex AI, upscales images",
         "OK",
     ]
     assert {r.path for r in gemini_fake.requests} == {
         f"/v1beta1/publishers/google/models/{model}"
-        for model in (DEFAULT, "veo-3.1-fast-generate-001", "imagen-4.0-upscale-preview")
+        for model in (
+            DEFAULT,
+            "gemini-3-flash",
+            "veo-3.1-fast-generate-001",
+            "imagen-4.0-upscale-preview",
+        )
     }
 
     unknown = (
@@ -179,7 +188,7 @@ async def test_on_vertex_ai_every_model_in_use_is_asked_for(
         tmp_path, discord_fake, gemini_fake, config=unknown, GOOGLE_GENAI_USE_VERTEXAI="true"
     )
     assert code == 1
-    assert lines[3].startswith("✗ Model veo-0.9-gone: not found on Vertex AI")
+    assert lines[4].startswith("✗ Model veo-0.9-gone: not found on Vertex AI")
 
 
 async def test_vertex_only_settings_are_a_problem_with_an_api_key(

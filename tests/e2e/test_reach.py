@@ -14,7 +14,7 @@ import pytest
 from bot.jobs.records import JobState
 from tests.e2e.conftest import Harness, settings_for
 from tests.e2e.guard_support import Json, private_text
-from tests.e2e.helpers import button_labels, custom_id, job_id, user_texts
+from tests.e2e.helpers import button_labels, card_text, custom_id, job_id, user_texts
 from tests.fakes.fake_discord import FakeDiscord, FakeInteraction
 from tests.fakes.fake_gemini import hang_reply
 from tests.support import settle
@@ -86,7 +86,7 @@ async def test_imagine_in_a_dm_with_the_bot(harness: Harness) -> None:
     shown = interaction.original
     assert shown is not None
     assert shown["attachments"]
-    assert "press Refine" in shown["content"]
+    assert "press Refine" in card_text(shown)
     assert "Refine" in button_labels(shown)
     assert len(harness.discord.threads) == threads  # no thread in a DM
     job = await harness.bot.jobs.store.get_job(job_id(shown))
@@ -109,7 +109,7 @@ async def test_the_members_installation_reaches_a_server_without_the_bot(
     interaction = await imagine_in(harness, discord.foreign_channel_id)
     assert interaction.original is not None
     assert interaction.original["attachments"]
-    assert "press Refine" in interaction.original["content"]
+    assert "press Refine" in card_text(interaction.original)
     assert len(discord.threads) == threads
     # Everything went through the interaction: the bot never tried the channel itself.
     assert channel_calls(discord, discord.foreign_channel_id) == []

@@ -14,7 +14,7 @@ from bot.jobs.intake import RESTARTING
 from bot.jobs.records import JobState
 from bot.workflows.loader import load_workflows, workflows_directory
 from cogs.edit_menu import EDIT_MENU_NAME
-from tests.e2e.conftest import Harness
+from tests.e2e.conftest import Harness, png
 from tests.e2e.helpers import custom_id, job_id, user_texts
 from tests.fakes.fake_gemini import hang_reply, image_reply
 from tests.support import settle
@@ -45,6 +45,13 @@ async def test_while_stopping_new_work_is_refused_and_the_running_image_is_deliv
     assert refused.ephemeral  # answered privately at once, no public "thinking…"
     assert refused.original is not None
     assert refused.original["content"] == RESTARTING
+    described = await harness.discord.run_command(
+        "describe", {"image": "i"}, attachments={"i": ("cat.png", png(), "image/png")}
+    )
+    await described.wait_response()
+    assert described.ephemeral
+    assert described.original is not None
+    assert described.original["content"] == RESTARTING
     menu = await harness.discord.run_message_command(EDIT_MENU_NAME, first.original["id"])
     await menu.wait_response()
     assert menu.modal is None  # refused before the member types anything

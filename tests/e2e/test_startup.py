@@ -130,7 +130,7 @@ async def test_check_lists_the_commands_without_connecting(tmp_path: Path) -> No
     env = clean_env(DISCORD_TOKEN="tok-SECRET-1", GEMINI_API_KEY="key-SECRET-2")
     code, out, err = await run_bot("check", env=env, cwd=tmp_path)
     assert code == 0, err
-    assert "/imagine prompt:string aspect_ratio?:string image?:attachment" in out
+    assert "/imagine prompt:string aspect_ratio?:string size?:string count?:string" in out
     assert out.strip().endswith("OK")
     assert "SECRET" not in out + err
 

@@ -18,7 +18,15 @@ from bot.errors import ConfigError
 from bot.workflows.loader import load_workflows, workflows_directory
 from tests.e2e.conftest import REPO, Harness, settings_for
 from tests.e2e.guard_support import command, private_text, restart
-from tests.e2e.helpers import button_labels, custom_id, fields, job_id
+from tests.e2e.helpers import (
+    button_labels,
+    card_text,
+    custom_id,
+    details,
+    fields,
+    is_card,
+    job_id,
+)
 from tests.fakes.fake_gemini import video_reply
 from tests.fakes.fake_vertex_media import FILTERED_CHILD, mp4_seconds
 from tests.support import settle
@@ -78,7 +86,7 @@ async def animate(h: Harness, shown: Json, thread: Json, motion: str) -> Json:
         where=lambda m: (
             m["id"] == briefing["id"]
             and "Generate" not in button_labels(m)
-            and m.get("embeds")
+            and is_card(m)
             and "Animating" not in (m.get("content") or "")
         ),
     )
@@ -94,7 +102,7 @@ async def test_animate_polls_veo_and_posts_the_video_in_the_conversation(
     assert button_labels(shown) == [
         "Reroll",
         "Refine",
-        "Upscale (redraw)",
+        "Upscale (redraw) to 2K · $0.10",
         "Upscale (faithful)",
         "Animate",
         "Delete",
@@ -182,7 +190,7 @@ async def test_faithful_upscale_enlarges_the_image_as_it_is(harness: Harness) ->
     kept = await store.get_image(job.result_image)
     assert kept is not None
     assert Image.open(io.BytesIO(kept.data)).size == (original.width * 2, original.height * 2)
-    assert fields(upscaled)["Model"] == "Imagen 4 Upscale"
+    assert details(upscaled)[0] == "Imagen 4 Upscale"
     conversation = await store.get_conversation(int(thread["id"]))
     assert conversation is not None
     assert conversation.head_job == job_id(shown)
@@ -329,7 +337,7 @@ async def test_a_video_over_the_upload_limit_is_explained(harness: Harness) -> N
     harness.gemini.enqueue(video_reply(seconds=24))  # ~12 MB at 720p: over 10 MiB
     video = await animate(harness, shown, thread, "the water falls")
     assert video["attachments"] == []
-    assert "more than this server's upload limit (10 MB)" in video["content"]
+    assert "more than this server's upload limit (10 MB)" in card_text(video)
     store = harness.bot.jobs.store
     kept = await store.get_job(job_id(video))
     assert kept is not None

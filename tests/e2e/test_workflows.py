@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,15 @@ import pytest
 from PIL import Image
 
 from tests.e2e.conftest import REPO, Harness, png, settings_for
-from tests.e2e.helpers import button_labels, custom_id, fields, job_id, thread_history, walk
+from tests.e2e.helpers import (
+    button_labels,
+    custom_id,
+    fields,
+    job_id,
+    texts,
+    thread_history,
+    walk,
+)
 from tests.fakes.fake_gemini import finish_reply, image_reply
 from tests.support import settle
 
@@ -225,16 +234,24 @@ async def test_an_imagen_stage_runs_on_its_replacement_side_by_side(
     assert levels == {("HIGH",)}
     assert all(call.texts() == ["A poster: a jazz night\n\nAvoid: blurry"] for call in calls)
     shown = harness.discord.message(briefing["id"])
-    assert len(shown["attachments"]) == 3  # four asked, one withheld
-    assert "safety filters" in fields(shown)["Missing: 1"]
-    assert [b for b in button_labels(shown) if b.startswith("Use")] == ["Use 1", "Use 2", "Use 3"]
+    # Four asked, one withheld: it keeps its place in the grid, as a grey stand-in.
+    names = [attachment["filename"] for attachment in shown["attachments"]]
+    assert len(names) == 4
+    (gap,) = [n for n, name in enumerate(names, start=1) if name.startswith("not-made-")]
+    (why,) = [t for t in texts(shown) if t.startswith(f"⚠️ Image {gap} was not made")]
+    assert "safety filters" in why
+    picks = [b for b in button_labels(shown) if re.fullmatch(r"U\d", b)]
+    assert picks == [f"U{n}" for n in range(1, 5) if n != gap]
+    assert [b for b in button_labels(shown) if re.fullmatch(r"V\d", b)] == [
+        f"V{p[1:]}" for p in picks
+    ]
 
     await harness.stop_bot()  # the pick works after a restart too
     await harness.start_bot(harness.bot.settings)
-    chosen = await harness.discord.click(shown["id"], custom_id(shown, "Use 2"))
+    chosen = await harness.discord.click(shown["id"], custom_id(shown, picks[1]))
     await chosen.wait_response()
     assert chosen.ephemeral
-    second = harness.discord.attachment_bytes(shown["attachments"][1])
+    second = harness.discord.attachment_bytes(shown["attachments"][int(picks[1][1:]) - 1])
     thread = harness.thread_of(interaction)
     history = await thread_history(harness.bot.jobs.store, thread["id"])
     assert history[-1].parts

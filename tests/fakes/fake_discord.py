@@ -198,10 +198,12 @@ MESSAGE_CONTEXT_MENU_COMMAND = 23
 # Interaction types and the callback types Discord accepts for each.
 INTERACTION_COMMAND = 2
 INTERACTION_COMPONENT = 3
+INTERACTION_AUTOCOMPLETE = 4
 INTERACTION_MODAL_SUBMIT = 5
 CALLBACK_TYPES: dict[int, frozenset[int]] = {
     INTERACTION_COMMAND: frozenset({4, 5, 9}),
     INTERACTION_COMPONENT: frozenset({4, 5, 6, 7, 9}),
+    INTERACTION_AUTOCOMPLETE: frozenset({8}),
     INTERACTION_MODAL_SUBMIT: frozenset({4, 5, 6, 7}),
 }
 
@@ -218,6 +220,12 @@ USER_APP_MAX_FOLLOWUPS = 5
 THREAD_ARCHIVE_DURATIONS = frozenset({60, 1440, 4320, 10080})
 SELECT_TYPES = frozenset({3, 5, 6, 7, 8})
 V2_TOP_LEVEL_TYPES = frozenset({1, 9, 10, 12, 13, 14, 17})
+CONTAINER_CHILD_TYPES = frozenset({1, 9, 10, 12, 13, 14})
+MEDIA_TYPES = frozenset({11, 12, 13})  # thumbnail, media gallery, file: they show attachments
+# Components V2 (docs/components/reference.mdx; docs.discord.food/resources/components): at
+# most 40 components, nested ones included, and 4,000 characters of text across all of them.
+V2_MAX_COMPONENTS = 40
+V2_MAX_TEXT = 4000
 ALL_MENTION_KINDS = ("users", "roles", "everyone")
 
 # Which intent a session needs to receive an event (events not listed go to every session).
@@ -638,7 +646,10 @@ class _ComponentCheck:
     errors: list[FieldError]
     custom_ids: set[str] = field(default_factory=set)
     count: int = 0
-    text_length: int = 0
+    text_length: int = 0  # every text a member reads: contents, labels, descriptions
+
+    def text(self, value: object) -> None:
+        self.text_length += len(value) if isinstance(value, str) else 0
 
     def custom_id(self, component: Json, path: str) -> None:
         custom_id = component.get("custom_id")
@@ -666,11 +677,11 @@ def _validate_components(components: object, errors: list[FieldError], *, v2: bo
             errors.append(FieldError(f"{path}.type", "UNION_TYPE_CHOICES", message))
             continue
         _validate_component(component, path, check)
-    if v2 and check.count > 40:
-        message = f"At most 40 components in total ({check.count})"
+    if v2 and check.count > V2_MAX_COMPONENTS:
+        message = f"At most {V2_MAX_COMPONENTS} components in total ({check.count})"
         errors.append(FieldError("components", "BASE_TYPE_BAD_LENGTH", message))
-    if check.text_length > 4000:
-        message = f"Text displays hold at most 4000 characters ({check.text_length})"
+    if v2 and check.text_length > V2_MAX_TEXT:
+        message = f"Components hold at most {V2_MAX_TEXT} characters of text ({check.text_length})"
         errors.append(FieldError("components", "BASE_TYPE_BAD_LENGTH", message))
 
 
@@ -688,15 +699,44 @@ def _validate_component(component: Json, path: str, check: _ComponentCheck) -> N
     elif component_type == 10:
         content = component.get("content")
         _check_length(check.errors, f"{path}.content", content, 4000, 1)
-        check.text_length += len(content) if isinstance(content, str) else 0
+        check.text(content)
+    elif component_type == 11:
+        _validate_media(component, path, check)
     elif component_type == 12:
-        _check_length(check.errors, f"{path}.items", component.get("items"), 10, 1)
+        items = component.get("items")
+        _check_length(check.errors, f"{path}.items", items, 10, 1)
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            _validate_media(item, f"{path}.items.{index}", check)
     elif component_type == 17:
-        for index, child in enumerate(component.get("components") or []):
-            _validate_component(child, f"{path}.components.{index}", check)
-    elif component_type not in (11, 13, 14):  # thumbnail, file, separator: nothing to check
+        _validate_container(component, path, check)
+    elif component_type not in (13, 14):  # file, separator: nothing to check
         message = f"Component type {component_type!r} is not valid in a message"
         check.errors.append(FieldError(f"{path}.type", "UNION_TYPE_CHOICES", message))
+
+
+def _validate_container(container: Json, path: str, check: _ComponentCheck) -> None:
+    _check_range(check.errors, f"{path}.accent_color", container.get("accent_color"), 0, 0xFFFFFF)
+    children = container.get("components") or []
+    _check_length(check.errors, f"{path}.components", children, V2_MAX_COMPONENTS, 1)
+    for index, child in enumerate(children):
+        child_path = f"{path}.components.{index}"
+        if child.get("type") not in CONTAINER_CHILD_TYPES:
+            message = f"A container holds components of types {sorted(CONTAINER_CHILD_TYPES)}"
+            check.errors.append(FieldError(f"{child_path}.type", "UNION_TYPE_CHOICES", message))
+            continue
+        _validate_component(child, child_path, check)
+
+
+def _validate_media(item: Json, path: str, check: _ComponentCheck) -> None:
+    """A thumbnail or a media gallery item: an unfurled media item and its alt text."""
+    media = item.get("media")
+    url = media.get("url") if isinstance(media, dict) else None
+    if not isinstance(url, str) or not url:
+        message = "A media item needs media.url (a URL or attachment://<filename>)"
+        check.errors.append(FieldError(f"{path}.media.url", "BASE_TYPE_REQUIRED", message))
+    description = item.get("description")
+    _check_length(check.errors, f"{path}.description", description, 1024)
+    check.text(description)
 
 
 def _validate_action_row(row: Json, path: str, check: _ComponentCheck) -> None:
@@ -727,6 +767,7 @@ def _validate_button(button: Json, path: str, check: _ComponentCheck) -> None:
     elif style != 6:  # premium buttons carry a sku_id only
         check.custom_id(button, path)
     _check_length(check.errors, f"{path}.label", button.get("label"), 80)
+    check.text(button.get("label"))
     if style != 6 and not button.get("label") and not button.get("emoji"):
         message = "A button needs a label or an emoji"
         check.errors.append(FieldError(f"{path}.label", "BUTTON_COMPONENT_NO_LABEL", message))
@@ -735,6 +776,7 @@ def _validate_button(button: Json, path: str, check: _ComponentCheck) -> None:
 def _validate_select(select: Json, path: str, check: _ComponentCheck) -> None:
     check.custom_id(select, path)
     _check_length(check.errors, f"{path}.placeholder", select.get("placeholder"), 150)
+    check.text(select.get("placeholder"))
     _check_range(check.errors, f"{path}.min_values", select.get("min_values"), 0, 25)
     _check_range(check.errors, f"{path}.max_values", select.get("max_values"), 1, 25)
     if select.get("type") != 3:
@@ -746,6 +788,8 @@ def _validate_select(select: Json, path: str, check: _ComponentCheck) -> None:
         _check_length(check.errors, f"{option_path}.label", option.get("label"), 100, 1)
         _check_length(check.errors, f"{option_path}.value", option.get("value"), 100, 1)
         _check_length(check.errors, f"{option_path}.description", option.get("description"), 100)
+        check.text(option.get("label"))
+        check.text(option.get("description"))
 
 
 def _validate_section(section: Json, path: str, check: _ComponentCheck) -> None:
@@ -759,6 +803,20 @@ def _validate_section(section: Json, path: str, check: _ComponentCheck) -> None:
         check.errors.append(FieldError(f"{path}.accessory", "BASE_TYPE_REQUIRED", message))
     else:
         _validate_component(accessory, f"{path}.accessory", check)
+
+
+def validate_choices(choices: object) -> list[FieldError]:
+    """An autocomplete answer: at most 25 choices, each named 1-100 characters, a string
+    value at most 100 characters."""
+    if not isinstance(choices, list):
+        return [FieldError("data.choices", "BASE_TYPE_REQUIRED", "This field is required")]
+    errors: list[FieldError] = []
+    _check_length(errors, "data.choices", choices, 25)
+    for index, choice in enumerate(choices):
+        _check_length(errors, f"data.choices.{index}.name", choice.get("name"), 100, 1)
+        if isinstance(choice.get("value"), str):
+            _check_length(errors, f"data.choices.{index}.value", choice["value"], 100)
+    return errors
 
 
 def validate_modal(data: Json) -> list[FieldError]:
@@ -811,6 +869,41 @@ def _validate_text_input(
     _check_range(check.errors, f"{path}.max_length", text_input.get("max_length"), 1, 4000)
     _check_length(check.errors, f"{path}.value", text_input.get("value"), 4000)
     _check_length(check.errors, f"{path}.placeholder", text_input.get("placeholder"), 100)
+
+
+def attachment_references(message: Json) -> list[FieldError]:
+    """`attachment://name` media in V2 components must name one of the message's files."""
+    if not message.get("flags", 0) & FLAG_COMPONENTS_V2:
+        return []
+    names = {attachment.get("filename") for attachment in message.get("attachments") or []}
+    errors = []
+    for media in _component_media(message.get("components") or []):
+        url = media.get("url", "")
+        if url.startswith("attachment://") and url.removeprefix("attachment://") not in names:
+            message_text = f"{url} names no attachment of this message"
+            errors.append(
+                FieldError("components", "UNFURLED_MEDIA_ATTACHMENT_NOT_FOUND", message_text)
+            )
+    return errors
+
+
+def _component_media(components: list[Json]) -> Iterator[Json]:
+    """The unfurled media items of thumbnails, gallery items and files."""
+    for component in walk_components(components):
+        if component.get("type") not in MEDIA_TYPES:
+            continue
+        for holder in [component, *(component.get("items") or [])]:
+            media = holder.get("media") if holder.get("type") != 13 else holder.get("file")
+            if isinstance(media, dict):
+                yield media
+
+
+def _text_display_contents(components: list[Json]) -> list[str]:
+    return [
+        str(component.get("content") or "")
+        for component in walk_components(components)
+        if component.get("type") == 10
+    ]
 
 
 def walk_components(components: list[Json]) -> Iterator[Json]:
@@ -1120,6 +1213,7 @@ class FakeInteraction:
         self.original_edits: list[Json] = []
         self.followups: list[Json] = []
         self.modal: Json | None = None
+        self.choices: list[Json] | None = None  # an autocomplete's answer
         self.dispatched_at = time.monotonic()
         self._violations = violations
 
@@ -2114,6 +2208,12 @@ class FakeDiscord:
         elif callback_type == 7:
             assert interaction.message is not None  # checked against CALLBACK_TYPES
             interaction.original = self._edit_message(interaction.message, data, uploads)
+        elif callback_type == 8:
+            errors = validate_choices(data.get("choices"))
+            if errors:
+                raise form_error(errors, f"autocomplete answer to {interaction.describe()}")
+            interaction.choices = list(data["choices"])
+            return None
         else:
             errors = validate_modal(data)
             if errors:
@@ -2637,7 +2737,7 @@ class FakeDiscord:
             "allowed_mentions": payload.get("allowed_mentions"),
             **(extra or {}),
         }
-        errors = legacy_fields_with_v2(message)
+        errors = legacy_fields_with_v2(message) + attachment_references(message)
         if errors:
             raise form_error(errors, where)
         if not flags & FLAG_LOADING and _is_empty(message):
@@ -2646,6 +2746,7 @@ class FakeDiscord:
             )
         self._set_mentions(message)
         self._link_embed_attachments(message)
+        self._link_component_media(message, where)
         return message
 
     def _edit_message(self, message: Json, payload: Json, uploads: dict[int, UploadedFile]) -> Json:
@@ -2673,7 +2774,7 @@ class FakeDiscord:
                 payload, uploads, message["attachments"], where
             )
         candidate = {**message, **changes}
-        errors = legacy_fields_with_v2(candidate)
+        errors = legacy_fields_with_v2(candidate) + attachment_references(candidate)
         if errors:
             raise form_error(errors, where)
         if _is_empty(candidate):
@@ -2688,6 +2789,7 @@ class FakeDiscord:
         if was_loading:  # completing a deferred response notifies like a new message
             self._report_pings(message)
         self._link_embed_attachments(message)
+        self._link_component_media(message, where)
         if message["id"] in self._channel_messages.get(message["channel_id"], {}):
             self._announce("MESSAGE_UPDATE", message)
         return message
@@ -2782,11 +2884,39 @@ class FakeDiscord:
                         linked[dimension] = attachment[dimension]
                 embed[key] = linked
 
+    def _link_component_media(self, message: Json, where: str) -> None:
+        """Points `attachment://name` media of V2 components at the attachment, as Discord
+        does; an attachment no component shows is invisible in a V2 message (a bot's bug)."""
+        if not message["flags"] & FLAG_COMPONENTS_V2:
+            return
+        by_name = {attachment["filename"]: attachment for attachment in message["attachments"]}
+        shown: set[str] = set()
+        for media in _component_media(message["components"]):
+            url = media.get("url", "")
+            attachment = by_name.get(url.removeprefix("attachment://"))
+            if not url.startswith("attachment://") or attachment is None:
+                continue
+            shown.add(attachment["id"])
+            media.update(
+                url=attachment["url"],
+                proxy_url=attachment["proxy_url"],
+                content_type=attachment["content_type"],
+                attachment_id=attachment["id"],
+                **{key: attachment[key] for key in ("width", "height") if key in attachment},
+            )
+        for attachment in message["attachments"]:
+            if attachment["id"] not in shown:
+                self._violate(
+                    f"{where}: attachment {attachment['filename']!r} is not shown: a components "
+                    "v2 message shows attachments only through its components"
+                )
+
     def _pings_of(self, message: Json) -> _Pings:
         author_id = message["author"]["id"]
         permissions = self._permissions(author_id, message["channel_id"])
+        texts = [message["content"], *_text_display_contents(message["components"])]
         return _pings(
-            message["content"],
+            "\n".join(texts),
             message.get("allowed_mentions"),
             can_mention_everyone=bool(permissions & MENTION_EVERYONE),
         )
@@ -3371,6 +3501,38 @@ class FakeDiscord:
             owners=owners,
             locale=locale,
         )
+
+    async def autocomplete(
+        self,
+        name: str,
+        focused: str,
+        typed: str,
+        options: dict[str, object] | None = None,
+        *,
+        user: Json | None = None,
+    ) -> list[Json]:
+        """A user types `typed` into option `focused` of a synced command (`options`: what is
+        filled in already); the choices the bot suggests."""
+        top, *path = name.split()
+        command, scope = self._find_command(top, 1)
+        target = command
+        for part in path:
+            target = next(o for o in target.get("options") or [] if o["name"] == part)
+        definition = next(o for o in target.get("options") or [] if o["name"] == focused)
+        if not definition.get("autocomplete"):
+            raise ValueError(f"option {focused!r} of /{name} does not autocomplete")
+        given = self._command_options(target, options or {}, {}, {}, self._guilds[self.guild_id])
+        given.append({"name": focused, "type": definition["type"], "value": typed, "focused": True})
+        for part in reversed(path):
+            given = [{"name": part, "type": 1, "options": given}]
+        data: Json = {"id": command["id"], "name": top, "type": 1, "options": given}
+        if scope is not None:
+            data["guild_id"] = scope
+        interaction = self._dispatch_interaction(
+            INTERACTION_AUTOCOMPLETE, data, user=user, channel_id=None
+        )
+        await interaction.wait_response()
+        return interaction.choices or []
 
     def _check_command_permissions(
         self, command: Json, user: Json | None, channel_id: str | None

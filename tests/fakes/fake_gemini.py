@@ -440,6 +440,29 @@ def text_reply(text: str, *, finish_reason: str = "STOP") -> Reply:
     return Reply(render, method="generateContent")
 
 
+def prompts_reply(prompts: list[str] | None = None) -> Reply:
+    """A text model's answer. Asked for JSON (responseMimeType application/json) with a
+    responseJsonSchema of an array of strings, it gives that many strings (`prompts`, or
+    made-up ones) as a JSON array; otherwise plain text."""
+
+    async def render(ctx: _ReplyContext) -> _Answer:
+        config = ctx.request.generation_config
+        schema = _dict_field(config, "responseJsonSchema") or _dict_field(config, "responseSchema")
+        count = int(schema.get("minItems") or schema.get("min_items") or 3)
+        items = prompts or [
+            f"A watercolour of a lighthouse on a cliff at dusk, seen from the sea (take {n})"
+            for n in range(1, count + 1)
+        ]
+        json_asked = _field(config, "responseMimeType") == "application/json"
+        text = json.dumps(items) if json_asked else "\n".join(items)
+        parts = [ctx.text_part(text, sign=True)]
+        return _json_answer(
+            ctx.envelope(candidates=[_candidate(parts, "STOP")], usage=ctx.usage(text=text))
+        )
+
+    return Reply(render, method="generateContent")
+
+
 def blocked_prompt(
     reason: str = "SAFETY",
     *,
@@ -1684,7 +1707,7 @@ class FakeGemini:
             return video_reply()
         if method == "predict":
             return upscale_reply() if _spec_for(model).provider == "upscale" else imagen_reply()
-        return image_reply()
+        return prompts_reply() if _spec_for(model).provider == "text" else image_reply()
 
     def _poll(self, request: GeminiRequest) -> _Answer:
         """fetchPredictOperation: the operation's next state (the path names its model)."""

@@ -58,8 +58,14 @@ def test_a_model_can_be_added_to_the_catalog(in_tmp: Path) -> None:
         ("[gemini]\ntimeout_s = -1\n", "greater than 0"),
         ("[gemini]\ntimeout = 3\n", "is not a known setting"),
         ("[conversations]\nwho_can_refine = 'everyone'\n", "'owner' or 'anyone'"),
-        ("[models]\ndefault = 'gemini-1.0-retired'\n", "is not a gemini model of the catalog"),
-        ("[models]\ndefault = 'veo-3.1-generate-001'\n", "is not a gemini model of the catalog"),
+        (
+            "[models]\ndefault = 'gemini-1.0-retired'\n",
+            "is not a gemini image model of the catalog",
+        ),
+        (
+            "[models]\ndefault = 'veo-3.1-generate-001'\n",
+            "is not a gemini image model of the catalog",
+        ),
         ("[video]\nmodel = 'gemini-3-pro-image'\n", "'gemini-3-pro-image' is not a veo"),
         ("[upscale]\nfaithful_model = 'veo-3.1-generate-001'\n", "is not an upscale model"),
         (
@@ -82,6 +88,8 @@ def test_a_model_can_be_added_to_the_catalog(in_tmp: Path) -> None:
             '[models.retired."imagen-4.0-generate-001"]\nreplacement = "gemini-3-pro-image"\n',
             "which that model does not accept",
         ),
+        ("[models]\ndefault = 'gemini-3-flash'\n", "not a gemini image model"),
+        ("[models]\ndescribe = 'gemini-3-pro-image'\n", 'with output = "text"'),
         ("[gemini\n", "is not valid TOML"),
         ("[storage]\nurl = 'mysql://db/bot'\n", "must be a postgresql:// URL"),
         ("[quotas]\nmember_daily_images = -1\n", "[quotas] member_daily_images"),

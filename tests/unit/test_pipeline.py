@@ -10,7 +10,7 @@ job back where it was.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -71,7 +71,9 @@ class RecordingDisplay:
         self.cards.append(card)
         return Shown(message_id=job.message_id or 500, channel_id=job.channel_id)
 
-    async def open_thread(self, job: Job, *, last_try: bool) -> int | None:
+    async def open_thread(
+        self, job: Job, card: Callable[[], Awaitable[Card]], *, last_try: bool
+    ) -> int | None:
         return None
 
 

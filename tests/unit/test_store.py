@@ -24,7 +24,17 @@ from google.genai import types
 
 from bot.errors import ConfigError, StorageError
 from bot.jobs.quotas import Window
-from bot.jobs.records import Basis, Conversation, Job, JobRequest, JobState, new_job_id
+from bot.jobs.records import (
+    SERVER_WIDE,
+    Basis,
+    Conversation,
+    Job,
+    JobRequest,
+    JobState,
+    Reference,
+    ReferenceKind,
+    new_job_id,
+)
 from bot.jobs.states import IllegalTransitionError
 from bot.media import Media, sha256_hex
 from bot.store import (
@@ -33,6 +43,7 @@ from bot.store import (
     HistoryLimits,
     Outcome,
     PostgresStore,
+    ReferenceLimitError,
     SQLiteStore,
     Store,
 )
@@ -106,6 +117,7 @@ async def run_to_delivery(
     exchanges: list[tuple[types.Content, types.Content]],
     *,
     parent: str | None = None,
+    parent_candidate: int = 0,
 ) -> Job:
     """Add `new`, claim it and finish it with one output per exchange."""
     await store.add_job(new)
@@ -118,6 +130,7 @@ async def run_to_delivery(
         Outcome(
             JobState.DELIVERED,
             parent_job=parent,
+            parent_candidate=parent_candidate,
             outputs=outputs,
             exchanges=[
                 Exchange(dehydrate(u), dehydrate(m), i) for i, (u, m) in enumerate(exchanges)
@@ -129,10 +142,17 @@ async def run_to_delivery(
     return finished
 
 
-async def contents(store: Store, head: str, limits: HistoryLimits) -> list[types.Content]:
+async def contents(
+    store: Store, head: str, limits: HistoryLimits, candidate: int | None = None
+) -> list[types.Content]:
     """The history as the model receives it."""
-    turns: list[StoredTurn] = await store.history(head, limits)
+    turns: list[StoredTurn] = await store.history(head, limits, candidate)
     return [rehydrate(turn) for turn in turns]
+
+
+def last_image(history: list[types.Content]) -> bytes | None:
+    parts = history[-1].parts or []
+    return parts[-1].inline_data.data if parts and parts[-1].inline_data else None
 
 
 # Migrations ---------------------------------------------------------------------------
@@ -439,6 +459,141 @@ async def test_the_chosen_image_of_several_is_the_one_the_history_continues(
     assert chosen.result_image == sha256_hex(b"two")
 
 
+async def test_each_job_keeps_the_image_of_its_parent_it_continued(store: Store) -> None:
+    grid = [(user("p"), model(bytes([n]) * 8)) for n in range(4)]
+    four = await run_to_delivery(store, job(count=4), grid)
+    await store.mark_shown(four.id, 1, 9, thread_wanted=True)
+    await store.open_conversation(conversation(), four.id)
+    edit = job(thread_id=100, basis=Basis.CONVERSATION)
+    third = await run_to_delivery(
+        store, edit, [(user("make it red"), model(b"red"))], parent=four.id, parent_candidate=2
+    )
+    # Picking another image of the grid later does not rewrite what the edit was made from.
+    await store.set_head(100, four.id, 1)
+    history = await contents(store, third.id, WIDE)
+    assert last_image(history[:2]) == bytes([2]) * 8
+    assert last_image(history) == b"red"
+    assert last_image(await contents(store, four.id, WIDE)) == bytes([1]) * 8
+    assert last_image(await contents(store, four.id, WIDE, candidate=3)) == bytes([3]) * 8
+    found = await store.get_conversation(100)
+    assert found is not None
+    assert (found.head_job, found.head_candidate) == (four.id, 1)
+
+
+async def test_a_delivered_job_remembers_the_head_it_replaced(store: Store) -> None:
+    pair = [(user("p"), model(b"one")), (user("p"), model(b"two"))]
+    first = await run_to_delivery(store, job(count=2), pair)
+    await store.mark_shown(first.id, 1, 9, thread_wanted=True)
+    await store.open_conversation(conversation(), first.id)
+    await store.set_head(100, first.id, 1)
+    edit = job(thread_id=100, basis=Basis.CONVERSATION)
+    second = await run_to_delivery(
+        store, edit, [(user("edit"), model(b"edited"))], parent=first.id, parent_candidate=1
+    )
+    assert (second.previous_head, second.previous_candidate) == (first.id, 1)
+    stored = await store.get_job(second.id)
+    assert stored is not None
+    assert (stored.previous_head, stored.previous_candidate) == (first.id, 1)
+    assert (first.previous_head, first.previous_candidate) == (None, 0)
+    # Undo: the conversation continues from the image before, with its own history.
+    await store.set_head(100, first.id, 1)
+    found = await store.get_conversation(100)
+    assert found is not None
+    assert (found.head_job, found.head_candidate) == (first.id, 1)
+    with pytest.raises(ValueError, match="no image 3"):
+        await store.set_head(100, first.id, 2)
+
+
+async def test_a_branch_copies_an_image_with_the_history_behind_it(store: Store) -> None:
+    first = await run_to_delivery(store, job(), [(user("draw"), model(b"first"))])
+    await store.mark_shown(first.id, 1, 9, thread_wanted=True)
+    await store.open_conversation(conversation(100), first.id)
+    pair = [(user("edit"), model(b"left")), (user("edit"), model(b"right"))]
+    edit = job(thread_id=100, basis=Basis.CONVERSATION, count=2)
+    second = await run_to_delivery(store, edit, pair, parent=first.id)
+    right = Media(b"right", "image/png")
+    branch = Job(
+        id=new_job_id(),
+        kind="branch",
+        user_id=43,
+        guild_id=7,
+        channel_id=9,
+        request=second.request,
+        state=JobState.DELIVERED,
+        outputs=(right.sha256,),
+        parent_job=second.id,
+        parent_candidate=1,
+    )
+    await store.add_job(branch, [right])
+    await store.mark_shown(branch.id, 2, 9, thread_wanted=True)
+    await store.open_conversation(conversation(200), branch.id)
+    found = await store.get_conversation(200)
+    assert found is not None
+    assert (found.head_job, found.head_candidate) == (branch.id, 0)
+    history = await contents(store, branch.id, WIDE)
+    assert [c.role for c in history] == ["user", "model", "user", "model"]
+    assert last_image(history) == b"right"
+    copy = await store.get_job(branch.id)
+    assert copy is not None
+    assert copy.result_image == right.sha256
+    # The original conversation is untouched.
+    original = await store.get_conversation(100)
+    assert original is not None
+    assert original.head_job == second.id
+
+
+async def test_recent_jobs_are_a_members_own_in_that_server_newest_first(store: Store) -> None:
+    jobs = [job() for _ in range(4)]
+    for n, each in enumerate(jobs):
+        each.created_at = 1000.0 + n
+        await store.add_job(each)
+    other = job(user_id=99)
+    await store.add_job(other)
+    elsewhere = job()
+    elsewhere.guild_id = None
+    await store.add_job(elsewhere)
+    recent = await store.recent_jobs(42, 7, 3)
+    assert [j.id for j in recent] == [jobs[3].id, jobs[2].id, jobs[1].id]
+    assert [j.id for j in await store.recent_jobs(42, None, 10)] == [elsewhere.id]
+
+
+def reference(name: str, owner: int = 42, kind: ReferenceKind = ReferenceKind.STYLE) -> Reference:
+    return Reference(guild_id=7, owner_id=owner, name=name, kind=kind, image="")
+
+
+async def test_references_are_saved_listed_replaced_and_deleted(store: Store) -> None:
+    mine, ink = Media(b"mine", "image/png"), Media(b"ink", "image/png")
+    assert not await store.save_reference(reference("Mia"), mine, limit=2)
+    assert not await store.save_reference(reference("ink", owner=SERVER_WIDE), ink, limit=2)
+    await store.save_reference(reference("theirs", owner=99), ink, limit=2)
+    listed = await store.references(7, 42)
+    assert [(r.name, r.owner_id, r.image) for r in listed] == [
+        ("ink", SERVER_WIDE, ink.sha256),
+        ("Mia", 42, mine.sha256),
+    ]
+    # The same name in another case replaces it, even at the limit.
+    assert await store.save_reference(reference("mia ", kind=ReferenceKind.CHARACTER), ink, limit=1)
+    (replaced,) = [r for r in await store.references(7, 42) if r.owner_id == 42]
+    assert (replaced.name, replaced.kind, replaced.image) == ("mia ", "character", ink.sha256)
+    with pytest.raises(ReferenceLimitError):
+        await store.save_reference(reference("another"), mine, limit=1)
+    assert await store.delete_reference(7, 42, "MIA")
+    assert not await store.delete_reference(7, 42, "Mia")
+    assert [r.name for r in await store.references(7, 42)] == ["ink"]
+    assert await store.references(8, 42) == []
+
+
+async def test_retention_keeps_the_images_of_saved_references(store: Store) -> None:
+    kept = Media(b"kept", "image/png")
+    await store.save_reference(reference("keep"), kept, limit=0)
+    await sql(store, "UPDATE images SET created_at = 0")
+    await store.delete_older_than(time.time())
+    assert await store.get_image(kept.sha256) is not None
+    await store.delete_reference(7, 42, "keep")
+    await store.delete_older_than(time.time())
+    assert await store.get_image(kept.sha256) is None
+
+
 async def test_identical_images_are_stored_once(store: Store) -> None:
     for _ in range(2):
         await run_to_delivery(store, job(), [(user("x", b"same"), model(b"same"))])
@@ -550,6 +705,8 @@ LOOKUPS = [
     "SELECT sha256, data FROM images WHERE sha256 IN ('x', 'y')",
     # Also the foreign keys images are checked against when the sweep deletes them.
     "SELECT 1 FROM conversations WHERE last_image = 'x'",
+    "SELECT 1 FROM refs WHERE sha256 = 'x'",
+    "SELECT * FROM refs WHERE guild_id = 7 AND owner_id IN (42, 0)",
 ]
 
 
@@ -566,6 +723,7 @@ SQLITE_LOOKUPS = [
     "AND charged_at IS NOT NULL",
     "SELECT COUNT(*) FROM jobs WHERE user_id = 1 AND guild_id IS 2 "
     "AND state IN ('queued', 'running')",
+    "SELECT * FROM jobs WHERE user_id = 1 AND guild_id IS 2 ORDER BY created_at DESC LIMIT 5",
 ]
 
 
@@ -590,6 +748,7 @@ POSTGRES_LOOKUPS = [
     "SELECT SUM(usd) FROM usage_hours WHERE guild_id = 0 AND hour >= 1 AND hour < 5",
     "SELECT MAX(charged_at) FROM jobs WHERE user_id = 1 AND guild_id = 2 "
     "AND charged_at IS NOT NULL",
+    "SELECT * FROM jobs WHERE user_id = 1 AND guild_id = 2 ORDER BY created_at DESC LIMIT 5",
 ]
 
 

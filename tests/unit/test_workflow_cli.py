@@ -134,7 +134,7 @@ async def test_a_failed_call_exits_1(
 @pytest.mark.parametrize(
     ("sets", "expected"),
     [
-        (["colour=red"], 'use FIELD=VALUE with one of "prompt" or "aspect_ratio"'),
+        (["colour=red"], 'use FIELD=VALUE with one of "prompt", "aspect_ratio", "size" or "count"'),
         (["prompt"], "use FIELD=VALUE"),
         (["image=x.png"], "image is an image; use --image PATH"),
         (["prompt=a fox", "aspect_ratio=2:1"], "Aspect ratio must be one of"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,7 +11,7 @@ from bot.command_spec import OptionSpec
 from bot.errors import InputError
 from bot.workflows.engine import command_spec, compile_run
 from bot.workflows.workflow import Workflow
-from tests.unit.workflow_samples import REPO, imagen_sample, load_one, sample
+from tests.unit.workflow_samples import REPO, SETTINGS, imagen_sample, load_one, sample
 
 
 @pytest.fixture
@@ -140,3 +141,51 @@ def test_the_briefing_shows_the_model_the_answers_and_the_prompt(workflow: Workf
         "",
         "Avoid: text",
     ]
+
+
+def with_fields(*fields: dict[str, Any]) -> dict[str, Any]:
+    data = sample()
+    data["stages"][0]["formFields"] += list(fields)
+    return data
+
+
+def test_a_size_field_without_options_lists_the_models_sizes_with_prices(tmp_path: Path) -> None:
+    size = {"name": "imageSize", "option": "size", "label": "Size", "type": "select"}
+    spec = command_spec(load_one(tmp_path, with_fields(size)))
+
+    (option,) = [o for o in spec.options if o.name == "size"]
+    assert option.choices == [
+        ("512 · about $0.045 an image", "512"),
+        ("1K · about $0.067 an image", "1K"),
+        ("2K · about $0.10 an image", "2K"),
+        ("4K · about $0.15 an image", "4K"),
+    ]
+    run = compile_run(load_one(tmp_path, with_fields(size)), {"user_prompt": "a fox", "size": "4K"})
+    assert run.image_size == "4K"
+
+
+def test_the_number_of_images_comes_from_its_field_or_the_setting(tmp_path: Path) -> None:
+    field = {
+        "name": "numberOfImages",
+        "option": "images",
+        "type": "select",
+        "options": [{"value": str(n), "label": str(n)} for n in (1, 2, 4)],
+    }
+    workflow = load_one(tmp_path, with_fields(field))
+    assert compile_run(workflow, {"user_prompt": "a fox", "images": "4"}).count == 4
+    assert compile_run(workflow, {"user_prompt": "a fox"}).count == 1  # [imagine] default
+    four = SETTINGS.model_copy(
+        update={"imagine": SETTINGS.imagine.model_copy(update={"default_count": 4})}
+    )
+    assert compile_run(load_one(tmp_path, sample(), four), {"user_prompt": "a fox"}).count == 4
+
+
+def test_references_are_names_not_prompt_text(tmp_path: Path) -> None:
+    refs = {"name": "refs", "label": "References", "type": "references"}
+    workflow = load_one(tmp_path, with_fields(refs))
+    (option,) = [o for o in command_spec(workflow).options if o.name == "refs"]
+    assert (option.kind, option.autocomplete) == ("string", True)
+
+    run = compile_run(workflow, {"user_prompt": "a fox", "refs": " Mia,  old  map ,,Mia"})
+    assert run.references == ("Mia", "old map")
+    assert "Mia" not in run.prompt

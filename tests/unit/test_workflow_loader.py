@@ -47,7 +47,16 @@ def test_the_shipped_workflows_load_without_problems_or_warnings() -> None:
     assert report.warnings == ()
     commands = {w.command: [o.name for o in w.options] for w in report.workflows}
     assert commands == {
-        "imagine": ["prompt", "aspect_ratio", "image", "image2", "image3"],
+        "imagine": [
+            "prompt",
+            "aspect_ratio",
+            "size",
+            "count",
+            "image",
+            "image2",
+            "image3",
+            "refs",
+        ],
         "edit": ["photo", "instruction", "reference", "reference2"],
         "logo": ["company_area", "company_name", "style"],
         "infographic": ["topic", "aspect_ratio"],
@@ -268,6 +277,31 @@ MISTAKES: list[tuple[str, Callable[[Data], None], str, str, str]] = [
         "Remove them.",
     ),
     (
+        "a number of images Gemini cannot make at once",
+        _set(
+            f"{ASK_FIELDS}.4",
+            {
+                "name": "numberOfImages",
+                "type": "select",
+                "options": [{"value": n, "label": n} for n in ("1", "6")],
+            },
+        ),
+        "stages[0].formFields[4].options",
+        '"6" is not a number of images',
+        'Offer whole numbers from 1 to 4 ("1" to "4")',
+    ),
+    (
+        "references read into the prompt",
+        _set(
+            f"{ASK_FIELDS}.4",
+            {"name": "refs", "type": "references"},
+            (TEMPLATE, "Draw {{ask.output.refs}}"),
+        ),
+        "stages[1].promptTemplate",
+        'reads "refs", a references field',
+        "Remove the placeholder.",
+    ),
+    (
         "an upscaler as the image model",
         _set("stages.1.model", "imagen-4.0-upscale-preview"),
         "stages[1].model",
@@ -343,7 +377,7 @@ def test_duplicate_command_names_across_files(tmp_path: Path) -> None:
     assert [w.source.name for w in report.workflows] == ["w0.json"]
 
 
-@pytest.mark.parametrize("name", ["usage", "admin"])
+@pytest.mark.parametrize("name", ["usage", "admin", "ref", "jobs", "show", "describe"])
 def test_the_bots_own_command_names_are_taken(tmp_path: Path, name: str) -> None:
     taken = sample()
     taken["id"] = name  # a name derived from the id counts too
