@@ -38,6 +38,7 @@ BENCHMARKS: dict[str, str] = {
     "concurrency": "benchmarks.concurrency",
     "images": "benchmarks.image_pipeline",
     "store": "benchmarks.store",
+    "scale": "benchmarks.scale",
     "memory": "benchmarks.memory",
     "quotas": "benchmarks.quotas",
     "observability": "benchmarks.observability",

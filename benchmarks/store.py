@@ -371,7 +371,7 @@ def _new_job(number: int, thread_id: int) -> Job:
 LIMITS = HistoryLimits(max_turns=10, max_images=14, max_bytes=12 * MB)  # the defaults
 
 
-async def _latest_state(store: Store, thread_ids: list[int]) -> tuple[list[float], Json]:
+async def latest_state(store: Store, thread_ids: list[int]) -> tuple[list[float], Json]:
     times: list[float] = []
     exchanges: list[int] = []
     for thread_id in thread_ids:
@@ -538,8 +538,8 @@ async def _postgres(path: Path, scale: Scale, threads: list[int], quick: bool) -
             copied = await _copy_to_postgres(path, url)
             progress(f"copied in {copied['seconds']} s; measuring PostgreSQL")
             try:
-                await _latest_state(store, threads[:100])  # warm-up
-                times, lookup_info = await _latest_state(store, threads)
+                await latest_state(store, threads[:100])  # warm-up
+                times, lookup_info = await latest_state(store, threads)
                 # Job numbers past those of the SQLite run, whose jobs were copied too.
                 writes = await _insert_rates(
                     store, scale.inserts, scale.image_bytes, first=3 * scale.inserts
@@ -621,13 +621,13 @@ async def run(quick: bool) -> BenchResult:
             # so no conversation row: they are never looked up.
             answered = sorted({e.conversation for e in seeder.exchanges if e.result is not None})
             threads = [THREAD_BASE + rng.choice(answered) for _ in range(100)]
-            await _latest_state(store, threads)  # warm-up
+            await latest_state(store, threads)  # warm-up
             threads = [THREAD_BASE + rng.choice(answered) for _ in range(scale.lookups)]
-            times, lookup_info = await _latest_state(store, threads)
+            times, lookup_info = await latest_state(store, threads)
             long_threads = [
                 THREAD_BASE + e.conversation for e in seeder.exchanges if e.index >= 10
             ][: scale.lookups]
-            long_times, long_info = await _latest_state(store, long_threads)
+            long_times, long_info = await latest_state(store, long_threads)
             progress("insert rates")
             small = await _insert_rates(store, scale.inserts, scale.image_bytes)
             real = await _insert_rates(

@@ -23,6 +23,7 @@ from pydantic import (
 
 from bot.database_url import has_password, is_postgres_url
 from bot.errors import ConfigError
+from bot.jobs.shards import Shards
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CONFIG = REPO_ROOT / "config.example.toml"
@@ -47,6 +48,28 @@ class DiscordSettings(_Section):
     api_base_url: str
     gateway_url: str
     guild_ids: list[int]
+    shard_count: NonNegativeInt  # 0: as many as Discord recommends, all in this process
+    shard_ids: list[NonNegativeInt]  # []: every shard of shard_count
+
+    @model_validator(mode="after")
+    def _shards_are_consistent(self) -> DiscordSettings:
+        if self.shard_ids and not self.shard_count:
+            raise ValueError("shard_ids needs shard_count (the same number in every process)")
+        if len(set(self.shard_ids)) != len(self.shard_ids):
+            raise ValueError(f"shard_ids {self.shard_ids} names a shard twice")
+        outside = [i for i in self.shard_ids if i >= self.shard_count]
+        if outside:
+            raise ValueError(
+                f"shard_ids {outside} are not below shard_count ({self.shard_count}): shards "
+                f"are numbered 0 to {self.shard_count - 1}"
+            )
+        return self
+
+    def shards(self) -> Shards:
+        """The shards this process connects."""
+        if not self.shard_count:
+            return Shards()
+        return Shards.of(self.shard_count, self.shard_ids or None)
 
 
 class GeminiSettings(_Section):
@@ -251,6 +274,7 @@ class JobSettings(_Section):
     max_concurrent_per_user: PositiveInt
     progress_interval_s: PositiveFloat
     running_edit_after_s: Annotated[float, Field(ge=0)]
+    takeover_after_s: Annotated[float, Field(ge=5)]
     shutdown_grace_s: Annotated[float, Field(ge=0)]
     thought_previews_s: NonNegativeFloat  # least time between two preview edits (0: none)
 

@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 
+from bot.jobs.processes import new_process_id
+from bot.jobs.records import Job
+from bot.jobs.shards import ALL_SHARDS
 from bot.store import PostgresStore, SQLiteStore, Store
 
 
@@ -45,3 +48,9 @@ async def postgres_script(store: Store, script: str) -> None:
     """Several statements at once (PostgreSQL's simple query protocol)."""
     assert isinstance(store, PostgresStore)
     await store._execute(script)
+
+
+async def unshown(store: Store) -> list[Job]:
+    """The outcomes stored but never posted that a restarted process would post (its jobs,
+    and those no process claimed)."""
+    return await store.adopt_orphans(new_process_id(), ALL_SHARDS, alive_since=0, unowned=True)

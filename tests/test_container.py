@@ -1,6 +1,7 @@
-"""The Dockerfile and compose.yaml, checked without a Docker engine (none runs here): the image
-installs exactly as CI does, runs as a non-root user with its database in the /data volume,
-checks its health the way the tests prove works, and carries no secret."""
+"""The Dockerfile, compose.yaml and compose.scale.yaml, checked without a Docker engine (none
+runs here): the image installs exactly as CI does, runs as a non-root user with its database
+in the /data volume, checks its health the way the tests prove works, and carries no secret;
+the scale variant gives every shard to exactly one process, all on one PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import re
 import shlex
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from bot.config import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
+Json = dict[str, Any]
 SECRETS = ("DISCORD_TOKEN", "GEMINI_API_KEY", "GOOGLE_API_KEY")
 
 
@@ -102,3 +105,53 @@ def test_compose_keeps_the_data_gives_the_grace_period_and_exposes_health_locall
     assert bot["ports"] == ["127.0.0.1:8080:8080"]
     grace = load_settings(REPO / "deploy" / "container.toml").jobs.shutdown_grace_s
     assert float(bot["stop_grace_period"].removesuffix("s")) > grace
+
+
+def scale_services() -> dict[str, Json]:
+    compose = yaml.safe_load((REPO / "compose.scale.yaml").read_text())
+    assert "pg-data" in compose["volumes"]
+    return dict(compose["services"])
+
+
+def test_the_scale_compose_file_splits_every_shard_over_its_processes() -> None:
+    services = scale_services()
+    shards = [name for name in services if name.startswith("shard-")]
+    assert len(shards) == 2
+    layouts = []
+    for name in shards:
+        service = services[name]
+        command = service["command"]
+        assert command[:3] == ["python", "-m", "bot"]
+        assert service["healthcheck"]["test"] == [
+            "CMD",
+            "python",
+            "-m",
+            "bot",
+            "health",
+            *command[3:],
+        ]
+        settings = load_settings(REPO / command[command.index("--config") + 1])
+        layouts.append(settings.discord.shards())
+        assert (settings.observability.http_host, settings.observability.http_port) == (
+            "0.0.0.0",
+            8080,
+        )
+        grace = settings.jobs.shutdown_grace_s
+        assert float(service["stop_grace_period"].removesuffix("s")) > grace
+        assert service["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert {layout.count for layout in layouts} == {2}  # the same count everywhere
+    assert sorted(shard for layout in layouts for shard in layout.ids) == [0, 1]  # each once
+    ports = [port for name in shards for port in services[name]["ports"]]
+    assert all(port.startswith("127.0.0.1:") for port in ports)
+    assert len(set(ports)) == len(ports)
+
+
+def test_the_scale_compose_file_takes_every_secret_from_the_environment() -> None:
+    services = scale_services()
+    password = "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}"
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == password
+    for name in ("shard-0", "shard-1"):
+        environment = services[name]["environment"]
+        for secret in SECRETS[:2]:
+            assert environment[secret] == f"${{{secret}:?set {secret}}}"
+        assert environment["DATABASE_URL"] == f"postgresql://bot:{password}@postgres:5432/bot"

@@ -4,6 +4,9 @@ One google-genai client, one store and one job pipeline (intake, dispatcher, dis
 here for the whole process, built once in `setup_hook` from explicit parts; cogs reach them
 through `bot.jobs` (a `JobServices`). Slash commands only: the bot has no text prefix.
 
+It connects the shards `[discord] shard_count` and `shard_ids` name (discord.py's
+AutoShardedBot), by default all the shards Discord recommends.
+
 `request_shutdown` (SIGTERM, Ctrl-C) stops cleanly: no new work, the jobs in progress get
 `[jobs] shutdown_grace_s` to finish, the rest go back in line for the next start. `close`
 alone stops at once (running jobs are then reported as interrupted at the next start).
@@ -38,7 +41,9 @@ from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.guard import Clock, Guard
 from bot.jobs.intake import Intake
 from bot.jobs.pipeline import Generate, JobPipeline
-from bot.jobs.recovery import catch_up, interrupt_running, put_back
+from bot.jobs.processes import Membership, new_process_id
+from bot.jobs.records import Job
+from bot.jobs.recovery import catch_up, put_back
 from bot.jobs.references import ReferenceLibrary
 from bot.maintenance import clean_up_forever
 from bot.observability.health import Health
@@ -58,6 +63,7 @@ from bot.workflows.problems import WorkflowProblem
 
 log = logging.getLogger(__name__)
 
+LEAVE_TIMEOUT_S = 5.0  # signing off at a stop: never longer than this
 WORKFLOW_COMMANDS = "cogs.workflows"  # reloaded by /admin reload
 EXTENSIONS = (
     "cogs.errors",
@@ -98,7 +104,7 @@ class JobServices:
     references: ReferenceLibrary
 
 
-class ImagineBot(commands.Bot):
+class ImagineBot(commands.AutoShardedBot):
     def __init__(
         self,
         settings: Settings,
@@ -114,6 +120,10 @@ class ImagineBot(commands.Bot):
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         intents = discord.Intents.default()
         intents.message_content = True  # privileged: thread replies need their text
+        shards = settings.discord.shards()
+        if shards.count is not None:  # else discord.py asks Discord how many (/gateway/bot)
+            options.setdefault("shard_count", shards.count)
+            options.setdefault("shard_ids", sorted(shards.ids))
         # The database size is measured on disk, which only SQLite's is.
         on_postgres = database_url(settings.storage, credentials.database_url)
         metrics = Metrics(None if on_postgres else settings.storage.path)
@@ -138,6 +148,7 @@ class ImagineBot(commands.Bot):
         self._credentials = credentials
         self._workers: WorkerPool | None = None
         self._jobs: JobServices | None = None
+        self._membership: Membership | None = None
         self._background: list[asyncio.Task[None]] = []
         self._ops: OpsServer | None = None
         self._health: Health | None = None
@@ -188,12 +199,24 @@ class ImagineBot(commands.Bot):
             moderation=moderation,
             events=report,
         )
+        process_id = new_process_id()
         dispatcher = Dispatcher(
             store=store,
             pipeline=pipeline,
             concurrency=concurrency_for(settings.jobs),
             max_per_user=settings.jobs.max_concurrent_per_user,
             refresh_s=settings.jobs.progress_interval_s,
+            owner=process_id,
+            events=report,
+        )
+        membership = self._membership = Membership(
+            store=store,
+            pipeline=pipeline,
+            dispatcher=dispatcher,
+            process_id=process_id,
+            shards=settings.discord.shards(),
+            takeover_after_s=settings.jobs.takeover_after_s,
+            on_replaced=self.request_shutdown,
             events=report,
         )
         guard = Guard(store=store, settings=settings, clock=self.clock, moderation=moderation)
@@ -232,10 +255,11 @@ class ImagineBot(commands.Bot):
             await self.load_extension(extension)
         await self.sync_commands()
         # Before claiming anything: jobs that were running died with the last process.
-        await interrupt_running(store, report)
+        outcomes = await membership.join()
         dispatcher.start()
         self._background = [
-            asyncio.create_task(self._catch_up(started_at), name="catch-up"),
+            asyncio.create_task(self._catch_up(outcomes, started_at), name="catch-up"),
+            asyncio.create_task(membership.run(), name="heartbeat"),
             asyncio.create_task(
                 clean_up_forever(store, settings.storage.retention_days), name="cleanup"
             ),
@@ -244,11 +268,18 @@ class ImagineBot(commands.Bot):
         if self._stop_when_set_up:  # a signal came while starting
             self.request_shutdown()
 
-    async def _catch_up(self, started_at: float) -> None:
+    async def _catch_up(self, outcomes: list[Job], started_at: float) -> None:
         """In the background once connected: post what the last process could not."""
         await self.wait_until_ready()
+        jobs = self.jobs
         try:
-            await catch_up(self.jobs.store, self.jobs.pipeline, started_at=started_at)
+            await catch_up(
+                jobs.store,
+                jobs.pipeline,
+                outcomes,
+                shards=jobs.dispatcher.shards,
+                started_at=started_at,
+            )
         except Exception as exc:
             log.error("catching up after the restart failed", exc_info=exc)
 
@@ -285,9 +316,15 @@ class ImagineBot(commands.Bot):
         """No text commands: cogs listen to the messages they care about themselves."""
 
     def gateway_connected(self) -> bool:
-        """Logged in, and the gateway websocket is open (discord.py is not reconnecting)."""
-        ws = self.ws
-        return self.is_ready() and not self.is_closed() and ws is not None and ws.open
+        """Logged in, and the gateway websocket of every shard this process connects is open
+        (discord.py is not reconnecting any)."""
+        shards = self.shards.values()
+        return (
+            self.is_ready()
+            and not self.is_closed()
+            and bool(shards)
+            and not any(shard.is_closed() for shard in shards)
+        )
 
     # Stopping ----------------------------------------------------------------------------
 
@@ -341,6 +378,11 @@ class ImagineBot(commands.Bot):
             await self._jobs.dispatcher.stop()
             await self._jobs.pipeline.threads.close()
             await self._jobs.display.close()
+        if self._membership is not None:
+            try:
+                await asyncio.wait_for(self._membership.leave(), LEAVE_TIMEOUT_S)
+            except Exception as exc:  # stop anyway: it is taken over once its heartbeat is old
+                log.warning("could not sign this process off: %r", exc)
         try:
             await super().close()
         finally:

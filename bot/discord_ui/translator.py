@@ -84,7 +84,8 @@ def localized(interaction: discord.Interaction, text: str) -> str:
     """A member-facing `text` in the language of the member's Discord client, where a
     translation exists."""
     client = interaction.client
-    translator = client.tree.translator if isinstance(client, commands.Bot) else None
+    # AutoShardedBot is no subclass of Bot: both are BotBase with a command tree.
+    translator = client.tree.translator if isinstance(client, commands.bot.BotBase) else None
     if isinstance(translator, CatalogTranslator):
         return translator.message(text, interaction.locale)
     return text

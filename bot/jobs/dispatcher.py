@@ -1,9 +1,10 @@
 """Starts queued jobs as slots free up, and keeps waiting members told their place in line.
 
 The queue itself is the store: jobs are claimed there (compare-and-set), so what is waiting
-survives a restart and several processes could share one queue. This loop wakes when work is
-accepted or a job ends, claims every job that may start now (within `bot.jobs.concurrency`'s
-limit, which learns from each job's model calls), and runs each in its own task. Waiting
+survives a restart and several processes share one queue. This loop wakes when work is
+accepted or a job ends, claims every job of its shards that may start now (within
+`bot.jobs.concurrency`'s limit, shared by every process and learning from each job's model
+calls), and runs each in its own task. Waiting
 jobs see their place and about how long it will be; the text changes rarely (exact near the
 front, in tens further back, waits in coarse steps), so a long queue costs few edits.
 """
@@ -15,11 +16,13 @@ import contextlib
 import logging
 import math
 
+from bot.errors import StorageError
 from bot.jobs.concurrency import Concurrency
 from bot.jobs.display import Waiting
 from bot.jobs.events import NO_EVENTS, JobEvents
-from bot.jobs.pipeline import JobPipeline
+from bot.jobs.pipeline import Calls, JobPipeline
 from bot.jobs.records import Job
+from bot.jobs.shards import ALL_SHARDS, Shards
 from bot.store import QueuePlace, Store
 
 log = logging.getLogger(__name__)
@@ -36,9 +39,13 @@ class Dispatcher:
         concurrency: Concurrency,
         max_per_user: int,
         refresh_s: float,
+        owner: str | None = None,
         events: JobEvents = NO_EVENTS,
     ) -> None:
         self._store = store
+        self._owner = owner  # this process, as the store knows it
+        # The shards whose jobs this process claims and shows (see bot.jobs.processes).
+        self.shards: Shards = ALL_SHARDS
         self._events = events
         self._pipeline = pipeline
         self.concurrency = concurrency
@@ -107,11 +114,17 @@ class Dispatcher:
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def _claim_all(self) -> None:
+        self.concurrency.seen(await self._store.pace())
         while not self._paused:
             allowed = self.concurrency.current()
             if allowed <= 0:
                 return
-            job = await self._store.claim_next(max_running=allowed, max_per_user=self._max_per_user)
+            job = await self._store.claim_next(
+                max_running=allowed,
+                max_per_user=self._max_per_user,
+                owner=self._owner,
+                shards=self.shards,
+            )
             if job is None:
                 return
             self._shown.pop(job.id, None)
@@ -120,21 +133,34 @@ class Dispatcher:
     async def _run(self, job: Job) -> None:
         try:
             calls = await self._pipeline.run(job)
-            if calls.throttled:
-                self.concurrency.throttled(calls.retry_after_s)
-            elif calls.latency_s is not None:
-                self.concurrency.answered(calls.latency_s, len(self._running))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug past the pipeline's own handling
             log.error("job %s crashed", job.id, exc_info=exc)
             await self._pipeline.crashed(job)
+        else:
+            await self._learn(calls)
         finally:
             self._running.pop(job.id, None)
             self.wake()
 
+    async def _learn(self, calls: Calls) -> None:
+        """Share what a job's model calls said about the quota (a 429, room to grow)."""
+        change = None
+        if calls.throttled:
+            change = self.concurrency.throttled(calls.retry_after_s)
+        elif calls.latency_s is not None:
+            change = self.concurrency.answered(calls.latency_s)
+        if change is None:
+            return
+        try:
+            self.concurrency.seen(await self._store.update_pace(change))
+        except StorageError as exc:  # the next one will share it
+            log.warning("the concurrency limit's pace could not be shared: %r", exc)
+
     async def _show_places(self) -> None:
-        places = await self._store.queue()
+        """Each waiting job of this process's shards sees its place in the whole line."""
+        places = [p for p in await self._store.queue() if self.shards.serves(p.job.guild_id)]
         self._events.queue_seen(len(places))
         waiting = {place.job.id for place in places}
         for job_id in set(self._shown) - waiting:

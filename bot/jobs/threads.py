@@ -22,6 +22,7 @@ from functools import partial
 from bot.jobs.display import Card, Display
 from bot.jobs.ordering import KeyedLocks
 from bot.jobs.records import Conversation, Job
+from bot.jobs.shards import ALL_SHARDS, Shards
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -59,9 +60,9 @@ class ThreadOpener:
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._work(), name=TASK_NAME)
 
-    async def resume(self) -> None:
-        """The threads a previous run still owed."""
-        for job in await self._store.threads_owed():
+    async def resume(self, shards: Shards = ALL_SHARDS) -> None:
+        """The threads a previous run of this process (serving `shards`) still owed."""
+        for job in await self._store.threads_owed(shards):
             self.owe(job)
 
     async def close(self) -> None:

@@ -12,6 +12,11 @@ reservation back by the same state change that ends it. A member's usage is summ
 their own jobs; a server's and the bot's over hourly totals that `finish` adds each
 delivered job to (by the hour of its `charged_at`), plus their active jobs, so checking a
 limit costs the same however busy the day was. Windows start and end on whole hours.
+
+Several processes may share one store (PostgreSQL), each serving some Discord shards. Each
+registers itself and beats a heartbeat; a job records the process that claimed it (`owner`).
+A process claims the jobs of its shards (`Shards`), and adopts the jobs of a process that is
+gone: no longer registered (a restart of the same shards replaced it) or silent too long.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.jobs.concurrency import Pace, PaceChange
 from bot.jobs.quotas import Admission, LimitHit, Override, Usage, Window
 from bot.jobs.records import Conversation, Job, JobRequest, JobState, Reference, Report
+from bot.jobs.shards import ALL_SHARDS, Shards
 from bot.media import Media
 from bot.store.codec import StoredTurn
 
@@ -90,6 +97,17 @@ class UsageLine:
     jobs: int
     images: int
     usd: float
+
+
+@dataclass(frozen=True)
+class ProcessEntry:
+    """A bot process sharing the store: the shards it serves, and when it was last alive."""
+
+    id: str
+    shards: Shards
+    host: str  # hostname and pid, for the operator
+    started_at: float
+    heartbeat_at: float
 
 
 @dataclass
@@ -168,10 +186,18 @@ class Store(Protocol):
         in the same serialised transaction as in `add_job` (QuotaExceededError: the job is
         left as it was)."""
 
-    async def claim_next(self, *, max_running: int, max_per_user: int) -> Job | None:
-        """The first queued job that may start (a free slot, a free slot of its member, no
-        earlier job of its lane waiting or running, its server not paused), moved to
-        `running`; None if none may."""
+    async def claim_next(
+        self,
+        *,
+        max_running: int,
+        max_per_user: int,
+        owner: str | None = None,
+        shards: Shards = ALL_SHARDS,
+    ) -> Job | None:
+        """The first queued job of `shards` that may start (a free slot: `max_running` counts
+        the jobs running in every process; a free slot of its member; no earlier job of its
+        lane waiting or running; its server not paused), moved to `running` and recorded as
+        `owner`'s; None if none may."""
 
     async def queue(self) -> list[QueuePlace]:
         """Every queued job, in order (with its server's pause message, if paused)."""
@@ -198,8 +224,9 @@ class Store(Protocol):
     async def no_thread(self, job_id: str) -> None:
         """Discord does not allow the job's thread: it is no longer owed."""
 
-    async def threads_owed(self) -> list[Job]:
-        """Shown jobs whose conversation's thread is still to open, oldest first."""
+    async def threads_owed(self, shards: Shards = ALL_SHARDS) -> list[Job]:
+        """Shown jobs of `shards` whose conversation's thread is still to open, oldest
+        first."""
 
     async def owing_thread(self, message_id: int) -> Job | None:
         """The shown job whose result is this message, if its thread is still owed."""
@@ -209,14 +236,40 @@ class Store(Protocol):
 
     async def jobs_in(self, states: Iterable[JobState]) -> list[Job]: ...
 
-    async def unshown_jobs(self) -> list[Job]:
-        """Jobs whose outcome is stored but was never posted."""
-
     async def revise_pending(self, job_id: str, request: JobRequest) -> Job | None:
         """A pending job's new request (its owner edited the prompt); None if not pending."""
 
     async def recent_jobs(self, user_id: int, guild_id: int | None, limit: int) -> list[Job]:
         """The member's newest jobs in this server (or outside any), newest first."""
+
+    # Processes sharing the store ------------------------------------------------------------
+    async def register_process(self, process: ProcessEntry) -> list[ProcessEntry]:
+        """Add `process`, replacing (removing) every process whose shards overlap its own: a
+        restart of the same shards, or a new layout. Their jobs are orphans from now on.
+        Returns the replaced processes."""
+
+    async def heartbeat(self, process_id: str, now: float) -> bool:
+        """The process is alive at `now`; False when it is no longer registered (replaced)."""
+
+    async def deregister_process(self, process_id: str) -> None: ...
+
+    async def processes(self) -> list[ProcessEntry]:
+        """Every registered process, silent ones included (`heartbeat_at` says)."""
+
+    async def adopt_orphans(
+        self, owner: str, shards: Shards, *, alive_since: float, unowned: bool = False
+    ) -> list[Job]:
+        """Jobs of `shards` whose process is gone (not registered, or no heartbeat since
+        `alive_since`): running ones, and ended ones never shown; with `unowned` also ended
+        ones never claimed (cancelled while waiting) and never shown. Each becomes `owner`'s
+        atomically: no two processes adopt the same job."""
+
+    async def pace(self) -> Pace | None:
+        """The shared pace of the concurrency limit; None until a process wrote one."""
+
+    async def update_pace(self, change: PaceChange) -> Pace:
+        """Store `change(pace, running)`, with `running` the jobs running in every process,
+        atomically (no other change in between)."""
 
     # Quotas and admin controls -------------------------------------------------------------
     async def usage(self, user_id: int, guild_id: int | None, window: Window) -> Usage:

@@ -262,4 +262,24 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX refs_by_image ON refs(sha256);
     """,
+    # 7: processes sharing the database (shards): each registers and beats a heartbeat, a job
+    # records the process that claimed it (a gone process's jobs are adopted by another), and
+    # the concurrency limit's pace against the Gemini quota is one row every process reads.
+    """
+    ALTER TABLE jobs ADD COLUMN owner TEXT;
+    CREATE TABLE processes (
+        id           TEXT PRIMARY KEY,
+        shard_count  INTEGER,
+        shard_ids    TEXT NOT NULL,
+        host         TEXT NOT NULL,
+        started_at   REAL NOT NULL,
+        heartbeat_at REAL NOT NULL
+    );
+    CREATE TABLE pace (
+        id           INTEGER PRIMARY KEY CHECK (id = 1),
+        concurrency  INTEGER NOT NULL,
+        paused_until REAL NOT NULL,
+        last_cut     REAL NOT NULL
+    );
+    """,
 )

@@ -10,7 +10,9 @@ advisory locks held until the transaction ends:
 - transactions that store images share the image lock and the retention sweep of images
   holds it alone, so an image is never deleted between being found stored and being linked;
 - admissions (a job checked against the quotas and its reservation written) hold the
-  admission lock, so no other admission commits between reading the usage and reserving.
+  admission lock, so no other admission commits between reading the usage and reserving;
+- registering a process holds the process lock (two starting together replace one another
+  in turn), and changing the shared pace the pace lock (its row may not exist yet).
 Reads that must agree with each other (a history and its images) share one snapshot.
 
 A new method follows the same shape: `async with self._transaction() as conn:` and SQL with
@@ -33,8 +35,10 @@ import asyncpg
 from bot.database_url import password, redacted
 from bot.errors import ConfigError, StorageError
 from bot.jobs import quotas
+from bot.jobs.concurrency import Pace, PaceChange
 from bot.jobs.quotas import Admission, Limit, Limits, Override, Usage, Window
 from bot.jobs.records import Conversation, Job, JobRequest, JobState, Reference, reference_key
+from bot.jobs.shards import ALL_SHARDS, Shards
 from bot.jobs.states import check_transition
 from bot.media import Media
 from bot.store.base import (
@@ -44,6 +48,7 @@ from bot.store.base import (
     JobChanges,
     MemberStanding,
     Outcome,
+    ProcessEntry,
     QueuePlace,
     QuotaExceededError,
     ReferenceLimitError,
@@ -56,15 +61,20 @@ from bot.store.rows import (
     CONVERSATION_COLUMN_COUNT,
     CONVERSATION_COLUMNS,
     DELETE_BATCH,
+    ENDED,
     JOB_COLUMN_COUNT,
     JOB_COLUMNS,
     OWED_THREADS,
+    PROCESS_COLUMNS,
     REFERENCE_COLUMNS,
     conversation_row,
     exchanges,
     job_from_row,
     job_row,
+    process_from_row,
+    process_row,
     reference_from_row,
+    shard_filter,
     transition_values,
     within_budget,
 )
@@ -86,6 +96,8 @@ _CLAIM_LOCK = 1
 _IMAGES_LOCK = 2
 _MIGRATION_LOCK = 3
 _ADMISSION_LOCK = 4
+_PROCESS_LOCK = 5
+_PACE_LOCK = 6
 # What a job counts for in the usage of the window it was accepted in, by its state.
 _COUNTED_USD = (
     "CASE state WHEN 'delivered' THEN cost_usd WHEN 'queued' THEN reserved_usd "
@@ -266,7 +278,14 @@ class PostgresStore:
             )
         return job_from_row(row) if row else None
 
-    async def claim_next(self, *, max_running: int, max_per_user: int) -> Job | None:
+    async def claim_next(
+        self,
+        *,
+        max_running: int,
+        max_per_user: int,
+        owner: str | None = None,
+        shards: Shards = ALL_SHARDS,
+    ) -> Job | None:
         async with self._transaction() as conn:
             await _lock(conn, _CLAIM_LOCK)
             running = await conn.fetchval("SELECT COUNT(*) FROM jobs WHERE state = 'running'")
@@ -274,6 +293,7 @@ class PostgresStore:
                 return None
             candidate = await conn.fetchval(
                 "SELECT j.id FROM jobs j WHERE j.state = 'queued' "
+                f"AND {shard_filter(shards, 'j.guild_id')} "
                 "AND (SELECT COUNT(*) FROM jobs r WHERE r.state = 'running' "
                 "     AND r.user_id = j.user_id) < $1 "
                 "AND (j.lane IS NULL OR NOT EXISTS (SELECT 1 FROM jobs e WHERE e.lane = j.lane "
@@ -285,10 +305,10 @@ class PostgresStore:
             if candidate is None:
                 return None
             row = await conn.fetchrow(
-                "UPDATE jobs SET state = 'running', started_at = $1, attempts = attempts + 1 "
-                "WHERE id = $2 "
-                f"RETURNING {JOB_COLUMNS}",
+                "UPDATE jobs SET state = 'running', started_at = $1, attempts = attempts + 1, "
+                f"owner = $2 WHERE id = $3 RETURNING {JOB_COLUMNS}",
                 time.time(),
+                owner,
                 candidate,
             )
         assert row is not None, "the claimed row is locked until the transaction ends"
@@ -388,8 +408,10 @@ class PostgresStore:
     async def no_thread(self, job_id: str) -> None:
         await self._execute("DELETE FROM threads_owed WHERE job_id = $1", job_id)
 
-    async def threads_owed(self) -> list[Job]:
-        rows = await self._fetch(f"{OWED_THREADS} ORDER BY o.created_at")
+    async def threads_owed(self, shards: Shards = ALL_SHARDS) -> list[Job]:
+        rows = await self._fetch(
+            f"{OWED_THREADS} WHERE {shard_filter(shards, 'j.guild_id')} ORDER BY o.created_at"
+        )
         return [job_from_row(row) for row in rows]
 
     async def owing_thread(self, message_id: int) -> Job | None:
@@ -412,13 +434,6 @@ class PostgresStore:
         )
         return [job_from_row(row) for row in rows]
 
-    async def unshown_jobs(self) -> list[Job]:
-        rows = await self._fetch(
-            f"SELECT {JOB_COLUMNS} FROM jobs WHERE shown_at IS NULL "
-            "AND state NOT IN ('pending', 'queued', 'running') ORDER BY finished_at"
-        )
-        return [job_from_row(row) for row in rows]
-
     async def revise_pending(self, job_id: str, request: JobRequest) -> Job | None:
         rows = await self._fetch(
             "UPDATE jobs SET request = $1 WHERE id = $2 AND state = 'pending' "
@@ -438,6 +453,81 @@ class PostgresStore:
             *([] if guild_id is None else [guild_id]),
         )
         return [job_from_row(row) for row in rows]
+
+    # Processes sharing the store ------------------------------------------------------------
+
+    async def register_process(self, process: ProcessEntry) -> list[ProcessEntry]:
+        async with self._transaction() as conn:
+            await _lock(conn, _PROCESS_LOCK)
+            rows = await conn.fetch(f"SELECT {PROCESS_COLUMNS} FROM processes")
+            replaced = [
+                other
+                for other in map(process_from_row, rows)
+                if other.id != process.id and other.shards.overlaps(process.shards)
+            ]
+            await conn.execute(
+                "DELETE FROM processes WHERE id = ANY($1::text[])", [p.id for p in replaced]
+            )
+            await conn.execute(
+                f"INSERT INTO processes ({PROCESS_COLUMNS}) VALUES ({_params(6)}) "
+                "ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+                *process_row(process),
+            )
+        return replaced
+
+    async def heartbeat(self, process_id: str, now: float) -> bool:
+        status = await self._execute(
+            "UPDATE processes SET heartbeat_at = $1 WHERE id = $2", now, process_id
+        )
+        return _row_count(status) > 0
+
+    async def deregister_process(self, process_id: str) -> None:
+        await self._execute("DELETE FROM processes WHERE id = $1", process_id)
+
+    async def processes(self) -> list[ProcessEntry]:
+        rows = await self._fetch(f"SELECT {PROCESS_COLUMNS} FROM processes ORDER BY started_at")
+        return [process_from_row(row) for row in rows]
+
+    async def adopt_orphans(
+        self, owner: str, shards: Shards, *, alive_since: float, unowned: bool = False
+    ) -> list[Job]:
+        owned = "TRUE" if unowned else "j.owner IS NOT NULL"
+        orphan = (
+            f"{shard_filter(shards, 'j.guild_id')} AND {owned} "
+            "AND j.owner IS DISTINCT FROM $1 AND NOT EXISTS (SELECT 1 FROM processes p "
+            "WHERE p.id = j.owner AND p.heartbeat_at >= $2)"
+        )
+        rows: list[asyncpg.Record] = []
+        async with self._transaction() as conn:
+            # Rows another process is adopting right now are skipped: it gets them.
+            for jobs in ("j.state = 'running'", f"j.shown_at IS NULL AND j.state NOT IN {ENDED}"):
+                rows += await conn.fetch(
+                    "UPDATE jobs SET owner = $1 WHERE id IN (SELECT j.id FROM jobs j "
+                    f"WHERE {jobs} AND {orphan} FOR UPDATE SKIP LOCKED) RETURNING {JOB_COLUMNS}",
+                    owner,
+                    alive_since,
+                )
+        return sorted((job_from_row(row) for row in rows), key=lambda job: job.created_at)
+
+    async def pace(self) -> Pace | None:
+        rows = await self._fetch("SELECT concurrency, paused_until, last_cut FROM pace")
+        return Pace(*rows[0].values()) if rows else None
+
+    async def update_pace(self, change: PaceChange) -> Pace:
+        async with self._transaction() as conn:
+            await _lock(conn, _PACE_LOCK)
+            row = await conn.fetchrow("SELECT concurrency, paused_until, last_cut FROM pace")
+            running = await conn.fetchval("SELECT COUNT(*) FROM jobs WHERE state = 'running'")
+            pace = change(Pace(*row.values()) if row else None, running)
+            await conn.execute(
+                "INSERT INTO pace (id, concurrency, paused_until, last_cut) VALUES (1, $1, $2, $3) "
+                "ON CONFLICT (id) DO UPDATE SET concurrency = excluded.concurrency, "
+                "paused_until = excluded.paused_until, last_cut = excluded.last_cut",
+                pace.limit,
+                pace.paused_until,
+                pace.last_cut,
+            )
+        return pace
 
     # Quotas and admin controls -----------------------------------------------------------
 

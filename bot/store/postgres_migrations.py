@@ -181,4 +181,24 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX refs_by_image ON refs(sha256);
     """,
+    # 4: processes sharing the database, as the SQLite store's step 7: each registers and
+    # beats a heartbeat (shard_count NULL: every shard), a job records the process that
+    # claimed it, and the pace of the concurrency limit is one row every process reads.
+    """
+    ALTER TABLE jobs ADD COLUMN owner TEXT;
+    CREATE TABLE processes (
+        id           TEXT PRIMARY KEY,
+        shard_count  INTEGER,
+        shard_ids    TEXT NOT NULL,
+        host         TEXT NOT NULL,
+        started_at   DOUBLE PRECISION NOT NULL,
+        heartbeat_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE TABLE pace (
+        id           INTEGER PRIMARY KEY CHECK (id = 1),
+        concurrency  INTEGER NOT NULL,
+        paused_until DOUBLE PRECISION NOT NULL,
+        last_cut     DOUBLE PRECISION NOT NULL
+    );
+    """,
 )

@@ -1,5 +1,6 @@
-"""What the SQLite and PostgreSQL stores share: how jobs and conversations map to table rows
-(the same columns in both), and which exchanges of a job chain a history keeps."""
+"""What the SQLite and PostgreSQL stores share: how jobs, conversations and processes map to
+table rows (the same columns in both), which jobs belong to some shards, and which exchanges
+of a job chain a history keeps."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from bot.jobs.records import (
     ReferenceKind,
     Report,
 )
-from bot.store.base import HistoryLimits, JobChanges
+from bot.jobs.shards import SNOWFLAKE_TIME_SHIFT, Shards
+from bot.store.base import HistoryLimits, JobChanges, ProcessEntry
 
 JOB_COLUMNS = (
     "id, kind, state, user_id, guild_id, channel_id, thread_id, message_id, reply_to, "
@@ -34,7 +36,9 @@ CONVERSATION_COLUMNS = (
 )
 CONVERSATION_COLUMN_COUNT = CONVERSATION_COLUMNS.count(",") + 1
 REFERENCE_COLUMNS = "guild_id, owner_id, name, kind, sha256, created_at"
+PROCESS_COLUMNS = "id, shard_count, shard_ids, host, started_at, heartbeat_at"
 ACTIVE = "('queued', 'running')"  # the states of a job that waits or runs
+ENDED = "('pending', 'queued', 'running')"  # NOT IN these: the job has its outcome
 # The jobs whose thread is still owed (a WHERE or ORDER BY may follow).
 OWED_THREADS = "SELECT {} FROM threads_owed o JOIN jobs j ON j.id = o.job_id".format(
     ", ".join(f"j.{column}" for column in JOB_COLUMNS.split(", "))
@@ -156,6 +160,39 @@ def transition_values(
         values.update(reserved_usd=admission.usd, reserved_images=admission.images)
         values["charged_at"] = admission.now
     return values
+
+
+def shard_filter(shards: Shards, guild_column: str = "guild_id") -> str:
+    """SQL (both dialects) true for the jobs of `shards`: a server's jobs belong to its shard,
+    jobs without one to shard 0, as Discord routes their events. The numbers are ints,
+    written into the SQL."""
+    if shards.everything:
+        return "1 = 1"
+    assert shards.count is not None
+    ids = ", ".join(str(int(shard)) for shard in sorted(shards.ids))
+    return (
+        f"((COALESCE({guild_column}, 0) >> {SNOWFLAKE_TIME_SHIFT}) % {int(shards.count)}) "
+        f"IN ({ids})"
+    )
+
+
+def process_row(process: ProcessEntry) -> tuple[Any, ...]:
+    """The values of PROCESS_COLUMNS, in order."""
+    shards = process.shards
+    return (
+        process.id,
+        shards.count,
+        json.dumps(sorted(shards.ids)),
+        process.host,
+        process.started_at,
+        process.heartbeat_at,
+    )
+
+
+def process_from_row(row: Iterable[Any]) -> ProcessEntry:
+    process_id, count, ids, host, started_at, heartbeat_at = row
+    shards = Shards(count, frozenset(json.loads(ids)))
+    return ProcessEntry(process_id, shards, host, started_at, heartbeat_at)
 
 
 def conversation_row(c: Conversation, *, head_job: str, updated_at: float) -> tuple[Any, ...]:

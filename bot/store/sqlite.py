@@ -22,6 +22,7 @@ import aiosqlite
 
 from bot.errors import StorageError
 from bot.jobs import quotas
+from bot.jobs.concurrency import Pace, PaceChange
 from bot.jobs.quotas import Admission, Limit, Limits, Override, Usage, Window
 from bot.jobs.records import (
     Conversation,
@@ -31,6 +32,7 @@ from bot.jobs.records import (
     Reference,
     reference_key,
 )
+from bot.jobs.shards import ALL_SHARDS, Shards
 from bot.jobs.states import check_transition
 from bot.media import Media
 from bot.store.base import (
@@ -40,6 +42,7 @@ from bot.store.base import (
     JobChanges,
     MemberStanding,
     Outcome,
+    ProcessEntry,
     QueuePlace,
     QuotaExceededError,
     ReferenceLimitError,
@@ -52,15 +55,20 @@ from bot.store.rows import (
     CONVERSATION_COLUMN_COUNT,
     CONVERSATION_COLUMNS,
     DELETE_BATCH,
+    ENDED,
     JOB_COLUMNS,
     OWED_THREADS,
+    PROCESS_COLUMNS,
     REFERENCE_COLUMNS,
     SEQ_COLUMN,
     conversation_row,
     exchanges,
     job_from_row,
     job_row,
+    process_from_row,
+    process_row,
     reference_from_row,
+    shard_filter,
     transition_values,
     within_budget,
 )
@@ -261,11 +269,19 @@ class SQLiteStore:
                 rows = await _rows(db, update, params)
         return job_from_row(rows[0]) if rows else None
 
-    async def claim_next(self, *, max_running: int, max_per_user: int) -> Job | None:
+    async def claim_next(
+        self,
+        *,
+        max_running: int,
+        max_per_user: int,
+        owner: str | None = None,
+        shards: Shards = ALL_SHARDS,
+    ) -> Job | None:
         # One statement: the choice and the claim are one atomic step.
         rows = await self._statement(
-            "UPDATE jobs SET state = 'running', started_at = ?, attempts = attempts + 1 "
-            "WHERE id = (SELECT j.id FROM jobs j WHERE j.state = 'queued' "
+            "UPDATE jobs SET state = 'running', started_at = ?, attempts = attempts + 1, "
+            "owner = ? WHERE id = (SELECT j.id FROM jobs j WHERE j.state = 'queued' "
+            f"  AND {shard_filter(shards, 'j.guild_id')} "
             "  AND (SELECT COUNT(*) FROM jobs r WHERE r.state = 'running') < ? "
             "  AND (SELECT COUNT(*) FROM jobs r WHERE r.state = 'running' "
             "       AND r.user_id = j.user_id) < ? "
@@ -274,7 +290,7 @@ class SQLiteStore:
             "  AND NOT EXISTS (SELECT 1 FROM guild_pauses p WHERE p.guild_id = j.guild_id) "
             "  ORDER BY j.seq LIMIT 1) "
             f"RETURNING {JOB_COLUMNS}",
-            (time.time(), max_running, max_per_user),
+            (time.time(), owner, max_running, max_per_user),
         )
         return job_from_row(rows[0]) if rows else None
 
@@ -372,8 +388,10 @@ class SQLiteStore:
     async def no_thread(self, job_id: str) -> None:
         await self._statement("DELETE FROM threads_owed WHERE job_id = ?", (job_id,))
 
-    async def threads_owed(self) -> list[Job]:
-        rows = await self._fetchall(f"{OWED_THREADS} ORDER BY o.created_at")
+    async def threads_owed(self, shards: Shards = ALL_SHARDS) -> list[Job]:
+        rows = await self._fetchall(
+            f"{OWED_THREADS} WHERE {shard_filter(shards, 'j.guild_id')} ORDER BY o.created_at"
+        )
         return [job_from_row(row) for row in rows]
 
     async def owing_thread(self, message_id: int) -> Job | None:
@@ -395,13 +413,6 @@ class SQLiteStore:
         )
         return [job_from_row(row) for row in rows]
 
-    async def unshown_jobs(self) -> list[Job]:
-        rows = await self._fetchall(
-            f"SELECT {JOB_COLUMNS} FROM jobs WHERE shown_at IS NULL "
-            "AND state NOT IN ('pending', 'queued', 'running') ORDER BY finished_at"
-        )
-        return [job_from_row(row) for row in rows]
-
     async def revise_pending(self, job_id: str, request: JobRequest) -> Job | None:
         rows = await self._statement(
             f"UPDATE jobs SET request = ? WHERE id = ? AND state = 'pending' "
@@ -417,6 +428,67 @@ class SQLiteStore:
             (user_id, guild_id, limit),
         )
         return [job_from_row(row) for row in rows]
+
+    # Processes sharing the store ------------------------------------------------------------
+
+    async def register_process(self, process: ProcessEntry) -> list[ProcessEntry]:
+        async with self._transaction() as db:
+            rows = await _rows(db, f"SELECT {PROCESS_COLUMNS} FROM processes", ())
+            replaced = [
+                other
+                for other in map(process_from_row, rows)
+                if other.id != process.id and other.shards.overlaps(process.shards)
+            ]
+            await db.executemany(
+                "DELETE FROM processes WHERE id = ?", [(other.id,) for other in replaced]
+            )
+            await db.execute(
+                f"INSERT OR REPLACE INTO processes ({PROCESS_COLUMNS}) VALUES ({_marks(6)})",
+                process_row(process),
+            )
+        return replaced
+
+    async def heartbeat(self, process_id: str, now: float) -> bool:
+        rows = await self._statement(
+            "UPDATE processes SET heartbeat_at = ? WHERE id = ? RETURNING id", (now, process_id)
+        )
+        return bool(rows)
+
+    async def deregister_process(self, process_id: str) -> None:
+        await self._statement("DELETE FROM processes WHERE id = ?", (process_id,))
+
+    async def processes(self) -> list[ProcessEntry]:
+        rows = await self._fetchall(f"SELECT {PROCESS_COLUMNS} FROM processes ORDER BY started_at")
+        return [process_from_row(row) for row in rows]
+
+    async def adopt_orphans(
+        self, owner: str, shards: Shards, *, alive_since: float, unowned: bool = False
+    ) -> list[Job]:
+        orphan = _orphan_condition(shards, unowned=unowned)
+        rows = await self._statement(
+            f"UPDATE jobs SET owner = ? WHERE id IN ("
+            f"SELECT j.id FROM jobs j WHERE j.state = 'running' AND {orphan} UNION ALL "
+            f"SELECT j.id FROM jobs j WHERE j.shown_at IS NULL AND j.state NOT IN {ENDED} "
+            f"AND {orphan}) RETURNING {JOB_COLUMNS}",
+            (owner, owner, alive_since, owner, alive_since),
+        )
+        return sorted((job_from_row(row) for row in rows), key=lambda job: job.created_at)
+
+    async def pace(self) -> Pace | None:
+        rows = await self._fetchall("SELECT concurrency, paused_until, last_cut FROM pace")
+        return Pace(*rows[0]) if rows else None
+
+    async def update_pace(self, change: PaceChange) -> Pace:
+        async with self._transaction() as db:
+            rows = await _rows(db, "SELECT concurrency, paused_until, last_cut FROM pace", ())
+            running = await _rows(db, "SELECT COUNT(*) FROM jobs WHERE state = 'running'", ())
+            pace = change(Pace(*rows[0]) if rows else None, running[0][0])
+            await db.execute(
+                "INSERT OR REPLACE INTO pace (id, concurrency, paused_until, last_cut) "
+                "VALUES (1, ?, ?, ?)",
+                (pace.limit, pace.paused_until, pace.last_cut),
+            )
+        return pace
 
     # Quotas and admin controls -----------------------------------------------------------
 
@@ -683,6 +755,17 @@ def _statements(script: str) -> Iterable[str]:
 
 def _marks(n: int) -> str:
     return ", ".join("?" * n)
+
+
+def _orphan_condition(shards: Shards, *, unowned: bool) -> str:
+    """A job `j` of `shards` whose owner process is gone; its parameters: the adopter (never
+    its own jobs), then the time a live process's heartbeat is newer than."""
+    owned = "1 = 1" if unowned else "j.owner IS NOT NULL"
+    return (
+        f"{shard_filter(shards, 'j.guild_id')} AND {owned} "
+        "AND (j.owner IS NULL OR j.owner <> ?) AND NOT EXISTS (SELECT 1 FROM processes p "
+        "WHERE p.id = j.owner AND p.heartbeat_at >= ?)"
+    )
 
 
 async def _admit(db: aiosqlite.Connection, admission: Admission) -> None:

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -39,11 +40,16 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 async def spawn_bot(
-    *args: str, env: dict[str, str], cwd: Path, own_group: bool = False
+    *args: str,
+    env: dict[str, str],
+    cwd: Path,
+    own_group: bool = False,
+    output: BinaryIO | None = None,
 ) -> asyncio.subprocess.Process:
     """`python -m bot ARGS` as a person runs it, from `cwd`. `own_group`: as the leader of a
     process group of its own, like a terminal's job: Ctrl-C there reaches the bot and its
-    Gemini worker processes alike."""
+    Gemini worker processes alike. `output`: a file for its stdout and stderr (a bot that
+    runs long logs more than a pipe holds unread); else pipes the caller reads."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -51,8 +57,8 @@ async def spawn_bot(
         *args,
         cwd=cwd,
         env={**env, "PYTHONPATH": str(REPO)},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        stdout=output or asyncio.subprocess.PIPE,
+        stderr=output or asyncio.subprocess.PIPE,
         start_new_session=own_group,
     )
 

@@ -5,9 +5,10 @@ it (``discord.http.Route.BASE = fake.api_base_url`` and
 ``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)``). Wire format,
 login sequence and limits: /work/shared/notes/discord-protocol.md.
 
-The fake keeps a small world (one guild with text channels, threads, members and messages;
-outside it the bot's DMs, a group DM and a server that never installed the bot, which members
-reach through their own installation of the app: ``install_for_user``),
+The fake keeps a small world (a guild with text channels, threads, members and messages; more
+guilds with ``add_guild``; outside them the bot's DMs, a group DM and a server that never
+installed the bot, which members reach through their own installation of the app:
+``install_for_user``),
 answers like Discord (including its error JSON) and records every REST request in ``requests``
 and every protocol violation it detects in ``violations``, so tests can assert there were none.
 Tests act as users through the driver coroutines (``run_command``, ``click``, ``post_message``...).
@@ -16,6 +17,11 @@ REST answers follow Discord's rate limits (per-route buckets and the global limi
 headers; see discord_rate_limits): ``rate_limited`` lists every 429 the fake sent, so a test or a
 benchmark can assert there was none. ``fail_next`` injects errors, dropped connections and
 stalled answers.
+
+Sharding as Discord does it (docs/events/gateway.mdx, "Sharding"): IDENTIFY may carry
+``shard: [shard_id, num_shards]`` (4010 Invalid shard otherwise); such a session receives the
+events of the guilds with ``(guild_id >> 22) % num_shards == shard_id`` only, and events without
+a guild (DMs) only on shard 0. ``GET /gateway/bot`` recommends ``recommended_shards``.
 """
 
 from __future__ import annotations
@@ -67,6 +73,7 @@ MAX_REQUEST_BYTES = 1 << 30
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 BOOSTED_UPLOAD_LIMITS = {2: 50 * 1024 * 1024, 3: 100 * 1024 * 1024}
 BACKLOG_EVENTS = 10_000  # dispatches kept per gateway session for RESUME
+SNOWFLAKE_TIME_SHIFT = 22  # a snowflake's time is above its lower 22 bits; shards split by it
 
 # Permission bits (docs/topics/permissions).
 CREATE_INSTANT_INVITE = 1 << 0
@@ -152,9 +159,11 @@ DM_PERMISSIONS = (
 USER_APP_PERMISSIONS = SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES | USE_EXTERNAL_EMOJIS
 
 # Rate limits a default FakeDiscord counts (in rate_limits.overruns) but does not enforce: the
-# bot overwrites its slash commands at every start and each end-to-end test starts a bot, while
-# Discord allows 2 overwrites per 60 s per guild. Pass relaxed_limits=() to enforce every limit.
-RELAXED_BY_DEFAULT: frozenset[str] = frozenset({"command-overwrite"})
+# bot overwrites its slash commands at every start, and asks GET /gateway/bot how many shards to
+# connect (discord.py's auto-sharding), and each end-to-end test starts a bot, while Discord
+# allows 2 overwrites per 60 s per guild and 2 /gateway/bot per 5 s. Pass relaxed_limits=() to
+# enforce every limit.
+RELAXED_BY_DEFAULT: frozenset[str] = frozenset({"command-overwrite", "gateway-bot"})
 
 # Gateway intents.
 INTENT_GUILDS = 1 << 0
@@ -998,6 +1007,16 @@ def _role(role_id: str, name: str, permissions: int, position: int, **extra: Any
     }
 
 
+def _valid_shard(shard: object) -> bool:
+    """IDENTIFY's ``shard``: [shard_id, num_shards], 0 <= shard_id < num_shards."""
+    return (
+        isinstance(shard, list)
+        and len(shard) == 2
+        and all(isinstance(n, int) and not isinstance(n, bool) for n in shard)
+        and 0 <= shard[0] < shard[1]
+    )
+
+
 def _apply_overwrite(permissions: int, overwrite: Json | None) -> int:
     if overwrite is None:
         return permissions
@@ -1119,12 +1138,22 @@ class _Connection:
 class _GatewaySession:
     """A gateway session. It outlives its connection so the client can RESUME it."""
 
-    def __init__(self, session_id: str, intents: int) -> None:
+    def __init__(self, session_id: str, intents: int, shard: tuple[int, int] | None) -> None:
         self.id = session_id
         self.intents = intents
+        self.shard = shard  # (shard_id, num_shards); None: every guild
         self.seq = 0
         self.connection: _Connection | None = None
         self._backlog: deque[tuple[int, str]] = deque(maxlen=BACKLOG_EVENTS)
+
+    def receives(self, guild_id: str | None) -> bool:
+        """Whether Discord sends this session a guild's events (no guild: shard 0 only)."""
+        if self.shard is None:
+            return True
+        shard_id, count = self.shard
+        if guild_id is None:
+            return shard_id == 0
+        return (int(guild_id) >> SNOWFLAKE_TIME_SHIFT) % count == shard_id
 
     def dispatch(self, event: str, data: object) -> None:
         self.seq += 1
@@ -1226,6 +1255,16 @@ class _Route:
 
 
 @dataclass
+class _Guild:
+    """One guild of the fake world: its roles and members (channels carry its id)."""
+
+    id: str
+    name: str
+    roles: dict[str, Json] = field(default_factory=dict)
+    members: dict[str, Json] = field(default_factory=dict)
+
+
+@dataclass
 class _Fault:
     """What ``FakeDiscord.fail_next`` arms: for the next ``remaining`` matching requests, wait
     ``stall`` seconds, then drop the connection or answer with an error (or normally)."""
@@ -1251,7 +1290,7 @@ class _Fault:
 
 
 class FakeDiscord:
-    """Discord's REST API, gateway and CDN for one guild, on 127.0.0.1."""
+    """Discord's REST API, gateway and CDN for a few guilds, on 127.0.0.1."""
 
     def __init__(
         self,
@@ -1278,13 +1317,16 @@ class FakeDiscord:
         self.interactions: dict[str, FakeInteraction] = {}
         self.intents: int | None = None  # of the last IDENTIFY
         self.identify_count = 0
+        self.identified_shards: list[tuple[int, int] | None] = []  # each IDENTIFY's shard
+        self.recommended_shards = 1  # what GET /gateway/bot recommends
         self.presence: Json | None = None  # the last presence update (op 3)
         self._last_snowflake = 0
         self._port: int | None = None
         self._runner: web.AppRunner | None = None
         self._channels: dict[str, Json] = {}
         self._deleted_channels: set[str] = set()
-        self._members: dict[str, Json] = {}
+        self._guilds: dict[str, _Guild] = {}
+        self._general_channels: dict[str, str] = {}  # guild -> its "general" channel
         self._thread_members: dict[str, set[str]] = {}
         self._messages: dict[str, Json] = {}  # every live message, ephemeral ones included
         self._channel_messages: dict[str, dict[str, Json]] = {}  # channel -> id -> message
@@ -1303,11 +1345,17 @@ class FakeDiscord:
 
     # -- world ---------------------------------------------------------------------------------
 
-    def _snowflake(self) -> str:
-        """((ms - Discord epoch) << 22) | counter, strictly increasing."""
-        value = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22
-        self._last_snowflake = max(value, self._last_snowflake + 1)
-        return str(self._last_snowflake)
+    def _snowflake(self, shard: tuple[int, int] | None = None) -> str:
+        """((ms - Discord epoch) << 22) | counter, strictly increasing; with ``shard``
+        (shard_id, num_shards), an id whose guild would be on that shard."""
+        value = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << SNOWFLAKE_TIME_SHIFT
+        value = max(value, self._last_snowflake + 1)
+        if shard is not None:
+            shard_id, count = shard
+            ms = -(-value >> SNOWFLAKE_TIME_SHIFT)  # the next whole millisecond at or after
+            value = (ms + (shard_id - ms) % count) << SNOWFLAKE_TIME_SHIFT
+        self._last_snowflake = value
+        return str(value)
 
     def _seed_world(self) -> None:
         self.application_id = self._snowflake()
@@ -1316,29 +1364,10 @@ class FakeDiscord:
         self.alice = _user(self._snowflake(), "alice")
         self.bob = _user(self._snowflake(), "bob")
         self.moderator = _user(self._snowflake(), "moderator")
-        self.guild_id = self._snowflake()
-        moderator_role = self._snowflake()
-        bot_role = self._snowflake()
-        self._roles = {
-            self.guild_id: _role(self.guild_id, "@everyone", EVERYONE_PERMISSIONS, 0),
-            moderator_role: _role(moderator_role, "Moderator", MODERATOR_PERMISSIONS, 1),
-            bot_role: _role(
-                bot_role,
-                "fakebot",
-                BOT_PERMISSIONS,
-                2,
-                managed=True,
-                tags={"bot_id": self.application_id},
-            ),
-        }
-        for user, roles in (
-            (self.owner, []),
-            (self.alice, []),
-            (self.bob, []),
-            (self.moderator, [moderator_role]),
-            (self.bot_user, [bot_role]),
-        ):
-            self._add_member(user, roles)
+        self.guild_id = self._new_guild("Fake Guild", self._snowflake()).id
+        # The first guild's roles and members (most tests need no other guild).
+        self._roles = self._guilds[self.guild_id].roles
+        self._members = self._guilds[self.guild_id].members
         self.channel_id = self.add_text_channel("general")
         # Places the bot is not in: a server that never installed it and a group DM. Members
         # reach the bot there only through their own installation (``install_for_user``).
@@ -1363,7 +1392,67 @@ class FakeDiscord:
         }
         self.user_installs: set[str] = set()  # users who added the app to their account
 
-    def _add_member(self, user: Json, roles: list[str]) -> Json:
+    def _new_guild(self, name: str, guild_id: str) -> _Guild:
+        """A guild with the default roles, the seeded users as members and the bot in it."""
+        guild = self._guilds[guild_id] = _Guild(guild_id, name)
+        moderator_role = self._snowflake()
+        bot_role = self._snowflake()
+        guild.roles.update(
+            {
+                guild_id: _role(guild_id, "@everyone", EVERYONE_PERMISSIONS, 0),
+                moderator_role: _role(moderator_role, "Moderator", MODERATOR_PERMISSIONS, 1),
+                bot_role: _role(
+                    bot_role,
+                    "fakebot",
+                    BOT_PERMISSIONS,
+                    2,
+                    managed=True,
+                    tags={"bot_id": self.application_id},
+                ),
+            }
+        )
+        for user, roles in (
+            (self.owner, []),
+            (self.alice, []),
+            (self.bob, []),
+            (self.moderator, [moderator_role]),
+            (self.bot_user, [bot_role]),
+        ):
+            self._add_member(user, roles, guild)
+        return guild
+
+    def add_guild(self, name: str, *, shard: tuple[int, int] | None = None) -> str:
+        """The bot joins another guild (with the same users, its own roles and a "general"
+        channel; ``guild_channel`` names it); with ``shard`` (shard_id, num_shards), one whose
+        id puts it on that shard. Returns its id."""
+        guild = self._new_guild(name, self._snowflake(shard))
+        channel_id = self.add_text_channel("general", guild_id=guild.id)
+        self._general_channels[guild.id] = channel_id
+        for session in self._sessions.values():
+            if session.receives(guild.id):
+                session.dispatch("GUILD_CREATE", self._guild_create_payload(guild, session.intents))
+        return guild.id
+
+    def guild_channel(self, guild_id: str) -> str:
+        """The "general" text channel of a guild."""
+        return self.channel_id if guild_id == self.guild_id else self._general_channels[guild_id]
+
+    def _guild_of(self, channel_id: str) -> _Guild:
+        """The guild a channel or thread belongs to (outside the bot's guilds: the first one,
+        whose members stand for Discord's users there)."""
+        channel = self.threads.get(channel_id) or self._channels.get(channel_id)
+        if channel is None:
+            raise _unknown("Channel", 10003)
+        return self._guilds.get(channel.get("guild_id") or "", self._guilds[self.guild_id])
+
+    def _member_anywhere(self, user_id: str) -> Json | None:
+        """The user's member object in any guild (users are the same everywhere)."""
+        for guild in self._guilds.values():
+            if user_id in guild.members:
+                return guild.members[user_id]
+        return None
+
+    def _add_member(self, user: Json, roles: list[str], guild: _Guild | None = None) -> Json:
         member: Json = {
             "user": user,
             "roles": roles,
@@ -1378,14 +1467,15 @@ class FakeDiscord:
             "flags": 0,
             "communication_disabled_until": None,
         }
-        self._members[user["id"]] = member
+        (guild or self._guilds[self.guild_id]).members[user["id"]] = member
         return member
 
-    def add_member(self, username: str) -> Json:
-        """A new ordinary member; returns its user object."""
+    def add_member(self, username: str, *, guild_id: str | None = None) -> Json:
+        """A new ordinary member (of the first guild unless ``guild_id``); its user object."""
+        guild = self._guilds[guild_id or self.guild_id]
         user = _user(self._snowflake(), username)
-        member = self._add_member(user, [])
-        self._broadcast("GUILD_MEMBER_ADD", {**member, "guild_id": self.guild_id})
+        member = self._add_member(user, [], guild)
+        self._broadcast("GUILD_MEMBER_ADD", {**member, "guild_id": guild.id})
         return user
 
     def add_role(self, name: str, permissions: int = 0) -> str:
@@ -1405,14 +1495,15 @@ class FakeDiscord:
         member["roles"] = [*member["roles"], role_id]
         self._broadcast("GUILD_MEMBER_UPDATE", {**member, "guild_id": self.guild_id})
 
-    def add_text_channel(self, name: str) -> str:
+    def add_text_channel(self, name: str, *, guild_id: str | None = None) -> str:
         channel_id = self._snowflake()
+        guild_id = guild_id or self.guild_id
         channel: Json = {
             "id": channel_id,
             "type": 0,
-            "guild_id": self.guild_id,
+            "guild_id": guild_id,
             "name": name,
-            "position": len(self._channels),
+            "position": sum(c.get("guild_id") == guild_id for c in self._channels.values()),
             "permission_overwrites": [],
             "parent_id": None,
             "topic": None,
@@ -1445,12 +1536,12 @@ class FakeDiscord:
         }
         return channel_id
 
-    def _guild_channels(self) -> list[Json]:
-        return [channel for channel in self._channels.values() if self._in_guild(channel)]
+    def _guild_channels(self, guild_id: str) -> list[Json]:
+        return [c for c in self._channels.values() if c.get("guild_id") == guild_id]
 
     def _in_guild(self, channel: Json) -> bool:
-        """A channel (or thread) of the fake's guild, the one server the bot is in."""
-        return channel.get("guild_id") == self.guild_id
+        """A channel (or thread) of one of the fake's guilds, the servers the bot is in."""
+        return channel.get("guild_id") in self._guilds
 
     def _bot_sees(self, channel_id: str) -> bool:
         """Whether the bot gets gateway events of the channel: its guild's, and its own DMs."""
@@ -1492,7 +1583,8 @@ class FakeDiscord:
         boosts_changed = _premium_tier(n) != _premium_tier(self.upload_limit)
         self.upload_limit = n
         if boosts_changed:
-            self._broadcast("GUILD_UPDATE", self._guild_object())
+            for guild in self._guilds.values():
+                self._broadcast("GUILD_UPDATE", self._guild_object(guild))
 
     def fail_next(
         self,
@@ -1595,18 +1687,19 @@ class FakeDiscord:
             return self._permissions_elsewhere(user_id, outside)
         if user_id == self.owner["id"]:
             return ALL_PERMISSIONS
-        member = self._members.get(user_id)
+        guild = self._guild_of(channel_id)
+        member = guild.members.get(user_id)
         if member is None:
             return 0
         permissions = 0
-        for role_id in (self.guild_id, *member["roles"]):
-            permissions |= int(self._roles[role_id]["permissions"])
+        for role_id in (guild.id, *member["roles"]):
+            permissions |= int(guild.roles[role_id]["permissions"])
         if permissions & ADMINISTRATOR:
             return ALL_PERMISSIONS
         thread = self.threads.get(channel_id)
         channel = self._channels[thread["parent_id"] if thread else channel_id]
         overwrites = {ow["id"]: ow for ow in channel["permission_overwrites"]}
-        permissions = _apply_overwrite(permissions, overwrites.get(self.guild_id))
+        permissions = _apply_overwrite(permissions, overwrites.get(guild.id))
         role_allow = role_deny = 0
         for role_id in member["roles"]:
             if role_id in overwrites:
@@ -1922,7 +2015,7 @@ class FakeDiscord:
         return {**self.bot_user, "verified": True, "mfa_enabled": False, "locale": "en-US"}
 
     def _get_user(self, call: _ApiCall) -> object:
-        member = self._members.get(call.params["user"])
+        member = self._member_anywhere(call.params["user"])
         if member is None:
             raise _unknown("User", 10013)
         return member["user"]
@@ -1955,7 +2048,7 @@ class FakeDiscord:
             "redirect_uris": [],
             "tags": [],
             "interactions_endpoint_url": None,
-            "approximate_guild_count": 1,
+            "approximate_guild_count": len(self._guilds),
             "integration_types_config": {"0": {}},
         }
 
@@ -1964,12 +2057,16 @@ class FakeDiscord:
 
     def _get_gateway_bot(self, call: _ApiCall) -> object:
         limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
-        return {"url": self.gateway_url, "shards": 1, "session_start_limit": limit}
-
-    def _guild_object(self) -> Json:
         return {
-            "id": self.guild_id,
-            "name": "Fake Guild",
+            "url": self.gateway_url,
+            "shards": self.recommended_shards,
+            "session_start_limit": limit,
+        }
+
+    def _guild_object(self, guild: _Guild) -> Json:
+        return {
+            "id": guild.id,
+            "name": guild.name,
             "icon": None,
             "splash": None,
             "discovery_splash": None,
@@ -1983,7 +2080,7 @@ class FakeDiscord:
             "explicit_content_filter": 0,
             "mfa_level": 0,
             "nsfw_level": 0,
-            "roles": list(self._roles.values()),
+            "roles": list(guild.roles.values()),
             "emojis": [],
             "stickers": [],
             "features": [],
@@ -2001,21 +2098,21 @@ class FakeDiscord:
             "max_members": 500_000,
         }
 
-    def _check_guild(self, guild_id: str) -> None:
-        if guild_id != self.guild_id:
+    def _guild_or_404(self, guild_id: str) -> _Guild:
+        guild = self._guilds.get(guild_id)
+        if guild is None:
             raise _unknown("Guild", 10004)
+        return guild
 
     def _get_guild(self, call: _ApiCall) -> object:
-        self._check_guild(call.params["guild"])
-        return self._guild_object()
+        return self._guild_object(self._guild_or_404(call.params["guild"]))
 
     def _get_guild_channels(self, call: _ApiCall) -> object:
-        self._check_guild(call.params["guild"])
-        return self._guild_channels()
+        guild = self._guild_or_404(call.params["guild"])
+        return self._guild_channels(guild.id)
 
     def _get_member(self, call: _ApiCall) -> object:
-        self._check_guild(call.params["guild"])
-        member = self._members.get(call.params["user"])
+        member = self._guild_or_404(call.params["guild"]).members.get(call.params["user"])
         if member is None:
             raise _unknown("Member", 10007)
         return member
@@ -2025,7 +2122,7 @@ class FakeDiscord:
     def _command_scope(self, call: _ApiCall) -> str | None:
         self._check_application(call.params["app"])
         guild = call.params.get("guild")
-        if guild is not None and guild != self.guild_id:
+        if guild is not None and guild not in self._guilds:
             violation = f"commands for guild {guild}, which the bot is not in"
             raise DiscordError(403, 50001, "Missing Access", violation=violation)
         return guild
@@ -2425,7 +2522,7 @@ class FakeDiscord:
                 "type": 0,
                 "message_id": target["id"],
                 "channel_id": target["channel_id"],
-                "guild_id": self.guild_id,
+                "guild_id": channel.get("guild_id"),
             },
             "referenced_message": referenced,
         }
@@ -2542,7 +2639,7 @@ class FakeDiscord:
         thread: Json = {
             "id": thread_id,
             "type": thread_type,
-            "guild_id": self.guild_id,
+            "guild_id": parent["guild_id"],
             "parent_id": parent["id"],
             "owner_id": owner_id,
             "name": body["name"],
@@ -2582,7 +2679,7 @@ class FakeDiscord:
             user_id = self.bot_user["id"]
         else:
             self._require(thread["id"], SEND_MESSAGES_IN_THREADS)
-        if user_id not in self._members:
+        if user_id not in self._guilds[thread["guild_id"]].members:
             raise _unknown("User", 10013)
         self._join_thread(thread, user_id)
         return None
@@ -2826,10 +2923,11 @@ class FakeDiscord:
 
     def _set_mentions(self, message: Json) -> None:
         pings = self._pings_of(message)
+        members = self._guild_of(message["channel_id"]).members
         message["mentions"] = [
-            {**self._members[user_id]["user"], "member": _partial_member(self._members[user_id])}
+            {**members[user_id]["user"], "member": _partial_member(members[user_id])}
             for user_id in pings.users
-            if user_id in self._members
+            if user_id in members
         ]
         message["mention_roles"] = pings.roles
         message["mention_everyone"] = pings.everyone
@@ -2912,13 +3010,14 @@ class FakeDiscord:
         if channel_id in self._channels and not self._in_guild(self._channels[channel_id]):
             self._broadcast(event, message, intent=INTENT_DIRECT_MESSAGES)
         elif event == "MESSAGE_DELETE":
-            self._broadcast(event, {**message, "guild_id": self.guild_id})
+            self._broadcast(event, {**message, "guild_id": self._guild_of(channel_id).id})
         else:
             self._broadcast(event, self._message_event(message))
 
     def _message_event(self, message: Json) -> Json:
-        event = {**message, "guild_id": self.guild_id}
-        member = self._members.get(message["author"]["id"])
+        guild = self._guild_of(message["channel_id"])
+        event = {**message, "guild_id": guild.id}
+        member = guild.members.get(message["author"]["id"])
         if member is not None:
             event["member"] = _partial_member(member)
         return event
@@ -2927,8 +3026,11 @@ class FakeDiscord:
 
     def _broadcast(self, event: str, data: Json, *, intent: int | None = None) -> None:
         needed = EVENT_INTENTS.get(event, 0) if intent is None else intent
+        # A guild's own object carries its id as "id"; other guild events say "guild_id".
+        guild_id = data.get("id") if event in ("GUILD_CREATE", "GUILD_UPDATE") else None
+        guild_id = guild_id or data.get("guild_id")
         for session in self._sessions.values():
-            if not needed or session.intents & needed:
+            if (not needed or session.intents & needed) and session.receives(guild_id):
                 session.dispatch(event, self._visible_to(session, event, data))
 
     def _visible_to(self, session: _GatewaySession, event: str, data: Json) -> Json:
@@ -3032,14 +3134,24 @@ class FakeDiscord:
             self._violate(f"IDENTIFY asks for privileged intents {refused} the application lacks")
             await connection.close(4014, "Disallowed intent(s).")
             return
-        session = _GatewaySession(secrets.token_hex(16), intents)
+        shard = data.get("shard")
+        if shard is not None and not _valid_shard(shard):
+            self._violate(f"IDENTIFY with shard {shard!r} (want [shard_id, num_shards])")
+            await connection.close(4010, "Invalid shard.")
+            return
+        session = _GatewaySession(
+            secrets.token_hex(16), intents, None if shard is None else (shard[0], shard[1])
+        )
         self._sessions[session.id] = session
         session.connection = connection
         connection.session = session
         self.intents = intents
         self.identify_count += 1
+        self.identified_shards.append(session.shard)
         session.dispatch("READY", self._ready_payload(session, data))
-        session.dispatch("GUILD_CREATE", self._guild_create_payload(intents))
+        for guild in self._guilds.values():
+            if session.receives(guild.id):
+                session.dispatch("GUILD_CREATE", self._guild_create_payload(guild, intents))
         self._refresh_identified()
 
     def _granted_privileged_intents(self) -> int:
@@ -3067,7 +3179,11 @@ class FakeDiscord:
         ready: Json = {
             "v": 10,
             "user": {**self.bot_user, "verified": True, "mfa_enabled": False},
-            "guilds": [{"id": self.guild_id, "unavailable": True}],
+            "guilds": [
+                {"id": guild_id, "unavailable": True}
+                for guild_id in self._guilds
+                if session.receives(guild_id)
+            ],
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": self.gateway_url,
@@ -3082,19 +3198,23 @@ class FakeDiscord:
             ready["shard"] = identify["shard"]
         return ready
 
-    def _guild_create_payload(self, intents: int) -> Json:
-        bot_member = self._members[self.bot_user["id"]]
+    def _guild_create_payload(self, guild: _Guild, intents: int) -> Json:
+        bot_member = guild.members[self.bot_user["id"]]
         # Without the members intent Discord only sends the bot's own member.
-        members = list(self._members.values()) if intents & INTENT_GUILD_MEMBERS else [bot_member]
+        members = list(guild.members.values()) if intents & INTENT_GUILD_MEMBERS else [bot_member]
         return {
-            **self._guild_object(),
+            **self._guild_object(guild),
             "unavailable": False,
             "lazy": True,
             "large": False,
-            "member_count": len(self._members),
+            "member_count": len(guild.members),
             "joined_at": bot_member["joined_at"],
-            "channels": self._guild_channels(),
-            "threads": [t for t in self.threads.values() if not t["thread_metadata"]["archived"]],
+            "channels": self._guild_channels(guild.id),
+            "threads": [
+                t
+                for t in self.threads.values()
+                if t["guild_id"] == guild.id and not t["thread_metadata"]["archived"]
+            ],
             "members": members,
             "voice_states": [],
             "presences": [],
@@ -3105,7 +3225,8 @@ class FakeDiscord:
 
     def _send_member_chunk(self, session: _GatewaySession, request: object) -> None:
         request = request if isinstance(request, dict) else {}
-        members = list(self._members.values())
+        guild = self._guilds.get(str(request.get("guild_id")), self._guilds[self.guild_id])
+        members = list(guild.members.values())
         user_ids = request.get("user_ids")
         if user_ids:
             wanted = {
@@ -3120,7 +3241,7 @@ class FakeDiscord:
         if request.get("limit"):
             members = members[: int(request["limit"])]
         chunk = {
-            "guild_id": self.guild_id,
+            "guild_id": guild.id,
             "members": members,
             "chunk_index": 0,
             "chunk_count": 1,
@@ -3179,11 +3300,12 @@ class FakeDiscord:
 
     # -- drivers: acting as users ----------------------------------------------------------------
 
-    def _driver_user(self, user: Json | None) -> Json:
+    def _driver_user(self, user: Json | None, guild: _Guild | None = None) -> Json:
         user = user or self.alice
-        if user["id"] not in self._members:
+        members = (guild or self._guilds[self.guild_id]).members
+        if user["id"] not in members:
             raise ValueError(f"user {user.get('username')!r} is not a member; use add_member()")
-        known: Json = self._members[user["id"]]["user"]
+        known: Json = members[user["id"]]["user"]
         return known
 
     def _driver_channel(self, channel_id: str | None) -> Json:
@@ -3196,10 +3318,11 @@ class FakeDiscord:
     def _find_command(
         self, name: str, command_type: int, channel: Json | None = None
     ) -> tuple[Json, str | None]:
-        """The command members see in ``channel`` (default: the guild's first channel): the
-        guild's own commands there, else the global ones."""
+        """The command members see in ``channel`` (default: the first guild's first channel):
+        the guild's own commands there, else the global ones."""
         in_guild = channel is None or self._in_guild(channel)
-        for scope in (self.guild_id, None) if in_guild else (None,):
+        guild_id = channel["guild_id"] if channel is not None and in_guild else self.guild_id
+        for scope in (guild_id, None) if in_guild else (None,):
             for command in self.commands.get(scope, []):
                 if command["name"] == name and command["type"] == command_type:
                     return command, scope
@@ -3221,7 +3344,7 @@ class FakeDiscord:
         its members) and the member's own."""
         owners: Json = {}
         if self._in_guild(channel):
-            owners[GUILD_INSTALL] = self.guild_id
+            owners[GUILD_INSTALL] = channel["guild_id"]
         elif channel["type"] == DM_CHANNEL and user["id"] in self._members:
             owners[GUILD_INSTALL] = "0"
         if user["id"] in self.user_installs:
@@ -3234,8 +3357,8 @@ class FakeDiscord:
         where = f"{user['username']} cannot use {command['name']!r} in channel {channel['id']}"
         if scope is not None:  # a guild command exists in its guild only
             if not self._in_guild(channel):
-                raise PermissionError(f"{where}: it is registered in the bot's guild only")
-            return {GUILD_INSTALL: self.guild_id}
+                raise PermissionError(f"{where}: it is registered in the bot's guilds only")
+            return {GUILD_INSTALL: channel["guild_id"]}
         contexts = command.get("contexts")
         if contexts is not None and self._context_of(channel) not in contexts:
             raise PermissionError(f"{where}: its contexts are {contexts}")
@@ -3260,8 +3383,8 @@ class FakeDiscord:
             raise AssertionError(
                 "no bot session on the fake gateway; await wait_until_identified()"
             )
-        user = self._driver_user(user)
         channel = self._driver_channel(channel_id)
+        user = self._driver_user(user, self._guilds.get(channel.get("guild_id") or ""))
         if owners is None:  # a component or form: the installations of the message's answer
             metadata = (message or {}).get("interaction_metadata") or {}
             owners = metadata.get("authorizing_integration_owners") or self._installations(
@@ -3311,8 +3434,8 @@ class FakeDiscord:
             payload["user"] = interaction.user
         else:
             member = (
-                self._members[user_id]
-                if guild_id == self.guild_id
+                self._guilds[guild_id].members[user_id]
+                if guild_id in self._guilds
                 else {
                     "user": interaction.user,
                     "roles": [],
@@ -3347,8 +3470,10 @@ class FakeDiscord:
         ``locale``: the member's client language."""
         top, *path = name.split()
         channel = self._driver_channel(channel_id)
+        # Options naming members or roles resolve in the channel's guild (else the first).
+        guild = self._guilds.get(channel.get("guild_id") or "", self._guilds[self.guild_id])
         command, scope = self._find_command(top, 1, channel)
-        owners = self._command_owners(command, scope, self._driver_user(user), channel)
+        owners = self._command_owners(command, scope, self._driver_user(user, guild), channel)
         self._check_command_permissions(command, user, channel_id)
         chain, target = [], command
         for part in path:
@@ -3360,7 +3485,7 @@ class FakeDiscord:
         if any(o.get("type") in (1, 2) for o in target.get("options") or []):
             raise ValueError(f"/{name} needs a subcommand")
         resolved: Json = {}
-        given = self._command_options(target, options or {}, attachments or {}, resolved)
+        given = self._command_options(target, options or {}, attachments or {}, resolved, guild)
         for sub in reversed(chain):
             given = [{"name": sub["name"], "type": sub["type"], "options": given}]
         data: Json = {"id": command["id"], "name": top, "type": 1, "options": given}
@@ -3396,7 +3521,7 @@ class FakeDiscord:
         definition = next(o for o in target.get("options") or [] if o["name"] == focused)
         if not definition.get("autocomplete"):
             raise ValueError(f"option {focused!r} of /{name} does not autocomplete")
-        given = self._command_options(target, options or {}, {}, {})
+        given = self._command_options(target, options or {}, {}, {}, self._guilds[self.guild_id])
         given.append({"name": focused, "type": definition["type"], "value": typed, "focused": True})
         for part in reversed(path):
             given = [{"name": part, "type": 1, "options": given}]
@@ -3416,8 +3541,9 @@ class FakeDiscord:
         if raw is None:
             return
         needed = int(raw)
-        user = self._driver_user(user)
-        granted = self._permissions(user["id"], self._driver_channel(channel_id)["id"])
+        channel = self._driver_channel(channel_id)
+        user = self._driver_user(user, self._guild_of(channel["id"]))
+        granted = self._permissions(user["id"], channel["id"])
         # Administrators (and the owner) always can; "0" hides it from everyone else.
         if granted == ALL_PERMISSIONS or (needed and granted & needed == needed):
             return
@@ -3432,6 +3558,7 @@ class FakeDiscord:
         values: dict[str, object],
         attachments: dict[str, tuple[str, bytes, str]],
         resolved: Json,
+        guild: _Guild,
     ) -> list[Json]:
         definitions = command.get("options") or []
         known = {option["name"] for option in definitions}
@@ -3447,7 +3574,7 @@ class FakeDiscord:
                 if definition.get("required"):
                     raise ValueError(f"/{command['name']} needs option {name!r}")
                 continue
-            value = self._option_value(definition, values[name], attachments, resolved)
+            value = self._option_value(definition, values[name], attachments, resolved, guild)
             options.append({"name": name, "type": definition["type"], "value": value})
         return options
 
@@ -3457,6 +3584,7 @@ class FakeDiscord:
         value: object,
         attachments: dict[str, tuple[str, bytes, str]],
         resolved: Json,
+        guild: _Guild,
     ) -> object:
         option_type = definition["type"]
         choices = [choice["value"] for choice in definition.get("choices") or []]
@@ -3473,8 +3601,10 @@ class FakeDiscord:
             resolved.setdefault("attachments", {})[attachment["id"]] = attachment
             return attachment["id"]
         if option_type == 6:
-            user = self._driver_user(value if isinstance(value, dict) else {"id": str(value)})
-            member = self._members[user["id"]]
+            user = self._driver_user(
+                value if isinstance(value, dict) else {"id": str(value)}, guild
+            )
+            member = guild.members[user["id"]]
             resolved.setdefault("users", {})[user["id"]] = user
             resolved.setdefault("members", {})[user["id"]] = _partial_member(member)
             return user["id"]
@@ -3483,7 +3613,7 @@ class FakeDiscord:
             resolved.setdefault("channels", {})[channel["id"]] = channel
             return channel["id"]
         if option_type == 8:
-            resolved.setdefault("roles", {})[str(value)] = self._roles[str(value)]
+            resolved.setdefault("roles", {})[str(value)] = guild.roles[str(value)]
             return str(value)
         if option_type == 3 and isinstance(value, str):
             minimum = definition.get("min_length") or 0
@@ -3501,7 +3631,8 @@ class FakeDiscord:
         target = self.message(target_message_id)
         channel = self._driver_channel(target["channel_id"])
         command, scope = self._find_command(name, 3, channel)
-        owners = self._command_owners(command, scope, self._driver_user(user), channel)
+        member = self._driver_user(user, self._guild_of(channel["id"]))
+        owners = self._command_owners(command, scope, member, channel)
         if target["flags"] & FLAG_EPHEMERAL:
             raise ValueError("context-menu commands cannot target ephemeral messages")
         data: Json = {
@@ -3637,8 +3768,8 @@ class FakeDiscord:
         reply_to: str | None = None,
     ) -> Json:
         """A user posts a message (a reply when ``reply_to`` is given)."""
-        author = self._driver_user(author)
         channel = self._driver_channel(channel_id)
+        author = self._driver_user(author, self._guild_of(channel["id"]))
         uploads = {
             index: UploadedFile(filename, content_type, data)
             for index, (filename, data, content_type) in enumerate(attachments or [])

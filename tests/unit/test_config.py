@@ -8,6 +8,7 @@ import pytest
 
 from bot.config import EXAMPLE_CONFIG, load_settings
 from bot.errors import ConfigError
+from bot.jobs.shards import Shards
 
 
 @pytest.fixture
@@ -96,6 +97,10 @@ def test_a_model_can_be_added_to_the_catalog(in_tmp: Path) -> None:
         ('[quotas.roles."moderators"]\nmember_daily_images = 5\n', "'moderators' is not one"),
         ('[quotas.roles."1"]\nbot_daily_usd = 5\n', "is not a known setting"),
         ("[access]\nblocked_terms = ['']\n", "[access.blocked_terms] 0"),
+        ("[discord]\nshard_ids = [1]\n", "shard_ids needs shard_count"),
+        ("[discord]\nshard_count = 2\nshard_ids = [0, 2]\n", "are numbered 0 to 1"),
+        ("[discord]\nshard_count = 2\nshard_ids = [1, 1]\n", "names a shard twice"),
+        ("[jobs]\ntakeover_after_s = 1\n", "[jobs] takeover_after_s"),
     ],
 )
 def test_invalid_settings_name_the_file_and_the_setting(
@@ -115,6 +120,14 @@ def test_secrets_in_the_file_are_refused(in_tmp: Path, key: str) -> None:
     path = write(in_tmp / "config.toml", f'[discord]\n{key} = "abc"\n')
     with pytest.raises(ConfigError, match="environment variable"):
         load_settings(path)
+
+
+def test_shards_default_to_all_of_them_and_can_be_split(in_tmp: Path) -> None:
+    assert load_settings().discord.shards() == Shards()  # discord.py asks Discord how many
+    path = write(in_tmp / "config.toml", "[discord]\nshard_count = 4\nshard_ids = [3, 1]\n")
+    assert load_settings(path).discord.shards() == Shards(4, frozenset({1, 3}))
+    path = write(in_tmp / "config.toml", "[discord]\nshard_count = 2\n")
+    assert load_settings(path).discord.shards() == Shards(2, frozenset({0, 1}))
 
 
 def test_a_postgresql_url_without_a_password_is_accepted(in_tmp: Path) -> None:

@@ -36,6 +36,7 @@ from bot.jobs.records import Job, JobRequest, JobState, new_job_id
 from bot.media import Media
 from bot.store import SQLiteStore, Store
 from bot.store.codec import dehydrate
+from tests.stores import unshown
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
@@ -197,7 +198,7 @@ async def test_a_result_whose_posting_fails_is_tried_again(store: Store) -> None
     await make_pipeline(store, display, model).run(job)
 
     assert [type(c) for c in display.cards] == [ResultCard]
-    assert await store.unshown_jobs() == []
+    assert await unshown(store) == []
 
 
 async def test_a_result_that_cannot_be_posted_is_kept_for_the_next_start(store: Store) -> None:
@@ -209,14 +210,14 @@ async def test_a_result_that_cannot_be_posted_is_kept_for_the_next_start(store: 
     await pipeline.run(job)
 
     assert display.cards == []
-    (unshown,) = await store.unshown_jobs()
-    assert (unshown.id, unshown.state) == (job.id, JobState.DELIVERED)
+    (kept,) = await unshown(store)
+    assert (kept.id, kept.state) == (job.id, JobState.DELIVERED)
     # The next start posts it from the store, the paid image included.
-    assert await pipeline.deliver(unshown)
+    assert await pipeline.deliver(kept)
     (card,) = display.cards
     assert isinstance(card, ResultCard)
     assert card.images == (IMAGE,)
-    assert await store.unshown_jobs() == []
+    assert await unshown(store) == []
 
 
 async def test_a_result_that_can_never_be_posted_is_kept_and_not_tried_again(
@@ -229,7 +230,7 @@ async def test_a_result_that_can_never_be_posted_is_kept_and_not_tried_again(
     await make_pipeline(store, display, model).run(job)
 
     assert display.shows_tried == 1
-    assert await store.unshown_jobs() == []  # no restart tries it again
+    assert await unshown(store) == []  # no restart tries it again
     kept = await store.get_job(job.id)
     assert kept is not None
     assert (kept.state, kept.outputs) == (JobState.DELIVERED, (IMAGE.sha256,))
