@@ -227,7 +227,7 @@ class Seeder:
         rng = self.rng
         templates = _Templates(rng)
         turns: list[tuple[Any, ...]] = []
-        turn_images: list[tuple[int, str]] = []
+        job_images: list[tuple[str, str]] = []  # every image a job's turns use
         jobs: list[tuple[Any, ...]] = []
         heads: dict[int, tuple[str, str, float, float]] = {}  # thread -> job, image, times
         turn_id = 0
@@ -246,13 +246,13 @@ class Seeder:
                     (turn_id, job, "user", json_text, refs, len(upload_digests),
                      size * len(upload_digests), exchange.at)
                 )  # fmt: skip
-                turn_images.extend((turn_id, d) for d in dict.fromkeys(upload_digests))
                 turn_id += 1
                 turns.append(
                     (turn_id, job, "model", templates.model_json,
                      json.dumps({"1": result_digest}), 1, size, exchange.at + 9)
                 )  # fmt: skip
-                turn_images.append((turn_id, result_digest))
+            used = dict.fromkeys([*upload_digests, *([result_digest] if result_digest else [])])
+            job_images.extend((job, digest) for digest in used)
             self.references += len(upload_digests) + (result_digest is not None)
             request = JobRequest(
                 prompt=templates.prompt(exchange.index),
@@ -280,13 +280,13 @@ class Seeder:
             "image_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             turns,
         )
-        db.executemany("INSERT INTO job_turn_images (turn_id, sha256) VALUES (?, ?)", turn_images)
         db.executemany(
             "INSERT INTO jobs (id, kind, state, user_id, guild_id, channel_id, thread_id, "
             "message_id, request, cost_usd, created_at, started_at, finished_at, shown_at, "
             "result_image, outputs, parent_job) VALUES (" + ", ".join("?" * 17) + ")",
             jobs,
         )
+        db.executemany("INSERT INTO job_images (job_id, sha256) VALUES (?, ?)", job_images)
         db.executemany(
             "INSERT INTO conversations (thread_id, guild_id, channel_id, owner_id, workflow, "
             "model, aspect_ratio, image_size, head_job, last_image, created_at, updated_at) "
@@ -309,7 +309,7 @@ class Seeder:
         return {
             "images": self.image_count,
             "turns": len(turns),
-            "turn_images": len(turn_images),
+            "job_images": len(job_images),
             "jobs": len(jobs),
             "conversations": len(heads),
         }
@@ -468,7 +468,7 @@ async def _realistic_history(store: Store, runs: int) -> Json:
 
 REPO = Path(__file__).resolve().parent.parent
 # Referenced tables before the tables referring to them.
-COPY_ORDER = ("images", "jobs", "conversations", "job_turns", "job_turn_images", "job_images")
+COPY_ORDER = ("images", "jobs", "conversations", "job_turns", "job_images")
 
 
 @asynccontextmanager
@@ -577,7 +577,7 @@ def _sizes(path: Path) -> Json:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         unique = db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM images").fetchone()
         referenced = db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(i.size), 0) FROM job_turn_images t "
+            "SELECT COUNT(*), COALESCE(SUM(i.size), 0) FROM job_images t "
             "JOIN images i ON i.sha256 = t.sha256"
         ).fetchone()
         tables = dict(db.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"))
