@@ -118,14 +118,7 @@ class Admin(commands.Cog):
 
     async def _limits_text(self, guild_id: int) -> str:
         quotas = self.bot.settings.quotas
-        defaults = Limits(
-            member_daily_images=quotas.member_daily_images,
-            member_daily_usd=quotas.member_daily_usd,
-            guild_daily_usd=quotas.guild_daily_usd,
-            bot_daily_usd=quotas.bot_daily_usd,
-            member_max_waiting=quotas.member_max_waiting,
-            cooldown_s=quotas.cooldown_s,
-        )
+        defaults = Limits.from_settings(quotas)
         lines = ["**Limits from the settings** (0: no limit)"]
         lines += [f"{LIMIT_LABELS[li]}: {_value(li, defaults.of(li))}" for li in Limit]
         for role_id, role in quotas.roles.items():

@@ -57,6 +57,18 @@ class Limits:
     member_max_waiting: float = 0
     cooldown_s: float = 0.0
 
+    @classmethod
+    def from_settings(cls, quotas: QuotaSettings) -> Limits:
+        """The limits `[quotas]` sets for every member (before roles and overrides)."""
+        return cls(
+            member_daily_images=quotas.member_daily_images,
+            member_daily_usd=quotas.member_daily_usd,
+            guild_daily_usd=quotas.guild_daily_usd,
+            bot_daily_usd=quotas.bot_daily_usd,
+            member_max_waiting=quotas.member_max_waiting,
+            cooldown_s=quotas.cooldown_s,
+        )
+
     def of(self, limit: Limit) -> float:
         value: float = getattr(self, limit.value)
         return value
@@ -91,14 +103,7 @@ def limits_for(
     the member has that set a limit (`/admin quota` before `[quotas.roles]`), the most
     generous; else the default."""
     roles = set(role_ids)
-    limits = Limits(
-        member_daily_images=quotas.member_daily_images,
-        member_daily_usd=quotas.member_daily_usd,
-        guild_daily_usd=quotas.guild_daily_usd,
-        bot_daily_usd=quotas.bot_daily_usd,
-        member_max_waiting=quotas.member_max_waiting,
-        cooldown_s=quotas.cooldown_s,
-    )
+    limits = Limits.from_settings(quotas)
     for limit in MEMBER_LIMITS:
         own = [o.value for o in overrides if _for(o, limit, "member", {user_id})]
         if own:
