@@ -63,10 +63,11 @@ async def _interrupt(store: Store, job: Job) -> Job | None:
 
 async def put_back(store: Store, job_ids: Iterable[str]) -> int:
     """Jobs this process stopped running (a shutdown past its grace period) wait again, in
-    the place they had, and run after the restart: nothing was paid for yet."""
+    the place they had, and run after the restart: nothing was paid for yet, and the start
+    that was cut short does not count against the job's attempts."""
     back = 0
     for job_id in job_ids:
-        changes = JobChanges(keep_place=True)
+        changes = JobChanges(keep_place=True, uncounted=True)
         if await store.transition(job_id, [JobState.RUNNING], JobState.QUEUED, changes):
             back += 1
     if back:

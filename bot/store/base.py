@@ -120,6 +120,7 @@ class JobChanges:
     error_message: str | None = None
     report: Report | None = None
     keep_place: bool = False  # back to queued where it was in line (not at the end)
+    uncounted: bool = False  # the start that ends here does not count as an attempt
 
 
 class QuotaExceededError(Exception):

@@ -260,6 +260,8 @@ class PostgresStore:
         assignments = [f"{column} = ${n}" for n, column in enumerate(values, start=1)]
         if target is JobState.QUEUED and not changes.keep_place:  # at the end of the line
             assignments.append("seq = nextval('job_seq')")
+        if changes.uncounted:
+            assignments.append("attempts = GREATEST(attempts - 1, 0)")
         n = len(values)
         async with self._transaction() as conn:
             if target is JobState.QUEUED and admission is not None:

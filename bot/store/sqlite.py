@@ -252,6 +252,8 @@ class SQLiteStore:
         marks = ", ".join(f"{column} = ?" for column in sets)
         if target is JobState.QUEUED and not changes.keep_place:
             marks += f", seq = {_NEXT_SEQ}"  # at the end of the line
+        if changes.uncounted:
+            marks += ", attempts = MAX(attempts - 1, 0)"
         states = [source.value for source in sources]
         update = (
             f"UPDATE jobs SET {marks} WHERE id = ? AND state IN ({_marks(len(sources))}) "

@@ -41,6 +41,7 @@ async def test_a_job_put_back_keeps_its_place_ahead_of_its_conversation(store: S
     assert again is not None
     assert again.id == first.id  # not behind the edit written after it
     assert again.seq == running.seq
+    assert again.attempts == 1  # the start a shutdown cut short did not count
     assert await put_back(store, []) == 0
     finished = await store.transition(first.id, [JobState.RUNNING], JobState.CANCELLED)
     assert finished is not None
