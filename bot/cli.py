@@ -25,8 +25,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import discord
-
 from bot.capabilities import require_vertex
 from bot.config import Settings, load_settings
 from bot.credentials import (
@@ -136,7 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         require_vertex(settings, workflows, credentials.gemini)
     except ConfigError as exc:
         return fail(exc.user_message)
-    from bot.discord_ui.app import ImagineBot  # imported late: `check` needs no Discord
+    # Imported late: `check`, `run` and `health` need no Discord (and start faster).
+    import discord
+
+    from bot.discord_ui.app import ImagineBot
 
     async def run() -> int:
         async with ImagineBot(settings, credentials, workflows) as bot:
