@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.jobs.processes import new_process_id
-from bot.jobs.records import Job
+from bot.jobs.records import Job, JobRequest, JobState, new_job_id
 from bot.jobs.shards import ALL_SHARDS
 from bot.store import PostgresStore, SQLiteStore, Store
 
@@ -54,3 +54,28 @@ async def unshown(store: Store) -> list[Job]:
     """The outcomes stored but never posted that a restarted process would post (its jobs,
     and those no process claimed)."""
     return await store.adopt_orphans(new_process_id(), ALL_SHARDS, alive_since=0, unowned=True)
+
+
+def job(
+    *,
+    user_id: int = 42,
+    guild_id: int | None = 7,
+    thread_id: int | None = None,
+    state: JobState = JobState.QUEUED,
+    lane: str | None = None,
+    dedupe: str | None = None,
+    **request: Any,
+) -> Job:
+    """A job of a store test: "a cat" on model "m", in channel 9 of server 7 by default."""
+    return Job(
+        id=new_job_id(),
+        kind="imagine",
+        user_id=user_id,
+        guild_id=guild_id,
+        channel_id=9,
+        thread_id=thread_id,
+        state=state,
+        lane=lane,
+        dedupe=dedupe,
+        request=JobRequest(prompt="a cat", model="m", **request),
+    )

@@ -29,7 +29,6 @@ from bot.jobs.records import (
     Basis,
     Conversation,
     Job,
-    JobRequest,
     JobState,
     Reference,
     ReferenceKind,
@@ -53,34 +52,11 @@ from bot.store.migrations import MIGRATIONS
 from bot.store.postgres_migrations import MIGRATIONS as POSTGRES_MIGRATIONS
 from bot.store.rows import JOB_COLUMN_COUNT, JOB_COLUMNS, job_row
 from tests.postgres import create_database, drop_database
-from tests.stores import Backend, postgres_only, postgres_script, sql, sqlite_only, unshown
+from tests.stores import Backend, job, postgres_only, postgres_script, sql, sqlite_only, unshown
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
 WIDE = HistoryLimits(max_turns=50, max_images=50, max_bytes=1 << 30)
-
-
-def job(
-    *,
-    user_id: int = 42,
-    thread_id: int | None = None,
-    state: JobState = JobState.QUEUED,
-    lane: str | None = None,
-    dedupe: str | None = None,
-    **request: Any,
-) -> Job:
-    return Job(
-        id=new_job_id(),
-        kind="imagine",
-        user_id=user_id,
-        guild_id=7,
-        channel_id=9,
-        thread_id=thread_id,
-        state=state,
-        lane=lane,
-        dedupe=dedupe,
-        request=JobRequest(prompt="a cat", model="m", **request),
-    )
 
 
 def conversation(thread_id: int = 100) -> Conversation:

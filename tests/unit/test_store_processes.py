@@ -11,11 +11,11 @@ import asyncio
 import pytest
 
 from bot.jobs.concurrency import Pace
-from bot.jobs.records import Job, JobRequest, JobState, new_job_id
+from bot.jobs.records import Job, JobState
 from bot.jobs.shards import ALL_SHARDS, Shards
 from bot.media import Media
 from bot.store import Outcome, ProcessEntry, Store
-from tests.stores import Backend, sql
+from tests.stores import Backend, job, sql
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
@@ -23,18 +23,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="function")
 ON_ZERO, ON_ONE = 6 << 22, 7 << 22
 ZERO, ONE = Shards.of(2, [0]), Shards.of(2, [1])
 NOW = 1_000_000.0
-
-
-def job(guild_id: int | None, user_id: int = 42, state: JobState = JobState.QUEUED) -> Job:
-    return Job(
-        id=new_job_id(),
-        kind="imagine",
-        user_id=user_id,
-        guild_id=guild_id,
-        channel_id=9,
-        state=state,
-        request=JobRequest(prompt="a cat", model="m"),
-    )
 
 
 def process(process_id: str, shards: Shards, heartbeat_at: float = NOW) -> ProcessEntry:
@@ -50,7 +38,11 @@ async def owners(store: Store) -> dict[str, str | None]:
 
 
 async def test_a_process_claims_the_jobs_of_its_shards(store: Store) -> None:
-    zero, one, direct = job(ON_ZERO), job(ON_ONE, user_id=1), job(None, user_id=2)
+    zero, one, direct = (
+        job(guild_id=ON_ZERO),
+        job(guild_id=ON_ONE, user_id=1),
+        job(guild_id=None, user_id=2),
+    )
     for each in (zero, one, direct):
         await store.add_job(each)
     first = await claim(store, "p1", ONE)
@@ -66,8 +58,8 @@ async def test_a_process_claims_the_jobs_of_its_shards(store: Store) -> None:
 async def test_the_running_limit_counts_every_process(store: Store, backend: Backend) -> None:
     other = await backend.open()
     try:
-        await store.add_job(job(ON_ZERO))
-        await store.add_job(job(ON_ONE, user_id=1))
+        await store.add_job(job(guild_id=ON_ZERO))
+        await store.add_job(job(guild_id=ON_ONE, user_id=1))
         assert await store.claim_next(max_running=1, max_per_user=5, owner="a", shards=ZERO)
         # The other process's shard has a job waiting, but one runs already (elsewhere).
         assert await other.claim_next(max_running=1, max_per_user=5, owner="b", shards=ONE) is None
@@ -96,8 +88,12 @@ async def test_a_restart_replaces_the_process_of_the_same_shards(store: Store) -
 async def test_the_jobs_of_a_gone_process_are_adopted_once(store: Store) -> None:
     await store.register_process(process("dead", ZERO, heartbeat_at=NOW - 120))
     await store.register_process(process("alive", ONE))
-    running, unshown, waiting = job(ON_ZERO), job(ON_ZERO, user_id=1), job(ON_ZERO, user_id=2)
-    elsewhere = job(ON_ONE, user_id=3)
+    running, unshown, waiting = (
+        job(guild_id=ON_ZERO),
+        job(guild_id=ON_ZERO, user_id=1),
+        job(guild_id=ON_ZERO, user_id=2),
+    )
+    elsewhere = job(guild_id=ON_ONE, user_id=3)
     for each in (running, unshown, waiting, elsewhere):
         await store.add_job(each)
     for _ in range(2):
@@ -105,7 +101,7 @@ async def test_the_jobs_of_a_gone_process_are_adopted_once(store: Store) -> None
     assert await claim(store, "alive", ONE)
     await store.finish(unshown.id, Outcome(JobState.DELIVERED, outputs=[Media(b"1", "p")]))
     # `waiting` never started: it simply waits for a claim (nothing to adopt).
-    cancelled = job(ON_ZERO, user_id=4)
+    cancelled = job(guild_id=ON_ZERO, user_id=4)
     await store.add_job(cancelled)
     await store.transition(cancelled.id, [JobState.QUEUED], JobState.CANCELLED)
 
@@ -126,7 +122,7 @@ async def test_two_processes_never_adopt_the_same_job(store: Store, backend: Bac
         await store.register_process(process("x", ZERO))
         await other.register_process(process("y", ONE))
         for user_id in range(6):
-            await store.add_job(job(ON_ZERO, user_id=user_id))
+            await store.add_job(job(guild_id=ON_ZERO, user_id=user_id))
             await claim(store, "gone")
         found = await asyncio.gather(
             *(
@@ -142,7 +138,7 @@ async def test_two_processes_never_adopt_the_same_job(store: Store, backend: Bac
 
 async def test_the_pace_is_shared_and_changed_atomically(store: Store, backend: Backend) -> None:
     assert await store.pace() is None
-    await store.add_job(job(ON_ZERO))
+    await store.add_job(job(guild_id=ON_ZERO))
     await store.claim_next(max_running=10, max_per_user=10)
     seen: list[int] = []
 

@@ -12,28 +12,16 @@ import pytest
 from bot.config import EXAMPLE_CONFIG, load_settings
 from bot.jobs.guard import Guard
 from bot.jobs.quotas import Admission, Limit, Limits, Override, Window
-from bot.jobs.records import Job, JobRequest, JobState, new_job_id
+from bot.jobs.records import JobState
 from bot.media import Media
 from bot.store import JobChanges, Outcome, QuotaExceededError, Store
-from tests.stores import Backend
+from tests.stores import Backend, job
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
 GUILD = 7
 DAY = Window(300 * 3600.0, 324 * 3600.0)
 NOW = DAY.start + 3600
-
-
-def job(user_id: int = 42, guild_id: int | None = GUILD, state: JobState = JobState.QUEUED) -> Job:
-    return Job(
-        id=new_job_id(),
-        kind="imagine",
-        user_id=user_id,
-        guild_id=guild_id,
-        channel_id=9,
-        state=state,
-        request=JobRequest(prompt="a cat", model="m"),
-    )
 
 
 def admission(
