@@ -60,9 +60,6 @@ class ResultLayout:
 
     def build(self) -> discord.ui.LayoutView:
         card = self.card
-        view = discord.ui.LayoutView(timeout=None)
-        if self.address:
-            view.add_item(discord.ui.TextDisplay(self.address))
         box: discord.ui.Container[Any] = discord.ui.Container(accent_colour=messages.COLOR_OK)
         if self.pictures:  # none when a video was too large to post
             box.add_item(discord.ui.MediaGallery(*self._gallery()))
@@ -73,10 +70,7 @@ class ResultLayout:
         box.add_item(discord.ui.Separator())
         for row in self._rows():
             box.add_item(row)
-        if self.note:
-            box.add_item(discord.ui.TextDisplay(self.note))
-        view.add_item(box)
-        used = text_length(view.to_components())  # type: ignore[no-untyped-call]
+        view, used = _framed(box, self.address, self.note)
         room = TEXT_LIMIT - used + len(prompt.content)
         prompt.content = messages.quote(card.prompt, room)
         return view
@@ -145,9 +139,6 @@ class DescribeLayout:
 
     def build(self) -> discord.ui.LayoutView:
         card = self.card
-        view = discord.ui.LayoutView(timeout=None)
-        if self.address:
-            view.add_item(discord.ui.TextDisplay(self.address))
         box: discord.ui.Container[Any] = discord.ui.Container(accent_colour=messages.COLOR_OK)
         heading = (
             "🔎 **Prompts for an image like this one.** Press Imagine on the one you like: it "
@@ -169,14 +160,25 @@ class DescribeLayout:
         details = [card.model_label, usd(card.cost_usd), f"{card.elapsed_s:.1f} s"]
         box.add_item(discord.ui.TextDisplay(f"-# {' · '.join([*details, f'Job `{self.job_id}`'])}"))
         box.add_item(_row([JobButton(action, self.job_id) for action in card.actions]))
-        if self.note:
-            box.add_item(discord.ui.TextDisplay(self.note))
-        view.add_item(box)
-        used = text_length(view.to_components())  # type: ignore[no-untyped-call]
+        view, used = _framed(box, self.address, self.note)
         each = (TEXT_LIMIT - used) // max(len(shown), 1)
         for text, prompt in zip(shown, card.prompts, strict=True):
             text.content = messages.clip(f"{text.content} {prompt}", len(text.content) + each)
         return view
+
+
+def _framed(
+    box: discord.ui.Container[Any], address: str | None, note: str | None
+) -> tuple[discord.ui.LayoutView, int]:
+    """A card's message: `address` above the box, `note` as the box's last line; and the
+    characters of text it holds so far (V2 allows TEXT_LIMIT in all)."""
+    view = discord.ui.LayoutView(timeout=None)
+    if address:
+        view.add_item(discord.ui.TextDisplay(address))
+    if note:
+        box.add_item(discord.ui.TextDisplay(note))
+    view.add_item(box)
+    return view, text_length(view.to_components())  # type: ignore[no-untyped-call]
 
 
 def details(card: ResultCard, job_id: str) -> str:
