@@ -13,13 +13,13 @@ from __future__ import annotations
 import collections
 import cProfile
 import pstats
-import resource
 import tempfile
 import time
 from pathlib import Path
 
 from benchmarks.harness import (
     BenchResult,
+    CpuMeter,
     Fakes,
     Json,
     RunningBot,
@@ -27,10 +27,8 @@ from benchmarks.harness import (
     bot_running,
     bot_settings,
     fakes_running,
-    process_cpu_s,
     progress,
     settle,
-    worker_pids,
 )
 
 NAME = "cpu"
@@ -38,30 +36,19 @@ TARGET_MS = 10.0
 FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg"}
 
 
-def _own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 async def _measure(fakes: Fakes, running: RunningBot, jobs: int, label: str) -> Json:
     for n in range(3):
         await fakes.call("imagine", prompt=f"warm-up {label} {n}")
     await settle()
-    pids = worker_pids(running)
-    workers_before = sum(process_cpu_s(pid) for pid in pids)
-    own_before, started = _own_cpu(), time.perf_counter()
+    meter, started = CpuMeter(running, fakes), time.perf_counter()
     for n in range(jobs):
         await fakes.call("imagine", prompt=f"a lighthouse at dusk, {label} {n}")
     await settle()
-    own = _own_cpu() - own_before
     wall = time.perf_counter() - started
-    workers = sum(process_cpu_s(pid) for pid in pids) - workers_before
     return {
         "jobs": jobs,
-        "bot_cpu_ms_per_job": round(own * 1000 / jobs, 2),
-        "worker_cpu_ms_per_job": round(workers * 1000 / jobs, 2),
+        **meter.per_job_ms(jobs),
         "wall_ms_per_job": round(wall * 1000 / jobs, 1),
-        "workers": len(pids),
     }
 
 
@@ -122,10 +109,14 @@ async def run(quick: bool) -> BenchResult:
                             measured["bot_cpu_ms_per_job"],
                             "ms",
                             target if mode == "workers" else None,
-                            f"+ {measured['worker_cpu_ms_per_job']} ms in "
-                            f"{measured['workers']} worker(s)"
-                            if measured["workers"]
-                            else "all in the bot's process",
+                            f"{measured['bot_loop_cpu_ms_per_job']} ms on its event loop; "
+                            + (
+                                f"+ {measured['workers_cpu_ms_per_job']} ms in "
+                                f"{measured['workers']} worker(s)"
+                                if measured["workers"]
+                                else "all in the bot's process"
+                            )
+                            + f"; the fakes: {measured['fakes_cpu_ms_per_job']} ms",
                         )
                     if mode == "workers":
                         progress("profile of the event loop thread")

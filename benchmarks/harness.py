@@ -15,7 +15,9 @@ import json
 import logging
 import math
 import os
+import resource
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -172,9 +174,10 @@ def reset_peak_rss(pid: int | str = "self") -> bool:
     return True
 
 
-def process_cpu_s(pid: int) -> float:
-    """CPU time (user + system) another process has used so far."""
-    with open(f"/proc/{pid}/stat") as stat:
+def process_cpu_s(pid: int, thread: int | None = None) -> float:
+    """CPU time (user + system) a process (or one of its threads) has used so far."""
+    path = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
+    with open(path) as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -183,6 +186,31 @@ def worker_pids(running: RunningBot) -> list[int]:
     """The bot's Gemini worker processes (benchmarks look inside the bot on purpose)."""
     pool = running.bot._workers
     return [w.process.pid for w in pool._workers if w.process.pid] if pool else []
+
+
+class CpuMeter:
+    """CPU time spent since it was made, per job: by the bot's process (its event loop and
+    threads; the loop's thread alone as `bot_loop`), its Gemini workers, and the fakes'
+    process (which shares the machine's cores)."""
+
+    def __init__(self, running: RunningBot, fakes: Fakes) -> None:
+        self._pids = {"workers": worker_pids(running), "fakes": [fakes.pid]}
+        self._before = self._now()
+
+    def _now(self) -> dict[str, float]:
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        return {
+            "bot": own.ru_utime + own.ru_stime,
+            "bot_loop": process_cpu_s(os.getpid(), thread=threading.get_native_id()),
+            **{name: sum(process_cpu_s(pid) for pid in pids) for name, pids in self._pids.items()},
+        }
+
+    def per_job_ms(self, jobs: int) -> Json:
+        now = self._now()
+        return {
+            f"{name}_cpu_ms_per_job": round((now[name] - self._before[name]) * 1000 / jobs, 2)
+            for name in now
+        } | {"workers": len(self._pids["workers"])}
 
 
 def trim_heap() -> None:
