@@ -177,8 +177,8 @@ async def test_a_new_database_has_large_pages_and_an_old_one_keeps_its_own(
             assert (await store._fetchall("PRAGMA page_size"))[0][0] == size
             assert (await store._fetchall("PRAGMA journal_mode"))[0][0] == "wal"
             image = Media(bytes(range(256)) * 6000, "image/png")  # 1.5 MB
-            saved = await store.add_job(job(), [image])
-            assert await store.get_images(saved.request.input_images) == [image]
+            await store.add_job(job(), [image])
+            assert await store.get_images([image.sha256]) == [image]
         finally:
             await store.close()
 
