@@ -74,8 +74,9 @@ class _Link(asyncio.BufferedProtocol):
         self._filled = 0
         self._messages: asyncio.Queue[object] = asyncio.Queue()
         self._ended = asyncio.get_running_loop().create_future()
-        self._writable = asyncio.Event()
+        self._writable = asyncio.Event()  # the transport's buffer is below its high mark
         self._writable.set()
+        self._sending = asyncio.Lock()
 
     @classmethod
     async def over(cls, sock: socket.socket) -> _Link:
@@ -110,13 +111,15 @@ class _Link(asyncio.BufferedProtocol):
         self._writable.set()
 
     async def send(self, message: object) -> None:
-        if self._transport is None or self._transport.is_closing():
-            raise ConnectionError("the connection is closed")
-        payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-        # Both writes before any await: messages never interleave, so no lock is needed.
-        self._transport.write(_HEADER.pack(len(payload)))
-        self._transport.write(payload)
-        await self._writable.wait()
+        """Send once the messages before it are on their way: in a burst, the results waiting
+        their turn are not also held pickled and copied into the transport's buffer."""
+        async with self._sending:
+            await self._writable.wait()
+            if self._transport is None or self._transport.is_closing():
+                raise ConnectionError("the connection is closed")
+            payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+            self._transport.write(_HEADER.pack(len(payload)))
+            self._transport.write(payload)
 
     async def receive(self) -> Any:
         """The next message; ConnectionError once the connection has ended."""
