@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aiohttp
 from google import genai
 from google.genai import types
 
@@ -30,9 +31,13 @@ def api_version(settings: GeminiSettings, auth: GeminiAuth) -> str | None:
     return None if auth.vertexai else API_KEY_API_VERSION
 
 
-def http_options(settings: GeminiSettings, auth: GeminiAuth) -> types.HttpOptions:
-    """Base URL, API version, time-out (the SDK wants milliseconds) and the SDK's retries."""
+def http_options(
+    settings: GeminiSettings, auth: GeminiAuth, session: aiohttp.ClientSession | None = None
+) -> types.HttpOptions:
+    """Base URL, API version, time-out (the SDK wants milliseconds) and the SDK's retries;
+    `session`: the aiohttp session to use instead of the SDK's own."""
     return types.HttpOptions(
+        aiohttp_client=session,
         base_url=settings.base_url or None,
         api_version=api_version(settings, auth),
         timeout=int(settings.timeout_s * 1000),
@@ -45,8 +50,12 @@ def http_options(settings: GeminiSettings, auth: GeminiAuth) -> types.HttpOption
     )
 
 
-def build_client(settings: GeminiSettings, auth: GeminiAuth) -> genai.Client:
-    options = http_options(settings, auth)
+def build_client(
+    settings: GeminiSettings, auth: GeminiAuth, session: aiohttp.ClientSession | None = None
+) -> genai.Client:
+    """`session` (API-key mode only: Vertex AI signs requests in a session of its own): the
+    aiohttp session for the SDK's requests; the caller closes it after the client."""
+    options = http_options(settings, auth, None if auth.vertexai else session)
     if auth.vertexai:
         return genai.Client(
             vertexai=True,

@@ -10,9 +10,12 @@ Each worker is a process with its own event loop and long-lived genai client, se
 calls at once (they mostly wait for Gemini). Messages are length-prefixed pickles over a unix
 socket pair: (call id, (request, inputs, previews wanted)) in, (call id, results) out, and
 before the results, for a call that shows them, (call id, _Preview) with each thought
-image. A call the bot stops waiting for (a cancelled job) finishes in the worker and its
-result is ignored, as in the bot's own process (see `generation.shielded`). A worker that
-dies fails its calls (members see a failure with Retry) and is replaced.
+image. A worker reads a few answers at a time (`bot.answer_gate`), each holding its place
+until its result has gone to the bot, and sends one message at a time: in a burst the
+answers wait in their sockets, not in memory. A call the bot stops waiting for (a cancelled
+job) finishes in the worker and its result is ignored, as in the bot's own process (see
+`generation.shielded`). A worker that dies fails its calls (members see a failure with
+Retry) and is replaced.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.answer_gate import AnswerGate, gated_session
 from bot.calls import call_model
 from bot.config import GeminiSettings
 from bot.credentials import GeminiAuth
@@ -156,7 +160,9 @@ def _worker_main(
 async def _serve(sock: socket.socket, settings: GeminiSettings, auth: GeminiAuth) -> None:
     from bot.gemini import build_client  # the SDK client lives only in the worker
 
-    client = build_client(settings, auth)
+    gate = AnswerGate()
+    session = None if auth.vertexai else gated_session()
+    client = build_client(settings, auth, session)
     link = await _Link.over(sock)
     calls: dict[int, asyncio.Task[None]] = {}
     await link.send((_READY, None))  # imports done, client built: calls may come
@@ -165,15 +171,16 @@ async def _serve(sock: socket.socket, settings: GeminiSettings, auth: GeminiAuth
         async def preview(image: Media) -> None:
             await link.send((call_id, _Preview(image)))
 
-        try:
-            on_preview = preview if previews else None
-            results: Results | _Crash = await call_model(client, request, inputs, on_preview)
-        except Exception as exc:
-            log.exception("call %d failed", call_id)
-            results = _Crash(f"{type(exc).__name__}: {exc}")
-        finally:
-            calls.pop(call_id, None)
-        await link.send((call_id, results))
+        async with gate.call():  # its answer is read when the gate lets it; handed on here
+            try:
+                on_preview = preview if previews else None
+                results: Results | _Crash = await call_model(client, request, inputs, on_preview)
+            except Exception as exc:
+                log.exception("call %d failed", call_id)
+                results = _Crash(f"{type(exc).__name__}: {exc}")
+            finally:
+                calls.pop(call_id, None)
+            await link.send((call_id, results))
 
     try:
         while True:
@@ -187,6 +194,8 @@ async def _serve(sock: socket.socket, settings: GeminiSettings, auth: GeminiAuth
             task.cancel()
         await asyncio.gather(*calls.values(), return_exceptions=True)
         await client.aio.aclose()
+        if session is not None:
+            await session.close()
         link.close()
 
 
