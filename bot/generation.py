@@ -72,6 +72,9 @@ class GenerationResult:
     response_id: str | None = None
     elapsed_s: float = field(default=0.0, compare=False)
     grounding: Grounding | None = None  # what Google Search gave a grounded answer
+    # The last image re-encoded to fit `CallInputs.post_limit`, made where the call ran (a
+    # worker); None when it fits as it is.
+    posted: Media | None = None
 
     @property
     def ok(self) -> bool:
@@ -88,6 +91,9 @@ class CallInputs:
     # A video (Veo's long-running operation): how often to ask, how long to wait in all.
     poll_interval_s: float = 10.0
     max_wait_s: float = 900.0
+    # The bytes a file posted where the result goes may have (Discord's limit there), when
+    # known: a larger image also comes re-encoded to fit (`GenerationResult.posted`).
+    post_limit: int | None = None
 
 
 def user_turn(prompt: str, inputs: Sequence[Media]) -> types.Content:
@@ -177,6 +183,7 @@ async def generate(
         inputs.images,
         elapsed_s=loop.time() - started,
         images_expected=not request.prompts,
+        post_limit=inputs.post_limit,
     )
 
 
@@ -261,6 +268,7 @@ async def _read_response(
     *,
     elapsed_s: float,
     images_expected: bool = True,
+    post_limit: int | None = None,
 ) -> GenerationResult:
     candidate = response.candidates[0] if response.candidates else None
     block = assess_response(response, images_expected=images_expected)
@@ -287,7 +295,7 @@ async def _read_response(
         for index, part in enumerate(parts)
         if model_turn and index in model_turn.images and not part.thought
     )
-    await asyncio.to_thread(check_decodable, generated)
+    posted = await asyncio.to_thread(_checked, generated, post_limit)
     if not generated and block is None and images_expected:
         block = Block(stage="response", reason="NO_IMAGE", info=reason_info("response", "NO_IMAGE"))
     text = "\n".join(p.text.strip() for p in parts if p.text and not p.thought).strip()
@@ -307,6 +315,7 @@ async def _read_response(
         response_id=response.response_id,
         elapsed_s=elapsed_s,
         grounding=Grounding.of(candidate),
+        posted=posted,
     )
 
 
@@ -317,6 +326,19 @@ def _label_by_content(parts: Sequence[types.Part]) -> None:
         blob = part.inline_data
         if blob is not None and blob.data:
             blob.mime_type = sniff_mime(blob.data, blob.mime_type)
+
+
+def _checked(generated: Sequence[Media], post_limit: int | None) -> Media | None:
+    """Blocking: `check_decodable`, then the last image re-encoded to fit `post_limit` if
+    it is larger (None when it fits, or cannot be made to: the bot tries again when posting)."""
+    check_decodable(generated)
+    final = generated[-1] if generated else None
+    if final is None or post_limit is None or final.size <= post_limit:
+        return None
+    try:
+        return images.fit_to_limit(final, post_limit)
+    except ValueError:
+        return None
 
 
 def check_decodable(generated: Sequence[Media]) -> None:

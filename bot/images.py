@@ -149,6 +149,7 @@ def fit_to_limit(image: Media, limit: int) -> Media:
     """`image` as it is when it fits `limit` bytes, else one JPEG small enough to fit.
 
     Quality drops first, then the size, so the result looks as good as the limit allows.
+    (No `optimize`: its extra pass makes files about 5 % smaller at three times the CPU.)
     """
     if image.size <= limit:
         return image
@@ -161,7 +162,7 @@ def fit_to_limit(image: Media, limit: int) -> Media:
             scaled = picture.resize(size, Image.Resampling.LANCZOS)
         for quality in (92, 85, 75, 60):
             buffer = io.BytesIO()
-            scaled.save(buffer, "JPEG", quality=quality, optimize=True)
+            scaled.save(buffer, "JPEG", quality=quality)
             if buffer.tell() <= limit:
                 return Media(buffer.getvalue(), "image/jpeg")
     raise ValueError(f"cannot fit the image into {limit} bytes")

@@ -125,7 +125,7 @@ class DiscordDisplay:
     async def progress(self, job: Job, progress: Progress) -> Shown | None:
         text = messages.progress_text(progress)
         message = _Message(text, view=job_view(job.id, [Action.CANCEL]))
-        if isinstance(progress, Drafting) and progress.draft.size <= self._upload_limit(job):
+        if isinstance(progress, Drafting) and progress.draft.size <= self.upload_limit(job):
             message.files = [progress.draft]
             message.names = [f"draft.{progress.draft.extension}"]
         if job.message_id is None:
@@ -237,7 +237,7 @@ class DiscordDisplay:
         return _Message(None, embed, view)
 
     async def _result(self, job: Job, card: ResultCard, *, limit: int | None = None) -> _Message:
-        limit = limit or self._upload_limit(job)
+        limit = limit or self.upload_limit(job)
         fitted = list(card.images)
         if any(image.size > limit and not _is_video(image) for image in fitted):
             fitted = await asyncio.to_thread(_fit_all, fitted, limit)  # off the event loop
@@ -354,7 +354,7 @@ class DiscordDisplay:
             return None
         return interaction
 
-    def _upload_limit(self, job: Job) -> int:
+    def upload_limit(self, job: Job) -> int:
         interaction = self._live(job)
         if interaction is not None:
             return interaction.filesize_limit

@@ -170,6 +170,10 @@ class Display(Protocol):
         """Show the job's card (replacing its progress); raises when it could not
         (`Unreachable` when it never can)."""
 
+    def upload_limit(self, job: Job) -> int | None:
+        """The bytes a file posted for the job may have, when known (a larger image is
+        re-encoded to fit)."""
+
     async def open_thread(
         self, job: Job, card: Callable[[], Awaitable[Card]], *, last_try: bool
     ) -> int | None:

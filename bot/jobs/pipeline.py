@@ -113,14 +113,18 @@ class JobPipeline:
             log.info("job %s is back in line: Gemini's per-minute quota ran out", job.id)
             self._events.throttled(job)
             return calls
-        outcome, images = self._judge(job, base, answers)
+        outcome, shown = self._judge(job, base, answers)
+        refitted = any(a is not b for a, b in zip(shown, outcome.outputs, strict=True))
         finished = await self._store.finish(job.id, outcome)
         del answers, outcome  # the images are in the store now; keep at most one reference
         if finished is None:
             log.info("job %s was cancelled while running; its result is dropped", job.id)
             return calls
-        # Waiting for a turn to post, a result does not hold its images: they are read back.
-        posted = await self.deliver(finished, None if self._posting.locked() else images or None)
+        # Waiting for a turn to post, a result does not hold its images (they are read back),
+        # unless they were re-encoded to fit Discord's limit (smaller; read back, they would
+        # be re-encoded again).
+        hold = refitted or not self._posting.locked()
+        posted = await self.deliver(finished, shown if hold and shown else None)
         self._events.finished(finished, posted=posted)
         return calls
 
@@ -161,7 +165,10 @@ class JobPipeline:
             base, inputs = await self._inputs(job)
             video = self._settings.video
             inputs = replace(
-                inputs, poll_interval_s=video.poll_interval_s, max_wait_s=video.max_wait_s
+                inputs,
+                poll_interval_s=video.poll_interval_s,
+                max_wait_s=video.max_wait_s,
+                post_limit=self._display.upload_limit(job),
             )
             on_preview = previews.offer if previews is not None else None
             return base, await self._generate(self._prepared(job.request), inputs, on_preview)
@@ -225,10 +232,11 @@ class JobPipeline:
     ) -> tuple[Outcome, list[Media]]:
         """The job's outcome from its calls: delivered if any image came (the others are
         withheld in their places), else blocked (the first block) or failed (the first
-        failure)."""
+        failure); and the images to show (re-encoded to fit where that was needed)."""
         if job.request.prompts:
             return self._judge_prompts(job, results), []
         images: list[Media] = []
+        shown: list[Media] = []
         exchanges: list[Exchange] = []
         withheld: list[str] = []
         missing: list[int] = []
@@ -244,6 +252,7 @@ class JobPipeline:
                 if result.model_turn is not None:
                     exchanges.append(Exchange(result.user_turn, result.model_turn, len(images)))
                 images.append(result.images[-1])  # earlier ones are drafts
+                shown.append(result.posted or result.images[-1])
                 texts.append(result.text)
         answered = [r for r in results if isinstance(r, GenerationResult)]
         elapsed = max((r.elapsed_s for r in answered), default=0)
@@ -274,7 +283,7 @@ class JobPipeline:
                 # edit goes on from the image Gemini made.
                 moves_head=job.request.call == "generate",
             )
-            return outcome, images
+            return outcome, shown
         blocked = [r for r in results if isinstance(r, GenerationResult) and r.block]
         if blocked:
             block = blocked[0].block

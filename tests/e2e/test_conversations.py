@@ -220,6 +220,10 @@ async def test_results_fit_the_servers_upload_limit(harness: Harness) -> None:
     (attachment,) = interaction.original["attachments"]
     assert attachment["filename"].endswith(".jpg")
     assert attachment["size"] <= 150_000
+    # Only the posted copy was re-encoded: the conversation goes on from the model's PNG.
+    await refine(harness, harness.thread_of(interaction), "make it calmer")
+    sent = [data for role, _, data in harness.gemini.requests[-1].all_images() if role == "model"]
+    assert sent == [noisy.getvalue()]
 
 
 async def count_jobs(h: Harness) -> int:

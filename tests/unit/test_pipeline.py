@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,7 @@ class RecordingDisplay:
         self.failing_shows = 0  # this many `show` calls raise first
         self.unreachable = False  # every `show` says the job's place can never be reached
         self.shows_tried = 0
+        self.limit: int | None = None  # the upload limit it reports
 
     async def progress(self, job: Job, progress: Progress) -> Shown | None:
         if self.failing_progress is not None:
@@ -71,6 +73,9 @@ class RecordingDisplay:
         self.cards.append(card)
         return Shown(message_id=job.message_id or 500, channel_id=job.channel_id)
 
+    def upload_limit(self, job: Job) -> int | None:
+        return self.limit
+
     async def open_thread(
         self, job: Job, card: Callable[[], Awaitable[Card]], *, last_try: bool
     ) -> int | None:
@@ -83,6 +88,7 @@ class ScriptedModel:
     def __init__(self, *answers: Answer) -> None:
         self.answers = list(answers)
         self.requests: list[JobRequest] = []
+        self.inputs: list[CallInputs] = []
         self.gate = asyncio.Event()
         self.gate.set()
         self.called = asyncio.Event()
@@ -91,6 +97,7 @@ class ScriptedModel:
         self, request: JobRequest, inputs: CallInputs, on_preview: PreviewSink | None = None
     ) -> list[Answer]:
         self.requests.append(request)
+        self.inputs.append(inputs)
         self.called.set()
         await self.gate.wait()
         return [self.answers.pop(0)]
@@ -188,6 +195,26 @@ async def test_progress_that_fails_in_any_way_never_costs_the_result(
     done = await store.get_job(job.id)
     assert done is not None
     assert (done.state, done.shown_at is not None) == (JobState.DELIVERED, True)
+
+
+async def test_an_image_re_encoded_to_fit_is_posted_and_the_original_is_kept(
+    store: Store,
+) -> None:
+    fitted = Media(b"\xff\xd8\xff" + bytes(100), "image/jpeg")
+    display = RecordingDisplay()
+    display.limit = 1000
+    model = ScriptedModel(replace(an_image(), posted=fitted))
+    job = await running_job(store)
+
+    await make_pipeline(store, display, model).run(job)
+
+    assert model.inputs[0].post_limit == 1000  # the call was told Discord's limit
+    (card,) = display.cards
+    assert isinstance(card, ResultCard)
+    assert card.images == (fitted,)
+    done = await store.get_job(job.id)
+    assert done is not None
+    assert await store.get_images(done.outputs) == [IMAGE]
 
 
 async def test_a_result_whose_posting_fails_is_tried_again(store: Store) -> None:
