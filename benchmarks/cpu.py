@@ -6,6 +6,7 @@ the bot's process per job (its event loop and threads), the CPU time of the Gemi
 processes per job, and the wall time, with the calls in worker processes (the default,
 `[gemini] worker_processes = "auto"`) and in the bot's own process (0), and the CPU time of
 the fakes (they share the machine's cores). Three batches each; the median batch is reported.
+The same with small solid-colour images (a few KB) shows what a job costs whatever its image.
 A profile of the bot's event loop thread, grouped by package, shows where the remaining time
 goes.
 """
@@ -126,6 +127,18 @@ async def run(quick: bool) -> BenchResult:
                     if mode == "workers":
                         progress("profile of the event loop thread")
                         details["profile"] = await _profile(fakes, max(5, jobs // 3))
+                        progress(f"{mode}, small solid-colour images: the cost of a job itself")
+                        await fakes.call("configure", real_images=False, output_mime="")
+                        small = await _measure(fakes, running, jobs, "small")
+                        details[f"{mode} small"] = small
+                        result.add(
+                            "bot CPU per /imagine, small images, workers",
+                            small["bot_cpu_ms_per_job"],
+                            "ms",
+                            note=f"{small['bot_loop_cpu_ms_per_job']} ms on its event loop: "
+                            "what a job costs whatever its image",
+                        )
+                        await fakes.call("configure", real_images=True)
             await fakes.call("configure", output_mime="")
     result.details = details
     return result
