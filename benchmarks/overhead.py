@@ -46,6 +46,7 @@ async def _imagines(fakes: Fakes, count: int, label: str) -> list[Json]:
     for n in range(count):
         runs.append(await fakes.call("imagine", prompt=f"a lighthouse in a storm, {label} {n}"))
         await settle()
+        await fakes.call("forget")  # the fakes keep every request: gigabytes of 2K images
     return runs
 
 
@@ -58,6 +59,7 @@ async def _refinements(fakes: Fakes, threads: list[str], count: int, label: str)
             await fakes.call("refine", thread_id=thread_id, content=f"make it night, {label} {n}")
         )
         await settle()
+        await fakes.call("forget")
     return runs
 
 
