@@ -76,11 +76,6 @@ from bot.store.rows import (
 log = logging.getLogger(__name__)
 
 _STORAGE_LOG_INTERVAL_S = 300.0
-# Images are stored as blobs: SQLite's default 4 KB pages make a 1.5 MB image hundreds of
-# overflow pages, each written to the WAL and again at the checkpoint by its own system call
-# (about 5 ms of CPU per image). 32 KB pages take a third of that; a small transaction costs
-# about 60 us more. Only a new database takes it (see the README for converting one).
-_PAGE_SIZE = 32768
 _NEXT_SEQ = "(SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs)"
 # What a job counts for in the usage of the window it was accepted in, by its state.
 _COUNTED_USD = (
@@ -113,7 +108,6 @@ class SQLiteStore:
         db.row_factory = aiosqlite.Row
         try:
             for pragma in (
-                f"PRAGMA page_size={_PAGE_SIZE}",  # before WAL: a no-op on an existing file
                 "PRAGMA journal_mode=WAL",
                 "PRAGMA synchronous=NORMAL",
                 "PRAGMA busy_timeout=5000",

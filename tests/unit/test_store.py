@@ -164,25 +164,6 @@ async def test_postgres_migrations_run_once_when_processes_start_together(
         await drop_database(postgres_server, url)
 
 
-async def test_a_new_database_has_large_pages_and_an_old_one_keeps_its_own(
-    tmp_path: Path,
-) -> None:
-    """Images are blobs: 32 KB pages write one with a third of the system calls."""
-    old = tmp_path / "old.sqlite3"
-    async with aiosqlite.connect(old) as db:
-        await db.execute("CREATE TABLE kept (x)")  # a file with the default 4 KB pages
-    for path, size in ((tmp_path / "new.sqlite3", 32768), (old, 4096)):
-        store = await SQLiteStore.open(path)
-        try:
-            assert (await store._fetchall("PRAGMA page_size"))[0][0] == size
-            assert (await store._fetchall("PRAGMA journal_mode"))[0][0] == "wal"
-            image = Media(bytes(range(256)) * 6000, "image/png")  # 1.5 MB
-            await store.add_job(job(), [image])
-            assert await store.get_images([image.sha256]) == [image]
-        finally:
-            await store.close()
-
-
 async def test_a_database_of_the_previous_release_is_upgraded_with_its_history(
     tmp_path: Path,
 ) -> None:
