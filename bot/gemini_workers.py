@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct("!Q")
 _READY = -1  # the call id of the message a worker sends once it can take calls
+_ENDED = object()  # what a link receives after the connection's last message
 _START_TIMEOUT_S = 120.0
 Results = list[GenerationResult | GenerationError]
 
@@ -77,7 +78,6 @@ class _Link(asyncio.BufferedProtocol):
         self._body: bytearray | None = None  # the message being read, once its size is known
         self._filled = 0
         self._messages: asyncio.Queue[object] = asyncio.Queue()
-        self._ended = asyncio.get_running_loop().create_future()
         self._writable = asyncio.Event()  # the transport's buffer is below its high mark
         self._writable.set()
         self._sending = asyncio.Lock()
@@ -111,7 +111,7 @@ class _Link(asyncio.BufferedProtocol):
         self._writable.set()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._ended.set_result(None)
+        self._messages.put_nowait(_ENDED)  # after every message that came before the end
         self._writable.set()
 
     async def send(self, message: object) -> None:
@@ -127,14 +127,11 @@ class _Link(asyncio.BufferedProtocol):
 
     async def receive(self) -> Any:
         """The next message; ConnectionError once the connection has ended."""
-        if not self._messages.empty():
-            return self._messages.get_nowait()
-        getting = asyncio.ensure_future(self._messages.get())
-        await asyncio.wait({getting, self._ended}, return_when=asyncio.FIRST_COMPLETED)
-        if not getting.done():
-            getting.cancel()
+        message = await self._messages.get()
+        if message is _ENDED:
+            self._messages.put_nowait(_ENDED)  # for any later call too
             raise ConnectionError("the connection has ended")
-        return getting.result()
+        return message
 
     def close(self) -> None:
         if self._transport is not None:
